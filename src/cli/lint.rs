@@ -1,0 +1,65 @@
+//! `kvc-check lint [--profile P] [--format F] [--registry FILE] FILE...`
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::lint::{self, DEFAULT_MAX_SIZE, LintOptions, ProfileChoice};
+use crate::report::{self, LintFormat};
+use crate::rules::KvcRegistry;
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Profile to check against.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub profile: ProfileChoice,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LintFormat,
+    /// Additional application registry entries (YAML, same schema as the built-in registry).
+    #[arg(long, value_name = "FILE")]
+    pub registry: Vec<PathBuf>,
+    /// Refuse inputs larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
+    pub max_size: u64,
+    /// Messages to check: files, directories (walked for *.eml, *.msg, *.mime, *.txt) or `-` for stdin.
+    #[arg(value_name = "FILE", required = true)]
+    pub inputs: Vec<String>,
+}
+
+pub fn run(args: &LintArgs) -> ExitCode {
+    let mut registry = match KvcRegistry::builtin() {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    for path in &args.registry {
+        if let Err(e) = registry.extend_from_file(path) {
+            return super::fail(format!("--registry {e}"));
+        }
+    }
+    let opts = LintOptions {
+        profile: args.profile,
+        registry,
+        max_size: args.max_size,
+    };
+    let results = lint::lint_inputs(&args.inputs, &opts);
+    for r in &results {
+        if let Some(e) = &r.error {
+            eprintln!("kvc-check: {}: {e}", r.path);
+        }
+    }
+    let rendered = match report::render_lint(&results, args.format) {
+        Ok(s) => s,
+        Err(e) => return super::fail(e),
+    };
+    let mut stdout = anstream::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(rendered.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return super::fail(format!("writing output: {e}"));
+        }
+    }
+    ExitCode::from(lint::exit_code(&results))
+}

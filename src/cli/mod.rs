@@ -1,0 +1,43 @@
+//! Command-line interface: one module per subcommand.
+
+pub mod lint;
+pub mod requirements;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for usage, configuration and I/O problems.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kvc-check",
+    version,
+    about = "Conformance test and validation suite for KV-Connect and KIM secure messaging"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check messages against the header and structure rules of a profile.
+    Lint(lint::LintArgs),
+    /// List the requirement catalogue.
+    Requirements(requirements::RequirementsArgs),
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Lint(args) => lint::run(&args),
+        Command::Requirements(args) => requirements::run(&args),
+    }
+}
+
+/// Prints an error to stderr and returns the usage/I/O exit code.
+pub fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("kvc-check: {message}");
+    ExitCode::from(EXIT_USAGE)
+}

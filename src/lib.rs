@@ -1,0 +1,11 @@
+//! kvc-check: conformance test and validation suite for KV-Connect and KIM secure messaging.
+//!
+//! See `docs/ARCHITECTURE.md` for the map of modules and how a message flows from capture to
+//! report.
+
+pub mod catalogue;
+pub mod cli;
+pub mod lint;
+pub mod message;
+pub mod report;
+pub mod rules;

@@ -1,0 +1,344 @@
+//! `kvc-check lint`: read inputs, pick a profile, run the rules, collect one result per file.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::message::{HeaderDefectKind, Message};
+use crate::rules::{
+    self, Evaluation, Finding, KvcRegistry, Profile, RequirementResult, RuleContext,
+};
+
+/// File extensions a directory walk picks up as messages.
+pub const MESSAGE_EXTENSIONS: &[&str] = &["eml", "msg", "mime", "txt"];
+
+/// Inputs larger than this are refused (mail-parser offsets are 32-bit; KIM's largest mails
+/// through the KAS are far below it).
+pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
+
+/// Which profile to check a message against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileChoice {
+    /// KIM when the message carries X-KIM-* or X-KOM-LE-Version fields, else KV-Connect.
+    Auto,
+    Kvc,
+    /// KIM, version taken from X-KOM-LE-Version (1.5 when absent).
+    Kim,
+    #[value(name = "kim-1.0")]
+    Kim10,
+    #[value(name = "kim-1.5")]
+    Kim15,
+}
+
+/// Picks the profile for one message.
+pub fn select_profile(choice: ProfileChoice, msg: &Message) -> Profile {
+    match choice {
+        ProfileChoice::Kvc => Profile::Kvc,
+        ProfileChoice::Kim10 => Profile::Kim10,
+        ProfileChoice::Kim15 => Profile::Kim15,
+        ProfileChoice::Kim => kim_version(msg),
+        ProfileChoice::Auto => {
+            let kim = msg.fields().iter().any(|f| {
+                f.name.len() >= 6 && f.name[..6].eq_ignore_ascii_case("X-KIM-")
+                    || f.name.eq_ignore_ascii_case("X-KOM-LE-Version")
+            });
+            if kim { kim_version(msg) } else { Profile::Kvc }
+        }
+    }
+}
+
+fn kim_version(msg: &Message) -> Profile {
+    match msg
+        .fields_named("X-KOM-LE-Version")
+        .next()
+        .map(|f| msg.unfolded_value(f))
+        .as_deref()
+    {
+        Some("1.0") => Profile::Kim10,
+        _ => Profile::Kim15,
+    }
+}
+
+/// Overall verdict of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileVerdict {
+    /// No finding of severity error.
+    Pass,
+    /// At least one finding of severity error.
+    Fail,
+    /// The input could not be read or is not lintable (exit code 2).
+    Error,
+}
+
+/// An observation about the input that no requirement covers (e.g. a header line that is not
+/// a field); reported to explain findings, never deciding a verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostic {
+    pub line: usize,
+    pub message: String,
+}
+
+/// The result of linting one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileResult {
+    pub path: String,
+    pub verdict: FileVerdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    pub size: u64,
+    pub requirements: Vec<RequirementResult>,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+    /// Why the input could not be linted (verdict `error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl FileResult {
+    pub fn input_error(path: &str, error: String) -> Self {
+        FileResult {
+            path: path.to_string(),
+            verdict: FileVerdict::Error,
+            profile: None,
+            size: 0,
+            requirements: Vec::new(),
+            findings: Vec::new(),
+            diagnostics: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+/// Options of one lint invocation.
+pub struct LintOptions {
+    pub profile: ProfileChoice,
+    pub registry: KvcRegistry,
+    pub max_size: u64,
+}
+
+/// Lints bytes already in memory (the runner uses this for captured messages).
+pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
+    let msg = Message::new(raw);
+    let profile = select_profile(opts.profile, &msg);
+    let ctx = RuleContext {
+        profile,
+        kvc_registry: &opts.registry,
+    };
+    let Evaluation {
+        findings,
+        requirements,
+    } = rules::evaluate(&msg, &ctx);
+    let verdict = if findings
+        .iter()
+        .any(|f| f.severity == rules::Severity::Error)
+    {
+        FileVerdict::Fail
+    } else {
+        FileVerdict::Pass
+    };
+    FileResult {
+        path: path.to_string(),
+        verdict,
+        profile: Some(profile),
+        size: raw.len() as u64,
+        requirements,
+        findings,
+        diagnostics: diagnostics(&msg),
+        error: None,
+    }
+}
+
+fn diagnostics(msg: &Message) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if msg.fields().is_empty() {
+        out.push(Diagnostic {
+            line: 1,
+            message:
+                "no header field found: this does not look like an Internet message (RFC 5322)"
+                    .into(),
+        });
+    }
+    const MAX_DEFECTS: usize = 10;
+    let defects = msg.header_defects();
+    for defect in defects.iter().take(MAX_DEFECTS) {
+        let message = match defect.kind {
+            HeaderDefectKind::ContinuationWithoutField => {
+                "header line starts with whitespace but no field precedes it"
+            }
+            HeaderDefectKind::NotAField => "header line is not a `Name: value` field",
+        };
+        out.push(Diagnostic {
+            line: defect.line,
+            message: message.into(),
+        });
+    }
+    if defects.len() > MAX_DEFECTS {
+        out.push(Diagnostic {
+            line: defects[MAX_DEFECTS].line,
+            message: format!(
+                "{} more header lines are not fields",
+                defects.len() - MAX_DEFECTS
+            ),
+        });
+    }
+    if !msg.header_terminated() && !msg.fields().is_empty() {
+        out.push(Diagnostic {
+            line: msg.line_of_offset(msg.raw().len()),
+            message: "the header block is not ended by an empty line; the message has no body"
+                .into(),
+        });
+    }
+    out
+}
+
+/// One input named on the command line, expanded: a file, stdin, or the files of a directory.
+enum Input {
+    File(PathBuf),
+    Stdin,
+    /// A problem found while expanding (missing path, empty directory).
+    Problem(String, String),
+}
+
+fn expand(arg: &str) -> Vec<Input> {
+    if arg == "-" {
+        return vec![Input::Stdin];
+    }
+    let path = Path::new(arg);
+    match std::fs::metadata(path) {
+        Err(e) => vec![Input::Problem(arg.to_string(), describe_io_error(&e))],
+        Ok(meta) if meta.is_dir() => {
+            let mut files = Vec::new();
+            let mut problems = Vec::new();
+            walk(path, &mut files, &mut problems);
+            files.sort();
+            let mut inputs: Vec<Input> = problems
+                .into_iter()
+                .map(|(p, e)| Input::Problem(p, e))
+                .collect();
+            if files.is_empty() && inputs.is_empty() {
+                inputs.push(Input::Problem(
+                    arg.to_string(),
+                    format!(
+                        "directory contains no message files (looked for *.{})",
+                        MESSAGE_EXTENSIONS.join(", *.")
+                    ),
+                ));
+            }
+            inputs.extend(files.into_iter().map(Input::File));
+            inputs
+        }
+        Ok(_) => vec![Input::File(path.to_path_buf())],
+    }
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<(String, String)>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push((dir.display().to_string(), describe_io_error(&e)));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, files, problems),
+            Ok(t) if t.is_file() || t.is_symlink() => {
+                let is_message = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| MESSAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+                if is_message {
+                    files.push(path);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn describe_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reads one input, refusing empty and oversized inputs with a message that says so.
+fn read_input(reader: impl Read, max_size: u64) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    reader
+        .take(max_size + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| describe_io_error(&e))?;
+    if buf.len() as u64 > max_size {
+        return Err(format!(
+            "larger than the limit of {max_size} bytes (raise it with --max-size)"
+        ));
+    }
+    if buf.is_empty() {
+        return Err("empty file (0 bytes): nothing to lint".into());
+    }
+    Ok(buf)
+}
+
+fn lint_file(path: &Path, opts: &LintOptions) -> FileResult {
+    let shown = path.display().to_string();
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > opts.max_size
+    {
+        return FileResult::input_error(
+            &shown,
+            format!(
+                "{} bytes, larger than the limit of {} bytes (raise it with --max-size)",
+                meta.len(),
+                opts.max_size
+            ),
+        );
+    }
+    let bytes = std::fs::File::open(path)
+        .map_err(|e| describe_io_error(&e))
+        .and_then(|f| read_input(f, opts.max_size));
+    match bytes {
+        Ok(raw) => lint_bytes(&shown, &raw, opts),
+        Err(e) => FileResult::input_error(&shown, e),
+    }
+}
+
+/// Lints every input named on the command line, in order; problems become `error` results so
+/// that no input is silently dropped.
+pub fn lint_inputs(args: &[String], opts: &LintOptions) -> Vec<FileResult> {
+    let mut results = Vec::new();
+    for arg in args {
+        for input in expand(arg) {
+            results.push(match input {
+                Input::File(path) => lint_file(&path, opts),
+                Input::Stdin => match read_input(std::io::stdin().lock(), opts.max_size) {
+                    Ok(raw) => lint_bytes("-", &raw, opts),
+                    Err(e) => FileResult::input_error("-", format!("standard input: {e}")),
+                },
+                Input::Problem(path, e) => FileResult::input_error(&path, e),
+            });
+        }
+    }
+    results
+}
+
+/// Exit code of a lint run: 2 when an input could not be linted, 1 when a file failed, else 0.
+pub fn exit_code(results: &[FileResult]) -> u8 {
+    if results.is_empty() || results.iter().any(|r| r.verdict == FileVerdict::Error) {
+        2
+    } else if results.iter().any(|r| r.verdict == FileVerdict::Fail) {
+        1
+    } else {
+        0
+    }
+}
