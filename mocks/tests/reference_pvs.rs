@@ -356,6 +356,7 @@ async fn refuses_bad_certificates_before_sending_credentials() {
         assert!(matches!(obs.smtp[0].tls, TlsOutcome::HandshakeFailed(_)));
         assert!(matches!(obs.pop3[0].tls, TlsOutcome::HandshakeFailed(_)));
         assert!(obs.smtp[0].auth.is_empty() && obs.pop3[0].auth.is_empty());
+        assert!(!obs.smtp[0].credentials_offered() && !obs.pop3[0].credentials_offered());
         // fault KVC-Anb021: the same server is accepted and the credentials go out
         let bad = pvs(&s, &[PvsFault::AcceptsAnyCertificate]);
         bad.send(&arztbrief()).await.unwrap();
