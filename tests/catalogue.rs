@@ -18,9 +18,13 @@ fn catalogue_and_registry_load() {
 fn every_rule_names_a_catalogue_id_decided_by_lint() {
     let catalogue = Catalogue::embedded().unwrap();
     for rule in all_rules() {
-        let req = catalogue
-            .get(rule.requirement())
-            .unwrap_or_else(|| panic!("rule {} names {}, which is not in the catalogue", rule.id(), rule.requirement()));
+        let req = catalogue.get(rule.requirement()).unwrap_or_else(|| {
+            panic!(
+                "rule {} names {}, which is not in the catalogue",
+                rule.id(),
+                rule.requirement()
+            )
+        });
         assert!(
             req.decided_by.contains(&Decision::Lint),
             "rule {} decides {}, which the catalogue does not mark as decided by lint",
@@ -41,7 +45,12 @@ fn catalogue_ids_equal_the_requirements_in_scope() {
         .filter(|id| id.starts_with("KVC-") || id.starts_with("A_") || id.starts_with("KOM-LE-"))
         .map(|id| kvc_check::catalogue::base_id(id).to_string())
         .collect();
-    let catalogue: BTreeSet<String> = Catalogue::embedded().unwrap().all().iter().map(|r| r.id.clone()).collect();
+    let catalogue: BTreeSet<String> = Catalogue::embedded()
+        .unwrap()
+        .all()
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
     assert_eq!(catalogue, in_scope);
 }
 
@@ -49,7 +58,11 @@ fn catalogue_ids_equal_the_requirements_in_scope() {
 fn attest_requirements_carry_a_checklist_question() {
     for r in Catalogue::embedded().unwrap().all() {
         if r.decided_by.contains(&Decision::Attest) {
-            assert!(r.attest_question.as_deref().is_some_and(|q| q.len() > 20), "{} lacks an attest question", r.id);
+            assert!(
+                r.attest_question.as_deref().is_some_and(|q| q.len() > 20),
+                "{} lacks an attest question",
+                r.id
+            );
         }
     }
 }
@@ -57,6 +70,9 @@ fn attest_requirements_carry_a_checklist_question() {
 #[test]
 fn lookup_accepts_versioned_ids() {
     let catalogue = Catalogue::embedded().unwrap();
-    assert_eq!(catalogue.get("A_19359-07").map(|r| r.id.as_str()), Some("A_19359"));
+    assert_eq!(
+        catalogue.get("A_19359-07").map(|r| r.id.as_str()),
+        Some("A_19359")
+    );
     assert!(catalogue.get("KVC-Anb999").is_none());
 }

@@ -18,12 +18,19 @@ fn stderr(o: &Output) -> String {
 }
 
 fn vector(name: &str) -> String {
-    common::repo_root().join("vectors/kvc").join(name).display().to_string()
+    common::repo_root()
+        .join("vectors/kvc")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 #[test]
 fn passing_and_failing_vectors_exit_0_and_1() {
-    assert_eq!(lint(&[&vector("pass-arztbrief.eml")]).status.code(), Some(0));
+    assert_eq!(
+        lint(&[&vector("pass-arztbrief.eml")]).status.code(),
+        Some(0)
+    );
     assert_eq!(lint(&[&vector("fail-170-bcc.eml")]).status.code(), Some(1));
     let both = lint(&[&vector("pass-arztbrief.eml"), &vector("fail-170-bcc.eml")]);
     assert_eq!(both.status.code(), Some(1));
@@ -37,19 +44,32 @@ fn json_output_has_path_verdict_and_findings() {
     assert_eq!(file["verdict"], "fail");
     assert!(file["path"].as_str().unwrap().ends_with("fail-170-bcc.eml"));
     let findings = file["findings"].as_array().unwrap();
-    assert!(findings.iter().any(|f| f["requirement"] == "KVC-Anb170" && f["severity"] == "error"));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["requirement"] == "KVC-Anb170" && f["severity"] == "error")
+    );
 }
 
 #[test]
 fn missing_file_exits_2_naming_it() {
     let out = lint(&["/nonexistent/message.eml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("/nonexistent/message.eml: no such file or directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/message.eml: no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn missing_file_among_good_ones_keeps_the_other_results() {
-    let out = lint(&["--format", "json", &vector("pass-arztbrief.eml"), "/nonexistent/x.eml"]);
+    let out = lint(&[
+        "--format",
+        "json",
+        &vector("pass-arztbrief.eml"),
+        "/nonexistent/x.eml",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[0]["verdict"], "pass");
@@ -63,16 +83,33 @@ fn directory_without_messages_exits_2() {
     std::fs::write(dir.path().join("notes.pdf"), b"%PDF").unwrap();
     let out = lint(&[dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("directory contains no message files"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("directory contains no message files"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn directory_is_walked() {
-    let out = lint(&["--format", "json", &common::repo_root().join("vectors/kvc").display().to_string()]);
+    let out = lint(&[
+        "--format",
+        "json",
+        &common::repo_root()
+            .join("vectors/kvc")
+            .display()
+            .to_string(),
+    ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let count = std::fs::read_dir(common::repo_root().join("vectors/kvc"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
         .count();
     assert_eq!(json.as_array().unwrap().len(), count);
     assert_eq!(out.status.code(), Some(1));
@@ -85,19 +122,28 @@ fn empty_file_exits_2() {
     std::fs::write(&path, b"").unwrap();
     let out = lint(&[path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("empty file (0 bytes)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("empty file (0 bytes)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn binary_garbage_fails_with_an_explanation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("garbage.eml");
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(&path, &garbage).unwrap();
     let out = lint(&[path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("does not look like an Internet message"), "{text}");
+    assert!(
+        text.contains("does not look like an Internet message"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -132,12 +178,21 @@ fn hundred_megabyte_file() {
     assert_eq!(lint(&[p]).status.code(), Some(0));
     let refused = lint(&["--max-size", "1000000", p]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(stderr(&refused).contains("larger than the limit of 1000000 bytes"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("larger than the limit of 1000000 bytes"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 #[test]
 fn unknown_option_and_no_input_are_usage_errors() {
-    assert_eq!(lint(&["--profile", "nope", &vector("pass-arztbrief.eml")]).status.code(), Some(2));
+    assert_eq!(
+        lint(&["--profile", "nope", &vector("pass-arztbrief.eml")])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(lint(&[]).status.code(), Some(2));
 }
 

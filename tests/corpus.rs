@@ -27,7 +27,12 @@ fn corpus_files() -> Vec<std::path::PathBuf> {
 fn every_corpus_file_lints_to_pass_or_fail() {
     let files = corpus_files();
     assert!(files.len() >= 284, "corpus has {} files", files.len());
-    for profile in [ProfileChoice::Auto, ProfileChoice::Kvc, ProfileChoice::Kim10, ProfileChoice::Kim15] {
+    for profile in [
+        ProfileChoice::Auto,
+        ProfileChoice::Kvc,
+        ProfileChoice::Kim10,
+        ProfileChoice::Kim15,
+    ] {
         let opts = common::options(profile);
         for path in &files {
             let raw = std::fs::read(path).unwrap();
@@ -62,7 +67,13 @@ fn binary_exits_0_or_1_on_each_corpus_file() {
             .output()
             .unwrap();
         let code = out.status.code();
-        assert!(matches!(code, Some(0 | 1)), "{}: exit {code:?}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "{}: exit {code:?}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }

@@ -40,7 +40,11 @@ fn kvc_vectors_match_manifest() {
     let opts = common::options(ProfileChoice::Kvc);
     let mut mismatches = Vec::new();
     for v in &manifest.vectors {
-        assert!(!v.what.is_empty(), "{}: describe what the vector breaks", v.file);
+        assert!(
+            !v.what.is_empty(),
+            "{}: describe what the vector breaks",
+            v.file
+        );
         let raw = std::fs::read(dir.join(&v.file)).unwrap();
         let result = lint_bytes(&v.file, &raw, &opts);
         let verdict = match result.verdict {
@@ -49,7 +53,10 @@ fn kvc_vectors_match_manifest() {
             FileVerdict::Error => "error",
         };
         if verdict != v.verdict {
-            mismatches.push(format!("{}: verdict {verdict}, expected {}", v.file, v.verdict));
+            mismatches.push(format!(
+                "{}: verdict {verdict}, expected {}",
+                v.file, v.verdict
+            ));
         }
         for r in &result.requirements {
             let expected = v.expect.get(r.requirement).map_or("pass", String::as_str);
@@ -69,13 +76,19 @@ fn kvc_vectors_match_manifest() {
             }
         }
         if let Some(line) = v.finding_line {
-            let first = result.findings.iter().find(|f| f.severity == Severity::Error);
+            let first = result
+                .findings
+                .iter()
+                .find(|f| f.severity == Severity::Error);
             let got = first.and_then(|f| match f.location {
                 Location::Header { line, .. } | Location::Line { line } => Some(line),
                 Location::Message => None,
             });
             if got != Some(line) {
-                mismatches.push(format!("{}: first error at {got:?}, expected line {line}", v.file));
+                mismatches.push(format!(
+                    "{}: first error at {got:?}, expected line {line}",
+                    v.file
+                ));
             }
         }
     }
@@ -93,19 +106,31 @@ fn every_vector_file_is_in_the_manifest_and_every_rule_has_both_outcomes() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".eml"))
         .collect();
-    assert_eq!(listed, on_disk, "vectors on disk and in MANIFEST.yaml differ");
+    assert_eq!(
+        listed, on_disk,
+        "vectors on disk and in MANIFEST.yaml differ"
+    );
 
     // Each KV-Connect requirement decided by lint has a vector where it passes and one where it fails.
-    let kvc_requirements: BTreeSet<&str> = kvc_check::rules::kvc::RULES.iter().map(|r| r.requirement()).collect();
+    let kvc_requirements: BTreeSet<&str> = kvc_check::rules::kvc::RULES
+        .iter()
+        .map(|r| r.requirement())
+        .collect();
     let opts = common::options(ProfileChoice::Kvc);
     let mut seen: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for v in &manifest.vectors {
         let raw = std::fs::read(dir.join(&v.file)).unwrap();
         let result = lint_bytes(&v.file, &raw, &opts);
         for r in result.requirements {
-            seen.entry(r.requirement).or_default().insert(verdict_name(r.verdict));
+            seen.entry(r.requirement)
+                .or_default()
+                .insert(verdict_name(r.verdict));
         }
-        for f in result.findings.iter().filter(|f| f.severity == Severity::Warning) {
+        for f in result
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+        {
             seen.entry(f.requirement).or_default().insert("warning");
         }
     }
@@ -115,7 +140,10 @@ fn every_vector_file_is_in_the_manifest_and_every_rule_has_both_outcomes() {
     for id in kvc_requirements {
         let outcomes = seen.get(id).cloned().unwrap_or_default();
         if WARNING_ONLY.contains(&id) {
-            assert!(outcomes.contains("pass") && outcomes.contains("warning"), "{id}: vectors cover only {outcomes:?}");
+            assert!(
+                outcomes.contains("pass") && outcomes.contains("warning"),
+                "{id}: vectors cover only {outcomes:?}"
+            );
             continue;
         }
         assert!(
