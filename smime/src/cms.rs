@@ -801,7 +801,11 @@ fn key_usage_allows_signing(c: &Certificate) -> bool {
     true
 }
 
-/// Validate the path from `leaf` to one of `trust` at time `at`, using `pool` for intermediates.
+/// Validate the path from `leaf` to a trust anchor at time `at`, using `pool` for
+/// intermediates. Semantics follow OpenSSL's default: the path must end in a self-signed
+/// certificate from `trust`; an intermediate CA in `trust` alone is not enough. The one
+/// exception is direct trust: `leaf` itself listed in `trust` (pinning, e.g. gematik's sample
+/// verified against its own signer certificate).
 pub fn validate_chain(
     leaf: &Certificate,
     pool: &[Certificate],
@@ -809,42 +813,51 @@ pub fn validate_chain(
     at: SystemTime,
 ) -> std::result::Result<(), ChainProblem> {
     check_validity(leaf, at)?;
+    if trust.iter().any(|t| t == leaf) {
+        return Ok(());
+    }
     let mut current = leaf.clone();
     for _ in 0..8 {
-        // Trusted directly (the certificate itself is an anchor)?
-        if trust.iter().any(|t| *t == current) {
-            return Ok(());
+        let issuer_name = current.tbs_certificate().issuer().clone();
+        let self_signed = *current.tbs_certificate().subject() == issuer_name
+            && verify_cert_signature(&current, &current).is_ok();
+        if self_signed {
+            if trust.iter().any(|t| *t == current) {
+                return Ok(());
+            }
+            return Err(ChainProblem::Untrusted(format!(
+                "the path ends in the self-signed \"{}\", which is not a given trust anchor",
+                cert_subject(&current)
+            )));
         }
-        let issuer_name = current.tbs_certificate().issuer();
         let mut sig_err = None;
-        // Anchor that signed it?
-        for t in trust
+        let mut next = None;
+        for c in pool
             .iter()
-            .filter(|t| t.tbs_certificate().subject() == issuer_name)
+            .filter(|c| *c.tbs_certificate().subject() == issuer_name && **c != current)
         {
-            match verify_cert_signature(&current, t) {
-                Ok(()) => return Ok(()),
+            match verify_cert_signature(&current, c) {
+                Ok(()) => {
+                    next = Some(c.clone());
+                    break;
+                }
                 Err(e) => sig_err = Some(e),
             }
         }
-        let next = pool
-            .iter()
-            .filter(|c| c.tbs_certificate().subject() == issuer_name && **c != current)
-            .find(|c| verify_cert_signature(&current, c).is_ok());
         match next {
             Some(n) => {
-                check_validity(n, at)?;
-                current = n.clone();
+                check_validity(&n, at)?;
+                current = n;
             }
             None => {
                 if let Some(e) = sig_err {
                     return Err(ChainProblem::BadCertificateSignature(format!(
-                        "\"{}\" is not correctly signed by the trust anchor \"{issuer_name}\": {e}",
+                        "\"{}\" is not correctly signed by \"{issuer_name}\": {e}",
                         cert_subject(&current)
                     )));
                 }
                 return Err(ChainProblem::Untrusted(format!(
-                    "issuer \"{issuer_name}\" of \"{}\" is neither a given trust anchor nor an available intermediate",
+                    "incomplete path: issuer \"{issuer_name}\" of \"{}\" is neither in the message nor among the trust anchors (a self-signed root is required)",
                     cert_subject(&current)
                 )));
             }

@@ -125,3 +125,42 @@ fn signedcms_chain_fails_outside_validity_and_with_foreign_anchor() {
         r.chain
     );
 }
+
+#[test]
+fn encryptedwrap_is_decrypted_and_the_corrupt_signedwrap_explained() {
+    use kvc_smime::message::{Profile, open_message_named};
+    let pw = read_password_file(&sample_dir().join("recipientB/password.txt")).unwrap();
+    let key = load_private_key(
+        &sample_dir().join("recipientB/hci-enc-3-kim-bsp.p12"),
+        Some(&pw),
+    )
+    .unwrap();
+    let anchors =
+        load_certificates(&sample_dir().join("recipientA/GEM.RCA2-TEST-ONLY.pem")).unwrap();
+    let o = open_message_named(
+        &read("inputEmail.txt.05.encryptedwrap"),
+        &key,
+        &anchors,
+        Some(at_2020()),
+        ".05",
+    )
+    .unwrap();
+    assert_eq!(o.profile, Profile::KomLe);
+    assert_eq!(o.decryption_result, "00");
+    assert_eq!(
+        o.decrypted_content.as_deref(),
+        Some(&read("inputEmail.txt.03.signedwrap")[..])
+    );
+    assert_eq!(o.integrity_check_result, vec!["04"]);
+    let why = &o.integrity_explanations[0].explanation;
+    assert!(
+        why.contains("turned into CRLF, 42 bytes were inserted"),
+        "{why}"
+    );
+    assert!(
+        why.contains("declares 3138 bytes, the body has 3180"),
+        "{why}"
+    );
+    assert!(why.contains("restores the declared length"), "{why}");
+    assert!(o.findings.iter().any(|f| f.requirement == "A_23165"));
+}
