@@ -312,6 +312,23 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
             }
             _ => {}
         }
+        // KOM-LE-A_2111: the sender encrypts for itself too.
+        if let (Some(list), Some(h)) = (&dec.recipient_emails, outer.as_ref()) {
+            let from: Vec<String> = h
+                .get_all("From")
+                .iter()
+                .flat_map(|v| mime::addresses(v))
+                .collect();
+            for a in from {
+                if !list.iter().any(|e| e.email.eq_ignore_ascii_case(&a)) {
+                    st.out.findings.push(SmimeFinding {
+                        requirement: "KOM-LE-A_2042".into(),
+                        severity: Severity::Error,
+                        message: format!("[KOM-LE-A_2111] the sender {a} is not among the recipients (recipient-emails): the message is not encrypted for the sender"),
+                    });
+                }
+            }
+        }
     }
     let who = dec
         .opened_rid
@@ -706,6 +723,8 @@ pub struct KomLeFaults {
     pub omit_unprotected_recipient_emails: bool,
     /// Use this list in the *signed* recipient-emails attribute instead of the real one (→ 09).
     pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
+    /// Use this list in the *unauthenticated* recipient-emails attribute (signed one unchanged).
+    pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
     /// Replace (or add) outer header fields after copying (→ 08 for From/To/Cc/...).
     pub outer_header_overrides: Vec<(String, String)>,
     /// Do not sign: encrypt the message/rfc822 entity directly (→ 03).
@@ -811,6 +830,9 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
     };
     let certs: Vec<Certificate> = all.iter().map(|(_, c)| c.clone()).collect();
     let mut opts = EnvelopeOptions::komle(&all);
+    if let Some(list) = &f.unprotected_recipient_emails {
+        opts.recipient_emails = Some(list.clone());
+    }
     if f.omit_unprotected_recipient_emails {
         opts.recipient_emails = None;
     }
