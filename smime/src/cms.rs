@@ -662,10 +662,16 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
     Err(SmimeError::new(
         ErrorKind::WrongKey,
         key_name,
-        format!(
-            "this private key opens none of the {} RecipientInfos of {input} ({last_err})",
-            candidates.len()
-        ),
+        if candidates.len() == 1 {
+            format!(
+                "this private key does not open the RecipientInfo of {input} addressed to it ({last_err})"
+            )
+        } else {
+            format!(
+                "this private key opens none of the {} RecipientInfos of {input} (key transport or content decryption fails for each)",
+                candidates.len()
+            )
+        },
     ))
 }
 

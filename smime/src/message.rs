@@ -82,14 +82,19 @@ pub struct SmimeOutcome {
     pub signer_emails: Vec<String>,
     /// Number of encryption layers opened (KV-Connect Mobile forwards wrap twice).
     pub layers: usize,
+    /// recipient-emails from the signed attributes (outermost signature), if present.
+    pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
+    /// recipient-emails from the unauthenticated/unprotected attributes, if present.
+    pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
     /// Findings (each code as a finding plus profile deviations).
     pub findings: Vec<SmimeFinding>,
 }
 
 impl SmimeOutcome {
-    /// Decrypted (`00`) and integrity exactly `01`.
+    /// Decrypted (`00`, or nothing to decrypt) and integrity exactly `01`.
     pub fn is_valid(&self) -> bool {
-        self.decryption_result == "00" && self.integrity_check_result == ["01"]
+        (self.decryption_result == "00" || self.decryption_result.is_empty())
+            && self.integrity_check_result == ["01"]
     }
 }
 
@@ -111,7 +116,7 @@ fn looks_like_cms(raw: &[u8]) -> bool {
 }
 
 struct State<'a> {
-    key: &'a PrivateKeyMaterial,
+    key: Option<&'a PrivateKeyMaterial>,
     trust: &'a [Certificate],
     at: SystemTime,
     input: String,
@@ -201,7 +206,7 @@ pub fn open_message_named(
     input: &str,
 ) -> Result<SmimeOutcome> {
     let mut st = State {
-        key,
+        key: Some(key),
         trust,
         at: at.unwrap_or_else(SystemTime::now),
         input: input.to_string(),
@@ -216,6 +221,8 @@ pub fn open_message_named(
             signer_subject: None,
             signer_emails: Vec::new(),
             layers: 0,
+            signed_recipient_emails: None,
+            unprotected_recipient_emails: None,
             findings: Vec::new(),
         },
     };
@@ -267,7 +274,13 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
             Profile::KvConnect
         };
     }
-    let dec = match cms::decrypt(&blob, st.key, &input) {
+    let Some(key) = st.key else {
+        return Err(SmimeError::bad_input(
+            &input,
+            "the message is encrypted: a private key is needed",
+        ));
+    };
+    let dec = match cms::decrypt(&blob, key, &input) {
         Ok(d) => d,
         Err(e) if e.kind == ErrorKind::Tampered => {
             st.decryption(
@@ -346,13 +359,115 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
     if depth == 0 {
         st.out.decrypted_content = Some(dec.content.clone());
     }
+    st.out.unprotected_recipient_emails = dec.recipient_emails.clone();
     handle_signed(
         &dec.content,
         outer.as_ref(),
-        dec.recipient_emails.as_deref(),
+        Some(dec.recipient_emails.as_deref()),
         st,
         depth,
     )
+}
+
+/// Extract the CMS blob from a message: bare DER/BER, PEM (`PKCS7`/`CMS`), or an .eml / MIME
+/// entity whose body is `application/pkcs7-mime` (base64 or binary).
+pub fn cms_from_message(raw: &[u8], input: &str) -> Result<Vec<u8>> {
+    if looks_like_cms(raw) {
+        return Ok(raw.to_vec());
+    }
+    if raw.starts_with(b"-----BEGIN ") {
+        let blocks = crate::keys::pem_blocks(raw, input)?;
+        return blocks
+            .into_iter()
+            .find(|b| b.label.contains("PKCS7") || b.label == "CMS")
+            .map(|b| b.der)
+            .ok_or_else(|| SmimeError::bad_input(input, "PEM file without PKCS7/CMS block"));
+    }
+    let (h, b) = mime::split_header_body(raw);
+    let hdr = Headers::parse(h);
+    let ct = hdr.content_type();
+    if !ct.is_pkcs7_mime() {
+        return Err(SmimeError::bad_input(
+            input,
+            format!(
+                "neither a CMS blob nor an application/pkcs7-mime message (Content-Type: {})",
+                if ct.mime.is_empty() {
+                    "missing"
+                } else {
+                    &ct.mime
+                }
+            ),
+        ));
+    }
+    mime::decode_body(&hdr, b, input)
+}
+
+/// Verify a signed message without decrypting: a bare SignedData (DER/BER), or an entity /
+/// .eml with `application/pkcs7-mime; smime-type=signed-data` or `multipart/signed`.
+/// `decryption_result` is left empty. Err only for unreadable input.
+pub fn verify_message(
+    raw: &[u8],
+    trust: &[Certificate],
+    at: Option<SystemTime>,
+    input: &str,
+) -> Result<SmimeOutcome> {
+    let outer = if looks_like_cms(raw) {
+        None
+    } else {
+        Some(Headers::parse(mime::split_header_body(raw).0))
+    };
+    let komle = outer
+        .as_ref()
+        .is_some_and(|h| h.get("X-KOM-LE-Version").is_some())
+        || cms_from_message(raw, input)
+            .ok()
+            .and_then(|b| {
+                cms::verify_signed_data(&b, None, &[], SystemTime::UNIX_EPOCH, input).ok()
+            })
+            .is_some_and(|r| r.signed_recipient_emails.is_some());
+    let mut st = State {
+        key: None,
+        trust,
+        at: at.unwrap_or_else(SystemTime::now),
+        input: input.to_string(),
+        out: SmimeOutcome {
+            profile: if komle {
+                Profile::KomLe
+            } else {
+                Profile::KvConnect
+            },
+            decryption_result: String::new(),
+            decryption_explanation: String::new(),
+            integrity_check_result: Vec::new(),
+            integrity_explanations: Vec::new(),
+            inner_message: None,
+            decrypted_content: None,
+            signer_subject: None,
+            signer_emails: Vec::new(),
+            layers: 0,
+            signed_recipient_emails: None,
+            unprotected_recipient_emails: None,
+            findings: Vec::new(),
+        },
+    };
+    if outer.as_ref().is_some_and(|h| h.fields.is_empty()) {
+        return Err(SmimeError::bad_input(
+            input,
+            "neither a CMS blob nor a MIME entity with headers",
+        ));
+    }
+    if is_smime_encrypted(raw) {
+        return Err(SmimeError::bad_input(
+            input,
+            "the message is encrypted: decrypt it first (or give --key)",
+        ));
+    }
+    handle_signed(raw, outer.as_ref(), None, &mut st, 0)?;
+    if st.out.integrity_check_result.len() > 1 {
+        st.out.integrity_check_result.retain(|c| c != "01");
+        st.out.integrity_explanations.retain(|c| c.code != "01");
+    }
+    Ok(st.out)
 }
 
 /// Detect the "bare CR became CRLF" corruption of a binary body and explain it.
@@ -483,7 +598,7 @@ const HEADER_FIELDS: [&str; 5] = ["From", "Sender", "Reply-To", "To", "Cc"];
 fn handle_signed(
     entity: &[u8],
     outer: Option<&Headers>,
-    unprotected_emails: Option<&[RecipientEmail]>,
+    unprotected_emails: Option<Option<&[RecipientEmail]>>,
     st: &mut State<'_>,
     depth: usize,
 ) -> Result<()> {
@@ -594,7 +709,12 @@ fn handle_signed(
         Profile::KomLe => strip_rfc822_wrapper(&report.content),
         Profile::KvConnect => report.content.clone(),
     };
-    if st.out.profile == Profile::KomLe {
+    if depth == 0 {
+        st.out.signed_recipient_emails = report.signed_recipient_emails.clone();
+    }
+    if st.out.profile == Profile::KomLe
+        && let Some(unprotected_emails) = unprotected_emails
+    {
         let signed = report.signed_recipient_emails.clone().unwrap_or_default();
         let unprot = unprotected_emails.map(|u| u.to_vec()).unwrap_or_default();
         let norm = |v: &[RecipientEmail]| {
@@ -629,6 +749,8 @@ fn handle_signed(
                 ),
             );
         }
+    }
+    if st.out.profile == Profile::KomLe {
         if let Some(outer) = outer {
             let (ih, _) = mime::split_header_body(&inner);
             let ih = Headers::parse(ih);
