@@ -31,7 +31,9 @@ fn corpus() -> Vec<Vec<u8>> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -61,9 +63,15 @@ fn bench(c: &mut Criterion) {
     group.bench_function("mail-parser parse (baseline)", |b| {
         b.iter(|| black_box(MessageParser::default().parse(black_box(&big)).is_some()))
     });
-    for (name, profile) in [("lint kvc", ProfileChoice::Kvc), ("lint auto", ProfileChoice::Auto), ("lint kim-1.5", ProfileChoice::Kim15)] {
+    for (name, profile) in [
+        ("lint kvc", ProfileChoice::Kvc),
+        ("lint auto", ProfileChoice::Auto),
+        ("lint kim-1.5", ProfileChoice::Kim15),
+    ] {
         let opts = options(profile);
-        group.bench_function(name, |b| b.iter(|| black_box(lint_bytes("big", black_box(&big), &opts).verdict)));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(lint_bytes("big", black_box(&big), &opts).verdict))
+        });
     }
     group.finish();
 
@@ -72,12 +80,30 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("corpus");
     group.throughput(Throughput::Bytes(total as u64));
     group.bench_function("mail-parser parse (baseline)", |b| {
-        b.iter(|| files.iter().filter(|f| MessageParser::default().parse(black_box(f.as_slice())).is_some()).count())
+        b.iter(|| {
+            files
+                .iter()
+                .filter(|f| {
+                    MessageParser::default()
+                        .parse(black_box(f.as_slice()))
+                        .is_some()
+                })
+                .count()
+        })
     });
-    for (name, profile) in [("lint kvc", ProfileChoice::Kvc), ("lint auto", ProfileChoice::Auto), ("lint kim-1.5", ProfileChoice::Kim15)] {
+    for (name, profile) in [
+        ("lint kvc", ProfileChoice::Kvc),
+        ("lint auto", ProfileChoice::Auto),
+        ("lint kim-1.5", ProfileChoice::Kim15),
+    ] {
         let opts = options(profile);
         group.bench_function(name, |b| {
-            b.iter(|| files.iter().map(|f| lint_bytes("c", black_box(f), &opts).findings.len()).sum::<usize>())
+            b.iter(|| {
+                files
+                    .iter()
+                    .map(|f| lint_bytes("c", black_box(f), &opts).findings.len())
+                    .sum::<usize>()
+            })
         });
     }
     group.finish();
