@@ -184,7 +184,9 @@ async fn ldapsearch_finds_the_certificate_when_installed() {
                 "-x",
                 "-LLL",
                 "-H",
-                &mock.url(),
+                // libldap canonicalises `localhost` via reverse DNS (here: the machine name);
+                // the certificate also names 127.0.0.1.
+                &format!("ldaps://127.0.0.1:{}", mock.addr().port()),
                 "-b",
                 KV_DIRECTORY_BASE_DN,
                 "(mail=arzt.2@kv-safenet.de)",
@@ -200,8 +202,9 @@ async fn ldapsearch_finds_the_certificate_when_installed() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{} / mock saw {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        mock.observations()
     );
     assert!(text.contains("userCertificate;binary:: MII"), "{text}");
 }
