@@ -5,6 +5,9 @@
 //!   that captures what the system under test sends, and a POP3 server (implicit TLS, like 995)
 //!   that serves a configured mailbox and records what was fetched and deleted.
 //! - [`kvc_rest`]: the mock KV-Connect REST server (HTTPS, BASIC auth, `/kvconnect/rest`).
+//! - [`kvc_directory`]: the mock KV-Connect address directory (LDAPS, read-only).
+//! - [`kvc_messages`]: messages the mocks serve (built like the reference-system sample) and
+//!   broken variants.
 //! - [`reference_pvs`]: the reference practice system (PVS) that conforms to "Anbindung an
 //!   KV-Connect" V4.1, with named faults that each break exactly one requirement.
 //!
@@ -15,6 +18,7 @@
 pub mod error;
 pub mod kvc_client;
 pub mod kvc_directory;
+pub mod kvc_messages;
 pub mod kvc_rest;
 mod lineio;
 mod pop3_server;
