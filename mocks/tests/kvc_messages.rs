@@ -51,7 +51,7 @@ fn valid_message_is_built_like_the_reference_sample_and_opens_with_kvc_smime() {
     let out = open_message(
         &raw,
         &pki().sut.to_key_material("sut"),
-        &[root.clone()],
+        std::slice::from_ref(&root),
         None,
     )
     .unwrap();
