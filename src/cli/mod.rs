@@ -1,7 +1,9 @@
 //! Command-line interface: one module per subcommand.
 
 pub mod lint;
+pub mod pki;
 pub mod requirements;
+pub mod smime;
 
 use std::process::ExitCode;
 
@@ -27,12 +29,18 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// List the requirement catalogue.
     Requirements(requirements::RequirementsArgs),
+    /// Test PKI: `pki init DIR` writes a root CA and test certificates (PEM + PKCS#12).
+    Pki(pki::PkiArgs),
+    /// S/MIME: `smime decrypt` / `smime verify` (KOM-LE and KV-Connect).
+    Smime(smime::SmimeArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Lint(args) => lint::run(&args),
         Command::Requirements(args) => requirements::run(&args),
+        Command::Pki(args) => pki::run(&args),
+        Command::Smime(args) => smime::run(&args),
     }
 }
 
