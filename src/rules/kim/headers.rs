@@ -395,7 +395,7 @@ fn dienstkennung_pattern() -> &'static Regex {
 }
 
 impl DienstkennungSyntax {
-    fn run(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+    fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
         let kind = Kind::of(msg);
         let Some(field) = single_field(msg, DIENSTKENNUNG, out) else {
             match kind {
@@ -449,7 +449,6 @@ impl DienstkennungSyntax {
         if let Ok(data) = super::profile::data() {
             let compact: String = parts.iter().map(|p| p.trim()).collect::<Vec<_>>().join(";");
             if !data.known_dienstkennungen.contains(&compact) {
-                let _ = ctx;
                 out.warning(
                     loc,
                     format!(

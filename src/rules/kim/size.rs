@@ -93,10 +93,7 @@ impl Rule for ClientMailLimit {
         };
         let limit = profile.client_mail_limit.bytes;
         let kind = Kind::of(msg);
-        let judged = match self.over_limit {
-            OverLimit::Reject => matches!(kind, Kind::ClientMail | Kind::KomLe),
-            OverLimit::Kas => matches!(kind, Kind::ClientMail | Kind::KomLe),
-        };
+        let judged = matches!(kind, Kind::ClientMail | Kind::KomLe);
         if !judged {
             out.not_evaluated(format!(
                 "{} is not a client mail or KOM-LE message",
