@@ -405,9 +405,6 @@ CM116 = ("Beim Empfang dieser KIM-Nachricht wurde eine Sicherheitsverletzung erk
          "Bitte kontaktieren Sie den Absender und/oder Ihren Administrator.")
 add("a23165-cm116-text-kim15-pass.eml", "kim-1.5", delivered_text(CM116),
     passes=["A_23165"], note="replacement text of CM 1.16 (KIM 1.5.3), accepted in kim-1.5")
-add("a23165-cm116-text-kim10.eml", "kim-1.0", delivered_text(CM116),
-    breaks=["kim/integrity-replacement"], forced=True,
-    note="the same message linted as KIM 1.0 (forced profile): the 1.5.3 text is not a KIM 1.0 text")
 add("a23165-dsn-pass.eml", "kim-1.5", dsn("02"), passes=["A_23165"], note="DSN to the sender, ID 02")
 add("a23165-dsn-report-type.eml", "kim-1.5", dsn("02", report_type="disposition-notification"),
     breaks=["kim/dsn-integrity"], note="report-type is not delivery-status")

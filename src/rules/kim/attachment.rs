@@ -60,6 +60,8 @@ pub struct KasPart {
     pub index: usize,
     /// 1-based line where the part's header starts.
     pub line: usize,
+    /// 1-based line where the part's body (the JSON) starts.
+    pub body_line: usize,
     /// Raw Content-Type and Content-Disposition values, unfolded.
     pub content_type: Option<String>,
     pub disposition: Option<String>,
@@ -99,6 +101,7 @@ pub fn kas_parts(msg: &Message) -> Vec<KasPart> {
         out.push(KasPart {
             index,
             line: msg.line_of_offset(part.offset_header as usize),
+            body_line: msg.line_of_offset(part.offset_body as usize),
             content_type: header_value("Content-Type"),
             disposition: header_value("Content-Disposition"),
             text: String::from_utf8_lossy(part.contents()).into_owned(),
@@ -127,6 +130,12 @@ fn structures(text: &str) -> (Vec<Value>, Option<String>) {
 
 fn line(part: &KasPart) -> Location {
     Location::Line { line: part.line }
+}
+
+fn body_line(part: &KasPart) -> Location {
+    Location::Line {
+        line: part.body_line,
+    }
 }
 
 fn no_kas(out: &mut Emitter) {
@@ -244,7 +253,7 @@ impl KasJson {
             let (values, error) = structures(&part.text);
             let Some(first) = values.first() else {
                 out.error(
-                    line(part),
+                    body_line(part),
                     format!(
                         "the x-kas body is not JSON: {} (body: `{}`)",
                         error.unwrap_or_else(|| "empty".into()),
@@ -255,7 +264,7 @@ impl KasJson {
             };
             let Some(obj) = first.as_object() else {
                 out.error(
-                    line(part),
+                    body_line(part),
                     format!("the x-kas body is {first}, not a JSON object"),
                 );
                 continue;
@@ -279,7 +288,7 @@ impl KasJson {
                         older.name, older.origin
                     ));
                 }
-                out.error(line(part), text);
+                out.error(body_line(part), text);
             }
             let extra: Vec<&String> = obj
                 .keys()
@@ -288,7 +297,7 @@ impl KasJson {
             if !extra.is_empty() {
                 let names: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
                 out.warning(
-                    line(part),
+                    body_line(part),
                     format!(
                         "field(s) {} are not part of schema `{}`",
                         names.join(", "),
@@ -326,11 +335,11 @@ impl KasValues {
                 match decoded_len(value) {
                     Ok(32) => {}
                     Ok(n) => out.error(
-                        line(part),
+                        body_line(part),
                         format!("`{name}` decodes to {n} bytes; {what} is 32 bytes"),
                     ),
                     Err(e) => out.error(
-                        line(part),
+                        body_line(part),
                         format!("`{name}` `{}` is not base64: {e}", excerpt(value, 50)),
                     ),
                 }
@@ -340,7 +349,7 @@ impl KasValues {
                 && !size.is_u64()
             {
                 out.error(
-                    line(part),
+                    body_line(part),
                     format!("`size` is {size}; it must be a non-negative integer (bytes)"),
                 );
             }
@@ -416,14 +425,14 @@ impl KasLink {
                 .map(|_| &link[8..])
             else {
                 out.error(
-                    line(part),
+                    body_line(part),
                     format!("link `{}` is not an https URL", excerpt(link, 80)),
                 );
                 continue;
             };
             if !link.starts_with("https://") {
                 out.warning(
-                    line(part),
+                    body_line(part),
                     format!("link `{}`: scheme not in lower case", excerpt(link, 80)),
                 );
             }
@@ -434,13 +443,16 @@ impl KasLink {
                 _ => host,
             };
             if let Err(e) = check_fqdn(host) {
-                out.error(line(part), format!("link `{}`: {e}", excerpt(link, 80)));
+                out.error(
+                    body_line(part),
+                    format!("link `{}`: {e}", excerpt(link, 80)),
+                );
             }
             let path = path.split(['?', '#']).next().unwrap_or("");
             let last = path.rsplit('/').next().unwrap_or("");
             if last.is_empty() {
                 out.error(
-                    line(part),
+                    body_line(part),
                     format!(
                         "link `{}` has no resource id as its last path segment",
                         excerpt(link, 80)
@@ -448,7 +460,7 @@ impl KasLink {
                 );
             } else if !is_uuid(last) {
                 out.warning(
-                    line(part),
+                    body_line(part),
                     format!("the resource id `{last}` of the link is not a UUID (A_19380 names a UUID as the example)"),
                 );
             }

@@ -749,3 +749,39 @@ fn tail(text: &str, max: usize) -> String {
         format!("…{cut}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::{LintOptions, ProfileChoice, lint_bytes};
+    use crate::rules::{KvcRegistry, Severity};
+
+    fn errors(raw: &[u8], profile: ProfileChoice) -> Vec<&'static str> {
+        let opts = LintOptions {
+            profile,
+            registry: KvcRegistry::builtin().expect("registry"),
+            max_size: 1 << 20,
+        };
+        lint_bytes("t", raw, &opts)
+            .findings
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.rule)
+            .collect()
+    }
+
+    /// The replacement text of CM 1.16 (KIM 1.5.3) is accepted in kim-1.5 only: the version
+    /// difference lives in kim_profiles.yaml, not in code.
+    #[test]
+    fn replacement_text_depends_on_the_profile() {
+        let raw = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("vectors/kim/a23165-cm116-text-kim15-pass.eml"),
+        )
+        .expect("vector");
+        assert!(errors(&raw, ProfileChoice::Kim15).is_empty());
+        assert_eq!(
+            errors(&raw, ProfileChoice::Kim10),
+            ["kim/integrity-replacement"]
+        );
+    }
+}
