@@ -685,9 +685,10 @@ impl Rule for SuccessVermerk {
         "KOM-LE-A_2050"
     }
     fn description(&self) -> &'static str {
-        "A delivered message with X-KIM-IntegrityCheckResult 01 carries the Vermerk \
-         `Die Signatur wurde erfolgreich geprüft.`, and with X-KIM-DecryptionResult 00 the \
-         decryption Vermerk of KOM-LE-A_2179-01 (folded under KOM-LE-A_2050: not in the catalogue)."
+        "A delivered message with X-KIM-IntegrityCheckResult 01 carries the Vermerk of \
+         Tab_Verm_Sig_Prüf ID 01, and with X-KIM-DecryptionResult 00 the decryption Vermerk of \
+         KOM-LE-A_2179-01 (folded under KOM-LE-A_2050: not in the catalogue); texts in \
+         kim_profiles.yaml."
     }
     fn applies_to(&self, profile: Profile) -> bool {
         is_kim(profile)

@@ -403,7 +403,7 @@ impl DienstkennungSyntax {
                     Location::Message,
                     format!(
                         "{DIENSTKENNUNG} is missing in {}; a Clientmodul sets the default \
-                         `KIM-Mail;Default;V1.0` when the client system gives none",
+                         Dienstkennung (A_19488-02) when the client system gives none",
                         kind.describe()
                     ),
                 ),
