@@ -76,10 +76,14 @@ fn mentions_x_kas(raw: &[u8]) -> bool {
         .is_none_or(|re| re.is_match(raw))
 }
 
-/// The x-kas parts of the message (not of attached messages). Parses the MIME tree only when the
-/// raw bytes mention x-kas at all.
+/// Above this size the MIME tree is parsed anyway (the size rules need it and it is cached), so a
+/// text scan per rule would only add cost.
+const PREFILTER_MAX: usize = 1024 * 1024;
+
+/// The x-kas parts of the message (not of attached messages). A small message is parsed only when
+/// its bytes mention x-kas at all.
 pub fn kas_parts(msg: &Message) -> Vec<KasPart> {
-    if !mentions_x_kas(msg.raw()) {
+    if msg.raw().len() <= PREFILTER_MAX && !mentions_x_kas(msg.raw()) {
         return Vec::new();
     }
     let Some(parsed) = msg.parsed() else {

@@ -193,9 +193,12 @@ impl LineEndings {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
         let raw = msg.raw();
         let mut bare_lf = 0usize;
+        let mut crlf = 0usize;
         let mut first = None;
         for i in memchr::memchr_iter(b'\n', raw) {
-            if i == 0 || raw[i - 1] != b'\r' {
+            if i > 0 && raw[i - 1] == b'\r' {
+                crlf += 1;
+            } else {
                 bare_lf += 1;
                 first.get_or_insert(i);
             }
@@ -210,8 +213,12 @@ impl LineEndings {
                 ),
             );
         }
-        let bare_cr = memchr::memchr_iter(b'\r', raw).find(|&i| raw.get(i + 1) != Some(&b'\n'));
-        if let Some(offset) = bare_cr {
+        // Every CR is part of a CRLF unless there are more CRs than CRLFs (a fast count first;
+        // the position is looked up only when needed).
+        if memchr::memchr_iter(b'\r', raw).count() > crlf
+            && let Some(offset) =
+                memchr::memchr_iter(b'\r', raw).find(|&i| raw.get(i + 1) != Some(&b'\n'))
+        {
             let line = msg.line_of_offset(offset);
             out.error(
                 Location::Line { line },
@@ -813,6 +820,31 @@ mod tests {
         assert!(pt.is_match("1.2.1"));
         assert!(pt.is_match("1.5.0-2"));
         assert!(!pt.is_match("1.5"));
+    }
+
+    fn crlf_findings(raw: &[u8]) -> Vec<String> {
+        let opts = crate::lint::LintOptions {
+            profile: crate::lint::ProfileChoice::Kim15,
+            registry: crate::rules::KvcRegistry::builtin().expect("registry"),
+            max_size: 1 << 20,
+        };
+        crate::lint::lint_bytes("t", raw, &opts)
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == "kim/crlf-only")
+            .map(|f| f.message)
+            .collect()
+    }
+
+    #[test]
+    fn line_ends() {
+        assert!(crlf_findings(b"Subject: a\r\n\r\nbody\r\n").is_empty());
+        let lf = crlf_findings(b"Subject: a\r\n\r\nbody\nmore\r\n");
+        assert_eq!(lf.len(), 1);
+        assert!(lf[0].contains("line 3 ends with a bare LF"), "{lf:?}");
+        let cr = crlf_findings(b"Subject: a\r\n\r\nbo\rdy\r\n");
+        assert_eq!(cr.len(), 1);
+        assert!(cr[0].contains("bare CR"), "{cr:?}");
     }
 
     #[test]
