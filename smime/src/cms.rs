@@ -927,6 +927,7 @@ pub fn validate_chain(
         let mut next = None;
         for c in pool
             .iter()
+            .chain(trust.iter())
             .filter(|c| *c.tbs_certificate().subject() == issuer_name && **c != current)
         {
             match verify_cert_signature(&current, c) {
