@@ -96,7 +96,7 @@ fn write_dir_produces_pem_and_p12_that_openssl_reads() {
             "pw 123",
         )
         .unwrap();
-    assert_eq!(files.len(), 4 + 6);
+    assert_eq!(files.len(), 4 + 6 + 6);
     let p12 = dir.join("x.valid.enc.p12");
     let out = run_openssl(&[
         "pkcs12",
