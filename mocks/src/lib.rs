@@ -1,3 +1,31 @@
 //! Mock servers (real protocol servers on loopback) and reference systems under test.
 //!
-//! Filled by the runner issue; the crate exists now so the workspace layout is fixed.
+//! - [`tls`]: a throwaway test PKI (rcgen, ECDSA P-256) for the mock servers' TLS.
+//! - [`kvc_client`]: the mock KV-Connect Client: an SMTP server (implicit TLS, like port 465)
+//!   that captures what the system under test sends, and a POP3 server (implicit TLS, like 995)
+//!   that serves a configured mailbox and records what was fetched and deleted.
+//! - [`reference_pvs`]: the reference practice system (PVS) that conforms to "Anbindung an
+//!   KV-Connect" V4.1, with named faults that each break exactly one requirement.
+//!
+//! The contract with the runner is `docs/MOCKS-API.md`.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod error;
+pub mod kvc_client;
+mod lineio;
+mod pop3_server;
+pub mod reference_pvs;
+mod smtp_server;
+pub mod tls;
+
+pub use error::MockError;
+pub use kvc_client::{
+    Account, AuthRecord, CapturedMessage, KvcClientConfig, KvcClientMock, Observations,
+    Pop3Session, SessionEnd, SmtpSession, TlsOutcome, TranscriptLine, serve_kvc_client,
+};
+pub use reference_pvs::{
+    Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,
+    compose_message,
+};
+pub use tls::{ServerCertKind, TlsPki};

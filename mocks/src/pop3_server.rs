@@ -1,0 +1,445 @@
+//! POP3 server of the mock KV-Connect Client (RFC 1939, CAPA per RFC 2449), implicit TLS.
+//! Hand-rolled: USER/PASS, CAPA, STAT, LIST, UIDL, RETR, TOP, DELE, RSET, NOOP, QUIT.
+//! Deletions take effect at QUIT (UPDATE state); a session that ends otherwise deletes nothing.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::kvc_client::{AuthRecord, SessionEnd, Shared, handshake, push_transcript};
+use crate::lineio::{LineRead, dot_stuff, read_line, transcript_text, write_all_timeout};
+
+/// Responses are written in pieces of this size, each within the idle timeout.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+pub(crate) async fn run(tcp: TcpStream, peer: SocketAddr, tls: TlsAcceptor, shared: Arc<Shared>) {
+    let idx = shared.new_pop3(peer);
+    let (stream, outcome) = match handshake(tcp, &tls, shared.limits.idle_timeout).await {
+        Ok(ok) => ok,
+        Err((outcome, end)) => {
+            shared.pop3(idx, |s| {
+                s.tls = outcome;
+                s.end = end;
+            });
+            return;
+        }
+    };
+    shared.pop3(idx, |s| s.tls = outcome);
+    let mut session = Session {
+        io: BufReader::new(stream),
+        shared: shared.clone(),
+        idx,
+        errors: 0,
+        user: None,
+        maildrop: None,
+    };
+    let end = match session.serve().await {
+        Ok(never) => match never {},
+        Err(end) => end,
+    };
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        tokio::io::AsyncWriteExt::shutdown(session.io.get_mut()),
+    )
+    .await;
+    shared.pop3(idx, |s| s.end = end);
+}
+
+struct Entry {
+    /// 1-based position in the configured mailbox.
+    position: usize,
+    data: Arc<[u8]>,
+    deleted: bool,
+}
+
+struct Session {
+    io: BufReader<TlsStream<TcpStream>>,
+    shared: Arc<Shared>,
+    idx: usize,
+    errors: usize,
+    user: Option<String>,
+    /// `Some` in the TRANSACTION state.
+    maildrop: Option<Vec<Entry>>,
+}
+
+type Step<T = ()> = Result<T, SessionEnd>;
+
+fn map_write_err(e: std::io::Error) -> SessionEnd {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        SessionEnd::IdleTimeout
+    } else {
+        SessionEnd::PeerClosed
+    }
+}
+
+impl Session {
+    fn record(&self, from_client: bool, line: String) {
+        self.shared.pop3(self.idx, |s| {
+            push_transcript(&mut s.transcript, from_client, line)
+        });
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Step {
+        let limit = self.shared.limits.idle_timeout;
+        for piece in bytes.chunks(WRITE_CHUNK) {
+            write_all_timeout(self.io.get_mut(), piece, limit)
+                .await
+                .map_err(map_write_err)?;
+        }
+        Ok(())
+    }
+
+    /// A single-line response, or a multi-line one when `body` is given (dot-stuffed here).
+    async fn reply(&mut self, status: &str) -> Step {
+        self.record(false, status.to_string());
+        self.send(format!("{status}\r\n").as_bytes()).await
+    }
+
+    async fn reply_multi(&mut self, status: &str, lines: &[String]) -> Step {
+        self.record(false, status.to_string());
+        for l in lines {
+            self.record(false, l.clone());
+        }
+        self.record(false, ".".into());
+        let mut out = format!("{status}\r\n");
+        for l in lines {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+        out.push_str(".\r\n");
+        self.send(out.as_bytes()).await
+    }
+
+    async fn error(&mut self, text: &str) -> Step {
+        self.errors += 1;
+        if self.errors >= self.shared.limits.max_errors {
+            let _ = self.reply("-ERR too many errors, closing connection").await;
+            return Err(SessionEnd::ProtocolError(format!(
+                "{} error replies (limit {}); last: {text}",
+                self.errors, self.shared.limits.max_errors
+            )));
+        }
+        self.reply(text).await
+    }
+
+    async fn read(&mut self) -> Step<LineRead> {
+        let limits = self.shared.limits.clone();
+        match tokio::time::timeout(
+            limits.idle_timeout,
+            read_line(&mut self.io, limits.max_line_bytes),
+        )
+        .await
+        {
+            Err(_) => {
+                let _ = self.reply("-ERR idle timeout, closing connection").await;
+                Err(SessionEnd::IdleTimeout)
+            }
+            Ok(Err(_)) | Ok(Ok(LineRead::Eof)) => Err(SessionEnd::PeerClosed),
+            Ok(Ok(LineRead::Flood)) => {
+                let _ = self.reply("-ERR line too long, closing connection").await;
+                Err(SessionEnd::ProtocolError(format!(
+                    "a line longer than {} bytes without line break",
+                    limits.max_line_bytes + crate::lineio::DISCARD_CAP
+                )))
+            }
+            Ok(Ok(other)) => Ok(other),
+        }
+    }
+
+    async fn serve(&mut self) -> Step<Infallible> {
+        self.reply("+OK kvc-check mock KV-Connect Client POP3 server ready")
+            .await?;
+        loop {
+            let line = match self.read().await? {
+                LineRead::Line(l) => l,
+                _ => {
+                    self.record(true, "(line too long)".into());
+                    self.error("-ERR line too long").await?;
+                    continue;
+                }
+            };
+            let text = transcript_text(&line);
+            let mut words = text.split_ascii_whitespace();
+            let cmd = words.next().unwrap_or("").to_ascii_uppercase();
+            let args: Vec<&str> = words.collect();
+            self.record(
+                true,
+                if cmd == "PASS" {
+                    "PASS ***".into()
+                } else {
+                    text.clone()
+                },
+            );
+            self.handle(&cmd, &args).await?;
+        }
+    }
+
+    async fn handle(&mut self, cmd: &str, args: &[&str]) -> Step {
+        match cmd {
+            "CAPA" => {
+                let caps: Vec<String> = [
+                    "USER",
+                    "UIDL",
+                    "TOP",
+                    "RESP-CODES",
+                    "IMPLEMENTATION kvc-check-mock",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                return self.reply_multi("+OK capability list follows", &caps).await;
+            }
+            "NOOP" if self.maildrop.is_some() => return self.reply("+OK").await,
+            "QUIT" => return self.quit().await,
+            "AUTH" | "STLS" | "APOP" => {
+                return self.reply("-ERR not supported, use USER/PASS").await;
+            }
+            _ => {}
+        }
+        if self.maildrop.is_none() {
+            return match cmd {
+                "USER" => match args {
+                    [name] => {
+                        self.user = Some(name.to_string());
+                        self.reply("+OK send PASS").await
+                    }
+                    _ => self.error("-ERR usage: USER name").await,
+                },
+                "PASS" => self.pass(args).await,
+                "STAT" | "LIST" | "UIDL" | "RETR" | "TOP" | "DELE" | "RSET" | "NOOP" => {
+                    self.error("-ERR [AUTH] not authenticated, USER/PASS first")
+                        .await
+                }
+                _ => self.error("-ERR unknown command").await,
+            };
+        }
+        match cmd {
+            "STAT" => {
+                let (n, size) = self
+                    .live()
+                    .fold((0, 0), |(n, s), (_, e)| (n + 1, s + e.data.len()));
+                self.reply(&format!("+OK {n} {size}")).await
+            }
+            "LIST" | "UIDL" => {
+                let uidl = cmd == "UIDL";
+                let show = |i: usize, e: &Entry| {
+                    if uidl {
+                        format!("{i} kvc-mock-{}", e.position)
+                    } else {
+                        format!("{i} {}", e.data.len())
+                    }
+                };
+                match args {
+                    [] => {
+                        let lines: Vec<String> = self.live().map(|(i, e)| show(i, e)).collect();
+                        self.reply_multi("+OK", &lines).await
+                    }
+                    [n] => match self.entry(n) {
+                        Some((i, e)) => {
+                            let text = format!("+OK {}", show(i, e));
+                            self.reply(&text).await
+                        }
+                        None => self.error("-ERR no such message").await,
+                    },
+                    _ => self.error("-ERR usage: LIST [msg]").await,
+                }
+            }
+            "RETR" => {
+                let found = match args {
+                    [n] => self.entry(n).map(|(_, e)| (e.position, e.data.clone())),
+                    _ => None,
+                };
+                let Some((position, data)) = found else {
+                    return self.error("-ERR no such message").await;
+                };
+                let status = format!("+OK {} octets", data.len());
+                self.record(false, status.clone());
+                self.record(
+                    false,
+                    format!("({} octets of mailbox message {position})", data.len()),
+                );
+                self.shared.pop3(self.idx, |s| s.retrieved.push(position));
+                let mut out = format!("{status}\r\n").into_bytes();
+                out.extend_from_slice(&dot_stuff(&data));
+                self.send(&out).await
+            }
+            "TOP" => {
+                let found = match args {
+                    [n, k] => match k.parse::<usize>() {
+                        Ok(k) => self.entry(n).map(|(_, e)| (e.position, e.data.clone(), k)),
+                        Err(_) => None,
+                    },
+                    _ => None,
+                };
+                let Some((position, data, k)) = found else {
+                    return self.error("-ERR usage: TOP msg n (existing message)").await;
+                };
+                let part = top(&data, k);
+                self.record(false, "+OK".into());
+                self.record(
+                    false,
+                    format!(
+                        "({} octets: header and {k} body line(s) of mailbox message {position})",
+                        part.len()
+                    ),
+                );
+                self.shared.pop3(self.idx, |s| s.topped.push(position));
+                let mut out = b"+OK\r\n".to_vec();
+                out.extend_from_slice(&dot_stuff(part));
+                self.send(&out).await
+            }
+            "DELE" => {
+                let n = match args {
+                    [n] => self.number(n),
+                    _ => None,
+                };
+                let Some(i) = n else {
+                    return self.error("-ERR no such message").await;
+                };
+                if let Some(e) = self.maildrop.as_mut().and_then(|m| m.get_mut(i - 1)) {
+                    if e.deleted {
+                        return self
+                            .error(&format!("-ERR message {i} already deleted"))
+                            .await;
+                    }
+                    e.deleted = true;
+                }
+                self.reply(&format!("+OK message {i} deleted")).await
+            }
+            "RSET" => {
+                if let Some(m) = self.maildrop.as_mut() {
+                    for e in m.iter_mut() {
+                        e.deleted = false;
+                    }
+                }
+                self.reply("+OK").await
+            }
+            "USER" | "PASS" => self.error("-ERR already authenticated").await,
+            _ => self.error("-ERR unknown command").await,
+        }
+    }
+
+    /// Not-deleted messages with their 1-based session numbers.
+    fn live(&self) -> impl Iterator<Item = (usize, &Entry)> {
+        self.maildrop
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, e)| !e.deleted)
+            .map(|(i, e)| (i + 1, e))
+    }
+
+    /// A valid, not deleted message number.
+    fn number(&self, arg: &str) -> Option<usize> {
+        let n: usize = arg.parse().ok()?;
+        let e = self.maildrop.as_ref()?.get(n.checked_sub(1)?)?;
+        (!e.deleted).then_some(n)
+    }
+
+    fn entry(&self, arg: &str) -> Option<(usize, &Entry)> {
+        let n = self.number(arg)?;
+        Some((n, self.maildrop.as_ref()?.get(n - 1)?))
+    }
+
+    async fn pass(&mut self, args: &[&str]) -> Step {
+        let Some(user) = self.user.take() else {
+            return self.error("-ERR USER first").await;
+        };
+        // RFC 1939 allows spaces in the password: everything after "PASS ".
+        let password = args.join(" ");
+        let success = self.shared.check_login(&user, &password);
+        self.shared.pop3(self.idx, |s| {
+            s.auth.push(AuthRecord {
+                mechanism: "USER".into(),
+                user: user.clone(),
+                success,
+            })
+        });
+        if !success {
+            return self
+                .error("-ERR [AUTH] invalid user name or password")
+                .await;
+        }
+        let drop: Vec<Entry> = self
+            .shared
+            .lock()
+            .mailbox
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                m.as_ref().map(|data| Entry {
+                    position: i + 1,
+                    data: data.clone(),
+                    deleted: false,
+                })
+            })
+            .collect();
+        let size: usize = drop.iter().map(|e| e.data.len()).sum();
+        let text = format!("+OK maildrop has {} message(s) ({size} octets)", drop.len());
+        self.maildrop = Some(drop);
+        self.reply(&text).await
+    }
+
+    async fn quit(&mut self) -> Step {
+        let deleted: Vec<usize> = self
+            .maildrop
+            .iter()
+            .flatten()
+            .filter(|e| e.deleted)
+            .map(|e| e.position)
+            .collect();
+        if !deleted.is_empty() {
+            self.shared.update(|s| {
+                for &p in &deleted {
+                    if let Some(slot) = s.mailbox.get_mut(p - 1) {
+                        *slot = None;
+                    }
+                }
+                if let Some(sess) = s.obs.pop3.get_mut(self.idx) {
+                    sess.deleted = deleted.clone();
+                }
+            });
+        }
+        let text = format!("+OK bye ({} message(s) deleted)", deleted.len());
+        let _ = self.reply(&text).await;
+        Err(SessionEnd::Quit)
+    }
+}
+
+/// The header, the empty line and the first `k` body lines of `data` (for TOP).
+fn top(data: &[u8], k: usize) -> &[u8] {
+    let mut pos = 0;
+    // header: up to and including the first empty line
+    let mut header_end = data.len();
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        pos += line.len();
+        if line == b"\r\n" || line == b"\n" {
+            header_end = pos;
+            break;
+        }
+    }
+    let mut end = header_end;
+    for line in data[header_end..].split_inclusive(|&b| b == b'\n').take(k) {
+        end += line.len();
+    }
+    &data[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top;
+
+    #[test]
+    fn top_lines() {
+        let m = b"A: 1\r\nB: 2\r\n\r\nl1\r\nl2\r\nl3\r\n";
+        assert_eq!(top(m, 0), b"A: 1\r\nB: 2\r\n\r\n");
+        assert_eq!(top(m, 2), b"A: 1\r\nB: 2\r\n\r\nl1\r\nl2\r\n");
+        assert_eq!(top(m, 9), &m[..]);
+        assert_eq!(top(b"A: 1\r\n", 1), b"A: 1\r\n");
+    }
+}

@@ -1,0 +1,586 @@
+//! SMTP server of the mock KV-Connect Client: implicit TLS, ESMTP (RFC 5321), AUTH PLAIN/LOGIN
+//! (RFC 4954/4616), DATA with dot-unstuffing, BDAT (RFC 3030). Commands are parsed by
+//! smtp-proto; the state machine, limits and capture are ours.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Request};
+use tokio::io::{AsyncReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::kvc_client::{
+    AuthRecord, CapturedMessage, SessionEnd, Shared, handshake, push_transcript,
+};
+use crate::lineio::{LineRead, read_line, read_line_chunk, transcript_text, write_all_timeout};
+
+/// Chunk size for reading DATA (a longer line is read in several chunks; not buffered whole).
+const DATA_CHUNK: usize = 64 * 1024;
+/// Recipients per transaction (RFC 5321 §4.5.3.1.8 requires at least 100).
+const MAX_RCPTS: usize = 1000;
+/// At least this much oversized DATA is read and discarded before the connection is dropped.
+const MIN_DISCARD: usize = 256 * 1024 * 1024;
+
+pub(crate) async fn run(tcp: TcpStream, peer: SocketAddr, tls: TlsAcceptor, shared: Arc<Shared>) {
+    let idx = shared.new_smtp(peer);
+    let (stream, outcome) = match handshake(tcp, &tls, shared.limits.idle_timeout).await {
+        Ok(ok) => ok,
+        Err((outcome, end)) => {
+            shared.smtp(idx, |s| {
+                s.tls = outcome;
+                s.end = end;
+            });
+            return;
+        }
+    };
+    shared.smtp(idx, |s| s.tls = outcome);
+    let mut session = Session {
+        io: BufReader::with_capacity(DATA_CHUNK, stream),
+        shared: shared.clone(),
+        idx,
+        errors: 0,
+        greeted: false,
+        user: None,
+        mail_from: None,
+        rcpts: Vec::new(),
+        bdat: None,
+    };
+    let end = match session.serve().await {
+        Ok(never) => match never {},
+        Err(end) => end,
+    };
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        tokio::io::AsyncWriteExt::shutdown(session.io.get_mut()),
+    )
+    .await;
+    shared.smtp(idx, |s| s.end = end);
+}
+
+/// BDAT transaction in progress.
+struct Bdat {
+    data: Vec<u8>,
+    too_large: bool,
+}
+
+struct Session {
+    io: BufReader<TlsStream<TcpStream>>,
+    shared: Arc<Shared>,
+    idx: usize,
+    errors: usize,
+    greeted: bool,
+    user: Option<String>,
+    mail_from: Option<String>,
+    rcpts: Vec<String>,
+    bdat: Option<Bdat>,
+}
+
+type Step<T = ()> = Result<T, SessionEnd>;
+
+impl Session {
+    fn record(&self, from_client: bool, line: String) {
+        self.shared.smtp(self.idx, |s| {
+            push_transcript(&mut s.transcript, from_client, line)
+        });
+    }
+
+    /// Sends a reply (lines separated by CRLF, without the final CRLF).
+    async fn reply(&mut self, text: &str) -> Step {
+        for l in text.split("\r\n") {
+            self.record(false, l.to_string());
+        }
+        let bytes = format!("{text}\r\n");
+        let limit = self.shared.limits.idle_timeout;
+        write_all_timeout(self.io.get_mut(), bytes.as_bytes(), limit)
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    SessionEnd::IdleTimeout
+                } else {
+                    SessionEnd::PeerClosed
+                }
+            })
+    }
+
+    /// An error reply that counts toward `max_errors`.
+    async fn error(&mut self, text: &str) -> Step {
+        self.errors += 1;
+        if self.errors >= self.shared.limits.max_errors {
+            let _ = self
+                .reply("421 4.7.0 Too many errors, closing connection")
+                .await;
+            return Err(SessionEnd::ProtocolError(format!(
+                "{} error replies (limit {}); last: {text}",
+                self.errors, self.shared.limits.max_errors
+            )));
+        }
+        self.reply(text).await
+    }
+
+    async fn read(&mut self) -> Step<LineRead> {
+        let limits = self.shared.limits.clone();
+        match tokio::time::timeout(
+            limits.idle_timeout,
+            read_line(&mut self.io, limits.max_line_bytes),
+        )
+        .await
+        {
+            Err(_) => {
+                let _ = self
+                    .reply("421 4.4.2 Idle timeout, closing connection")
+                    .await;
+                Err(SessionEnd::IdleTimeout)
+            }
+            Ok(Err(_)) | Ok(Ok(LineRead::Eof)) => Err(SessionEnd::PeerClosed),
+            Ok(Ok(LineRead::Flood)) => {
+                let _ = self
+                    .reply("500 5.5.2 Line too long, closing connection")
+                    .await;
+                Err(SessionEnd::ProtocolError(format!(
+                    "a line longer than {} bytes without line break",
+                    limits.max_line_bytes + crate::lineio::DISCARD_CAP
+                )))
+            }
+            Ok(Ok(other)) => Ok(other),
+        }
+    }
+
+    /// Reads an AUTH continuation line; `None` if it was too long (already answered).
+    async fn read_auth_response(&mut self) -> Step<Option<String>> {
+        match self.read().await? {
+            LineRead::Line(l) => {
+                let text = transcript_text(&l);
+                self.record(
+                    true,
+                    if text == "*" {
+                        text.clone()
+                    } else {
+                        "***".into()
+                    },
+                );
+                Ok(Some(text))
+            }
+            _ => {
+                self.record(true, "*** (line too long)".into());
+                self.error("500 5.5.2 Line too long").await?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn reset_transaction(&mut self) {
+        self.mail_from = None;
+        self.rcpts.clear();
+        self.bdat = None;
+    }
+
+    async fn serve(&mut self) -> Step<Infallible> {
+        let greeting = format!(
+            "220 {} ESMTP kvc-check mock KV-Connect Client",
+            self.shared.hostname
+        );
+        self.reply(&greeting).await?;
+        loop {
+            let line = match self.read().await? {
+                LineRead::Line(l) => l,
+                _ => {
+                    self.record(true, "(line too long)".into());
+                    self.error("500 5.5.2 Line too long").await?;
+                    continue;
+                }
+            };
+            self.record(true, masked_command(&line));
+            match Request::parse(&mut line.iter()) {
+                Ok(req) => self.handle(req.into_owned()).await?,
+                Err(e) => {
+                    let text = match e {
+                        smtp_proto::Error::UnknownCommand
+                        | smtp_proto::Error::NeedsMoreData { .. } => {
+                            "500 5.5.2 Syntax error, command unrecognized".to_string()
+                        }
+                        smtp_proto::Error::UnsupportedParameter { param } => {
+                            format!("555 5.5.4 Unsupported parameter {param}")
+                        }
+                        smtp_proto::Error::InvalidSenderAddress => {
+                            "501 5.1.7 Invalid sender address".into()
+                        }
+                        smtp_proto::Error::InvalidRecipientAddress => {
+                            "501 5.1.3 Invalid recipient address".into()
+                        }
+                        smtp_proto::Error::SyntaxError { syntax } => {
+                            format!("501 5.5.2 Syntax: {syntax}")
+                        }
+                        smtp_proto::Error::InvalidParameter { param } => {
+                            format!("501 5.5.4 Invalid parameter {param}")
+                        }
+                        other => format!("500 5.5.2 Syntax error ({other:?})"),
+                    };
+                    self.error(&text).await?;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, req: Request<String>) -> Step {
+        match req {
+            Request::Ehlo { .. } => {
+                self.greeted = true;
+                self.reset_transaction();
+                let text = format!(
+                    "250-{}\r\n250-AUTH PLAIN LOGIN\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n250 HELP",
+                    self.shared.hostname, self.shared.limits.max_message_bytes
+                );
+                self.reply(&text).await
+            }
+            Request::Helo { .. } => {
+                self.greeted = true;
+                self.reset_transaction();
+                let text = format!("250 {}", self.shared.hostname);
+                self.reply(&text).await
+            }
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response).await,
+            Request::Mail { from } => {
+                if self.user.is_none() {
+                    return self.error("530 5.7.0 Authentication required").await;
+                }
+                if self.mail_from.is_some() {
+                    return self.error("503 5.5.1 Nested MAIL command").await;
+                }
+                if from.size > self.shared.limits.max_message_bytes {
+                    return self
+                        .reply("552 5.3.4 Message size exceeds fixed maximum message size")
+                        .await;
+                }
+                self.mail_from = Some(from.address);
+                self.reply("250 2.1.0 Ok").await
+            }
+            Request::Rcpt { to } => {
+                if self.mail_from.is_none() {
+                    return self.error("503 5.5.1 Need MAIL before RCPT").await;
+                }
+                if self.rcpts.len() >= MAX_RCPTS {
+                    return self.reply("452 4.5.3 Too many recipients").await;
+                }
+                self.rcpts.push(to.address);
+                self.reply("250 2.1.5 Ok").await
+            }
+            Request::Data => {
+                if self.rcpts.is_empty() || self.bdat.is_some() {
+                    return self.error("503 5.5.1 Need RCPT before DATA").await;
+                }
+                self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
+                self.data().await
+            }
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size, is_last).await,
+            Request::Rset => {
+                self.reset_transaction();
+                self.reply("250 2.0.0 Ok").await
+            }
+            Request::Noop { .. } => self.reply("250 2.0.0 Ok").await,
+            Request::Vrfy { .. } => self.reply("252 2.5.0 Cannot VRFY user").await,
+            Request::Help { .. } => {
+                self.reply("214 2.0.0 kvc-check mock KV-Connect Client")
+                    .await
+            }
+            Request::Quit => {
+                self.reply("221 2.0.0 Bye").await?;
+                Err(SessionEnd::Quit)
+            }
+            Request::StartTls => self.error("503 5.5.1 TLS already active").await,
+            other => {
+                let text = format!("502 5.5.1 {} not implemented", other.name());
+                self.error(&text).await
+            }
+        }
+    }
+
+    async fn auth(&mut self, mechanism: u64, initial: String) -> Step {
+        if !self.greeted {
+            return self.error("503 5.5.1 EHLO first").await;
+        }
+        if self.user.is_some() {
+            return self.error("503 5.5.1 Already authenticated").await;
+        }
+        if self.mail_from.is_some() {
+            return self
+                .error("503 5.5.1 AUTH not permitted during a mail transaction")
+                .await;
+        }
+        let (mech, creds) = if mechanism == AUTH_PLAIN {
+            let response = if initial.is_empty() {
+                self.reply("334 ").await?;
+                match self.read_auth_response().await? {
+                    Some(r) => r,
+                    None => return Ok(()),
+                }
+            } else {
+                initial
+            };
+            if response == "*" {
+                return self.error("501 5.7.0 Authentication cancelled").await;
+            }
+            ("PLAIN", decode_plain(&response))
+        } else if mechanism == AUTH_LOGIN {
+            let user = if initial.is_empty() {
+                self.reply("334 VXNlcm5hbWU6").await?;
+                match self.read_auth_response().await? {
+                    Some(r) => r,
+                    None => return Ok(()),
+                }
+            } else {
+                initial
+            };
+            if user == "*" {
+                return self.error("501 5.7.0 Authentication cancelled").await;
+            }
+            self.reply("334 UGFzc3dvcmQ6").await?;
+            let Some(password) = self.read_auth_response().await? else {
+                return Ok(());
+            };
+            if password == "*" {
+                return self.error("501 5.7.0 Authentication cancelled").await;
+            }
+            (
+                "LOGIN",
+                decode_b64_text(&user).zip(decode_b64_text(&password)),
+            )
+        } else {
+            return self
+                .error("504 5.5.4 Unrecognized authentication type (PLAIN, LOGIN)")
+                .await;
+        };
+        let Some((user, password)) = creds else {
+            return self
+                .error("501 5.5.2 Cannot decode the authentication response")
+                .await;
+        };
+        let success = self.shared.check_login(&user, &password);
+        self.shared.smtp(self.idx, |s| {
+            s.auth.push(AuthRecord {
+                mechanism: mech.into(),
+                user: user.clone(),
+                success,
+            })
+        });
+        if success {
+            self.user = Some(user);
+            self.reply("235 2.7.0 Authentication successful").await
+        } else {
+            self.error("535 5.7.8 Authentication credentials invalid")
+                .await
+        }
+    }
+
+    fn discard_cap(&self) -> usize {
+        self.shared
+            .limits
+            .max_message_bytes
+            .saturating_mul(4)
+            .max(MIN_DISCARD)
+    }
+
+    async fn too_large(&mut self) -> Step {
+        let _ = self
+            .reply("552 5.3.4 Message size exceeds fixed maximum message size")
+            .await;
+        Err(SessionEnd::TooLarge)
+    }
+
+    /// Reads DATA up to the end-of-data line, dot-unstuffing; bounded memory.
+    async fn data(&mut self) -> Step {
+        let max = self.shared.limits.max_message_bytes;
+        let idle = self.shared.limits.idle_timeout;
+        let cap = self.discard_cap();
+        let mut data = Vec::new();
+        let mut chunk = Vec::with_capacity(DATA_CHUNK);
+        let mut at_line_start = true;
+        let mut too_large = false;
+        let mut total = 0usize;
+        loop {
+            match tokio::time::timeout(idle, read_line_chunk(&mut self.io, DATA_CHUNK, &mut chunk))
+                .await
+            {
+                Err(_) => {
+                    let _ = self
+                        .reply("421 4.4.2 Idle timeout during DATA, closing connection")
+                        .await;
+                    return Err(SessionEnd::IdleTimeout);
+                }
+                Ok(Err(_)) => return Err(SessionEnd::PeerClosed),
+                Ok(Ok(())) => {}
+            }
+            if chunk.is_empty() {
+                return Err(SessionEnd::PeerClosed);
+            }
+            let line_start = at_line_start;
+            at_line_start = chunk.ends_with(b"\n");
+            let mut piece = &chunk[..];
+            if line_start {
+                // The end-of-data line; a bare-LF ".\n" is accepted too so that a client with
+                // bare LF line ends does not hang until the idle timeout.
+                if piece == b".\r\n" || piece == b".\n" {
+                    break;
+                }
+                if piece.first() == Some(&b'.') {
+                    piece = &piece[1..];
+                }
+            }
+            total = total.saturating_add(piece.len());
+            if !too_large {
+                if data.len() + piece.len() > max {
+                    too_large = true;
+                    data = Vec::new();
+                } else {
+                    data.extend_from_slice(piece);
+                }
+            }
+            if too_large && total > cap {
+                return self.too_large().await;
+            }
+        }
+        if too_large {
+            return self.too_large().await;
+        }
+        self.capture(data).await
+    }
+
+    async fn capture(&mut self, data: Vec<u8>) -> Step {
+        let message = CapturedMessage {
+            mail_from: self.mail_from.take().unwrap_or_default(),
+            rcpt_to: std::mem::take(&mut self.rcpts),
+            data,
+        };
+        self.bdat = None;
+        let mut n = 0;
+        self.shared.smtp(self.idx, |s| {
+            s.messages.push(message);
+            n = s.messages.len();
+        });
+        let text = format!("250 2.0.0 Ok: queued as {}.{n}", self.idx + 1);
+        self.reply(&text).await
+    }
+
+    /// BDAT: the chunk is always read (RFC 3030 §2), even when the command is refused.
+    async fn bdat(&mut self, size: usize, is_last: bool) -> Step {
+        let max = self.shared.limits.max_message_bytes;
+        let refused = self.rcpts.is_empty();
+        if !refused && self.bdat.is_none() {
+            self.bdat = Some(Bdat {
+                data: Vec::new(),
+                too_large: false,
+            });
+        }
+        let mut keep = match self.bdat.as_mut() {
+            Some(b) if !refused && !b.too_large && b.data.len().saturating_add(size) <= max => {
+                Some(std::mem::take(&mut b.data))
+            }
+            Some(b) if !refused => {
+                b.too_large = true;
+                b.data = Vec::new();
+                None
+            }
+            _ => None,
+        };
+        if size > self.discard_cap() {
+            return self.too_large().await;
+        }
+        let idle = self.shared.limits.idle_timeout;
+        let mut left = size;
+        let mut buf = vec![0u8; DATA_CHUNK.min(size.max(1))];
+        while left > 0 {
+            let want = left.min(buf.len());
+            let n = match tokio::time::timeout(idle, self.io.read(&mut buf[..want])).await {
+                Err(_) => return Err(SessionEnd::IdleTimeout),
+                Ok(Err(_)) | Ok(Ok(0)) => return Err(SessionEnd::PeerClosed),
+                Ok(Ok(n)) => n,
+            };
+            if let Some(k) = keep.as_mut() {
+                k.extend_from_slice(&buf[..n]);
+            }
+            left -= n;
+        }
+        if refused {
+            return self.error("503 5.5.1 Need RCPT before BDAT").await;
+        }
+        let too_large = match (self.bdat.as_mut(), keep) {
+            (Some(b), Some(k)) => {
+                b.data = k;
+                false
+            }
+            _ => true,
+        };
+        if too_large {
+            return self.too_large().await;
+        }
+        if is_last {
+            let data = self.bdat.take().map(|b| b.data).unwrap_or_default();
+            self.capture(data).await
+        } else {
+            let text = format!("250 2.0.0 {size} octets received");
+            self.reply(&text).await
+        }
+    }
+}
+
+/// The command line for the transcript, with an AUTH initial response masked.
+fn masked_command(line: &[u8]) -> String {
+    let text = transcript_text(line);
+    let mut parts = text.splitn(3, ' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(cmd), Some(mech), Some(_)) if cmd.eq_ignore_ascii_case("AUTH") => {
+            format!("{cmd} {mech} ***")
+        }
+        _ => text,
+    }
+}
+
+fn decode_b64_text(s: &str) -> Option<String> {
+    let bytes = B64.decode(s.trim()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// RFC 4616: `[authzid] NUL authcid NUL passwd`; "=" is an empty initial response.
+fn decode_plain(s: &str) -> Option<(String, String)> {
+    let text = decode_b64_text(if s == "=" { "" } else { s })?;
+    let mut parts = text.split('\0');
+    let _authzid = parts.next()?;
+    let user = parts.next()?;
+    let password = parts.next()?;
+    if parts.next().is_some() || user.is_empty() {
+        return None;
+    }
+    Some((user.to_string(), password.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_decoding() {
+        let enc = B64.encode("\0user\0pw");
+        assert_eq!(decode_plain(&enc), Some(("user".into(), "pw".into())));
+        let enc = B64.encode("authz\0user\0pw");
+        assert_eq!(decode_plain(&enc), Some(("user".into(), "pw".into())));
+        assert_eq!(decode_plain("!!"), None);
+        assert_eq!(decode_plain(&B64.encode("nouser")), None);
+    }
+
+    #[test]
+    fn auth_lines_are_masked() {
+        assert_eq!(masked_command(b"AUTH PLAIN AGEAYg==\r\n"), "AUTH PLAIN ***");
+        assert_eq!(masked_command(b"AUTH LOGIN\r\n"), "AUTH LOGIN");
+        assert_eq!(masked_command(b"MAIL FROM:<a@b>\r\n"), "MAIL FROM:<a@b>");
+    }
+}

@@ -1,0 +1,270 @@
+//! Test PKI for the mock servers' TLS, generated at start with rcgen (ring backend, ECDSA P-256:
+//! rcgen with ring cannot generate RSA keys).
+//!
+//! One CA ("kvc-check mock test CA") issues the valid, expired and wrong-name server
+//! certificates. The untrusted-CA certificate is issued by a *rogue* CA that has the same subject
+//! name as the real one but a different key, so a client that matches issuers by name only and
+//! does not check the signature is caught as well.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, pem::PemObject};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::MockError;
+
+/// Which certificate a mock server presents (KVC-Anb021 cases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServerCertKind {
+    /// Issued by the test CA for the configured host name, currently valid.
+    Valid,
+    /// Issued by a rogue CA with the same subject name as the test CA but another key.
+    UntrustedCa,
+    /// Issued by the test CA for the host name, but expired (validity ended 30 days ago).
+    Expired,
+    /// Issued by the test CA and currently valid, but for `wrong-name.invalid` only.
+    WrongName,
+}
+
+impl ServerCertKind {
+    pub fn all() -> &'static [ServerCertKind] {
+        &[
+            ServerCertKind::Valid,
+            ServerCertKind::UntrustedCa,
+            ServerCertKind::Expired,
+            ServerCertKind::WrongName,
+        ]
+    }
+}
+
+/// The name in the wrong-name certificate.
+pub const WRONG_NAME: &str = "wrong-name.invalid";
+const CA_NAME: &str = "kvc-check mock test CA";
+
+struct ServerCert {
+    chain: Vec<CertificateDer<'static>>,
+    config: Arc<rustls::ServerConfig>,
+}
+
+/// CA + server certificates for one host name.
+pub struct TlsPki {
+    host: String,
+    ca_pem: String,
+    ca_der: CertificateDer<'static>,
+    valid: ServerCert,
+    untrusted: ServerCert,
+    expired: ServerCert,
+    wrong_name: ServerCert,
+}
+
+impl std::fmt::Debug for TlsPki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPki")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ca_params(now: OffsetDateTime) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, CA_NAME);
+    dn.push(DnType::OrganizationName, "kvc-check");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(3650);
+    params
+}
+
+/// SAN entries for `host`; "localhost" also covers the loopback addresses.
+fn sans(host: &str) -> Result<Vec<SanType>, MockError> {
+    let mut out = Vec::new();
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        out.push(SanType::IpAddress(ip));
+    } else {
+        out.push(SanType::DnsName(host.try_into().map_err(|e| {
+            MockError::Pki(format!("host name `{host}` is not a DNS name: {e}"))
+        })?));
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        out.push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        out.push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    }
+    Ok(out)
+}
+
+fn server_cert(
+    cn: &str,
+    sans: Vec<SanType>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<ServerCert, MockError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.subject_alt_names = sans;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let cert = params.signed_by(&key, issuer)?;
+    let chain = vec![cert.der().clone()];
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MockError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain.clone(), key_der)
+        .map_err(|e| MockError::Tls(format!("server certificate for {cn}: {e}")))?;
+    Ok(ServerCert {
+        chain,
+        config: Arc::new(config),
+    })
+}
+
+/// The ring crypto provider, explicitly (no process-wide default is installed or needed).
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl TlsPki {
+    /// Generates the CA, a rogue CA and the four server certificates for `host`
+    /// (e.g. "localhost", which also covers 127.0.0.1 and ::1).
+    pub fn generate(host: &str) -> Result<TlsPki, MockError> {
+        let now = OffsetDateTime::now_utc();
+        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let ca_params = ca_params(now);
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let ca = Issuer::new(ca_params, ca_key);
+        let rogue_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let rogue = Issuer::new(self::ca_params(now), rogue_key);
+
+        let host_sans = sans(host)?;
+        let valid = server_cert(
+            host,
+            host_sans.clone(),
+            now - Duration::days(1),
+            now + Duration::days(365),
+            &ca,
+        )?;
+        let untrusted = server_cert(
+            host,
+            host_sans.clone(),
+            now - Duration::days(1),
+            now + Duration::days(365),
+            &rogue,
+        )?;
+        let expired = server_cert(
+            host,
+            host_sans,
+            now - Duration::days(400),
+            now - Duration::days(30),
+            &ca,
+        )?;
+        let wrong_name = server_cert(
+            WRONG_NAME,
+            vec![SanType::DnsName(WRONG_NAME.try_into().map_err(|e| {
+                MockError::Pki(format!("wrong-name SAN: {e}"))
+            })?)],
+            now - Duration::days(1),
+            now + Duration::days(365),
+            &ca,
+        )?;
+        Ok(TlsPki {
+            host: host.to_string(),
+            ca_pem: ca_cert.pem(),
+            ca_der: ca_cert.der().clone(),
+            valid,
+            untrusted,
+            expired,
+            wrong_name,
+        })
+    }
+
+    /// The host name the valid certificate is issued for.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The CA certificate (PEM) the system under test must trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The CA certificate (DER).
+    pub fn ca_der(&self) -> &CertificateDer<'static> {
+        &self.ca_der
+    }
+
+    /// Writes the CA certificate (PEM) to `path`.
+    pub fn write_ca(&self, path: &Path) -> Result<(), MockError> {
+        std::fs::write(path, self.ca_pem.as_bytes()).map_err(|source| MockError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The server certificate chain (leaf only) of `kind`.
+    pub fn server_chain(&self, kind: ServerCertKind) -> &[CertificateDer<'static>] {
+        &self.cert(kind).chain
+    }
+
+    fn cert(&self, kind: ServerCertKind) -> &ServerCert {
+        match kind {
+            ServerCertKind::Valid => &self.valid,
+            ServerCertKind::UntrustedCa => &self.untrusted,
+            ServerCertKind::Expired => &self.expired,
+            ServerCertKind::WrongName => &self.wrong_name,
+        }
+    }
+
+    /// A rustls server configuration presenting the certificate of `kind` (TLS 1.2 and 1.3).
+    /// All four are built (and so validated) by [`TlsPki::generate`].
+    pub fn server_config(&self, kind: ServerCertKind) -> Arc<rustls::ServerConfig> {
+        self.cert(kind).config.clone()
+    }
+
+    /// A rustls client configuration that trusts exactly this PKI's CA.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, MockError> {
+        client_config_trusting(&self.ca_pem)
+    }
+}
+
+/// A rustls client configuration whose only trust anchors are the certificates in `ca_pem`.
+pub fn client_config_trusting(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, MockError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| MockError::Tls(format!("CA PEM: {e}")))?;
+        roots.add(cert).map_err(|e| {
+            MockError::Tls(format!("CA certificate not usable as trust anchor: {e}"))
+        })?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(MockError::Tls(
+            "CA PEM contains no CERTIFICATE block".into(),
+        ));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MockError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
