@@ -1054,6 +1054,23 @@ pub fn parse_signed_data(blob: &[u8], input: &str) -> Result<SignedData> {
         .map_err(|e| bad(input, format!("SignedData does not parse: {e}")))
 }
 
+/// The certificates embedded in a SignedData (BER or DER ContentInfo).
+pub fn embedded_certificates(blob: &[u8], input: &str) -> Result<Vec<Certificate>> {
+    let sd = parse_signed_data(blob, input)?;
+    Ok(sd
+        .certificates
+        .map(|cs| {
+            cs.0.into_vec()
+                .into_iter()
+                .filter_map(|c| match c {
+                    CertificateChoices::Certificate(c) => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Verify a SignedData (attached, or detached with `detached` content) against `trust` at `at`.
 /// Returns Err only if the blob is not a parseable SignedData.
 pub fn verify_signed_data(

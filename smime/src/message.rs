@@ -17,7 +17,8 @@ use crate::mime::{self, Headers};
 use crate::pki::{CertifiedKey, certificate_emails};
 
 /// Which message family a message belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Profile {
     /// KIM / KOM-LE (AuthEnvelopedData or `X-KOM-LE-Version` present).
     KomLe,
@@ -26,7 +27,8 @@ pub enum Profile {
 }
 
 /// Severity of a [`SmimeFinding`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The message violates the requirement.
     Error,
@@ -35,7 +37,7 @@ pub enum Severity {
 }
 
 /// One finding, tied to a catalogue requirement ID.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SmimeFinding {
     /// Catalogue ID (`KOM-LE-A_2047`, `KOM-LE-A_2050`, `A_23165`, `KOM-LE-A_2042`, `KVC-Anb022`).
     pub requirement: String,
@@ -46,7 +48,7 @@ pub struct SmimeFinding {
 }
 
 /// A result code with its explanation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CodeExplanation {
     /// The code (`00`..`03`, `01`..`09`, or vendor `X..`).
     pub code: String,
@@ -54,8 +56,11 @@ pub struct CodeExplanation {
     pub explanation: String,
 }
 
-/// Outcome of [`open_message`].
-#[derive(Clone, Debug)]
+/// Outcome of [`open_message`]. Serialises (serde) to the JSON shape used by `lint --format
+/// json` under `smime`: `decryption_result` ("00"), `integrity_check_result` (["01"]), the
+/// explanations, findings, signer and recipient-emails (as "addr (serial HEX)" strings);
+/// the message bytes are not serialised.
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct SmimeOutcome {
     /// Message family.
     pub profile: Profile,
@@ -73,8 +78,10 @@ pub struct SmimeOutcome {
     pub integrity_explanations: Vec<CodeExplanation>,
     /// The innermost message: KOM-LE: the inner RFC 5322 mail; KV-Connect: the signed content
     /// entity of the innermost layer. `None` if decryption failed.
+    #[serde(skip)]
     pub inner_message: Option<Vec<u8>>,
     /// The decrypted content of the outermost layer, byte for byte.
+    #[serde(skip)]
     pub decrypted_content: Option<Vec<u8>>,
     /// Signer certificate subject (outermost signature).
     pub signer_subject: Option<String>,
@@ -83,11 +90,23 @@ pub struct SmimeOutcome {
     /// Number of encryption layers opened (KV-Connect Mobile forwards wrap twice).
     pub layers: usize,
     /// recipient-emails from the signed attributes (outermost signature), if present.
+    #[serde(serialize_with = "ser_emails")]
     pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
     /// recipient-emails from the unauthenticated/unprotected attributes, if present.
+    #[serde(serialize_with = "ser_emails")]
     pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
     /// Findings (each code as a finding plus profile deviations).
     pub findings: Vec<SmimeFinding>,
+}
+
+fn ser_emails<S: serde::Serializer>(
+    v: &Option<Vec<RecipientEmail>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    v.as_ref()
+        .map(|l| l.iter().map(RecipientEmail::describe).collect::<Vec<_>>())
+        .serialize(s)
 }
 
 impl SmimeOutcome {

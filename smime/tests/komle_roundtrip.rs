@@ -144,3 +144,29 @@ fn key_of_a_non_recipient_is_a_wrong_key_error() {
     assert_eq!(e.input, "carol.p12");
     assert_eq!(e.decryption_result_code(), "01");
 }
+
+#[test]
+fn outcome_serialises_to_the_lint_json_shape() {
+    let f = fixture();
+    let msg = build(KomLeFaults::default());
+    let key = f.bob.encryption.to_key_material("bob.p12");
+    let o = open_message_named(
+        &msg,
+        &key,
+        std::slice::from_ref(&f.pki.root.certificate),
+        None,
+        "m.eml",
+    )
+    .unwrap();
+    let v = serde_json::to_value(&o).unwrap();
+    assert_eq!(v["decryption_result"], "00");
+    assert_eq!(v["integrity_check_result"], serde_json::json!(["01"]));
+    assert_eq!(v["profile"], "kom-le");
+    assert!(
+        v["unprotected_recipient_emails"][0]
+            .as_str()
+            .unwrap()
+            .contains('@')
+    );
+    assert!(v.get("inner_message").is_none());
+}
