@@ -125,9 +125,20 @@ pub fn is_smime_encrypted(raw: &[u8]) -> bool {
             Some(CmsKind::EnvelopedData | CmsKind::AuthEnvelopedData)
         );
     }
-    let (h, _) = mime::split_header_body(raw);
-    let ct = Headers::parse(h).content_type();
-    ct.is_pkcs7_mime() && ct.smime_type().is_none_or(|s| s.contains("enveloped"))
+    let (h, b) = mime::split_header_body(raw);
+    let hdr = Headers::parse(h);
+    let ct = hdr.content_type();
+    if !ct.is_pkcs7_mime() {
+        return false;
+    }
+    match ct.smime_type() {
+        Some(t) => t.contains("enveloped"),
+        // no smime-type parameter: look at the CMS content type itself
+        None => mime::decode_body(&hdr, b, "message")
+            .ok()
+            .and_then(|blob| cms::cms_kind(&blob))
+            .is_some_and(|k| matches!(k, CmsKind::EnvelopedData | CmsKind::AuthEnvelopedData)),
+    }
 }
 
 fn looks_like_cms(raw: &[u8]) -> bool {
