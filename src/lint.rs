@@ -20,7 +20,8 @@ pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
 /// Which profile to check a message against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileChoice {
-    /// KIM when the message carries X-KIM-* or X-KOM-LE-Version fields, else KV-Connect.
+    /// KIM when the message carries X-KIM-* or X-KOM-LE-Version fields or KIM addresses
+    /// (`…kim.telematik[-test]`), else KV-Connect.
     Auto,
     Kvc,
     /// KIM, version taken from X-KOM-LE-Version (1.5 when absent).
@@ -42,10 +43,25 @@ pub fn select_profile(choice: ProfileChoice, msg: &Message) -> Profile {
             let kim = msg.fields().iter().any(|f| {
                 f.name.len() >= 6 && f.name[..6].eq_ignore_ascii_case("X-KIM-")
                     || f.name.eq_ignore_ascii_case("X-KOM-LE-Version")
+                    || is_address_field(&f.name) && has_kim_domain(msg.raw_value(f))
             });
             if kim { kim_version(msg) } else { Profile::Kvc }
         }
     }
+}
+
+fn is_address_field(name: &str) -> bool {
+    ["From", "Sender", "To", "Cc", "Reply-To"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// KIM addresses end in `kim.telematik` (production) or `kim.telematik-test` (KIM-FACTS §8), so
+/// a mail without X-KIM-* fields (a plain client mail, a DSN) is still recognised as KIM.
+fn has_kim_domain(value: &[u8]) -> bool {
+    value
+        .windows(b"kim.telematik".len())
+        .any(|w| w.eq_ignore_ascii_case(b"kim.telematik"))
 }
 
 fn kim_version(msg: &Message) -> Profile {

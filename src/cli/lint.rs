@@ -56,10 +56,9 @@ pub fn run(args: &LintArgs) -> ExitCode {
     if let Err(e) = stdout
         .write_all(rendered.as_bytes())
         .and_then(|_| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return super::fail(format!("writing output: {e}"));
-        }
+        return super::fail(format!("writing output: {e}"));
     }
     ExitCode::from(lint::exit_code(&results))
 }
