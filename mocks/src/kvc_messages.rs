@@ -79,6 +79,178 @@ impl KvcMessagePki {
     }
 }
 
+/// X.500 `x500UniqueIdentifier` (2.5.4.45): the only subject attribute a real client puts into
+/// its CSR (KVC-FACTS §5, INS `openssl req -subj /x500UniqueIdentifier=<username>`).
+const X500_UNIQUE_IDENTIFIER: &str = "2.5.4.45";
+
+impl KvcMessagePki {
+    /// A CSR issuer for [`crate::kvc_rest::KvcRestMock::set_csr_issuer`]: issues a user
+    /// certificate (RSA signature by this PKI's root, SAN = the account address, EKU clientAuth +
+    /// emailProtection, like §8) for the CSR's public key. A CSR whose subject has no
+    /// `x500UniqueIdentifier` containing the username is refused (status 903 "Falsches Subject";
+    /// the exact rule is NOT FOUND, §8). The CSR's own signature is not checked.
+    pub fn csr_issuer(&self) -> crate::kvc_rest::CsrIssuer {
+        let root = self.pki.root.clone();
+        std::sync::Arc::new(
+            move |pem: &str, account: &crate::kvc_rest::KvcRestAccount| {
+                issue_from_csr(&root, pem, account)
+            },
+        )
+    }
+}
+
+fn issue_from_csr(
+    root: &CertifiedKey,
+    pem: &str,
+    account: &crate::kvc_rest::KvcRestAccount,
+) -> Result<String, String> {
+    use der::asn1::{BitString, Ia5String, OctetString};
+    use der::{Decode, Encode, EncodePem};
+    use kvc_smime::asn1::{CertOwned, TbsCert, ValidityOwned, alg_null};
+    use kvc_smime::oids;
+    use sha1::Digest as _;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{
+        AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+        SubjectAltName, SubjectKeyIdentifier,
+    };
+
+    let blocks = kvc_smime::keys::pem_blocks(pem.as_bytes(), "CSR").map_err(|e| e.to_string())?;
+    let der_csr = blocks
+        .into_iter()
+        .find(|b| b.label.contains("CERTIFICATE REQUEST"))
+        .ok_or("no CERTIFICATE REQUEST block")?
+        .der;
+    let csr = x509_cert::request::CertReq::from_der(&der_csr).map_err(|e| format!("CSR: {e}"))?;
+    let uid_ok = csr.info.subject.iter().any(|atv| {
+        atv.oid.to_string() == X500_UNIQUE_IDENTIFIER
+            && String::from_utf8_lossy(atv.value.value()).contains(&account.username)
+    });
+    if !uid_ok {
+        return Err(format!(
+            "subject has no x500UniqueIdentifier={} (903 Falsches Subject)",
+            account.username
+        ));
+    }
+    let e = |x: der::Error| x.to_string();
+    let ext = |oid, critical, value: Vec<u8>| -> Result<x509_cert::ext::Extension, String> {
+        Ok(x509_cert::ext::Extension {
+            extn_id: oid,
+            critical,
+            extn_value: OctetString::new(value).map_err(e)?,
+        })
+    };
+    let spki = csr.info.public_key.clone();
+    let ski = sha1::Sha1::digest(spki.subject_public_key.raw_bytes()).to_vec();
+    let root_spki = root.certificate.tbs_certificate().subject_public_key_info();
+    let aki = sha1::Sha1::digest(root_spki.subject_public_key.raw_bytes()).to_vec();
+    let email = Ia5String::new(&account.email).map_err(e)?;
+    let subject: x509_cert::name::Name = format!(
+        "CN={} {},O=kvc-check Test TEST-ONLY,C=DE",
+        account.given_name.replace([',', '+', '=', '\\', '"'], " "),
+        account.surname.replace([',', '+', '=', '\\', '"'], " ")
+    )
+    .parse()
+    .map_err(|x: der::Error| x.to_string())?;
+    let now = SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    let root_end = root
+        .certificate
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_system_time();
+    // §8: notAfter is capped at the issuing CA's notAfter.
+    let not_after = (now + 730 * day).min(root_end);
+    let mut serial = *uuid::Uuid::new_v4().as_bytes();
+    serial[0] = (serial[0] & 0x7f) | 0x10;
+    let tbs = TbsCert {
+        version: 2,
+        serial: x509_cert::serial_number::SerialNumber::new(&serial[..8]).map_err(e)?,
+        signature: alg_null(oids::SHA256_WITH_RSA),
+        issuer: root.certificate.tbs_certificate().subject().clone(),
+        validity: ValidityOwned {
+            not_before: x509_cert::time::Time::try_from(now - day).map_err(e)?,
+            not_after: x509_cert::time::Time::try_from(not_after).map_err(e)?,
+        },
+        subject,
+        spki,
+        extensions: vec![
+            ext(
+                oids::EXT_BASIC_CONSTRAINTS,
+                true,
+                BasicConstraints {
+                    ca: false,
+                    path_len_constraint: None,
+                }
+                .to_der()
+                .map_err(e)?,
+            )?,
+            ext(
+                oids::EXT_KEY_USAGE,
+                true,
+                KeyUsage(
+                    KeyUsages::DigitalSignature
+                        | KeyUsages::KeyEncipherment
+                        | KeyUsages::DataEncipherment,
+                )
+                .to_der()
+                .map_err(e)?,
+            )?,
+            ext(
+                oids::EXT_EKU,
+                false,
+                ExtendedKeyUsage(vec![oids::EKU_CLIENT_AUTH, oids::EKU_EMAIL_PROTECTION])
+                    .to_der()
+                    .map_err(e)?,
+            )?,
+            ext(
+                oids::EXT_SAN,
+                false,
+                SubjectAltName(vec![GeneralName::Rfc822Name(email)])
+                    .to_der()
+                    .map_err(e)?,
+            )?,
+            ext(
+                oids::EXT_SKI,
+                false,
+                SubjectKeyIdentifier(OctetString::new(ski).map_err(e)?)
+                    .to_der()
+                    .map_err(e)?,
+            )?,
+            ext(
+                oids::EXT_AKI,
+                false,
+                AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(aki).map_err(e)?),
+                    authority_cert_issuer: None,
+                    authority_cert_serial_number: None,
+                }
+                .to_der()
+                .map_err(e)?,
+            )?,
+        ],
+    };
+    let tbs_der = tbs.to_der().map_err(e)?;
+    let sig = root
+        .key
+        .sign(
+            rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            &sha2::Sha256::digest(&tbs_der),
+        )
+        .map_err(|x| format!("signature: {x}"))?;
+    let cert = CertOwned {
+        tbs,
+        alg: alg_null(oids::SHA256_WITH_RSA),
+        signature: BitString::from_bytes(&sig).map_err(e)?,
+    };
+    let der_cert = cert.to_der().map_err(e)?;
+    x509_cert::Certificate::from_der(&der_cert)
+        .map_err(e)?
+        .to_pem(der::pem::LineEnding::LF)
+        .map_err(e)
+}
+
 /// A good message or one deliberately broken variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KvcMessageVariant {

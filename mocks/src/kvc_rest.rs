@@ -499,6 +499,8 @@ struct CsrState {
     record_index: usize,
     username: String,
     polls: usize,
+    /// Set once the issuer ran at 999: `Ok` issued, `Err` refused (903).
+    issued: Option<Result<(), String>>,
 }
 
 struct State {
@@ -1455,6 +1457,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, ctx: &mut Ctx) -> Reply 
                         record_index,
                         username: me.username.clone(),
                         polls: 0,
+                        issued: None,
                     },
                 );
                 id
@@ -1717,9 +1720,10 @@ fn csr_status(shared: &Shared, me: &KvcRestAccount, id: &str, ctx: &mut Ctx) -> 
             r.statuses.clone()
         });
         let pem = s.obs.csrs.get(idx).map(|r| r.pem.clone());
-        Some(Ok((code, statuses.unwrap_or_default(), pem)))
+        let issued = s.csrs.get(id).and_then(|st| st.issued.clone());
+        Some(Ok((code, statuses.unwrap_or_default(), pem, issued)))
     });
-    let (code, mut statuses, pem) = match step {
+    let (code, mut statuses, pem, issued) = match step {
         None => {
             ctx.note = Some(format!("no CSR `{id}`"));
             return Reply::status(404);
@@ -1730,34 +1734,42 @@ fn csr_status(shared: &Shared, me: &KvcRestAccount, id: &str, ctx: &mut Ctx) -> 
         }
         Some(Ok(x)) => x,
     };
+    let mut outcome = issued;
     if code == 999
+        && outcome.is_none()
         && let (Some(issuer), Some(pem)) = (issuer, pem)
     {
-        let already = shared
-            .lock()
-            .obs
-            .csrs
-            .iter()
-            .any(|r| r.id == id && r.statuses.iter().filter(|c| **c == 999).count() > 1);
-        if !already {
-            match issuer(&pem, me) {
-                Ok(cert) => {
-                    shared.update(|s| {
-                        if let Some(a) = s
-                            .accounts
-                            .iter_mut()
-                            .find(|a| a.account.username == me.username)
-                        {
-                            a.account.certificate_pem = Some(cert);
-                        }
-                        s.last_change = SystemTime::now();
-                    });
+        let r = issuer(&pem, me);
+        if let Ok(cert) = &r {
+            let cert = cert.clone();
+            shared.update(|s| {
+                if let Some(a) = s
+                    .accounts
+                    .iter_mut()
+                    .find(|a| a.account.username == me.username)
+                {
+                    a.account.certificate_pem = Some(cert);
                 }
-                Err(e) => {
-                    ctx.note = Some(format!("CSR rejected by the issuer: {e}"));
-                    statuses.push(903);
+                s.last_change = SystemTime::now();
+            });
+        }
+        let r = r.map(|_| ());
+        shared.update(|s| {
+            if let Some(st) = s.csrs.get_mut(id) {
+                st.issued = Some(r.clone());
+                if r.is_err()
+                    && let Some(rec) = s.obs.csrs.get_mut(st.record_index)
+                {
+                    rec.statuses.push(903);
                 }
             }
+        });
+        outcome = Some(r);
+    }
+    if let Some(Err(e)) = outcome {
+        ctx.note = Some(format!("CSR refused by the issuer: {e}"));
+        if statuses.last() != Some(&903) {
+            statuses.push(903);
         }
     }
     let mut xml =

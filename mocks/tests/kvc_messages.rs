@@ -257,3 +257,126 @@ async fn rest_mock_serves_a_built_message_that_the_sut_can_open() {
     .unwrap();
     assert!(o.is_valid());
 }
+
+/// The certificate flow of a real client (KVC-FACTS §5): `openssl req` with
+/// `/x500UniqueIdentifier=<username>` → `POST csr` → poll `csr/{id}` to 999 → `certificates?uid=`
+/// returns a certificate for the CSR's key. A CSR with another subject ends in 903.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csr_from_openssl_req_is_issued_after_999() {
+    use kvc_mocks::kvc_rest::{KvcRestAccount, KvcRestConfig, KvcRestMock};
+    let tls = kvc_mocks::TlsPki::generate("localhost").unwrap();
+    let acct = KvcRestAccount::new("praxis.1", "Geheim12");
+    let uid = acct.uid.clone();
+    let mock = KvcRestMock::start(
+        KvcRestConfig {
+            accounts: vec![acct],
+            ..KvcRestConfig::default()
+        },
+        &tls,
+    )
+    .await
+    .unwrap();
+    mock.set_csr_issuer(Some(pki().csr_issuer()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca.pem");
+    tls.write_ca(&ca).unwrap();
+    let key = d.join("k.pem");
+    let curl = |args: Vec<String>| async move {
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            tokio::process::Command::new("curl")
+                .args(&args)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .unwrap()
+        .expect("curl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let base = mock.base_url();
+    let common = |url: String| -> Vec<String> {
+        vec![
+            "-sS".into(),
+            "--fail".into(),
+            "--cacert".into(),
+            ca.to_str().unwrap().into(),
+            "-u".into(),
+            "praxis.1:Geheim12".into(),
+            url,
+        ]
+    };
+    let mut last = String::new();
+    for (subject, expect) in [
+        ("/x500UniqueIdentifier=praxis.1", 999u16),
+        ("/CN=praxis.1", 903),
+    ] {
+        let csr = d.join("csr.pem");
+        let out = openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-subj",
+            subject,
+            "-out",
+            csr.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut args = common(format!("{base}/csr"));
+        args.extend([
+            "-H".into(),
+            "Content-Type: text/plain".into(),
+            "--data-binary".into(),
+            format!("@{}", csr.display()),
+        ]);
+        let created = curl(args).await;
+        let id = created.rsplit('/').next().unwrap().to_string();
+        for _ in 0..5 {
+            last = curl(common(format!("{base}/csr/{id}"))).await;
+        }
+        assert!(
+            last.contains(&format!("<status-entry status=\"{expect}\"/>")),
+            "{subject}: {last}"
+        );
+        let first: u16 = last.split("status=\"").nth(1).unwrap()[..3]
+            .parse()
+            .unwrap();
+        assert_eq!(first, expect, "{last}");
+        if expect == 999 {
+            let xml = curl(common(format!("{base}/certificates?uid={uid}"))).await;
+            let pem_start = xml.find("-----BEGIN CERTIFICATE-----").unwrap();
+            let pem_end = xml.find("-----END CERTIFICATE-----").unwrap() + 25;
+            let cert = d.join("cert.pem");
+            std::fs::write(&cert, &xml[pem_start..pem_end]).unwrap();
+            let a = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-pubkey"]);
+            let b = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"]);
+            assert_eq!(a.stdout, b.stdout, "certificate is for the CSR's key");
+            let root = write(d, "root.pem", pki().root_pem().unwrap().as_bytes());
+            let v = openssl(&["verify", "-CAfile", &root, cert.to_str().unwrap()]);
+            assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+            let certs =
+                kvc_smime::keys::parse_certificates(&xml.as_bytes()[pem_start..pem_end], "c")
+                    .unwrap();
+            assert_eq!(
+                kvc_smime::message::emails_of(&certs[0]),
+                vec!["praxis.1@kv-safenet.de".to_string()]
+            );
+        }
+    }
+    let obs = mock.observations();
+    assert_eq!(obs.csrs.len(), 2);
+}
