@@ -41,6 +41,7 @@ fn options() -> LintOptions {
         profile: ProfileChoice::Kim15,
         registry: KvcRegistry::builtin().expect("built-in registry"),
         max_size: kvc_check::lint::DEFAULT_MAX_SIZE,
+        smime: None,
     }
 }
 

@@ -201,6 +201,7 @@ fn kim_vectors_match_the_manifest() {
             profile: use_choice,
             registry: registry.clone(),
             max_size: 64 * MIB as u64,
+            smime: None,
         };
         let result = lint_bytes(&name, &raw, &opts);
         let mut problems = Vec::new();

@@ -59,6 +59,13 @@ pub mod pkcs12;
 pub mod pki;
 
 pub use error::{ErrorKind, Result, SmimeError};
+pub use keys::{PrivateKeyMaterial, load_certificates, load_private_key, read_password_file};
+pub use message::{
+    CodeExplanation, Profile, Severity, SmimeFinding, SmimeOutcome, open_message,
+    open_message_named,
+};
+/// Re-exported so callers need no direct `x509-cert` dependency.
+pub use x509_cert::Certificate;
 
 /// Parse a verification time: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[Z]` (UTC) or `@UNIXSECONDS`.
 pub fn parse_time(s: &str) -> Result<std::time::SystemTime> {

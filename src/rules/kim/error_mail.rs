@@ -761,6 +761,7 @@ mod tests {
             profile,
             registry: KvcRegistry::builtin().expect("registry"),
             max_size: 1 << 20,
+            smime: None,
         };
         lint_bytes("t", raw, &opts)
             .findings

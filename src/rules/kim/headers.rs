@@ -827,6 +827,7 @@ mod tests {
             profile: crate::lint::ProfileChoice::Kim15,
             registry: crate::rules::KvcRegistry::builtin().expect("registry"),
             max_size: 1 << 20,
+            smime: None,
         };
         crate::lint::lint_bytes("t", raw, &opts)
             .findings
