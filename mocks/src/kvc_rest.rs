@@ -247,6 +247,9 @@ pub struct KvcRestLimits {
     pub header_timeout: Duration,
     /// Time to read a request body and handle it; longer: 408.
     pub request_timeout: Duration,
+    /// Bytes of posted mails the mock keeps (observations + mailboxes); beyond it `POST mails`
+    /// answers 507 and the body is dropped, so a posting storm cannot exhaust memory.
+    pub max_stored_bytes: usize,
 }
 
 impl Default for KvcRestLimits {
@@ -257,6 +260,7 @@ impl Default for KvcRestLimits {
             max_connections: 64,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_stored_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -511,6 +515,8 @@ struct State {
     /// Last change of any account/certificate (address book `Last-Modified`).
     last_change: SystemTime,
     next_id: u64,
+    /// Bytes of posted mails kept (see [`KvcRestLimits::max_stored_bytes`]).
+    stored_bytes: usize,
 }
 
 /// Issues a certificate (PEM) for a CSR that reached 999: `(csr_pem, account) -> cert PEM`.
@@ -663,6 +669,7 @@ impl KvcRestMock {
                 faults: config.faults,
                 last_change: now,
                 next_id: n + 1,
+                stored_bytes: 0,
             }),
             changed,
             base_path: base,
@@ -1622,9 +1629,18 @@ fn send(
     }
     let fault = shared.lock().faults.send_status;
     let raw_for_mailbox = body.clone();
+    let cost = body.len().saturating_mul(1 + rcpts.len());
     shared.update(|s| {
         let id = s.next_id.to_string();
         s.next_id += 1;
+        if s.stored_bytes.saturating_add(cost) > shared.limits.max_stored_bytes {
+            ctx.note = Some(format!(
+                "mock storage limit of {} bytes reached: body dropped",
+                shared.limits.max_stored_bytes
+            ));
+            return Reply::status(507);
+        }
+        s.stored_bytes += cost;
         let mut delivered = Vec::new();
         let mut unknown = Vec::new();
         let status = fault.unwrap_or(p.send_status);

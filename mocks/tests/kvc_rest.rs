@@ -782,10 +782,12 @@ async fn bad_server_certificates_are_refused_by_curl_and_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_end_as_recorded_rejections() {
     let e = env(KvcRestConfig {
+        accounts: accounts(),
         limits: KvcRestLimits {
             max_body_bytes: 1024 * 1024,
             max_in_flight: 4,
             header_timeout: Duration::from_secs(2),
+            max_stored_bytes: 3 * 1024 * 1024,
             ..KvcRestLimits::default()
         },
         ..KvcRestConfig::default()
@@ -853,6 +855,27 @@ async fn hostile_clients_end_as_recorded_rejections() {
     )
     .await;
     assert_eq!(r.status, 413);
+
+    // 2b. Posting beyond the mock's storage budget: 507, nothing kept.
+    let big = {
+        let mut m = msg("big@kv-safenet.de", "arzt.2@kv-safenet.de");
+        m.extend(std::iter::repeat_n(b'x', 700 * 1024));
+        m
+    };
+    for expect in [201, 201, 507] {
+        let r = request(
+            a,
+            &e.pki,
+            "POST",
+            "/kvconnect/rest/mails",
+            Some(("praxis.1", "Geheim12")),
+            &[],
+            &big,
+        )
+        .await;
+        assert_eq!(r.status, expect);
+    }
+    assert_eq!(e.mock.observations().posted.len(), 2);
 
     // 3. A storm: 200 concurrent requests against slow responses and 4 slots -> 429s, no hang.
     e.mock.set_faults(KvcRestFaults {
