@@ -1947,28 +1947,86 @@ pub fn stored_zip(name: &str, data: &[u8]) -> Vec<u8> {
 // ------------------------------------------------------------------------------------------
 // Standalone
 
-/// Runs the mock KV-Connect REST server standalone until Ctrl-C on 127.0.0.1:`port` (0 =
-/// ephemeral; the real reference system uses 8443), writes the TLS CA certificate to `ca_out`,
-/// prints the base URL, accounts and CA path, and every request as it is handled. `mailbox` is
-/// served from the first account's mailbox. Wired to `kvc-check mocks serve kvc-rest`.
+/// Runs the mock KV-Connect REST server and directory standalone until Ctrl-C, on 127.0.0.1:
+/// HTTPS on `port` (0 = ephemeral; the real reference system uses 8443) and LDAPS on
+/// `ldaps_port` (0 = ephemeral; real: 636). Writes the TLS CA certificate to `ca_out` and, next
+/// to it, the user PKI: `kvc-user-root.pem` (trust anchor for message signatures) and the
+/// first account's `<username>.cert.pem` / `<username>.key.pem` (to decrypt what it is served).
+/// `mailbox` is served from the first account's mailbox; if it is empty, one message built like
+/// the reference sample (from `arzt.2`) is served. Prints endpoints, accounts, files, and every
+/// request as it is handled. Wired to `kvc-check mocks serve kvc-rest`.
 pub async fn serve_kvc_rest(
     port: u16,
+    ldaps_port: u16,
     ca_out: &Path,
     mailbox: Vec<Vec<u8>>,
 ) -> Result<KvcRestObservations, MockError> {
+    use crate::kvc_messages::{
+        KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
+    };
     let mut config = KvcRestConfig {
         port,
         ..KvcRestConfig::default()
     };
-    if let Some(a) = config.accounts.first_mut() {
-        a.mailbox = mailbox;
-    }
+    config
+        .accounts
+        .push(KvcRestAccount::new("arzt.2", "Geheim34"));
+    let (sut_email, sender_email) = (
+        config.accounts[0].email.clone(),
+        config.accounts[1].email.clone(),
+    );
+    let users = KvcMessagePki::generate(&sut_email, &sender_email)?;
+    let pem = |c: &kvc_smime::pki::CertifiedKey| {
+        c.certificate_pem()
+            .map_err(|e| MockError::Pki(e.to_string()))
+    };
+    config.accounts[0].certificate_pem = Some(pem(&users.sut)?);
+    config.accounts[1].certificate_pem = Some(pem(&users.sender)?);
+    config.accounts[0].mailbox = if mailbox.is_empty() {
+        vec![build_served_message(
+            &users,
+            &KvcMessageSpec::arztbrief(&sender_email, &sut_email),
+            KvcMessageVariant::Valid,
+        )?]
+    } else {
+        mailbox
+    };
     let pki = TlsPki::generate(&config.host)?;
     pki.write_ca(ca_out)?;
+    let dir = ca_out.parent().unwrap_or_else(|| Path::new("."));
+    let write = |name: &str, data: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, data).map_err(|source| MockError::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok::<_, MockError>(path)
+    };
+    let root_file = write("kvc-user-root.pem", users.root_pem()?)?;
+    let user = config.accounts[0].username.clone();
+    let cert_file = write(&format!("{user}.cert.pem"), pem(&users.sut)?)?;
+    let key_file = write(
+        &format!("{user}.key.pem"),
+        users
+            .sut
+            .key_pem()
+            .map_err(|e| MockError::Pki(e.to_string()))?,
+    )?;
     let accounts = config.accounts.clone();
+    let dir_config = crate::kvc_directory::KvcDirectoryConfig {
+        port: ldaps_port,
+        ..crate::kvc_directory::KvcDirectoryConfig::from_accounts(&accounts, &config.profile)
+    };
     let mock = KvcRestMock::start(config, &pki).await?;
-    println!("mock KV-Connect REST server running (Ctrl-C to stop)");
-    println!("  base URL: {}", mock.base_url());
+    mock.set_csr_issuer(Some(users.csr_issuer()));
+    let directory = crate::kvc_directory::KvcDirectoryMock::start(dir_config, &pki).await?;
+    println!("mock KV-Connect REST server and directory running (Ctrl-C to stop)");
+    println!("  REST base URL: {}", mock.base_url());
+    println!(
+        "  directory: {} (base {})",
+        directory.url(),
+        crate::kvc_directory::KV_DIRECTORY_BASE_DN
+    );
     for a in &accounts {
         println!(
             "  account: user `{}` password `{}` uid `{}` address {} ({} message(s))",
@@ -1979,7 +2037,13 @@ pub async fn serve_kvc_rest(
             a.mailbox.len()
         );
     }
-    println!("  CA certificate to trust: {}", ca_out.display());
+    println!("  TLS CA certificate to trust: {}", ca_out.display());
+    println!("  user CA (message signatures): {}", root_file.display());
+    println!(
+        "  {user}'s certificate / key: {} / {}",
+        cert_file.display(),
+        key_file.display()
+    );
     if let Some(a) = accounts.first() {
         println!(
             "  try: curl --cacert {} -u {}:{} {}/accounts/{}/headers",
@@ -2019,6 +2083,7 @@ pub async fn serve_kvc_rest(
     }
     let obs = mock.observations();
     mock.shutdown().await;
+    directory.shutdown().await;
     println!(
         "stopped: {} connection(s), {} request(s), {} mail(s) posted",
         obs.connections.len(),
