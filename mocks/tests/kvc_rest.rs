@@ -788,6 +788,7 @@ async fn hostile_clients_end_as_recorded_rejections() {
             max_in_flight: 4,
             header_timeout: Duration::from_secs(2),
             max_stored_bytes: 3 * 1024 * 1024,
+            request_timeout: Duration::from_secs(2),
             ..KvcRestLimits::default()
         },
         ..KvcRestConfig::default()
@@ -934,6 +935,32 @@ async fn hostile_clients_end_as_recorded_rejections() {
     )
     .await;
     assert_eq!(r.status, 401);
+
+    // 6. A body that never arrives: 408 after the request timeout, recorded.
+    let tcp = TcpStream::connect(a).await.unwrap();
+    let mut s = TlsConnector::from(e.pki.client_config().unwrap())
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    s.write_all(
+        format!(
+            "POST /kvconnect/rest/mails HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 1000\r\n\r\nFrom: x",
+            basic("praxis.1", "Geheim12")
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out))
+        .await
+        .expect("answered in time");
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(e.mock.observations().with_status(408).count(), 1);
 
     // 5. A client that opens TLS and never sends a request header is closed by the mock.
     let tcp = TcpStream::connect(a).await.unwrap();
