@@ -146,7 +146,7 @@ pub struct LintOptions {
 /// What `lint --key` needs to decrypt and verify a message.
 pub struct SmimeKeys {
     pub key: kvc_smime::keys::PrivateKeyMaterial,
-    pub trust: Vec<x509_cert::Certificate>,
+    pub trust: Vec<kvc_smime::Certificate>,
     /// Validity check time (`--at`); now when absent.
     pub at: Option<std::time::SystemTime>,
 }
