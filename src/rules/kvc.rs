@@ -1,6 +1,5 @@
 //! KV-Connect header rules (profile `kvc`), seed "Anbindung an KV-Connect" V4.1 §3.1, §3.2.
 
-use super::msg_id::check_msg_id;
 use super::personal_data::scan_subject;
 use super::{Emitter, Location, Profile, Rule, RuleContext, header_location, single_field};
 use crate::message::{Message, RawField};
@@ -9,7 +8,7 @@ use crate::message::{Message, RawField};
 pub const SENDERSYSTEM: &str = "X-KVC-Sendersystem";
 pub const DIENSTKENNUNG: &str = "X-KVC-Dienstkennung";
 pub const SUBJECT: &str = "Subject";
-pub const MESSAGE_ID: &str = "Message-ID";
+pub use super::msg_id::MESSAGE_ID;
 pub const BCC: &str = "Bcc";
 
 #[cfg(test)]
@@ -571,16 +570,7 @@ impl SubjectWithoutPersonalData {
 
 impl MessageIdValid {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
-        let Some(field) = single_field(msg, MESSAGE_ID, out) else {
-            out.error(Location::Message, "the header field Message-ID is missing");
-            return;
-        };
-        if let Err(why) = check_msg_id(&msg.unfolded_value(field)) {
-            out.error(
-                header_location(field),
-                format!("{} is not an RFC 5322 msg-id: {why}", field.name),
-            );
-        }
+        super::msg_id::check_message_id_field(msg, out);
     }
 }
 

@@ -7,6 +7,27 @@
 //! no-fold-literal = "[" *dtext "]"
 //! ```
 
+use super::{Emitter, Location, header_location, single_field};
+use crate::message::Message;
+
+/// Header name as RFC 5322 spells it (KVC-Anb160).
+pub const MESSAGE_ID: &str = "Message-ID";
+
+/// The Message-ID field of a message: present, exactly once, RFC 5322 msg-id syntax.
+/// Shared by KV-Connect (KVC-Anb160) and KIM header rules.
+pub fn check_message_id_field(msg: &Message, out: &mut Emitter) {
+    let Some(field) = single_field(msg, MESSAGE_ID, out) else {
+        out.error(Location::Message, "the header field Message-ID is missing");
+        return;
+    };
+    if let Err(why) = check_msg_id(&msg.unfolded_value(field)) {
+        out.error(
+            header_location(field),
+            format!("{} is not an RFC 5322 msg-id: {why}", field.name),
+        );
+    }
+}
+
 /// Checks one unfolded field value; the error says what is wrong and at which character.
 pub fn check_msg_id(value: &str) -> Result<(), String> {
     let inner = strip_cfws(value)?;

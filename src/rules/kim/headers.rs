@@ -11,7 +11,6 @@ use super::{
     values, with_profile,
 };
 use crate::message::{Message, RawField};
-use crate::rules::msg_id::check_msg_id;
 use crate::rules::{Emitter, Location, Profile, Rule, RuleContext, header_location, single_field};
 
 kim_rule!(
@@ -230,16 +229,7 @@ impl LineEndings {
 
 impl MessageIdSyntax {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
-        let Some(field) = single_field(msg, "Message-ID", out) else {
-            out.error(Location::Message, "the header field Message-ID is missing");
-            return;
-        };
-        if let Err(why) = check_msg_id(&msg.unfolded_value(field)) {
-            out.error(
-                header_location(field),
-                format!("{} is not an RFC 5322 msg-id: {why}", field.name),
-            );
-        }
+        crate::rules::msg_id::check_message_id_field(msg, out);
     }
 }
 
