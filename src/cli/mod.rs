@@ -1,7 +1,9 @@
 //! Command-line interface: one module per subcommand.
 
 pub mod lint;
+pub mod mocks;
 pub mod requirements;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -27,12 +29,18 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// List the requirement catalogue.
     Requirements(requirements::RequirementsArgs),
+    /// Run the conformance suite of a role against a system under test.
+    Run(run::RunArgs),
+    /// Run mock servers standalone.
+    Mocks(mocks::MocksArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Lint(args) => lint::run(&args),
         Command::Requirements(args) => requirements::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Mocks(args) => mocks::run(&args),
     }
 }
 
