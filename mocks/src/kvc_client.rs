@@ -137,6 +137,21 @@ pub struct SmtpSession {
     pub end: SessionEnd,
 }
 
+impl SmtpSession {
+    /// Whether the client sent an AUTH command (decodable or not). A client that refuses the
+    /// server certificate must not: depending on its TLS stack it aborts the handshake
+    /// ([`TlsOutcome::HandshakeFailed`]) or completes it and closes without a command (curl with
+    /// OpenSSL checks the host name only after the handshake), so judge KVC-Anb021 by this.
+    pub fn credentials_offered(&self) -> bool {
+        self.transcript.iter().any(|l| {
+            l.from_client
+                && l.line
+                    .get(..5)
+                    .is_some_and(|c| c.eq_ignore_ascii_case("AUTH "))
+        }) || !self.auth.is_empty()
+    }
+}
+
 /// A message accepted with 250 after DATA (or the last BDAT chunk).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturedMessage {
@@ -165,6 +180,21 @@ pub struct Pop3Session {
     /// Positions deleted by this session; committed (and only recorded) at QUIT, RFC 1939.
     pub deleted: Vec<usize>,
     pub end: SessionEnd,
+}
+
+impl Pop3Session {
+    /// Whether the client sent USER, PASS, APOP or AUTH (see
+    /// [`SmtpSession::credentials_offered`]).
+    pub fn credentials_offered(&self) -> bool {
+        self.transcript.iter().any(|l| {
+            l.from_client && {
+                let cmd = l.line.split_ascii_whitespace().next().unwrap_or("");
+                ["USER", "PASS", "APOP", "AUTH"]
+                    .iter()
+                    .any(|c| cmd.eq_ignore_ascii_case(c))
+            }
+        }) || !self.auth.is_empty()
+    }
 }
 
 /// What the mock saw, as a snapshot.
@@ -537,7 +567,38 @@ pub async fn serve_kvc_client(
     }
     println!("  CA certificate to trust: {}", ca_out.display());
     println!("  POP3 mailbox: {n_mail} message(s)");
-    tokio::signal::ctrl_c().await?;
+    let report = async {
+        let mut seen = 0usize;
+        let mut pop3_seen = 0usize;
+        loop {
+            let obs = mock
+                .wait_for_messages(seen + 1, Duration::from_millis(500))
+                .await;
+            for m in obs.messages().skip(seen) {
+                seen += 1;
+                println!(
+                    "captured message {seen}: MAIL FROM:<{}> RCPT TO:{:?}, {} bytes",
+                    m.mail_from,
+                    m.rcpt_to,
+                    m.data.len()
+                );
+            }
+            for p in obs.pop3.iter().skip(pop3_seen) {
+                if p.end == SessionEnd::Open {
+                    break;
+                }
+                pop3_seen += 1;
+                println!(
+                    "POP3 session {pop3_seen} from {} ended ({:?}): retrieved {:?}, deleted {:?}",
+                    p.peer, p.end, p.retrieved, p.deleted
+                );
+            }
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = report => {}
+    }
     let obs = mock.observations();
     mock.shutdown().await;
     println!(

@@ -15,6 +15,7 @@ pub mod error;
 pub mod kvc_client;
 mod lineio;
 mod pop3_server;
+pub mod reference_pvs;
 mod smtp_server;
 pub mod tls;
 
@@ -22,5 +23,9 @@ pub use error::MockError;
 pub use kvc_client::{
     Account, AuthRecord, CapturedMessage, KvcClientConfig, KvcClientMock, Observations,
     Pop3Session, SessionEnd, SmtpSession, TlsOutcome, TranscriptLine, serve_kvc_client,
+};
+pub use reference_pvs::{
+    Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,
+    compose_message,
 };
 pub use tls::{ServerCertKind, TlsPki};

@@ -52,6 +52,7 @@ async fn captures_message_byte_for_byte_with_envelope_and_transcript() {
         }
     );
     assert_eq!(s.auth.len(), 1);
+    assert!(s.credentials_offered());
     assert!(s.auth[0].success && s.auth[0].mechanism == "PLAIN" && s.auth[0].user == USER);
     assert_eq!(s.messages.len(), 1);
     let m = &s.messages[0];
@@ -388,6 +389,7 @@ async fn refused_certificates_are_recorded_as_handshake_failures() {
             other => panic!("{kind:?}: {other:?}"),
         }
         assert!(s.auth.is_empty() && s.transcript.is_empty());
+        assert!(!s.credentials_offered());
         mock.shutdown().await;
     }
 }

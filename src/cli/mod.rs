@@ -2,8 +2,10 @@
 
 pub mod lint;
 pub mod mocks;
+pub mod pki;
 pub mod requirements;
 pub mod run;
+pub mod smime;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Run mock servers standalone.
     Mocks(mocks::MocksArgs),
+    /// Test PKI: `pki init DIR` writes a root CA and test certificates (PEM + PKCS#12).
+    Pki(pki::PkiArgs),
+    /// S/MIME: `smime decrypt` / `smime verify` (KOM-LE and KV-Connect).
+    Smime(smime::SmimeArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -41,6 +47,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Requirements(args) => requirements::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Mocks(args) => mocks::run(&args),
+        Command::Pki(args) => pki::run(&args),
+        Command::Smime(args) => smime::run(&args),
     }
 }
 

@@ -12,6 +12,28 @@ pub const SUBJECT: &str = "Subject";
 pub const MESSAGE_ID: &str = "Message-ID";
 pub const BCC: &str = "Bcc";
 
+#[cfg(test)]
+mod tests {
+    use super::unfold_at_separators;
+
+    #[test]
+    fn folds_next_to_separators_carry_no_whitespace() {
+        assert_eq!(
+            unfold_at_separators(b" Arztbrief;\r\n VHitG-Versand;V1.0"),
+            ("Arztbrief;VHitG-Versand;V1.0".into(), true)
+        );
+        assert_eq!(
+            unfold_at_separators(b"\r\n Arztbrief;VHitG-Versand\r\n\t;V1.0"),
+            ("Arztbrief;VHitG-Versand;V1.0".into(), true)
+        );
+        assert_eq!(
+            unfold_at_separators(b" IT\r\n Doktor;V1.2"),
+            ("IT Doktor;V1.2".into(), false)
+        );
+        assert_eq!(unfold_at_separators(b" a; b"), ("a; b".into(), false));
+    }
+}
+
 pub static RULES: &[&dyn Rule] = &[
     &LineEndings,
     &SendersystemPresent,
@@ -183,7 +205,42 @@ fn structured_text(msg: &Message, field: &RawField, out: &mut Emitter) -> String
             return decoded;
         }
     }
-    msg.unfolded_value(field)
+    let (value, fold_at_separator) = unfold_at_separators(msg.raw_value(field));
+    if fold_at_separator {
+        out.warning(
+            header_location(field),
+            format!(
+                "{} is folded next to a `;`; unfolding keeps the whitespace that follows the line break, \
+                 which strict receivers see as part of the value (compared here without it)",
+                field.name
+            ),
+        );
+    }
+    value
+}
+
+/// RFC 5322 unfolding, except that the whitespace a fold carries is dropped where the fold
+/// stands next to a `;` separator: these values never contain whitespace there, so such a fold
+/// is a line-length artefact rather than content. Returns the value and whether that happened.
+fn unfold_at_separators(raw: &[u8]) -> (String, bool) {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut dropped = false;
+    let mut rest = text.as_ref();
+    while let Some(i) = rest.find('\n') {
+        let (line, after) = (&rest[..i], &rest[i + 1..]);
+        out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        let ws_len = after.len() - after.trim_start_matches([' ', '\t']).len();
+        let next_is_sep = after[ws_len..].starts_with(';');
+        if out.trim_end_matches([' ', '\t']).ends_with(';') || next_is_sep {
+            dropped |= ws_len > 0 && !out.trim().is_empty();
+            rest = &after[ws_len..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    (out.trim_matches([' ', '\t']).to_string(), dropped)
 }
 
 impl SendersystemPresent {
@@ -323,6 +380,16 @@ impl DienstkennungSyntax {
             );
         }
         let Some(found) = ctx.kvc_registry.find_app(part1) else {
+            if let Some(app) = ctx.kvc_registry.find_app_ignoring_case(part1) {
+                out.error(
+                    loc,
+                    format!(
+                        "`{value}`: application `{part1}` differs in case from the registered `{}`; the value is case-sensitive",
+                        app.app
+                    ),
+                );
+                return;
+            }
             if let Some(version) = dk.parts.get(2).map(|v| v.trim())
                 && !version.is_empty()
                 && !valid_version(version)
@@ -398,7 +465,10 @@ impl DienstkennungFallback {
             return;
         };
         let part1 = dk.parts[0].trim();
-        if part1.is_empty() || ctx.kvc_registry.find_app(part1).is_some() {
+        if part1.is_empty()
+            || ctx.kvc_registry.find_app(part1).is_some()
+            || ctx.kvc_registry.find_app_ignoring_case(part1).is_some()
+        {
             return;
         }
         let registry = ctx.kvc_registry;

@@ -161,6 +161,19 @@ impl KvcRegistry {
             .max_by_key(|m| m.application.app.len())
     }
 
+    /// The registered application whose name equals part 1 (or its application prefix) when
+    /// case is ignored: a spelling error rather than an unknown application.
+    pub fn find_app_ignoring_case(&self, part1: &str) -> Option<&Application> {
+        let lower = part1.to_ascii_lowercase();
+        self.applications
+            .iter()
+            .filter(|a| {
+                let app = a.app.to_ascii_lowercase();
+                lower == app || lower.starts_with(&format!("{app}-"))
+            })
+            .max_by_key(|a| a.app.len())
+    }
+
     /// Whether `subject` satisfies `rule` for Dienstkennung `value`.
     pub fn subject_matches(&self, rule: &SubjectRule, value: &str, subject: &str) -> bool {
         match rule {

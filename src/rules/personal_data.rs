@@ -18,7 +18,7 @@ pub struct Signal {
     pub matched: String,
 }
 
-const DATE: &str = r"(?:\d{1,2}\.\s?\d{1,2}\.\s?(?:\d{4}|\d{2})\b|\d{4}-\d{2}-\d{2}\b)";
+const DATE: &str = r"(?:\d{1,2}\.\s?\d{1,2}\.\s?(?:\d{4}|\d{2})(?-u:\b)|\d{4}-\d{2}-\d{2}(?-u:\b))";
 
 // The patterns are fixed at compile time and covered by the tests below.
 #[allow(clippy::expect_used)]
@@ -28,23 +28,23 @@ fn re(pattern: &str) -> Regex {
 
 static LABELLED_BIRTH_DATE: LazyLock<Regex> = LazyLock::new(|| {
     re(&format!(
-        r"(?i)(?:\bgeb(?:oren|urtsdatum|\.-?\s?datum|\.\s?dat\.?|\.)?|\bdob\b|\bborn\b|\*)\s*:?\s*(?:am\s+)?{DATE}"
+        r"(?i)(?:(?-u:\b)geb(?:oren|urtsdatum|\.-?\s?datum|\.\s?dat\.?|\.)?|(?-u:\b)dob(?-u:\b)|(?-u:\b)born(?-u:\b)|\*)\s*:?\s*(?:am\s+)?{DATE}"
     ))
 });
 static LABELLED_INSURANCE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:kranken)?versicherten-?\s?(?:nummer|nr\.?)|\bvers\.?-?\s?nr\.?|\bkvnr\b|\beGK-?Nr\.?",
+        r"(?i)(?-u:\b)(?:kranken)?versicherten-?\s?(?:nummer|nr\.?)|(?-u:\b)vers\.?-?\s?nr\.?|(?-u:\b)kvnr(?-u:\b)|(?-u:\b)eGK-?Nr\.?",
     )
 });
-static KVNR_SHAPE: LazyLock<Regex> = LazyLock::new(|| re(r"\b[A-Z]\d{9}\b"));
+static KVNR_SHAPE: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)[A-Z]\d{9}(?-u:\b)"));
 static LABELLED_PERSON: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:\b(?i:patient(?:in)?|pat\.|versicherte[rn]?|name)\s*:\s*|\b(?:Herrn?|Frau)\s+)\p{Lu}[\p{L}'-]+",
+        r"(?:(?-u:\b)(?i:patient(?:in)?|pat\.|versicherte[rn]?|name)\s*:\s*|(?-u:\b)(?:Herrn?|Frau)\s+)\p{Lu}[\p{L}'-]+",
     )
 });
 static BARE_DATE: LazyLock<Regex> = LazyLock::new(|| re(DATE));
 static SURNAME_COMMA_FIRSTNAME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?),\s*(\p{Lu}\p{Ll}+)\b"));
+    LazyLock::new(|| re(r"(?-u:\b)(\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?),\s*(\p{Lu}\p{Ll}+)(?-u:\b)"));
 
 /// Common German first names (weak signal: a capitalised word pair starting with one of them).
 const FIRST_NAMES: &[&str] = &[

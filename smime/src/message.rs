@@ -1,0 +1,1083 @@
+//! Whole messages: open (decrypt + verify + header checks, with KIM result codes) and build
+//! (KOM-LE and KV-Connect), including deliberately broken variants for mocks and mutants.
+
+use std::time::SystemTime;
+
+use der::{Decode, Encode};
+use x509_cert::Certificate;
+
+use crate::asn1::RecipientEmail;
+use crate::cms::{
+    self, ChainProblem, CmsKind, ContentEncryption, EnvelopeOptions, KeyTransport, SignOptions,
+    SignatureScheme, describe_rid,
+};
+use crate::error::{ErrorKind, Result, SmimeError};
+use crate::keys::PrivateKeyMaterial;
+use crate::mime::{self, Headers};
+use crate::pki::{CertifiedKey, certificate_emails};
+
+/// Which message family a message belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// KIM / KOM-LE (AuthEnvelopedData or `X-KOM-LE-Version` present).
+    KomLe,
+    /// KV-Connect (EnvelopedData around multipart/signed).
+    KvConnect,
+}
+
+/// Severity of a [`SmimeFinding`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The message violates the requirement.
+    Error,
+    /// Suspicious / profile deviation that does not decide the verdict.
+    Warning,
+}
+
+/// One finding, tied to a catalogue requirement ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmimeFinding {
+    /// Catalogue ID (`KOM-LE-A_2047`, `KOM-LE-A_2050`, `A_23165`, `KOM-LE-A_2042`, `KVC-Anb022`).
+    pub requirement: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Human explanation (names the code and the cause).
+    pub message: String,
+}
+
+/// A result code with its explanation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeExplanation {
+    /// The code (`00`..`03`, `01`..`09`, or vendor `X..`).
+    pub code: String,
+    /// Why.
+    pub explanation: String,
+}
+
+/// Outcome of [`open_message`].
+#[derive(Clone, Debug)]
+pub struct SmimeOutcome {
+    /// Message family.
+    pub profile: Profile,
+    /// X-KIM-DecryptionResult: `00` ok, `01` key not usable for this recipient, `02` wrong
+    /// format / manipulated ciphertext.
+    pub decryption_result: String,
+    /// Why that decryption result.
+    pub decryption_explanation: String,
+    /// X-KIM-IntegrityCheckResult codes (Tab_Verm_Sig_Prüf): `01` ok, `02` integrity violated,
+    /// `03` not signed, `04` wrong format, `05` certificate path, `08` outer/inner header
+    /// mismatch, `09` recipient-emails signed ≠ unprotected; vendor `X10` signer e-mail ≠ From
+    /// (KV-Connect). Empty if nothing could be decrypted.
+    pub integrity_check_result: Vec<String>,
+    /// One explanation per integrity code.
+    pub integrity_explanations: Vec<CodeExplanation>,
+    /// The innermost message: KOM-LE: the inner RFC 5322 mail; KV-Connect: the signed content
+    /// entity of the innermost layer. `None` if decryption failed.
+    pub inner_message: Option<Vec<u8>>,
+    /// The decrypted content of the outermost layer, byte for byte.
+    pub decrypted_content: Option<Vec<u8>>,
+    /// Signer certificate subject (outermost signature).
+    pub signer_subject: Option<String>,
+    /// Signer certificate e-mail addresses.
+    pub signer_emails: Vec<String>,
+    /// Number of encryption layers opened (KV-Connect Mobile forwards wrap twice).
+    pub layers: usize,
+    /// recipient-emails from the signed attributes (outermost signature), if present.
+    pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
+    /// recipient-emails from the unauthenticated/unprotected attributes, if present.
+    pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
+    /// Findings (each code as a finding plus profile deviations).
+    pub findings: Vec<SmimeFinding>,
+}
+
+impl SmimeOutcome {
+    /// Decrypted (`00`, or nothing to decrypt) and integrity exactly `01`.
+    pub fn is_valid(&self) -> bool {
+        (self.decryption_result == "00" || self.decryption_result.is_empty())
+            && self.integrity_check_result == ["01"]
+    }
+}
+
+/// Does the message (raw .eml or bare CMS) look S/MIME-encrypted?
+pub fn is_smime_encrypted(raw: &[u8]) -> bool {
+    if looks_like_cms(raw) {
+        return matches!(
+            cms::cms_kind(raw),
+            Some(CmsKind::EnvelopedData | CmsKind::AuthEnvelopedData)
+        );
+    }
+    let (h, _) = mime::split_header_body(raw);
+    let ct = Headers::parse(h).content_type();
+    ct.is_pkcs7_mime() && ct.smime_type().is_none_or(|s| s.contains("enveloped"))
+}
+
+fn looks_like_cms(raw: &[u8]) -> bool {
+    raw.first() == Some(&0x30) && raw.get(1).is_some_and(|b| *b >= 0x80)
+}
+
+struct State<'a> {
+    key: Option<&'a PrivateKeyMaterial>,
+    trust: &'a [Certificate],
+    at: SystemTime,
+    input: String,
+    out: SmimeOutcome,
+}
+
+impl State<'_> {
+    fn integrity(&mut self, code: &str, explanation: impl Into<String>) {
+        let explanation = explanation.into();
+        let (req, sev) = match (self.out.profile, code) {
+            (Profile::KvConnect, "01") => ("KVC-Anb022", None),
+            (Profile::KvConnect, _) => ("KVC-Anb022", Some(Severity::Error)),
+            (Profile::KomLe, "01") => ("KOM-LE-A_2050", None),
+            (Profile::KomLe, _) => ("A_23165", Some(Severity::Error)),
+        };
+        if let Some(sev) = sev {
+            self.out.findings.push(SmimeFinding {
+                requirement: req.into(),
+                severity: sev,
+                message: format!("X-KIM-IntegrityCheckResult {code}: {explanation}"),
+            });
+        }
+        if !self.out.integrity_check_result.iter().any(|c| c == code) {
+            self.out.integrity_check_result.push(code.to_string());
+            self.out.integrity_explanations.push(CodeExplanation {
+                code: code.to_string(),
+                explanation,
+            });
+        }
+    }
+    fn decryption(&mut self, code: &str, explanation: impl Into<String>) {
+        let explanation = explanation.into();
+        if code != "00" {
+            let req = match self.out.profile {
+                Profile::KomLe => "KOM-LE-A_2047",
+                Profile::KvConnect => "KVC-Anb022",
+            };
+            self.out.findings.push(SmimeFinding {
+                requirement: req.into(),
+                severity: Severity::Error,
+                message: format!("X-KIM-DecryptionResult {code}: {explanation}"),
+            });
+        }
+        // The worst code wins (a failing inner layer overrides an outer "00").
+        if self.out.decryption_result == "00" || self.out.decryption_result.is_empty() {
+            self.out.decryption_result = code.to_string();
+            self.out.decryption_explanation = explanation;
+        }
+    }
+    fn profile_note(&mut self, n: &cms::ProfileNote) {
+        if self.out.profile == Profile::KomLe {
+            self.out.findings.push(SmimeFinding {
+                requirement: "KOM-LE-A_2042".into(),
+                severity: Severity::Error,
+                message: format!("[{}] {}", n.requirement, n.message),
+            });
+        }
+    }
+}
+
+/// Open a message with the input name "message". See [`open_message_named`].
+pub fn open_message(
+    raw: &[u8],
+    key: &PrivateKeyMaterial,
+    trust: &[Certificate],
+    at: Option<SystemTime>,
+) -> Result<SmimeOutcome> {
+    open_message_named(raw, key, trust, at, "message")
+}
+
+/// Decrypt and verify a KOM-LE or KV-Connect message (`raw` = .eml, or a bare CMS blob) and
+/// map the result to X-KIM-DecryptionResult / X-KIM-IntegrityCheckResult codes.
+///
+/// `at` = time for certificate validity (default now). `input` names the message in errors.
+///
+/// Errors (the caller should report them as input errors, exit 2): the key opens no
+/// RecipientInfo ([`ErrorKind::WrongKey`], names the key source), the message is not
+/// S/MIME-encrypted or malformed/truncated ([`ErrorKind::BadInput`], names `input`).
+/// [`SmimeError::decryption_result_code`] maps such errors to `01`/`02` if a code is wanted.
+/// Everything else — manipulated ciphertext, bad signatures, untrusted signers, header
+/// mismatches — is reported in the outcome.
+pub fn open_message_named(
+    raw: &[u8],
+    key: &PrivateKeyMaterial,
+    trust: &[Certificate],
+    at: Option<SystemTime>,
+    input: &str,
+) -> Result<SmimeOutcome> {
+    let mut st = State {
+        key: Some(key),
+        trust,
+        at: at.unwrap_or_else(SystemTime::now),
+        input: input.to_string(),
+        out: SmimeOutcome {
+            profile: Profile::KvConnect,
+            decryption_result: String::new(),
+            decryption_explanation: String::new(),
+            integrity_check_result: Vec::new(),
+            integrity_explanations: Vec::new(),
+            inner_message: None,
+            decrypted_content: None,
+            signer_subject: None,
+            signer_emails: Vec::new(),
+            layers: 0,
+            signed_recipient_emails: None,
+            unprotected_recipient_emails: None,
+            findings: Vec::new(),
+        },
+    };
+    open_layer(raw, &mut st, 0)?;
+    // A failing check replaces "01".
+    if st.out.integrity_check_result.len() > 1 {
+        st.out.integrity_check_result.retain(|c| c != "01");
+        st.out.integrity_explanations.retain(|c| c.code != "01");
+    }
+    Ok(st.out)
+}
+
+fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
+    if depth > 4 {
+        st.integrity("04", "more than 4 nested S/MIME layers");
+        return Ok(());
+    }
+    let input = st.input.clone();
+    let (outer, blob) = if looks_like_cms(raw) {
+        (None, raw.to_vec())
+    } else {
+        let (h, b) = mime::split_header_body(raw);
+        let hdr = Headers::parse(h);
+        let ct = hdr.content_type();
+        if !ct.is_pkcs7_mime() {
+            return Err(SmimeError::bad_input(
+                &input,
+                format!(
+                    "not an S/MIME encrypted message (Content-Type: {}); nothing to decrypt",
+                    if ct.mime.is_empty() {
+                        "missing"
+                    } else {
+                        &ct.mime
+                    }
+                ),
+            ));
+        }
+        let blob = mime::decode_body(&hdr, b, &input)?;
+        (Some(hdr), blob)
+    };
+    let kind = cms::cms_kind(&blob);
+    if depth == 0 {
+        let komle_header = outer
+            .as_ref()
+            .is_some_and(|h| h.get("X-KOM-LE-Version").is_some());
+        st.out.profile = if komle_header || kind == Some(CmsKind::AuthEnvelopedData) {
+            Profile::KomLe
+        } else {
+            Profile::KvConnect
+        };
+    }
+    let Some(key) = st.key else {
+        return Err(SmimeError::bad_input(
+            &input,
+            "the message is encrypted: a private key is needed",
+        ));
+    };
+    let dec = match cms::decrypt(&blob, key, &input) {
+        Ok(d) => d,
+        Err(e) if e.kind == ErrorKind::Tampered => {
+            st.decryption(
+                "02",
+                format!(
+                    "{} (X-KIM-Fehlermeldung 4014: manipulated after encryption)",
+                    e.message
+                ),
+            );
+            return Ok(());
+        }
+        Err(e) if depth == 0 => return Err(e),
+        Err(e) => {
+            st.decryption(
+                e.decryption_result_code(),
+                format!("inner layer {}: {}", depth + 1, e.message),
+            );
+            return Ok(());
+        }
+    };
+    st.out.layers += 1;
+    if st.out.profile == Profile::KomLe {
+        for n in &dec.profile_notes {
+            st.profile_note(n);
+        }
+        match (&dec.recipient_emails, &dec.opened_rid) {
+            (None, _) => st.out.findings.push(SmimeFinding {
+                requirement: "KOM-LE-A_2042".into(),
+                severity: Severity::Error,
+                message: "[KOM-LE-A_2114] the recipient-emails attribute (1.2.276.0.76.4.173) is missing from the unauthenticated attributes: a KIM Clientmodul cannot check that the key belongs to an addressed recipient (KOM-LE-A_2043/A_2059); decrypted with the RecipientInfo this key opens".into(),
+            }),
+            (Some(list), Some(rid)) if !list.iter().any(|e| e.rid == *rid) => {
+                st.decryption(
+                    "01",
+                    format!(
+                        "the key's certificate ({}) is not listed in recipient-emails [{}]: a KIM Clientmodul decrypts only with keys of addressed recipients (KOM-LE-A_2045)",
+                        describe_rid(rid),
+                        list.iter().map(RecipientEmail::describe).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+        // KOM-LE-A_2111: the sender encrypts for itself too.
+        if let (Some(list), Some(h)) = (&dec.recipient_emails, outer.as_ref()) {
+            let from: Vec<String> = h
+                .get_all("From")
+                .iter()
+                .flat_map(|v| mime::addresses(v))
+                .collect();
+            for a in from {
+                if !list.iter().any(|e| e.email.eq_ignore_ascii_case(&a)) {
+                    st.out.findings.push(SmimeFinding {
+                        requirement: "KOM-LE-A_2042".into(),
+                        severity: Severity::Error,
+                        message: format!("[KOM-LE-A_2111] the sender {a} is not among the recipients (recipient-emails): the message is not encrypted for the sender"),
+                    });
+                }
+            }
+        }
+    }
+    let who = dec
+        .opened_rid
+        .as_ref()
+        .map(describe_rid)
+        .unwrap_or_else(|| format!("RecipientInfo #{}", dec.recipient_index + 1));
+    st.decryption(
+        "00",
+        format!(
+            "decrypted ({}, {}) with the key for {who}",
+            crate::oids::name(&dec.content_encryption),
+            crate::oids::name(&dec.key_transport)
+        ),
+    );
+    if depth == 0 {
+        st.out.decrypted_content = Some(dec.content.clone());
+    }
+    st.out.unprotected_recipient_emails = dec.recipient_emails.clone();
+    handle_signed(
+        &dec.content,
+        outer.as_ref(),
+        Some(dec.recipient_emails.as_deref()),
+        st,
+        depth,
+    )
+}
+
+/// Extract the CMS blob from a message: bare DER/BER, PEM (`PKCS7`/`CMS`), or an .eml / MIME
+/// entity whose body is `application/pkcs7-mime` (base64 or binary).
+pub fn cms_from_message(raw: &[u8], input: &str) -> Result<Vec<u8>> {
+    if looks_like_cms(raw) {
+        return Ok(raw.to_vec());
+    }
+    if raw.starts_with(b"-----BEGIN ") {
+        let blocks = crate::keys::pem_blocks(raw, input)?;
+        return blocks
+            .into_iter()
+            .find(|b| b.label.contains("PKCS7") || b.label == "CMS")
+            .map(|b| b.der)
+            .ok_or_else(|| SmimeError::bad_input(input, "PEM file without PKCS7/CMS block"));
+    }
+    let (h, b) = mime::split_header_body(raw);
+    let hdr = Headers::parse(h);
+    let ct = hdr.content_type();
+    if !ct.is_pkcs7_mime() {
+        return Err(SmimeError::bad_input(
+            input,
+            format!(
+                "neither a CMS blob nor an application/pkcs7-mime message (Content-Type: {})",
+                if ct.mime.is_empty() {
+                    "missing"
+                } else {
+                    &ct.mime
+                }
+            ),
+        ));
+    }
+    mime::decode_body(&hdr, b, input)
+}
+
+/// Verify a signed message without decrypting: a bare SignedData (DER/BER), or an entity /
+/// .eml with `application/pkcs7-mime; smime-type=signed-data` or `multipart/signed`.
+/// `decryption_result` is left empty. Err only for unreadable input.
+pub fn verify_message(
+    raw: &[u8],
+    trust: &[Certificate],
+    at: Option<SystemTime>,
+    input: &str,
+) -> Result<SmimeOutcome> {
+    let outer = if looks_like_cms(raw) {
+        None
+    } else {
+        Some(Headers::parse(mime::split_header_body(raw).0))
+    };
+    let komle = outer
+        .as_ref()
+        .is_some_and(|h| h.get("X-KOM-LE-Version").is_some())
+        || cms_from_message(raw, input)
+            .ok()
+            .and_then(|b| {
+                cms::verify_signed_data(&b, None, &[], SystemTime::UNIX_EPOCH, input).ok()
+            })
+            .is_some_and(|r| r.signed_recipient_emails.is_some());
+    let mut st = State {
+        key: None,
+        trust,
+        at: at.unwrap_or_else(SystemTime::now),
+        input: input.to_string(),
+        out: SmimeOutcome {
+            profile: if komle {
+                Profile::KomLe
+            } else {
+                Profile::KvConnect
+            },
+            decryption_result: String::new(),
+            decryption_explanation: String::new(),
+            integrity_check_result: Vec::new(),
+            integrity_explanations: Vec::new(),
+            inner_message: None,
+            decrypted_content: None,
+            signer_subject: None,
+            signer_emails: Vec::new(),
+            layers: 0,
+            signed_recipient_emails: None,
+            unprotected_recipient_emails: None,
+            findings: Vec::new(),
+        },
+    };
+    if outer.as_ref().is_some_and(|h| h.fields.is_empty()) {
+        return Err(SmimeError::bad_input(
+            input,
+            "neither a CMS blob nor a MIME entity with headers",
+        ));
+    }
+    if is_smime_encrypted(raw) {
+        return Err(SmimeError::bad_input(
+            input,
+            "the message is encrypted: decrypt it first (or give --key)",
+        ));
+    }
+    handle_signed(raw, outer.as_ref(), None, &mut st, 0)?;
+    if st.out.integrity_check_result.len() > 1 {
+        st.out.integrity_check_result.retain(|c| c != "01");
+        st.out.integrity_explanations.retain(|c| c.code != "01");
+    }
+    Ok(st.out)
+}
+
+/// Detect the "bare CR became CRLF" corruption of a binary body and explain it.
+///
+/// The outer TLV declares the original length; the excess bytes must be inserted LFs. The LFs
+/// to remove are those of CRLF pairs in binary context (text inside eContent keeps its own
+/// CRLFs); if that does not add up, every CRLF is a candidate.
+fn crlf_damage(body: &[u8], st: &State<'_>) -> Option<String> {
+    if body.len() < 4 || body[0] != 0x30 {
+        return None;
+    }
+    let (hdr_len, declared) = match body[1] {
+        n if n < 0x80 => (2usize, n as usize),
+        0x81 => (3, *body.get(2)? as usize),
+        0x82 => (4, ((*body.get(2)? as usize) << 8) | *body.get(3)? as usize),
+        0x83 => (
+            5,
+            ((*body.get(2)? as usize) << 16)
+                | ((*body.get(3)? as usize) << 8)
+                | *body.get(4)? as usize,
+        ),
+        _ => return None,
+    };
+    let total = hdr_len + declared;
+    if body.len() <= total {
+        return None;
+    }
+    let excess = body.len() - total;
+    let pairs: Vec<usize> = (0..body.len() - 1)
+        .filter(|&i| body[i] == b'\r' && body[i + 1] == b'\n')
+        .collect();
+    if pairs.len() < excess {
+        return None;
+    }
+    let generic = format!(
+        "the SignedData declares {total} bytes but the binary body has {} ({excess} extra) and contains {} CRLF pairs: the binary body was apparently CRLF-canonicalised (bare CR turned into CRLF); a binary body must not be line-end converted (use Content-Transfer-Encoding: base64)",
+        body.len(),
+        pairs.len()
+    );
+    let mut fixed = Vec::with_capacity(total);
+    let mut pos = 0;
+    if repair_crlf(body, &mut pos, &mut fixed, 0).is_none() || pos != body.len() {
+        return Some(generic);
+    }
+    let verdict = match cms::verify_signed_data(&fixed, None, st.trust, st.at, "repaired") {
+        Ok(r) if r.signature.is_ok() => "it parses and its signature verifies".to_string(),
+        Ok(_) => "it parses, but a CRLF pair in binary data may stem from a bare CR or a bare LF, so the original bytes (and the signature check) cannot be recovered for certain".to_string(),
+        Err(_) => "the structure is consistent again, but the bytes cannot be recovered for certain".to_string(),
+    };
+    Some(format!(
+        "the binary SignedData body was damaged by line-ending conversion: bare CR (0x0D) and bare LF (0x0A) bytes were turned into CRLF, {excess} bytes were inserted (the SignedData declares {total} bytes, the body has {}); collapsing each inserted CRLF pair in binary data back to one byte restores the declared length and {verdict}. A binary body must not be CRLF-canonicalised: use Content-Transfer-Encoding base64 (or do not convert line ends of binary entities)",
+        body.len()
+    ))
+}
+
+/// Undo CR/LF -> CRLF damage guided by the DER lengths: a CRLF pair in headers and in binary
+/// primitive contents collapses to one byte (taken as CR); text contents (>= 90 % printable)
+/// keep their CRLFs.
+fn repair_crlf(src: &[u8], pos: &mut usize, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth > 32 {
+        return None;
+    }
+    fn take(src: &[u8], pos: &mut usize) -> Option<u8> {
+        let b = *src.get(*pos)?;
+        *pos += 1;
+        if b == b'\r' && src.get(*pos) == Some(&b'\n') {
+            *pos += 1;
+        }
+        Some(b)
+    }
+    let tag = take(src, pos)?;
+    if tag & 0x1f == 0x1f {
+        return None;
+    }
+    out.push(tag);
+    let l0 = take(src, pos)?;
+    out.push(l0);
+    let len = if l0 < 0x80 {
+        l0 as usize
+    } else {
+        let n = (l0 & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for _ in 0..n {
+            let b = take(src, pos)?;
+            out.push(b);
+            len = (len << 8) | b as usize;
+        }
+        len
+    };
+    if tag & 0x20 != 0 {
+        let start = out.len();
+        while out.len() - start < len {
+            repair_crlf(src, pos, out, depth + 1)?;
+        }
+        return (out.len() - start == len).then_some(());
+    }
+    let raw = src.get(*pos..pos.checked_add(len)?)?;
+    let printable = raw
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    if len >= 16 && printable * 10 >= len * 9 {
+        out.extend_from_slice(raw);
+        *pos += len;
+    } else {
+        for _ in 0..len {
+            out.push(take(src, pos)?);
+        }
+    }
+    Some(())
+}
+
+fn strip_rfc822_wrapper(content: &[u8]) -> Vec<u8> {
+    let (h, b) = mime::split_header_body(content);
+    let ct = Headers::parse(h).content_type();
+    if ct.mime == "message/rfc822" {
+        b.to_vec()
+    } else {
+        content.to_vec()
+    }
+}
+
+const HEADER_FIELDS: [&str; 5] = ["From", "Sender", "Reply-To", "To", "Cc"];
+
+fn handle_signed(
+    entity: &[u8],
+    outer: Option<&Headers>,
+    unprotected_emails: Option<Option<&[RecipientEmail]>>,
+    st: &mut State<'_>,
+    depth: usize,
+) -> Result<()> {
+    let (blob, detached, entity_body) = if looks_like_cms(entity) {
+        (entity.to_vec(), None, entity)
+    } else {
+        let (h, b) = mime::split_header_body(entity);
+        let hdr = Headers::parse(h);
+        let ct = hdr.content_type();
+        if ct.mime == "multipart/signed" {
+            let Some(boundary) = ct.param("boundary") else {
+                st.integrity("04", "multipart/signed without boundary parameter");
+                return Ok(());
+            };
+            let parts = mime::split_multipart(b, boundary);
+            if parts.len() != 2 {
+                st.integrity(
+                    "04",
+                    format!("multipart/signed has {} parts (2 expected)", parts.len()),
+                );
+                return Ok(());
+            }
+            let (sh, sb) = mime::split_header_body(parts[1]);
+            let shdr = Headers::parse(sh);
+            let sig = match mime::decode_body(&shdr, sb, &st.input) {
+                Ok(s) => s,
+                Err(e) => {
+                    st.integrity("04", format!("signature part: {}", e.message));
+                    return Ok(());
+                }
+            };
+            (sig, Some(parts[0]), b)
+        } else if ct.is_pkcs7_mime() && ct.smime_type().is_none_or(|s| s.contains("signed")) {
+            match mime::decode_body(&hdr, b, &st.input) {
+                Ok(d) => (d, None, b),
+                Err(e) => {
+                    st.integrity("04", e.message);
+                    return Ok(());
+                }
+            }
+        } else {
+            let mut why = format!(
+                "the decrypted content is not signed (Content-Type: {})",
+                ct.mime
+            );
+            if ct.mime.starts_with("multipart/")
+                && let Some(bd) = ct.param("boundary")
+            {
+                let signed_parts = mime::split_multipart(b, bd)
+                    .iter()
+                    .filter(|p| {
+                        let c = Headers::parse(mime::split_header_body(p).0).content_type();
+                        c.mime == "multipart/signed" || c.is_pkcs7_mime()
+                    })
+                    .count();
+                if signed_parts > 0 {
+                    why = format!(
+                        "the decrypted content is {} with {signed_parts} signed part(s) and unsigned part(s) beside them: the message as a whole is not signed, the unsigned parts are not protected",
+                        ct.mime
+                    );
+                }
+            }
+            st.integrity("03", why);
+            st.out.inner_message = Some(strip_rfc822_wrapper(entity));
+            return Ok(());
+        }
+    };
+    let report = match cms::verify_signed_data(&blob, detached, st.trust, st.at, &st.input) {
+        Ok(r) => r,
+        Err(e) => {
+            let why = crlf_damage(entity_body, st).unwrap_or(e.message);
+            st.integrity(
+                "04",
+                format!("the signature does not parse as CMS SignedData: {why}"),
+            );
+            return Ok(());
+        }
+    };
+    if depth == 0 {
+        st.out.signer_subject = report
+            .signer
+            .as_ref()
+            .map(|c| c.tbs_certificate().subject().to_string());
+        st.out.signer_emails = report.signer_emails();
+    }
+    for n in &report.profile_notes {
+        st.profile_note(n);
+    }
+    let mut ok = true;
+    if let Err(e) = &report.signature {
+        ok = false;
+        if e.contains("no SignerInfo") {
+            st.integrity("03", e.clone());
+        } else {
+            st.integrity("02", format!("signature check failed: {e}"));
+        }
+    }
+    if let Err(p) = &report.chain {
+        ok = false;
+        let code = if *p == ChainProblem::NoSignerCertificate && report.signature.is_err() {
+            "02"
+        } else {
+            "05"
+        };
+        st.integrity(code, p.explain());
+    }
+    let inner = match st.out.profile {
+        Profile::KomLe => strip_rfc822_wrapper(&report.content),
+        Profile::KvConnect => report.content.clone(),
+    };
+    if depth == 0 {
+        st.out.signed_recipient_emails = report.signed_recipient_emails.clone();
+    }
+    if st.out.profile == Profile::KomLe
+        && let Some(unprotected_emails) = unprotected_emails
+    {
+        let signed = report.signed_recipient_emails.clone().unwrap_or_default();
+        let unprot = unprotected_emails.map(|u| u.to_vec()).unwrap_or_default();
+        let norm = |v: &[RecipientEmail]| {
+            let mut x: Vec<(String, Vec<u8>)> = v
+                .iter()
+                .map(|e| {
+                    (
+                        e.email.to_ascii_lowercase(),
+                        e.rid.to_der().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            x.sort();
+            x
+        };
+        if norm(&signed) != norm(&unprot) {
+            ok = false;
+            st.integrity(
+                "09",
+                format!(
+                    "recipient-emails differ: signed [{}], unprotected [{}]",
+                    signed
+                        .iter()
+                        .map(RecipientEmail::describe)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    unprot
+                        .iter()
+                        .map(RecipientEmail::describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+    if st.out.profile == Profile::KomLe {
+        if let Some(outer) = outer {
+            let (ih, _) = mime::split_header_body(&inner);
+            let ih = Headers::parse(ih);
+            let mut diffs = Vec::new();
+            for f in HEADER_FIELDS {
+                let o: Vec<String> = outer
+                    .get_all(f)
+                    .iter()
+                    .flat_map(|v| mime::addresses(v))
+                    .collect();
+                let i: Vec<String> = ih
+                    .get_all(f)
+                    .iter()
+                    .flat_map(|v| mime::addresses(v))
+                    .collect();
+                let (mut os, mut is) = (o.clone(), i.clone());
+                os.sort();
+                is.sort();
+                if os != is {
+                    diffs.push(format!(
+                        "{f}: outer [{}] vs inner [{}]",
+                        o.join(", "),
+                        i.join(", ")
+                    ));
+                }
+            }
+            if !diffs.is_empty() {
+                ok = false;
+                st.integrity(
+                    "08",
+                    format!("outer and inner header differ: {}", diffs.join("; ")),
+                );
+            }
+        }
+    } else if let Some(outer) = outer {
+        // KV-Connect (VIVY rule): the signer certificate's e-mail must be the From address.
+        let from: Vec<String> = outer
+            .get_all("From")
+            .iter()
+            .flat_map(|v| mime::addresses(v))
+            .collect();
+        let emails: Vec<String> = report
+            .signer_emails()
+            .iter()
+            .map(|e| e.to_ascii_lowercase())
+            .collect();
+        if report.signer.is_some() && !from.is_empty() && !from.iter().any(|f| emails.contains(f)) {
+            ok = false;
+            st.integrity(
+                "X10",
+                format!(
+                    "the signer certificate belongs to [{}], but the message is From [{}]",
+                    emails.join(", "),
+                    from.join(", ")
+                ),
+            );
+        }
+    }
+    if ok {
+        let signer = report
+            .signer
+            .as_ref()
+            .map(|c| c.tbs_certificate().subject().to_string())
+            .unwrap_or_default();
+        st.integrity(
+            "01",
+            format!("signature ({}) valid, certificate path to a trust anchor valid for \"{signer}\" (no revocation check)", report.signature_algorithm),
+        );
+    }
+    // KV-Connect Mobile forwarding: the signed content is itself an encrypted message.
+    if st.out.profile == Profile::KvConnect {
+        let (h, b) = mime::split_header_body(&report.content);
+        let ct = Headers::parse(h).content_type();
+        if ct.is_pkcs7_mime() && ct.smime_type().is_some_and(|s| s.contains("enveloped")) {
+            let (ih, _) = mime::split_header_body(b);
+            if Headers::parse(ih).content_type().is_pkcs7_mime() {
+                return open_layer(b, st, depth + 1);
+            }
+        }
+    }
+    st.out.inner_message = Some(inner);
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// builders
+
+/// Deliberate faults for [`build_komle_message`] (all off by default).
+#[derive(Clone, Debug, Default)]
+pub struct KomLeFaults {
+    /// Leave out the unauthenticated recipient-emails attribute.
+    pub omit_unprotected_recipient_emails: bool,
+    /// Use this list in the *signed* recipient-emails attribute instead of the real one (→ 09).
+    pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
+    /// Use this list in the *unauthenticated* recipient-emails attribute (signed one unchanged).
+    pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
+    /// Replace (or add) outer header fields after copying (→ 08 for From/To/Cc/...).
+    pub outer_header_overrides: Vec<(String, String)>,
+    /// Do not sign: encrypt the message/rfc822 entity directly (→ 03).
+    pub unsigned: bool,
+    /// Flip one byte of the signed content inside the SignedData (→ 02).
+    pub tamper_signed_content: bool,
+    /// Flip one byte of the AES-GCM ciphertext (→ DecryptionResult 02).
+    pub tamper_ciphertext: bool,
+    /// Do not add a RecipientInfo for the sender (violates KOM-LE-A_2111).
+    pub omit_sender_recipient: bool,
+    /// Turn every bare CR in the binary SignedData into CRLF (the damage seen in gematik's sample).
+    pub crlf_canonicalise_binary_entity: bool,
+}
+
+/// Input for [`build_komle_message`].
+#[derive(Clone, Debug)]
+pub struct KomLeMessage<'a> {
+    /// The complete inner (client) message, CRLF line ends.
+    pub inner: &'a [u8],
+    /// Sender's signature certificate and key (C.HCI.OSIG).
+    pub sender_signature: &'a CertifiedKey,
+    /// Sender address and encryption certificate (RecipientInfo for the sender).
+    pub sender: (String, Certificate),
+    /// Recipients: (address, encryption certificate).
+    pub recipients: Vec<(String, Certificate)>,
+    /// X-KOM-LE-Version (`1.0` or `1.5`).
+    pub version: String,
+    /// Deliberate faults.
+    pub faults: KomLeFaults,
+}
+
+const COPIED: [&str; 7] = [
+    "Date",
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Message-ID",
+];
+
+fn flip_inside(haystack: &mut [u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    if let Some(pos) = haystack.windows(needle.len()).position(|w| w == needle) {
+        haystack[pos + needle.len() / 2] ^= 0x01;
+        return true;
+    }
+    false
+}
+
+/// Build a complete KOM-LE message (gemSMIME_KOMLE): inner mail wrapped as message/rfc822,
+/// signed (RSASSA-PSS, signed recipient-emails), wrapped as signed-data entity (binary),
+/// encrypted (AuthEnvelopedData, AES-256-GCM, RSA-OAEP, one RecipientInfo per recipient plus
+/// the sender, unauthenticated recipient-emails), outer header per KOM-LE-A_2098/2101/2102
+/// (Subject `KOM-LE-Nachricht`, copied originator/recipient fields, X-KIM-* copied,
+/// X-KOM-LE-Version), base64 body.
+pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
+    let f = &m.faults;
+    let mut wrapped = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
+    wrapped.extend_from_slice(m.inner);
+    let mut all = m.recipients.clone();
+    if !f.omit_sender_recipient && !all.iter().any(|(_, c)| *c == m.sender.1) {
+        all.push(m.sender.clone());
+    }
+    let emails = cms::recipient_emails_for(&all);
+    let entity = if f.unsigned {
+        wrapped.clone()
+    } else {
+        let mut signed = cms::sign(
+            &wrapped,
+            m.sender_signature,
+            &SignOptions {
+                scheme: SignatureScheme::RsaPss,
+                attached: true,
+                recipient_emails: Some(
+                    f.signed_recipient_emails
+                        .clone()
+                        .unwrap_or_else(|| emails.clone()),
+                ),
+                ..SignOptions::default()
+            },
+        )?;
+        if f.tamper_signed_content && !flip_inside(&mut signed, m.inner) {
+            return Err(SmimeError::build(
+                "cannot locate the signed content to tamper with",
+            ));
+        }
+        if f.crlf_canonicalise_binary_entity {
+            let mut out = Vec::with_capacity(signed.len() + 64);
+            for (i, b) in signed.iter().enumerate() {
+                out.push(*b);
+                if *b == b'\r' && signed.get(i + 1) != Some(&b'\n') {
+                    out.push(b'\n');
+                }
+            }
+            signed = out;
+        }
+        let mut e = b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: binary\r\nContent-Disposition: attachment; filename=smime.p7m\r\n\r\n".to_vec();
+        e.extend_from_slice(&signed);
+        e
+    };
+    let certs: Vec<Certificate> = all.iter().map(|(_, c)| c.clone()).collect();
+    let mut opts = EnvelopeOptions::komle(&all);
+    if let Some(list) = &f.unprotected_recipient_emails {
+        opts.recipient_emails = Some(list.clone());
+    }
+    if f.omit_unprotected_recipient_emails {
+        opts.recipient_emails = None;
+    }
+    let mut enc = cms::envelope(&entity, &certs, &opts)?;
+    if f.tamper_ciphertext {
+        let (_, _, content) = cms::content_info(&enc, "built")?;
+        let mut aed = ::cms::authenveloped_data::AuthEnvelopedData::from_der(&content)
+            .map_err(|e| SmimeError::build(e.to_string()))?;
+        if let Some(ct) = &aed.auth_encrypted_content_info.encrypted_content {
+            let mut b = ct.as_bytes().to_vec();
+            let mid = b.len() / 2;
+            if let Some(x) = b.get_mut(mid) {
+                *x ^= 0x01;
+            }
+            aed.auth_encrypted_content_info.encrypted_content =
+                Some(der::asn1::OctetString::new(b).map_err(|e| SmimeError::build(e.to_string()))?);
+        }
+        enc = ::cms::content_info::ContentInfo {
+            content_type: crate::oids::ID_AUTH_ENVELOPED_DATA,
+            content: der::asn1::Any::encode_from(&aed)
+                .map_err(|e| SmimeError::build(e.to_string()))?,
+        }
+        .to_der()
+        .map_err(|e| SmimeError::build(e.to_string()))?;
+    }
+    let (ih, _) = mime::split_header_body(m.inner);
+    let inner_headers = Headers::parse(ih);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for (n, v) in &inner_headers.fields {
+        if COPIED.iter().any(|c| c.eq_ignore_ascii_case(n))
+            || n.to_ascii_lowercase().starts_with("x-kim-")
+        {
+            fields.push((n.clone(), v.clone()));
+        }
+    }
+    fields.push(("Subject".into(), "KOM-LE-Nachricht".into()));
+    fields.push(("X-KOM-LE-Version".into(), m.version.clone()));
+    fields.push(("MIME-Version".into(), "1.0".into()));
+    fields.push((
+        "Content-Type".into(),
+        "application/pkcs7-mime; smime-type=authenticated-enveloped-data; name=smime.p7m".into(),
+    ));
+    fields.push((
+        "Content-Disposition".into(),
+        "attachment; filename=smime.p7m".into(),
+    ));
+    fields.push(("Content-Transfer-Encoding".into(), "base64".into()));
+    for (n, v) in &f.outer_header_overrides {
+        if let Some(slot) = fields.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(n)) {
+            slot.1 = v.clone();
+        } else {
+            fields.insert(0, (n.clone(), v.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for (n, v) in fields {
+        out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&mime::encode_base64_lines(&enc));
+    Ok(out)
+}
+
+/// Input for [`build_kvconnect_message`].
+#[derive(Clone, Debug)]
+pub struct KvConnectMessage<'a> {
+    /// The MIME entity to sign (headers + body, CRLF), e.g. a multipart/mixed.
+    pub content: &'a [u8],
+    /// Outer header fields (From, To, Subject, Date, Message-ID, X-KVC-*...).
+    pub headers: Vec<(String, String)>,
+    /// Signer (KV-Connect user certificate + key).
+    pub sender: &'a CertifiedKey,
+    /// Recipient certificates (include the sender's own certificate, as the reference system does).
+    pub recipients: Vec<Certificate>,
+    /// Key transport (reference system: PKCS#1 v1.5).
+    pub key_transport: KeyTransport,
+}
+
+/// Build a KV-Connect message: detached multipart/signed (sha256WithRSA) inside an
+/// EnvelopedData (AES-256-CBC), base64 body under the given outer headers.
+pub fn build_kvconnect_message(m: &KvConnectMessage<'_>) -> Result<Vec<u8>> {
+    let sig = cms::sign(
+        m.content,
+        m.sender,
+        &SignOptions {
+            scheme: SignatureScheme::RsaPkcs1v15,
+            attached: false,
+            ..SignOptions::default()
+        },
+    )?;
+    let boundary = format!("----kvc-check-{:016x}", {
+        use rand::Rng;
+        rand::rng().next_u64()
+    });
+    let mut signed = format!(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"{boundary}\"\r\n\r\nThis is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
+    )
+    .into_bytes();
+    signed.extend_from_slice(m.content);
+    signed.extend_from_slice(
+        format!("\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=smime.p7s\r\n\r\n").as_bytes(),
+    );
+    signed.extend_from_slice(&mime::encode_base64_lines(&sig));
+    signed.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let enc = cms::envelope(
+        &signed,
+        &m.recipients,
+        &EnvelopeOptions {
+            content_encryption: ContentEncryption::Aes256Cbc,
+            key_transport: m.key_transport,
+            recipient_emails: None,
+        },
+    )?;
+    let mut out = Vec::new();
+    for (n, v) in &m.headers {
+        out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; name=\"smime.p7m\"; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n");
+    out.extend_from_slice(&mime::encode_base64_lines(&enc));
+    Ok(out)
+}
+
+/// Recipient certificate e-mail helper re-exported for builders.
+pub fn emails_of(cert: &Certificate) -> Vec<String> {
+    certificate_emails(cert)
+}
