@@ -270,10 +270,14 @@ fn dienstkennung_app(scope: &Scope, app: &str) -> Check {
     }
     let mut bad = Vec::new();
     let mut seen = Vec::new();
+    let mut absent = Vec::new();
     for m in scope.own {
         let values = header_values(&m.data, crate::rules::kvc::DIENSTKENNUNG);
         let Some(value) = values.first() else {
-            bad.push(format!("{}: no X-KVC-Dienstkennung field", m.file));
+            absent.push(format!(
+                "{}: no X-KVC-Dienstkennung field (see KVC-Anb110)",
+                m.file
+            ));
             continue;
         };
         let part1 = value.split(';').next().unwrap_or_default().trim();
@@ -290,10 +294,14 @@ fn dienstkennung_app(scope: &Scope, app: &str) -> Check {
             ));
         }
     }
-    if bad.is_empty() {
-        check(name, None, Verdict::Pass, expected, seen.join("\n"))
-    } else {
+    if !bad.is_empty() {
         check(name, None, Verdict::Fail, expected, bad.join("\n"))
+    } else if !absent.is_empty() {
+        // Like lint's "not evaluated": a missing field is KVC-Anb110's failure, and this
+        // check cannot decide the fallback without it.
+        check(name, None, Verdict::Error, expected, absent.join("\n"))
+    } else {
+        check(name, None, Verdict::Pass, expected, seen.join("\n"))
     }
 }
 
@@ -565,10 +573,14 @@ fn tls_refused(scope: &Scope, service: Service) -> Check {
         );
     }
     let summaries: Vec<String> = sessions.iter().map(session_summary).collect();
+    // A client that completes the handshake and then closes without a single command (e.g.
+    // OpenSSL checking the host name after the handshake) refused too; any command after the
+    // handshake means it accepted the server.
     let accepted = sessions.iter().any(|s| {
-        matches!(s.tls, TlsOutcome::Established { .. })
-            || !s.auth.is_empty()
+        !s.auth.is_empty()
             || !s.messages.is_empty()
+            || (matches!(s.tls, TlsOutcome::Established { .. })
+                && s.transcript.iter().any(|l| l.from_client))
     });
     if accepted {
         return check(
@@ -583,7 +595,8 @@ fn tls_refused(scope: &Scope, service: Service) -> Check {
         .iter()
         .filter(|s| match &s.tls {
             TlsOutcome::HandshakeFailed(why) => !client_refused(why),
-            _ => true,
+            TlsOutcome::Established { .. } => false,
+            TlsOutcome::NotAttempted => true,
         })
         .collect();
     if !unclear.is_empty() {

@@ -110,13 +110,11 @@ pub async fn run(
                     if phase == 0 {
                         run_messages.extend(case_result.messages.iter().cloned());
                     }
+                    let finished = case_result.clone();
                     result.cases.push(case_result);
                     result.rollup(ctx.catalogue);
                     result.duration_ms = started.elapsed().as_millis() as u64;
-                    let finished = result.cases.last().cloned();
-                    if let Some(finished) = finished {
-                        sink.case_finished(&finished, &result);
-                    }
+                    sink.case_finished(&finished, &result);
                 }
                 _ = &mut cancel, if !cancelled => {
                     cancelled = true;
@@ -448,7 +446,11 @@ async fn run_step(
                 (StepOutcome::Ok, format!("{n} message(s) received"))
             } else {
                 (
-                    StepOutcome::TimedOut,
+                    if w.may_time_out {
+                        StepOutcome::FailedAllowed
+                    } else {
+                        StepOutcome::TimedOut
+                    },
                     format!(
                         "{n} of {} message(s) within {secs:.1} s; {}",
                         w.count,
