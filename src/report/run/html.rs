@@ -26,12 +26,13 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     for case in &run.cases {
         for m in &case.messages {
             if m.data.len() <= EMBED_LIMIT {
+                // Only base64 characters after a fixed prefix: safe to emit unescaped.
                 downloads.insert(
                     m.reference.clone(),
-                    format!(
+                    minijinja::Value::from_safe_string(format!(
                         "data:message/rfc822;base64,{}",
                         base64::engine::general_purpose::STANDARD.encode(&m.data)
-                    ),
+                    )),
                 );
             }
             let end = m.data.len().min(PREVIEW_LIMIT);
