@@ -20,15 +20,8 @@ pub fn progress(total: usize) -> ProgressBar {
 pub fn summary(run: &RunResult, out_dir: &str) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "kvc-check run: role {}, SUT {}, transport {}{}\n",
-        run.run.role,
-        run.run.sut,
-        run.run.transport,
-        if run.run.faults.is_empty() {
-            String::new()
-        } else {
-            format!(", faults {}", run.run.faults.join(","))
-        }
+        "kvc-check run: role {}, SUT {}, transport {}\n",
+        run.run.role, run.run.sut, run.run.transport,
     ));
     out.push_str("\nrequirement   verdict  cases\n");
     for r in &run.requirements {
