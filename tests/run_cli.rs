@@ -333,3 +333,154 @@ fn unknown_fault_and_filters_are_configuration_errors() {
     let o = kvc_check(&["--case", "kvc-pvs/nope"], &dir.path().join("c"));
     assert_eq!(o.status.code(), Some(2));
 }
+
+fn require_curl() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        panic!(
+            "curl is needed for the command-adapter example (suites/examples/curl-pvs.sh); install it: apt-get install curl"
+        );
+    }
+}
+
+#[test]
+fn command_adapter_drives_an_external_client() {
+    require_curl();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            "suites/examples/curl-sut.yaml",
+            "--case",
+            "kvc-pvs/anb010-transport",
+            "--case",
+            "kvc-pvs/anb020-unknown-application",
+            "--case",
+            "kvc-pvs/anb021-wrong-name",
+            "--case",
+            "kvc-pvs/anb130-fallback",
+        ],
+        &out,
+    );
+    let r = report(&out);
+    assert_eq!(
+        verdicts(&r, "cases"),
+        vec![
+            ("kvc-pvs/anb010-transport", "pass"),
+            ("kvc-pvs/anb020-unknown-application", "pass"),
+            ("kvc-pvs/anb021-wrong-name", "pass"),
+            ("kvc-pvs/anb130-fallback", "pass"),
+        ],
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        r["run"]["sut"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("curl-pvs")
+    );
+}
+
+#[test]
+fn a_failing_trigger_command_is_an_error_with_its_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sut = dir.path().join("sut.yaml");
+    std::fs::write(
+        &sut,
+        "name: broken\ntrigger:\n  command:\n    send: \"sh -c 'echo no licence >&2; exit 3'\"\n    fetch: \"true\"\n",
+    )
+    .expect("write");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            sut.to_str().expect("utf-8"),
+            "--case",
+            "kvc-pvs/anb130-fallback",
+        ],
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(2), "an undecided case is exit 2");
+    let r = report(&out);
+    let case = &r["cases"][0];
+    assert_eq!(case["verdict"], "error");
+    let reason = case["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("exit status: 3") && reason.contains("no licence"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn http_adapter_posts_json_and_a_claimed_send_that_never_arrives_fails_anb010() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        let mut len = 0usize;
+        let mut request_line = String::new();
+        r.read_line(&mut request_line).expect("line");
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).expect("header");
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().expect("length");
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).expect("body");
+        s.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .expect("answer");
+        (request_line, String::from_utf8(body).expect("utf-8"))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sut = dir.path().join("sut.yaml");
+    std::fs::write(
+        &sut,
+        format!(
+            "name: hook\ntrigger:\n  http:\n    send: http://127.0.0.1:{port}/kvc/send\n    fetch: http://127.0.0.1:{port}/kvc/fetch\n"
+        ),
+    )
+    .expect("write");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            sut.to_str().expect("utf-8"),
+            "--case",
+            "kvc-pvs/anb010-transport",
+            "--timeout",
+            "1",
+        ],
+        &out,
+    );
+    let (request_line, body) = server.join().expect("server");
+    assert!(
+        request_line.starts_with("POST /kvc/send "),
+        "{request_line}"
+    );
+    let json: Value = serde_json::from_str(&body).expect("json body");
+    assert_eq!(json["action"], "send");
+    assert_eq!(json["application"], "Arztbrief");
+    assert!(
+        json["endpoints"]["smtp_port"]
+            .as_u64()
+            .is_some_and(|p| p > 0)
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let r = report(&out);
+    assert_eq!(r["cases"][0]["verdict"], "fail");
+    assert!(
+        r["cases"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no message arrived over SMTP")
+    );
+}
