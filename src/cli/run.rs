@@ -178,11 +178,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
+/// The SUT adapter and the fixed ports it is configured with, if any.
+type Adapter = (Arc<dyn SutAdapter>, Option<(u16, u16)>);
+
 /// Builds the adapter for `--sut`, or the reference system.
-fn adapter(
-    args: &RunArgs,
-    host: &KvcMockHost,
-) -> Result<(Arc<dyn SutAdapter>, Option<(u16, u16)>), String> {
+fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
     let Some(path) = &args.sut else {
         let reference = crate::sut::reference::ReferenceAdapter::new(
             &args.faults,

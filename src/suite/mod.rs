@@ -426,14 +426,12 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
                     ));
                 }
             }
-            Expectation::Transport(t) => {
-                if !TRANSPORTS.contains(&t.transport.as_str()) {
-                    return Err(format!(
-                        "{}: transport: unknown transport `{}`",
-                        at(line),
-                        t.transport
-                    ));
-                }
+            Expectation::Transport(t) if !TRANSPORTS.contains(&t.transport.as_str()) => {
+                return Err(format!(
+                    "{}: transport: unknown transport `{}`",
+                    at(line),
+                    t.transport
+                ));
             }
             Expectation::DienstkennungApp(app) if app.is_empty() => {
                 return Err(format!("{}: dienstkennung_app: empty value", at(line)));
