@@ -17,6 +17,9 @@ fn normalise(text: &str, out: &Path) -> String {
         (r#"time="[0-9.]+""#, r#"time="0""#),
         (r"\d+-byte message", "N-byte message"),
         (r"\(\d+ bytes\)", "(N bytes)"),
+        (r"verification time \d+", "verification time T"),
+        (r"not valid after \d+", "not valid after T"),
+        (r"\(\d+ seconds ago\)", "(N seconds ago)"),
     ] {
         s = Regex::new(pattern)
             .expect("regex")

@@ -49,3 +49,78 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     tmpl.render(context! { run => minijinja::value::Serde(run), downloads => downloads, previews => previews })
         .map_err(|e| format!("HTML report: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::FileResult;
+    use crate::runner::model::{CaseResult, MessageRecord, RunInfo, SessionsRecord, Verdict};
+
+    fn run_with(title: &str, data: &[u8]) -> RunResult {
+        let info = RunInfo {
+            tool: "kvc-check".into(),
+            version: "t".into(),
+            started: "t".into(),
+            role: "kvc-pvs".into(),
+            sut: "<b>sut</b>".into(),
+            transport: "smtp-pop3".into(),
+            faults: vec![],
+            jobs: 1,
+            timeout_s: 1.0,
+            selection: vec![],
+        };
+        let mut run = RunResult::new(info, 1);
+        run.complete = true;
+        run.cases.push(CaseResult {
+            id: "c/1".into(),
+            title: title.into(),
+            origin: "x.yaml:1".into(),
+            requirements: vec!["KVC-Anb170".into()],
+            role: "kvc-pvs".into(),
+            profile: "kvc".into(),
+            verdict: Verdict::Fail,
+            reason: Some("r".into()),
+            duration_ms: 1,
+            steps: vec![],
+            checks: vec![],
+            messages: vec![MessageRecord {
+                reference: "c/1#1".into(),
+                file: "cases/c/1/message-1.eml".into(),
+                size: data.len(),
+                mail_from: "a@b".into(),
+                rcpt_to: vec![],
+                lint: FileResult::input_error("x", "e".into()),
+                data: data.to_vec(),
+            }],
+            sessions: SessionsRecord::default(),
+            attest: vec![],
+        });
+        run.rollup(crate::catalogue::Catalogue::embedded().expect("catalogue"));
+        run
+    }
+
+    #[test]
+    fn escapes_everything_the_sut_controls() {
+        let html = render(&run_with(
+            "<script>alert(1)</script>",
+            b"Subject: <script>alert(2)</script>\r\n\r\n<img src=x onerror=alert(3)>",
+        ))
+        .expect("renders");
+        assert!(!html.contains("<script>alert"), "unescaped script");
+        assert!(
+            !html.contains("<img src=x"),
+            "unescaped markup from a message"
+        );
+        assert!(!html.contains("<b>sut</b>"));
+        assert!(html.contains("&lt;script&gt;alert(1)"));
+        // The message is downloadable inline.
+        assert!(html.contains("href=\"data:message/rfc822;base64,"));
+    }
+
+    #[test]
+    fn large_messages_are_not_embedded() {
+        let html = render(&run_with("t", &vec![b'a'; EMBED_LIMIT + 1])).expect("renders");
+        assert!(!html.contains("data:message/rfc822"));
+        assert!(html.contains("too large to embed"));
+    }
+}
