@@ -213,6 +213,24 @@ impl Observations {
     }
 }
 
+/// Transcript lines kept per session; a peer that keeps talking beyond this (e.g. endless NOOPs)
+/// gets one marker line and nothing more is recorded, so memory stays bounded.
+pub(crate) const MAX_TRANSCRIPT_LINES: usize = 10_000;
+pub(crate) const TRANSCRIPT_TRUNCATED: &str =
+    "(transcript truncated: more lines than the mock keeps)";
+
+/// Appends to a transcript, bounded by [`MAX_TRANSCRIPT_LINES`].
+pub(crate) fn push_transcript(t: &mut Vec<TranscriptLine>, from_client: bool, line: String) {
+    if t.len() < MAX_TRANSCRIPT_LINES {
+        t.push(TranscriptLine { from_client, line });
+    } else if t.len() == MAX_TRANSCRIPT_LINES {
+        t.push(TranscriptLine {
+            from_client: false,
+            line: TRANSCRIPT_TRUNCATED.into(),
+        });
+    }
+}
+
 /// Limits applied to every session.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
@@ -463,12 +481,22 @@ impl KvcClientMock {
     }
 
     /// Stops accepting and aborts running sessions (they stay recorded with `end: Open`).
-    pub async fn shutdown(self) {
-        for t in &self.tasks {
+    /// Dropping the mock does the same without waiting.
+    pub async fn shutdown(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for t in &tasks {
             t.abort();
         }
-        for t in self.tasks {
+        for t in tasks {
             let _ = t.await;
+        }
+    }
+}
+
+impl Drop for KvcClientMock {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::kvc_client::{AuthRecord, SessionEnd, Shared, TranscriptLine, handshake};
+use crate::kvc_client::{AuthRecord, SessionEnd, Shared, handshake, push_transcript};
 use crate::lineio::{LineRead, dot_stuff, read_line, transcript_text, write_all_timeout};
 
 /// Responses are written in pieces of this size, each within the idle timeout.
@@ -80,7 +80,7 @@ fn map_write_err(e: std::io::Error) -> SessionEnd {
 impl Session {
     fn record(&self, from_client: bool, line: String) {
         self.shared.pop3(self.idx, |s| {
-            s.transcript.push(TranscriptLine { from_client, line })
+            push_transcript(&mut s.transcript, from_client, line)
         });
     }
 

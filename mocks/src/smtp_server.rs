@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::kvc_client::{
-    AuthRecord, CapturedMessage, SessionEnd, Shared, TranscriptLine, handshake,
+    AuthRecord, CapturedMessage, SessionEnd, Shared, handshake, push_transcript,
 };
 use crate::lineio::{LineRead, read_line, read_line_chunk, transcript_text, write_all_timeout};
 
@@ -85,7 +85,7 @@ type Step<T = ()> = Result<T, SessionEnd>;
 impl Session {
     fn record(&self, from_client: bool, line: String) {
         self.shared.smtp(self.idx, |s| {
-            s.transcript.push(TranscriptLine { from_client, line })
+            push_transcript(&mut s.transcript, from_client, line)
         });
     }
 

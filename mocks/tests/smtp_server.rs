@@ -417,3 +417,25 @@ async fn capture_25_mb_message() {
     assert!(obs.smtp[0].messages[0].data == message);
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn transcript_is_bounded_for_a_chatty_peer() {
+    let pki = pki();
+    let mock = start(config(), &pki).await;
+    let mut c = connect(mock.smtp_addr(), &pki).await;
+    c.reply().await;
+    let batch = "NOOP\r\n".repeat(500);
+    for _ in 0..11 {
+        c.send(batch.as_bytes()).await;
+        for _ in 0..500 {
+            assert!(c.reply().await.starts_with("250"));
+        }
+    }
+    let obs = mock.observations();
+    let t = &obs.smtp[0].transcript;
+    assert_eq!(t.len(), 10_001);
+    assert!(t[10_000].line.contains("truncated"));
+    assert_eq!(obs.smtp[0].end, SessionEnd::Open);
+    assert!(c.cmd("QUIT").await.starts_with("221"));
+    mock.shutdown().await;
+}

@@ -133,6 +133,22 @@ pub fn children(content: &[u8]) -> Result<Vec<Tlv<'_>>> {
     Ok(out)
 }
 
+/// The complete encodings (header + content) of the child TLVs of a constructed content.
+pub fn children_raw(content: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let mut rest = content;
+    while !rest.is_empty() {
+        if rest.len() >= 2 && rest[0] == 0 && rest[1] == 0 {
+            rest = &rest[2..];
+            continue;
+        }
+        let t = read_tlv(rest)?;
+        out.push(&rest[..t.total_len]);
+        rest = &rest[t.total_len..];
+    }
+    Ok(out)
+}
+
 /// The bytes of an OCTET STRING given as a full TLV (primitive or constructed/chunked).
 pub fn octet_string_bytes(tlv: &[u8]) -> Result<Vec<u8>> {
     let t = read_tlv(tlv)?;

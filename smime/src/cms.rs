@@ -82,6 +82,25 @@ pub fn content_info(blob: &[u8], input: &str) -> Result<(CmsKind, ObjectIdentifi
     Ok((kind, ci.content_type, der))
 }
 
+/// Context-specific fields `[n]` that are constructed by definition (attribute sets, certificate
+/// sets, originatorInfo) must carry the constructed bit; `der` in BER mode does not insist.
+fn require_constructed(seq_tlv: &[u8], numbers: &[u8], what: &str, input: &str) -> Result<()> {
+    let t = ber::read_tlv(seq_tlv).map_err(|e| e.with_input(input))?;
+    for c in ber::children(t.content).map_err(|e| e.with_input(input))? {
+        if c.first & 0xc0 == 0x80 && numbers.contains(&(c.first & 0x1f)) && !c.constructed {
+            return Err(bad(
+                input,
+                format!(
+                    "{what}: field [{}] must be constructed (tag 0x{:02X})",
+                    c.first & 0x1f,
+                    c.first
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Identify the CMS type of a blob without decoding the whole content.
 pub fn cms_kind(blob: &[u8]) -> Option<CmsKind> {
     content_info(blob, "blob").ok().map(|(k, _, _)| k)
@@ -146,6 +165,34 @@ fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// A hash AlgorithmIdentifier must have absent or NULL parameters (RFC 5754).
+fn check_hash_params(a: &AlgorithmIdentifierOwned) -> std::result::Result<(), String> {
+    match &a.parameters {
+        None => Ok(()),
+        Some(p) if der::Tagged::tag(p) == der::Tag::Null && p.value().is_empty() => Ok(()),
+        Some(_) => Err(format!(
+            "parameters of hash algorithm {} must be absent or NULL",
+            oids::name(&a.oid)
+        )),
+    }
+}
+
+/// MGF1 with hash parameter: returns the hash OID, checking the MGF OID and hash parameters.
+fn mgf1_hash(mgf: &AlgorithmIdentifierOwned) -> std::result::Result<ObjectIdentifier, String> {
+    if mgf.oid != oids::MGF1 {
+        return Err(format!("mask generation function {} is not MGF1", mgf.oid));
+    }
+    let inner = mgf
+        .parameters
+        .as_ref()
+        .ok_or("MGF1 without hash parameter")?
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    let h = AlgorithmIdentifierOwned::from_der(&inner).map_err(|e| format!("MGF1 hash: {e}"))?;
+    check_hash_params(&h)?;
+    Ok(h.oid)
+}
+
 fn parse_rsa_params(a: &AlgorithmIdentifierOwned) -> std::result::Result<RsaParams, String> {
     match &a.parameters {
         None => Ok(RsaParams::default()),
@@ -185,6 +232,12 @@ pub fn verify_rsa_signature(
         o if o == oids::SHA1_WITH_RSA => v15(oids::SHA1),
         o if o == oids::RSASSA_PSS => {
             let p = parse_rsa_params(sig_alg)?;
+            if let Some(h) = &p.hash {
+                check_hash_params(h)?;
+            }
+            if p.trailer.is_some_and(|t| t != 1) {
+                return Err("RSASSA-PSS trailerField must be 1".into());
+            }
             let h = p.hash.as_ref().map(|a| a.oid).unwrap_or(oids::SHA1);
             let salt = match &p.third {
                 None => 20usize,
@@ -194,14 +247,8 @@ pub fn verify_rsa_signature(
                 }
             };
             if let Some(mgf) = &p.mgf {
-                let mgf_hash = mgf
-                    .parameters
-                    .as_ref()
-                    .and_then(|a| a.to_der().ok())
-                    .and_then(|d| AlgorithmIdentifierOwned::from_der(&d).ok())
-                    .map(|a| a.oid)
-                    .unwrap_or(oids::SHA1);
-                if mgf.oid != oids::MGF1 || mgf_hash != h {
+                let mgf_hash = mgf1_hash(mgf)?;
+                if mgf_hash != h {
                     return Err("RSASSA-PSS with an MGF other than MGF1 over the same hash is not supported".into());
                 }
             }
@@ -313,18 +360,20 @@ fn unwrap_cek(
     }
     if a.oid == oids::RSAES_OAEP {
         let p = parse_rsa_params(a)?;
-        if p.third.is_some() {
-            // pSourceFunc with a non-empty label is not used by any profile we know
+        if let Some(h) = &p.hash {
+            check_hash_params(h)?;
+        }
+        if p.third.is_some() || p.trailer.is_some() {
+            return Err(
+                "RSAES-OAEP with a pSourceFunc label (or unknown parameters) is not supported"
+                    .into(),
+            );
         }
         let h = p.hash.as_ref().map(|x| x.oid).unwrap_or(oids::SHA1);
-        let mgf_h = p
-            .mgf
-            .as_ref()
-            .and_then(|m| m.parameters.as_ref())
-            .and_then(|x| x.to_der().ok())
-            .and_then(|d| AlgorithmIdentifierOwned::from_der(&d).ok())
-            .map(|x| x.oid)
-            .unwrap_or(oids::SHA1);
+        let mgf_h = match &p.mgf {
+            Some(m) => mgf1_hash(m)?,
+            None => oids::SHA1,
+        };
         let r = match (h, mgf_h) {
             (x, y) if x == oids::SHA256 && y == oids::SHA256 => {
                 key.decrypt(Oaep::<Sha256>::new(), ct)
@@ -497,8 +546,18 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
     let (kind, oid, content) = content_info(blob, input)?;
     let (ris, eci, mac, aad, attrs, env_kind, mut notes) = match kind {
         CmsKind::AuthEnvelopedData => {
+            require_constructed(&content, &[0, 1, 2], "AuthEnvelopedData", input)?;
             let aed = AuthEnvelopedData::from_ber(&content)
                 .map_err(|e| bad(input, format!("AuthEnvelopedData does not parse: {e}")))?;
+            if aed.version != CmsVersion::V0 {
+                return Err(bad(
+                    input,
+                    format!(
+                        "AuthEnvelopedData version is {}, RFC 5083 requires 0",
+                        aed.version as u8
+                    ),
+                ));
+            }
             let mut notes = Vec::new();
             if aed.originator_info.is_some() {
                 notes.push(note(
@@ -527,6 +586,7 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
             )
         }
         CmsKind::EnvelopedData => {
+            require_constructed(&content, &[0, 1], "EnvelopedData", input)?;
             let ed = EnvelopedData::from_ber(&content)
                 .map_err(|e| bad(input, format!("EnvelopedData does not parse: {e}")))?;
             (
@@ -549,6 +609,15 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
             ));
         }
     };
+    if eci.content_type != oids::ID_DATA {
+        return Err(bad(
+            input,
+            format!(
+                "encrypted content type is {}, S/MIME requires id-data",
+                oids::name(&eci.content_type)
+            ),
+        ));
+    }
     let recipient_emails = find_recipient_emails(attrs.as_ref(), input)?;
     let mut recipients = Vec::new();
     let mut ktris = Vec::new();
@@ -556,6 +625,19 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
     for ri in ris.0.iter() {
         match ri {
             RecipientInfo::Ktri(k) => {
+                let expected = match &k.rid {
+                    RecipientIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V0,
+                    RecipientIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V2,
+                };
+                if k.version != expected {
+                    return Err(bad(
+                        input,
+                        format!(
+                            "KeyTransRecipientInfo version is {}, RFC 5652 requires {} for its rid type",
+                            k.version as u8, expected as u8
+                        ),
+                    ));
+                }
                 match &k.rid {
                     RecipientIdentifier::IssuerAndSerialNumber(ias) => recipients.push(ias.clone()),
                     RecipientIdentifier::SubjectKeyIdentifier(_) => {
@@ -782,6 +864,11 @@ pub fn verify_cert_signature(
     cert: &Certificate,
     issuer: &Certificate,
 ) -> std::result::Result<(), String> {
+    if cert.signature_algorithm() != cert.tbs_certificate().signature() {
+        return Err(
+            "signatureAlgorithm differs from the signature field inside the certificate".into(),
+        );
+    }
     let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
     let key = cert_public_key(issuer).map_err(|e| e.message)?;
     let sig = cert.signature().raw_bytes();
@@ -819,7 +906,7 @@ pub fn validate_chain(
     at: SystemTime,
 ) -> std::result::Result<(), ChainProblem> {
     check_validity(leaf, at)?;
-    if trust.iter().any(|t| t == leaf) {
+    if trust.contains(leaf) {
         return Ok(());
     }
     let mut current = leaf.clone();
@@ -828,7 +915,7 @@ pub fn validate_chain(
         let self_signed = *current.tbs_certificate().subject() == issuer_name
             && verify_cert_signature(&current, &current).is_ok();
         if self_signed {
-            if trust.iter().any(|t| *t == current) {
+            if trust.contains(&current) {
                 return Ok(());
             }
             return Err(ChainProblem::Untrusted(format!(
@@ -898,6 +985,17 @@ pub fn parse_signed_data(blob: &[u8], input: &str) -> Result<SignedData> {
             format!("not a CMS SignedData (content type {})", oids::name(&oid)),
         ));
     }
+    require_constructed(&content, &[0, 1], "SignedData", input)?;
+    let t = ber::read_tlv(&content).map_err(|e| e.with_input(input))?;
+    let fields = ber::children_raw(t.content).map_err(|e| e.with_input(input))?;
+    if let Some(set) = fields.last()
+        && set.first() == Some(&0x31)
+    {
+        let set = ber::read_tlv(set).map_err(|e| e.with_input(input))?;
+        for si in ber::children_raw(set.content).map_err(|e| e.with_input(input))? {
+            require_constructed(si, &[0, 1], "SignerInfo", input)?;
+        }
+    }
     SignedData::from_ber(&content)
         .map_err(|e| bad(input, format!("SignedData does not parse: {e}")))
 }
@@ -946,6 +1044,58 @@ pub fn verify_signed_data(
         })
         .unwrap_or_default();
     let signer_infos: Vec<&SignerInfo> = sd.signer_infos.0.iter().collect();
+    // RFC 5652 §5.1/§5.3 version rules (only the cases this profile can produce).
+    for si in &signer_infos {
+        let expected = match si.sid {
+            SignerIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V1,
+            SignerIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V3,
+        };
+        if si.version != expected {
+            return Err(bad(
+                input,
+                format!(
+                    "SignerInfo version is {}, RFC 5652 requires {} for its sid type",
+                    si.version as u8, expected as u8
+                ),
+            ));
+        }
+        check_hash_params(&si.digest_alg).map_err(|e| bad(input, e))?;
+        if !sd
+            .digest_algorithms
+            .iter()
+            .any(|a| a.oid == si.digest_alg.oid)
+        {
+            return Err(bad(
+                input,
+                format!(
+                    "digestAlgorithms does not list the signer's digest algorithm {}",
+                    oids::name(&si.digest_alg.oid)
+                ),
+            ));
+        }
+    }
+    let any_v3 = signer_infos.iter().any(|si| si.version == CmsVersion::V3)
+        || sd.encap_content_info.econtent_type != oids::ID_DATA;
+    let expected_sd = if any_v3 {
+        CmsVersion::V3
+    } else {
+        CmsVersion::V1
+    };
+    if sd.version != expected_sd
+        && !(sd.version == CmsVersion::V3
+            && sd.certificates.as_ref().is_some_and(|c| {
+                c.0.iter()
+                    .any(|x| !matches!(x, CertificateChoices::Certificate(_)))
+            }))
+    {
+        return Err(bad(
+            input,
+            format!(
+                "SignedData version is {}, RFC 5652 requires {}",
+                sd.version as u8, expected_sd as u8
+            ),
+        ));
+    }
     if signer_infos.len() != 1 {
         notes.push(note(
             "KOM-LE-A_2123",

@@ -720,12 +720,7 @@ fn handle_signed(
         let norm = |v: &[RecipientEmail]| {
             let mut x: Vec<(String, Vec<u8>)> = v
                 .iter()
-                .map(|e| {
-                    (
-                        e.email.to_ascii_lowercase(),
-                        e.rid.to_der().unwrap_or_default(),
-                    )
-                })
+                .map(|e| (e.email.clone(), e.rid.to_der().unwrap_or_default()))
                 .collect();
             x.sort();
             x
