@@ -52,6 +52,7 @@ fn options(profile: ProfileChoice) -> LintOptions {
         profile,
         registry: KvcRegistry::builtin().expect("built-in registry"),
         max_size: DEFAULT_MAX_SIZE,
+        smime: None,
     }
 }
 

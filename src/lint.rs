@@ -20,7 +20,8 @@ pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
 /// Which profile to check a message against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileChoice {
-    /// KIM when the message carries X-KIM-* or X-KOM-LE-Version fields, else KV-Connect.
+    /// KIM when the message carries X-KIM-* or X-KOM-LE-Version fields or KIM addresses
+    /// (`…kim.telematik[-test]`), else KV-Connect.
     Auto,
     Kvc,
     /// KIM, version taken from X-KOM-LE-Version (1.5 when absent).
@@ -42,10 +43,25 @@ pub fn select_profile(choice: ProfileChoice, msg: &Message) -> Profile {
             let kim = msg.fields().iter().any(|f| {
                 f.name.len() >= 6 && f.name[..6].eq_ignore_ascii_case("X-KIM-")
                     || f.name.eq_ignore_ascii_case("X-KOM-LE-Version")
+                    || is_address_field(&f.name) && has_kim_domain(msg.raw_value(f))
             });
             if kim { kim_version(msg) } else { Profile::Kvc }
         }
     }
+}
+
+fn is_address_field(name: &str) -> bool {
+    ["From", "Sender", "To", "Cc", "Reply-To"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// KIM addresses end in `kim.telematik` (production) or `kim.telematik-test` (KIM-FACTS §8), so
+/// a mail without X-KIM-* fields (a plain client mail, a DSN) is still recognised as KIM.
+fn has_kim_domain(value: &[u8]) -> bool {
+    value
+        .windows(b"kim.telematik".len())
+        .any(|w| w.eq_ignore_ascii_case(b"kim.telematik"))
 }
 
 fn kim_version(msg: &Message) -> Profile {
@@ -95,6 +111,11 @@ pub struct FileResult {
     /// Why the input could not be linted (verdict `error`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// S/MIME outcome when the message was opened with `--key`: `decryption_result`
+    /// (X-KIM-DecryptionResult), `integrity_check_result` (list of X-KIM-IntegrityCheckResult
+    /// codes), explanations, signer and recipient-emails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smime: Option<serde_json::Value>,
 }
 
 impl FileResult {
@@ -108,6 +129,7 @@ impl FileResult {
             findings: Vec::new(),
             diagnostics: Vec::new(),
             error: Some(error),
+            smime: None,
         }
     }
 }
@@ -117,10 +139,152 @@ pub struct LintOptions {
     pub profile: ProfileChoice,
     pub registry: KvcRegistry,
     pub max_size: u64,
+    /// Key and trust anchors to open S/MIME messages before linting (`--key`, `--trust`).
+    pub smime: Option<SmimeKeys>,
 }
 
-/// Lints bytes already in memory (the runner uses this for captured messages).
+/// What `lint --key` needs to decrypt and verify a message.
+pub struct SmimeKeys {
+    pub key: kvc_smime::keys::PrivateKeyMaterial,
+    pub trust: Vec<x509_cert::Certificate>,
+    /// Validity check time (`--at`); now when absent.
+    pub at: Option<std::time::SystemTime>,
+}
+
+/// Lints bytes already in memory (the runner uses this for captured messages). With
+/// `opts.smime`, an encrypted message is first decrypted and verified; the S/MIME findings and
+/// (for KOM-LE) the inner message's findings join the outer message's.
 pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
+    let mut result = lint_plain(path, raw, opts);
+    let Some(keys) = &opts.smime else {
+        return result;
+    };
+    if !kvc_smime::message::is_smime_encrypted(raw) {
+        result.diagnostics.push(Diagnostic {
+            line: 1,
+            message: "not an S/MIME encrypted message: --key was not used".into(),
+        });
+        return result;
+    }
+    let outcome =
+        match kvc_smime::message::open_message_named(raw, &keys.key, &keys.trust, keys.at, path) {
+            Ok(o) => o,
+            Err(e) => return FileResult::input_error(path, e.to_string()),
+        };
+    merge_smime(&mut result, &outcome);
+    if outcome.profile == kvc_smime::message::Profile::KomLe
+        && let Some(inner) = &outcome.inner_message
+    {
+        let inner_opts = LintOptions {
+            profile: ProfileChoice::Auto,
+            registry: opts.registry.clone(),
+            max_size: opts.max_size,
+            smime: None,
+        };
+        let inner_result = lint_plain(path, inner, &inner_opts);
+        merge_inner(&mut result, inner_result);
+    }
+    result.verdict = verdict_of(&result.findings);
+    result.smime = serde_json::to_value(&outcome).ok();
+    result
+}
+
+fn verdict_of(findings: &[Finding]) -> FileVerdict {
+    if findings
+        .iter()
+        .any(|f| f.severity == rules::Severity::Error)
+    {
+        FileVerdict::Fail
+    } else {
+        FileVerdict::Pass
+    }
+}
+
+/// Adds a requirement verdict, a failure winning over a pass or skip.
+fn add_requirement(result: &mut FileResult, requirement: &'static str, failed: bool) {
+    use rules::RequirementVerdict as V;
+    match result
+        .requirements
+        .iter_mut()
+        .find(|r| r.requirement == requirement)
+    {
+        Some(r) if failed => {
+            r.verdict = V::Fail;
+            r.reason = None;
+        }
+        Some(r) if r.verdict == V::Skip => {
+            r.verdict = V::Pass;
+            r.reason = None;
+        }
+        Some(_) => {}
+        None => result.requirements.push(RequirementResult {
+            requirement,
+            verdict: if failed { V::Fail } else { V::Pass },
+            reason: None,
+        }),
+    }
+}
+
+/// S/MIME findings become findings of their catalogue requirements (rule `smime/open`); the
+/// requirements the outcome decides (decryption, integrity) are reported even when they pass.
+fn merge_smime(result: &mut FileResult, outcome: &kvc_smime::message::SmimeOutcome) {
+    let Ok(catalogue) = crate::catalogue::Catalogue::embedded() else {
+        return;
+    };
+    let decided: &[&str] = match outcome.profile {
+        kvc_smime::message::Profile::KomLe => &["KOM-LE-A_2047", "KOM-LE-A_2050"],
+        kvc_smime::message::Profile::KvConnect => &["KVC-Anb022"],
+    };
+    for id in decided {
+        if let Some(req) = catalogue.get(id) {
+            add_requirement(result, req.id.as_str(), false);
+        }
+    }
+    for f in &outcome.findings {
+        let Some(req) = catalogue.get(&f.requirement) else {
+            result.diagnostics.push(Diagnostic {
+                line: 1,
+                message: format!("S/MIME ({}): {}", f.requirement, f.message),
+            });
+            continue;
+        };
+        let severity = match f.severity {
+            kvc_smime::message::Severity::Error => rules::Severity::Error,
+            kvc_smime::message::Severity::Warning => rules::Severity::Warning,
+        };
+        result.findings.push(Finding {
+            rule: "smime/open",
+            requirement: req.id.as_str(),
+            severity,
+            message: f.message.clone(),
+            location: rules::Location::Message,
+        });
+        add_requirement(result, req.id.as_str(), severity == rules::Severity::Error);
+    }
+}
+
+/// The inner (decrypted) message's findings, marked as such.
+fn merge_inner(result: &mut FileResult, inner: FileResult) {
+    for mut f in inner.findings {
+        f.message = format!("inner message: {}", f.message);
+        result.findings.push(f);
+    }
+    for r in inner.requirements {
+        if r.verdict != rules::RequirementVerdict::Skip {
+            add_requirement(
+                result,
+                r.requirement,
+                r.verdict == rules::RequirementVerdict::Fail,
+            );
+        }
+    }
+    for mut d in inner.diagnostics {
+        d.message = format!("inner message: {}", d.message);
+        result.diagnostics.push(d);
+    }
+}
+
+fn lint_plain(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
     let msg = Message::new(raw);
     let profile = select_profile(opts.profile, &msg);
     let ctx = RuleContext {
@@ -148,6 +312,7 @@ pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
         findings,
         diagnostics: diagnostics(&msg),
         error: None,
+        smime: None,
     }
 }
 

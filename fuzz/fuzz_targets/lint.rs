@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
             profile,
             registry: registry.clone(),
             max_size: DEFAULT_MAX_SIZE,
+            smime: None,
         };
         let result = lint_bytes("fuzz", data, &opts);
         assert_ne!(result.verdict, FileVerdict::Error);

@@ -203,6 +203,59 @@ fn parse_rsa_params(a: &AlgorithmIdentifierOwned) -> std::result::Result<RsaPara
     }
 }
 
+/// Verify a signature over `data` with the key of `cert`: RSA (PKCS#1 v1.5, RSASSA-PSS) or
+/// ECDSA on brainpoolP256r1.
+pub fn verify_with_certificate(
+    cert: &Certificate,
+    sig_alg: &AlgorithmIdentifierOwned,
+    digest_alg: &ObjectIdentifier,
+    data: &[u8],
+    sig: &[u8],
+) -> std::result::Result<(), String> {
+    let spki = cert.tbs_certificate().subject_public_key_info();
+    if spki.algorithm.oid == oids::EC_PUBLIC_KEY {
+        use ecdsa::signature::hazmat::PrehashVerifier;
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.to_der().ok())
+            .and_then(|d| ObjectIdentifier::from_der(&d).ok());
+        if curve != Some(oids::BRAINPOOL_P256R1) {
+            return Err(format!(
+                "unsupported elliptic curve {} (only brainpoolP256r1)",
+                curve.map(|c| c.to_string()).unwrap_or_default()
+            ));
+        }
+        let h = match sig_alg.oid {
+            o if o == oids::ECDSA_WITH_SHA256 => oids::SHA256,
+            o if o == oids::ECDSA_WITH_SHA384 => oids::SHA384,
+            o if o == oids::ECDSA_WITH_SHA512 => oids::SHA512,
+            o => {
+                return Err(format!(
+                    "signature algorithm {} does not fit an EC key",
+                    oids::name(&o)
+                ));
+            }
+        };
+        if sig_alg.parameters.is_some() {
+            return Err("ECDSA signature algorithm must not have parameters".into());
+        }
+        let vk = ecdsa::VerifyingKey::<bp256::BrainpoolP256r1>::from_sec1_bytes(
+            spki.subject_public_key.raw_bytes(),
+        )
+        .map_err(|_| "invalid brainpoolP256r1 public key".to_string())?;
+        let signature = bp256::r1::ecdsa::Signature::from_der(sig)
+            .map_err(|_| "ECDSA signature is not a valid DER Ecdsa-Sig-Value".to_string())?;
+        let hashed = digest(&h, data).ok_or("unsupported hash")?;
+        return vk
+            .verify_prehash(&hashed, &signature)
+            .map_err(|_| "ECDSA (brainpoolP256r1) signature does not verify".to_string());
+    }
+    let key = cert_public_key(cert).map_err(|e| e.message)?;
+    verify_rsa_signature(&key, sig_alg, digest_alg, data, sig)
+}
+
 /// Verify an RSA signature over `data` with `sig_alg` (PKCS#1 v1.5 with any SHA, or RSASSA-PSS
 /// honouring its parameters). `digest_alg` is used for PKCS#1 v1.5 `rsaEncryption`.
 pub fn verify_rsa_signature(
@@ -870,9 +923,9 @@ pub fn verify_cert_signature(
         );
     }
     let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
-    let key = cert_public_key(issuer).map_err(|e| e.message)?;
+
     let sig = cert.signature().raw_bytes();
-    verify_rsa_signature(&key, cert.signature_algorithm(), &oids::SHA256, &tbs, sig)
+    verify_with_certificate(issuer, cert.signature_algorithm(), &oids::SHA256, &tbs, sig)
 }
 
 fn key_usage_allows_signing(c: &Certificate) -> bool {
@@ -927,6 +980,7 @@ pub fn validate_chain(
         let mut next = None;
         for c in pool
             .iter()
+            .chain(trust.iter())
             .filter(|c| *c.tbs_certificate().subject() == issuer_name && **c != current)
         {
             match verify_cert_signature(&current, c) {
@@ -998,6 +1052,23 @@ pub fn parse_signed_data(blob: &[u8], input: &str) -> Result<SignedData> {
     }
     SignedData::from_ber(&content)
         .map_err(|e| bad(input, format!("SignedData does not parse: {e}")))
+}
+
+/// The certificates embedded in a SignedData (BER or DER ContentInfo).
+pub fn embedded_certificates(blob: &[u8], input: &str) -> Result<Vec<Certificate>> {
+    let sd = parse_signed_data(blob, input)?;
+    Ok(sd
+        .certificates
+        .map(|cs| {
+            cs.0.into_vec()
+                .into_iter()
+                .filter_map(|c| match c {
+                    CertificateChoices::Certificate(c) => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Verify a SignedData (attached, or detached with `detached` content) against `trust` at `at`.
@@ -1152,7 +1223,6 @@ pub fn verify_signed_data(
         let signer = signer
             .as_ref()
             .ok_or("signer certificate not found in the message")?;
-        let key = cert_public_key(signer).map_err(|e| e.message)?;
         let content_digest = digest(&digest_alg, &content)
             .ok_or_else(|| format!("unsupported digest algorithm {}", oids::name(&digest_alg)))?;
         let data: Vec<u8> = match &si.signed_attrs {
@@ -1192,8 +1262,8 @@ pub fn verify_signed_data(
             }
             None => content.clone(),
         };
-        verify_rsa_signature(
-            &key,
+        verify_with_certificate(
+            signer,
             &si.signature_algorithm,
             &digest_alg,
             &data,
@@ -1331,6 +1401,54 @@ fn oaep_alg() -> Result<AlgorithmIdentifierOwned> {
 
 /// Build a SignedData ContentInfo (DER) over `content` (eContentType id-data).
 pub fn sign(content: &[u8], signer: &CertifiedKey, opts: &SignOptions) -> Result<Vec<u8>> {
+    sign_with(content, &signer.certificate, opts, |to_sign| {
+        match opts.scheme {
+            SignatureScheme::RsaPss => Ok((
+                pss_alg()?,
+                signer
+                    .key
+                    .sign_with_rng(
+                        &mut rand::rng(),
+                        rsa::pss::Pss::<Sha256>::new_with_salt(32),
+                        to_sign,
+                    )
+                    .map_err(berr)?,
+            )),
+            SignatureScheme::RsaPkcs1v15 => Ok((
+                alg_null(oids::SHA256_WITH_RSA),
+                signer
+                    .key
+                    .sign(Pkcs1v15Sign::new::<Sha256>(), to_sign)
+                    .map_err(berr)?,
+            )),
+        }
+    })
+}
+
+/// Build a SignedData with an ECDSA brainpoolP256r1 signer (ecdsa-with-SHA256; `opts.scheme`
+/// is ignored).
+pub fn sign_brainpool(
+    content: &[u8],
+    signer: &crate::pki::EcCertifiedKey,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    use ecdsa::signature::hazmat::PrehashSigner;
+    let sk = ecdsa::SigningKey::<bp256::BrainpoolP256r1>::from(&signer.key);
+    sign_with(content, &signer.certificate, opts, |to_sign| {
+        let sig: bp256::r1::ecdsa::Signature = sk.sign_prehash(to_sign).map_err(berr)?;
+        Ok((
+            alg(oids::ECDSA_WITH_SHA256),
+            sig.to_der().as_bytes().to_vec(),
+        ))
+    })
+}
+
+fn sign_with(
+    content: &[u8],
+    cert: &Certificate,
+    opts: &SignOptions,
+    signer: impl FnOnce(&[u8]) -> Result<(AlgorithmIdentifierOwned, Vec<u8>)>,
+) -> Result<Vec<u8>> {
     let digest = Sha256::digest(content).to_vec();
     let time = opts.signing_time.unwrap_or_else(SystemTime::now);
     let utc = UtcTime::from_system_time(time).map_err(berr)?;
@@ -1350,36 +1468,17 @@ pub fn sign(content: &[u8], signer: &CertifiedKey, opts: &SignOptions) -> Result
     }
     let signed_attrs = SetOfVec::try_from(attrs).map_err(berr)?;
     let to_sign = Sha256::digest(signed_attrs.to_der().map_err(berr)?);
-    let (sig_alg, sig) = match opts.scheme {
-        SignatureScheme::RsaPss => (
-            pss_alg()?,
-            signer
-                .key
-                .sign_with_rng(
-                    &mut rand::rng(),
-                    rsa::pss::Pss::<Sha256>::new_with_salt(32),
-                    &to_sign,
-                )
-                .map_err(berr)?,
-        ),
-        SignatureScheme::RsaPkcs1v15 => (
-            alg_null(oids::SHA256_WITH_RSA),
-            signer
-                .key
-                .sign(Pkcs1v15Sign::new::<Sha256>(), &to_sign)
-                .map_err(berr)?,
-        ),
-    };
+    let (sig_alg, sig) = signer(&to_sign)?;
     let si = SignerInfo {
         version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(issuer_serial(&signer.certificate)),
+        sid: SignerIdentifier::IssuerAndSerialNumber(issuer_serial(cert)),
         digest_alg: alg_null(oids::SHA256),
         signed_attrs: Some(signed_attrs),
         signature_algorithm: sig_alg,
         signature: OctetString::new(sig).map_err(berr)?,
         unsigned_attrs: None,
     };
-    let mut certs = vec![CertificateChoices::Certificate(signer.certificate.clone())];
+    let mut certs = vec![CertificateChoices::Certificate(cert.clone())];
     certs.extend(
         opts.extra_certificates
             .iter()

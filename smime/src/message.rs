@@ -17,7 +17,8 @@ use crate::mime::{self, Headers};
 use crate::pki::{CertifiedKey, certificate_emails};
 
 /// Which message family a message belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Profile {
     /// KIM / KOM-LE (AuthEnvelopedData or `X-KOM-LE-Version` present).
     KomLe,
@@ -26,7 +27,8 @@ pub enum Profile {
 }
 
 /// Severity of a [`SmimeFinding`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The message violates the requirement.
     Error,
@@ -35,7 +37,7 @@ pub enum Severity {
 }
 
 /// One finding, tied to a catalogue requirement ID.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SmimeFinding {
     /// Catalogue ID (`KOM-LE-A_2047`, `KOM-LE-A_2050`, `A_23165`, `KOM-LE-A_2042`, `KVC-Anb022`).
     pub requirement: String,
@@ -46,7 +48,7 @@ pub struct SmimeFinding {
 }
 
 /// A result code with its explanation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CodeExplanation {
     /// The code (`00`..`03`, `01`..`09`, or vendor `X..`).
     pub code: String,
@@ -54,8 +56,11 @@ pub struct CodeExplanation {
     pub explanation: String,
 }
 
-/// Outcome of [`open_message`].
-#[derive(Clone, Debug)]
+/// Outcome of [`open_message`]. Serialises (serde) to the JSON shape used by `lint --format
+/// json` under `smime`: `decryption_result` ("00"), `integrity_check_result` (["01"]), the
+/// explanations, findings, signer and recipient-emails (as "addr (serial HEX)" strings);
+/// the message bytes are not serialised.
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct SmimeOutcome {
     /// Message family.
     pub profile: Profile,
@@ -73,8 +78,10 @@ pub struct SmimeOutcome {
     pub integrity_explanations: Vec<CodeExplanation>,
     /// The innermost message: KOM-LE: the inner RFC 5322 mail; KV-Connect: the signed content
     /// entity of the innermost layer. `None` if decryption failed.
+    #[serde(skip)]
     pub inner_message: Option<Vec<u8>>,
     /// The decrypted content of the outermost layer, byte for byte.
+    #[serde(skip)]
     pub decrypted_content: Option<Vec<u8>>,
     /// Signer certificate subject (outermost signature).
     pub signer_subject: Option<String>,
@@ -83,11 +90,23 @@ pub struct SmimeOutcome {
     /// Number of encryption layers opened (KV-Connect Mobile forwards wrap twice).
     pub layers: usize,
     /// recipient-emails from the signed attributes (outermost signature), if present.
+    #[serde(serialize_with = "ser_emails")]
     pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
     /// recipient-emails from the unauthenticated/unprotected attributes, if present.
+    #[serde(serialize_with = "ser_emails")]
     pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
     /// Findings (each code as a finding plus profile deviations).
     pub findings: Vec<SmimeFinding>,
+}
+
+fn ser_emails<S: serde::Serializer>(
+    v: &Option<Vec<RecipientEmail>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    v.as_ref()
+        .map(|l| l.iter().map(RecipientEmail::describe).collect::<Vec<_>>())
+        .serialize(s)
 }
 
 impl SmimeOutcome {
@@ -106,9 +125,20 @@ pub fn is_smime_encrypted(raw: &[u8]) -> bool {
             Some(CmsKind::EnvelopedData | CmsKind::AuthEnvelopedData)
         );
     }
-    let (h, _) = mime::split_header_body(raw);
-    let ct = Headers::parse(h).content_type();
-    ct.is_pkcs7_mime() && ct.smime_type().is_none_or(|s| s.contains("enveloped"))
+    let (h, b) = mime::split_header_body(raw);
+    let hdr = Headers::parse(h);
+    let ct = hdr.content_type();
+    if !ct.is_pkcs7_mime() {
+        return false;
+    }
+    match ct.smime_type() {
+        Some(t) => t.contains("enveloped"),
+        // no smime-type parameter: look at the CMS content type itself
+        None => mime::decode_body(&hdr, b, "message")
+            .ok()
+            .and_then(|blob| cms::cms_kind(&blob))
+            .is_some_and(|k| matches!(k, CmsKind::EnvelopedData | CmsKind::AuthEnvelopedData)),
+    }
 }
 
 fn looks_like_cms(raw: &[u8]) -> bool {
@@ -508,12 +538,55 @@ fn crlf_damage(body: &[u8], st: &State<'_>) -> Option<String> {
         pairs.len()
     );
     let mut fixed = Vec::with_capacity(total);
+    let mut amb = Vec::new();
     let mut pos = 0;
-    if repair_crlf(body, &mut pos, &mut fixed, 0).is_none() || pos != body.len() {
+    if repair_crlf(body, &mut pos, &mut fixed, &mut amb, 0).is_none() || pos != body.len() {
         return Some(generic);
     }
+    // Each collapsed pair was a CR or an LF. Use the signature as oracle: try turning up to
+    // three of the ambiguous bytes into LF (bounded to 1,500 attempts).
+    let verifies = |b: &[u8]| {
+        cms::verify_signed_data(b, None, st.trust, st.at, "repaired")
+            .is_ok_and(|r| r.signature.is_ok())
+    };
+    if !verifies(&fixed) {
+        let n = amb.len();
+        let mut tries = 0;
+        'search: for k in 1..=3usize.min(n) {
+            let mut idx: Vec<usize> = (0..k).collect();
+            loop {
+                tries += 1;
+                if tries > 1_500 {
+                    break 'search;
+                }
+                let mut cand = fixed.clone();
+                for &i in &idx {
+                    cand[amb[i]] = b'\n';
+                }
+                if verifies(&cand) {
+                    fixed = cand;
+                    break 'search;
+                }
+                // next combination
+                let mut i = k;
+                while i > 0 && idx[i - 1] == n - k + i - 1 {
+                    i -= 1;
+                }
+                if i == 0 {
+                    break;
+                }
+                idx[i - 1] += 1;
+                for j in i..k {
+                    idx[j] = idx[j - 1] + 1;
+                }
+            }
+        }
+    }
     let verdict = match cms::verify_signed_data(&fixed, None, st.trust, st.at, "repaired") {
-        Ok(r) if r.signature.is_ok() => "it parses and its signature verifies".to_string(),
+        Ok(r) if r.signature.is_ok() => format!(
+            "it parses and its signature verifies (each collapsed pair taken as CR or LF, {} ambiguous pairs resolved with the signature as judge)",
+            amb.len()
+        ),
         Ok(_) => "it parses, but a CRLF pair in binary data may stem from a bare CR or a bare LF, so the original bytes (and the signature check) cannot be recovered for certain".to_string(),
         Err(_) => "the structure is consistent again, but the bytes cannot be recovered for certain".to_string(),
     };
@@ -526,24 +599,31 @@ fn crlf_damage(body: &[u8], st: &State<'_>) -> Option<String> {
 /// Undo CR/LF -> CRLF damage guided by the DER lengths: a CRLF pair in headers and in binary
 /// primitive contents collapses to one byte (taken as CR); text contents (>= 90 % printable)
 /// keep their CRLFs.
-fn repair_crlf(src: &[u8], pos: &mut usize, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+fn repair_crlf(
+    src: &[u8],
+    pos: &mut usize,
+    out: &mut Vec<u8>,
+    amb: &mut Vec<usize>,
+    depth: usize,
+) -> Option<()> {
     if depth > 32 {
         return None;
     }
-    fn take(src: &[u8], pos: &mut usize) -> Option<u8> {
+    let take = |pos: &mut usize, out: &Vec<u8>, amb: &mut Vec<usize>| -> Option<u8> {
         let b = *src.get(*pos)?;
         *pos += 1;
         if b == b'\r' && src.get(*pos) == Some(&b'\n') {
             *pos += 1;
+            amb.push(out.len());
         }
         Some(b)
-    }
-    let tag = take(src, pos)?;
+    };
+    let tag = take(pos, out, amb)?;
     if tag & 0x1f == 0x1f {
         return None;
     }
     out.push(tag);
-    let l0 = take(src, pos)?;
+    let l0 = take(pos, out, amb)?;
     out.push(l0);
     let len = if l0 < 0x80 {
         l0 as usize
@@ -554,7 +634,7 @@ fn repair_crlf(src: &[u8], pos: &mut usize, out: &mut Vec<u8>, depth: usize) -> 
         }
         let mut len = 0usize;
         for _ in 0..n {
-            let b = take(src, pos)?;
+            let b = take(pos, out, amb)?;
             out.push(b);
             len = (len << 8) | b as usize;
         }
@@ -563,7 +643,7 @@ fn repair_crlf(src: &[u8], pos: &mut usize, out: &mut Vec<u8>, depth: usize) -> 
     if tag & 0x20 != 0 {
         let start = out.len();
         while out.len() - start < len {
-            repair_crlf(src, pos, out, depth + 1)?;
+            repair_crlf(src, pos, out, amb, depth + 1)?;
         }
         return (out.len() - start == len).then_some(());
     }
@@ -575,9 +655,27 @@ fn repair_crlf(src: &[u8], pos: &mut usize, out: &mut Vec<u8>, depth: usize) -> 
     if len >= 16 && printable * 10 >= len * 9 {
         out.extend_from_slice(raw);
         *pos += len;
+    } else if tag == 0x06 {
+        // OID arcs: 0x0D mostly appears in 1.2.840.113549 (86 F7 0D); elsewhere a CRLF pair in
+        // an OID is far more likely a former LF (e.g. 2.5.4.10 organizationName = 55 04 0A).
+        for _ in 0..len {
+            let b = *src.get(*pos)?;
+            *pos += 1;
+            if b == b'\r' && src.get(*pos) == Some(&b'\n') {
+                *pos += 1;
+                out.push(if out.last() == Some(&0xF7) {
+                    b'\r'
+                } else {
+                    b'\n'
+                });
+            } else {
+                out.push(b);
+            }
+        }
     } else {
         for _ in 0..len {
-            out.push(take(src, pos)?);
+            let b = take(pos, out, amb)?;
+            out.push(b);
         }
     }
     Some(())

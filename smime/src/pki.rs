@@ -180,6 +180,54 @@ pub struct TestPki {
     pub now: SystemTime,
 }
 
+fn rsa_spki(key: &PublicKey) -> Result<SubjectPublicKeyInfoOwned> {
+    SubjectPublicKeyInfoOwned::from_der(&rsa_spki_der(key)?)
+        .map_err(|e| SmimeError::build(e.to_string()))
+}
+
+/// A certificate with a brainpoolP256r1 private key.
+#[derive(Clone, Debug)]
+pub struct EcCertifiedKey {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// Its brainpoolP256r1 private key.
+    pub key: bp256::r1::SecretKey,
+}
+
+impl EcCertifiedKey {
+    /// Certificate as PEM.
+    pub fn certificate_pem(&self) -> Result<String> {
+        self.certificate
+            .to_pem(LineEnding::LF)
+            .map_err(|e| SmimeError::build(format!("certificate PEM: {e}")))
+    }
+    /// Private key as unencrypted PKCS#8 PEM.
+    pub fn key_pem(&self) -> Result<String> {
+        use bp256::pkcs8::EncodePrivateKey as _;
+        Ok(self
+            .key
+            .to_pkcs8_pem(bp256::pkcs8::LineEnding::LF)
+            .map_err(|e| SmimeError::build(format!("key PEM: {e}")))?
+            .to_string())
+    }
+    /// Password-protected PKCS#12 with the key, this certificate and `chain`.
+    pub fn to_pkcs12(
+        &self,
+        chain: &[Certificate],
+        password: &str,
+        friendly_name: &str,
+    ) -> Result<Vec<u8>> {
+        use bp256::pkcs8::EncodePrivateKey as _;
+        let der = self
+            .key
+            .to_pkcs8_der()
+            .map_err(|e| SmimeError::build(format!("PKCS#8: {e}")))?;
+        let mut all = vec![self.certificate.clone()];
+        all.extend_from_slice(chain);
+        crate::pkcs12::build(der.as_bytes(), &all, password, friendly_name)
+    }
+}
+
 /// DER of the SubjectPublicKeyInfo of an RSA public key.
 pub fn rsa_spki_der(key: &PublicKey) -> Result<Vec<u8>> {
     Ok(key
@@ -247,7 +295,7 @@ fn random_serial() -> Result<SerialNumber> {
 /// Everything needed to sign one certificate.
 struct Issue<'a> {
     subject: Name,
-    subject_key: &'a PublicKey,
+    subject_spki: SubjectPublicKeyInfoOwned,
     issuer: Option<&'a CertifiedKey>,
     issuer_key: &'a PrivateKey,
     not_before: SystemTime,
@@ -256,8 +304,7 @@ struct Issue<'a> {
 }
 
 fn sign_certificate(i: Issue<'_>) -> Result<Certificate> {
-    let spki = SubjectPublicKeyInfoOwned::from_der(&rsa_spki_der(i.subject_key)?)
-        .map_err(|e| SmimeError::build(e.to_string()))?;
+    let spki = i.subject_spki;
     let mut extensions = i.extensions;
     extensions.push(ext(
         oids::EXT_SKI,
@@ -324,7 +371,7 @@ fn make_root(cn: &str, now: SystemTime) -> Result<CertifiedKey> {
     let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
     let certificate = sign_certificate(Issue {
         subject: name(&format!("CN={cn},O=kvc-check Test PKI TEST-ONLY,C=DE"))?,
-        subject_key: &key.to_public_key(),
+        subject_spki: rsa_spki(&key.to_public_key())?,
         issuer: None,
         issuer_key: &key,
         not_before: now - DAY,
@@ -359,12 +406,38 @@ impl TestPki {
         })
     }
 
-    /// Issue an end-entity certificate.
+    /// Issue an end-entity certificate (RSA 2048).
     pub fn issue(&self, spec: &EndEntitySpec) -> Result<CertifiedKey> {
         let key = match &spec.key {
             Some(k) => k.clone(),
             None => generate_rsa_key()?,
         };
+        let certificate = self.issue_for_spki(spec, rsa_spki(&key.to_public_key())?, false)?;
+        Ok(CertifiedKey { certificate, key })
+    }
+
+    /// Issue an end-entity certificate with a fresh brainpoolP256r1 key (ECDSA signature or
+    /// ECDH encryption certificate; encryption uses keyAgreement instead of keyEncipherment).
+    /// `spec.key` is ignored.
+    pub fn issue_brainpool(&self, spec: &EndEntitySpec) -> Result<EcCertifiedKey> {
+        use bp256::pkcs8::EncodePublicKey as _;
+        let key = <bp256::r1::SecretKey as rsa::Generate>::generate_from_rng(&mut rand::rng());
+        let der = key
+            .public_key()
+            .to_public_key_der()
+            .map_err(|e| SmimeError::build(format!("brainpool SPKI: {e}")))?;
+        let spki = SubjectPublicKeyInfoOwned::from_der(der.as_bytes())
+            .map_err(|e| SmimeError::build(e.to_string()))?;
+        let certificate = self.issue_for_spki(spec, spki, true)?;
+        Ok(EcCertifiedKey { certificate, key })
+    }
+
+    fn issue_for_spki(
+        &self,
+        spec: &EndEntitySpec,
+        subject_spki: SubjectPublicKeyInfoOwned,
+        ecc: bool,
+    ) -> Result<Certificate> {
         let issuer = if spec.variant == CertVariant::UntrustedIssuer {
             &self.untrusted_root
         } else {
@@ -376,20 +449,21 @@ impl TestPki {
             _ => (self.now - DAY, self.now + 730 * DAY),
         };
         let wrong = spec.variant == CertVariant::WrongKeyUsage;
+        let enc: KeyUsages = if ecc {
+            KeyUsages::KeyAgreement
+        } else {
+            KeyUsages::KeyEncipherment
+        };
         let ku = match (spec.purpose, wrong) {
             (KeyPurpose::Signature, false) => {
                 KeyUsages::DigitalSignature | KeyUsages::NonRepudiation
             }
-            (KeyPurpose::Encryption, false) => {
-                KeyUsages::KeyEncipherment | KeyUsages::DataEncipherment
-            }
+            (KeyPurpose::Encryption, false) => enc | KeyUsages::DataEncipherment,
             (KeyPurpose::Both, false) => {
-                KeyUsages::DigitalSignature
-                    | KeyUsages::KeyEncipherment
-                    | KeyUsages::DataEncipherment
+                KeyUsages::DigitalSignature | enc | KeyUsages::DataEncipherment
             }
             (KeyPurpose::Signature, true) | (KeyPurpose::Both, true) => {
-                KeyUsages::KeyEncipherment | KeyUsages::DataEncipherment
+                enc | KeyUsages::DataEncipherment
             }
             (KeyPurpose::Encryption, true) => KeyUsages::DigitalSignature.into(),
         };
@@ -399,9 +473,9 @@ impl TestPki {
             "CN={},O=kvc-check Test TEST-ONLY,C=DE",
             spec.common_name.replace([',', '+', '='], " ")
         ))?;
-        let certificate = sign_certificate(Issue {
+        sign_certificate(Issue {
             subject,
-            subject_key: &key.to_public_key(),
+            subject_spki,
             issuer: Some(issuer),
             issuer_key: &issuer.key,
             not_before,
@@ -427,8 +501,7 @@ impl TestPki {
                     &SubjectAltName(vec![GeneralName::Rfc822Name(email)]),
                 )?,
             ],
-        })?;
-        Ok(CertifiedKey { certificate, key })
+        })
     }
 
     /// A KIM-like identity (signature + encryption certificate) of the given variant.
@@ -443,7 +516,8 @@ impl TestPki {
     }
 
     /// Write the PKI to `dir`: `root-ca.pem`, `root-ca.key.pem`, `untrusted-ca.pem`, and per
-    /// identity and variant `<local>.<variant>.{sig,enc}.{pem,key.pem,p12}`. The PKCS#12 files
+    /// identity and variant `<local>.<variant>.{sig,enc}.{pem,key.pem,p12}` (RSA 2048), plus for
+    /// the valid variant `<local>.valid.{sig,enc}-bp256.{pem,key.pem,p12}` (brainpoolP256r1). The PKCS#12 files
     /// are protected with `password` (also written to `p12-password.txt`). Returns the files written.
     pub fn write_dir(
         &self,
@@ -488,6 +562,21 @@ impl TestPki {
                 } else {
                     &self.root
                 };
+                if *v == CertVariant::Valid {
+                    for (kind, purpose) in [
+                        ("sig", KeyPurpose::Signature),
+                        ("enc", KeyPurpose::Encryption),
+                    ] {
+                        let ec = self.issue_brainpool(&EndEntitySpec::new(email, purpose))?;
+                        let base = format!("{local}.valid.{kind}-bp256");
+                        write(&format!("{base}.pem"), ec.certificate_pem()?.as_bytes())?;
+                        write(&format!("{base}.key.pem"), ec.key_pem()?.as_bytes())?;
+                        write(
+                            &format!("{base}.p12"),
+                            &ec.to_pkcs12(std::slice::from_ref(&ca.certificate), password, email)?,
+                        )?;
+                    }
+                }
                 for (kind, ck) in [("sig", &id.signature), ("enc", &id.encryption)] {
                     let base = format!("{local}.{}.{kind}", v.name());
                     write(&format!("{base}.pem"), ck.certificate_pem()?.as_bytes())?;

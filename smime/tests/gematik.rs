@@ -162,5 +162,6 @@ fn encryptedwrap_is_decrypted_and_the_corrupt_signedwrap_explained() {
         "{why}"
     );
     assert!(why.contains("restores the declared length"), "{why}");
+    assert!(why.contains("its signature verifies"), "{why}");
     assert!(o.findings.iter().any(|f| f.requirement == "A_23165"));
 }

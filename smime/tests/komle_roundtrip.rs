@@ -144,3 +144,63 @@ fn key_of_a_non_recipient_is_a_wrong_key_error() {
     assert_eq!(e.input, "carol.p12");
     assert_eq!(e.decryption_result_code(), "01");
 }
+
+#[test]
+fn outcome_serialises_to_the_lint_json_shape() {
+    let f = fixture();
+    let msg = build(KomLeFaults::default());
+    let key = f.bob.encryption.to_key_material("bob.p12");
+    let o = open_message_named(
+        &msg,
+        &key,
+        std::slice::from_ref(&f.pki.root.certificate),
+        None,
+        "m.eml",
+    )
+    .unwrap();
+    let v = serde_json::to_value(&o).unwrap();
+    assert_eq!(v["decryption_result"], "00");
+    assert_eq!(v["integrity_check_result"], serde_json::json!(["01"]));
+    assert_eq!(v["profile"], "kom-le");
+    assert!(
+        v["unprotected_recipient_emails"][0]
+            .as_str()
+            .unwrap()
+            .contains('@')
+    );
+    assert!(v.get("inner_message").is_none());
+}
+
+#[test]
+fn encryption_is_detected_without_smime_type_parameter() {
+    let f = fixture();
+    let msg = build(KomLeFaults::default());
+    let text = String::from_utf8(msg).unwrap();
+    let stripped = text.replace("smime-type=authenticated-enveloped-data; ", "");
+    assert_ne!(stripped, text);
+    assert!(kvc_smime::message::is_smime_encrypted(stripped.as_bytes()));
+    let signed = kvc_smime::cms::sign(
+        INNER,
+        &f.alice.signature,
+        &kvc_smime::cms::SignOptions::default(),
+    )
+    .unwrap();
+    let mut entity =
+        b"Content-Type: application/pkcs7-mime\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+    entity.extend_from_slice(&kvc_smime::mime::encode_base64_lines(&signed));
+    assert!(!kvc_smime::message::is_smime_encrypted(&entity));
+    let o = kvc_smime::message::verify_message(
+        &entity,
+        std::slice::from_ref(&f.pki.root.certificate),
+        None,
+        "e",
+    )
+    .unwrap();
+    assert_eq!(
+        o.integrity_check_result,
+        vec!["01"],
+        "{:#?}",
+        o.integrity_explanations
+    );
+}

@@ -22,6 +22,18 @@ pub struct LintArgs {
     /// Refuse inputs larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SIZE)]
     pub max_size: u64,
+    /// Private key (PEM, DER or PKCS#12) to decrypt S/MIME messages before linting.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<PathBuf>,
+    /// File whose first line is the password of --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub password_file: Option<PathBuf>,
+    /// Trust anchor certificate(s) for signature verification (repeatable).
+    #[arg(long, value_name = "CA", requires = "key")]
+    pub trust: Vec<PathBuf>,
+    /// Check certificate validity at this time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC).
+    #[arg(long, value_name = "TIME", requires = "key")]
+    pub at: Option<String>,
     /// Messages to check: files, directories (walked for *.eml, *.msg, *.mime, *.txt) or `-` for stdin.
     #[arg(value_name = "FILE", required = true)]
     pub inputs: Vec<String>,
@@ -37,7 +49,12 @@ pub fn run(args: &LintArgs) -> ExitCode {
             return super::fail(format!("--registry {e}"));
         }
     }
+    let smime = match smime_keys(args) {
+        Ok(k) => k,
+        Err(e) => return super::fail(e),
+    };
     let opts = LintOptions {
+        smime,
         profile: args.profile,
         registry,
         max_size: args.max_size,
@@ -56,10 +73,35 @@ pub fn run(args: &LintArgs) -> ExitCode {
     if let Err(e) = stdout
         .write_all(rendered.as_bytes())
         .and_then(|_| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return super::fail(format!("writing output: {e}"));
-        }
+        return super::fail(format!("writing output: {e}"));
     }
     ExitCode::from(lint::exit_code(&results))
+}
+
+/// Loads --key/--password-file/--trust/--at; errors name the file that was wrong.
+fn smime_keys(args: &LintArgs) -> Result<Option<lint::SmimeKeys>, String> {
+    let Some(key_path) = &args.key else {
+        return Ok(None);
+    };
+    let password = args
+        .password_file
+        .as_deref()
+        .map(kvc_smime::keys::read_password_file)
+        .transpose()
+        .map_err(|e| format!("--password-file {e}"))?;
+    let key = kvc_smime::keys::load_private_key(key_path, password.as_deref())
+        .map_err(|e| format!("--key {e}"))?;
+    let mut trust = Vec::new();
+    for path in &args.trust {
+        trust.extend(kvc_smime::keys::load_certificates(path).map_err(|e| format!("--trust {e}"))?);
+    }
+    let at = args
+        .at
+        .as_deref()
+        .map(kvc_smime::parse_time)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok(Some(lint::SmimeKeys { key, trust, at }))
 }

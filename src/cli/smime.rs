@@ -47,8 +47,16 @@ pub struct DecryptArgs {
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// Trust anchor certificate file(s), PEM or DER (repeatable).
-    #[arg(long, value_name = "CA", required = true)]
+    #[arg(
+        long,
+        value_name = "CA",
+        required_unless_present = "trust_embedded_signer"
+    )]
     pub trust: Vec<PathBuf>,
+    /// Also trust the certificates embedded in a signed (not encrypted) CMS input, e.g. to check
+    /// gematik's sample against its own signer certificate. Proves integrity, not identity.
+    #[arg(long)]
+    pub trust_embedded_signer: bool,
     /// Check certificate validity at this time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
@@ -141,6 +149,14 @@ fn verify(a: &VerifyArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return input_error(&e),
     };
+    if a.trust_embedded_signer {
+        match cms_from_message(&raw, &name)
+            .and_then(|b| kvc_smime::cms::embedded_certificates(&b, &name))
+        {
+            Ok(c) => trust.extend(c),
+            Err(e) => return input_error(&e),
+        }
+    }
     let outcome = if kvc_smime::message::is_smime_encrypted(&raw) {
         let Some(key_path) = &a.key else {
             return super::fail(format!("{name}: the message is encrypted: give --key"));

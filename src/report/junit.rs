@@ -3,18 +3,6 @@
 //! the first of duplicate names, so the file is part of it). Properties sit on the testsuite, as
 //! the common JUnit schema (Jenkins xunit junit-10.xsd) allows them only there.
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn drops_skipped_from_the_root_element_only() {
-        let xml = "<?xml?>\n<testsuites name=\"x\" tests=\"2\" skipped=\"1\" failures=\"0\">\n<testsuite skipped=\"1\">".to_string();
-        assert_eq!(
-            super::schema_compatible(xml),
-            "<?xml?>\n<testsuites name=\"x\" tests=\"2\" failures=\"0\">\n<testsuite skipped=\"1\">"
-        );
-    }
-}
-
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::catalogue::Catalogue;
@@ -112,5 +100,17 @@ pub fn schema_compatible(xml: String) -> String {
             format!("{}{}{}", &xml[..start + at], &tag[value_end..], &xml[end..])
         }
         None => xml,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn drops_skipped_from_the_root_element_only() {
+        let xml = "<?xml?>\n<testsuites name=\"x\" tests=\"2\" skipped=\"1\" failures=\"0\">\n<testsuite skipped=\"1\">".to_string();
+        assert_eq!(
+            super::schema_compatible(xml),
+            "<?xml?>\n<testsuites name=\"x\" tests=\"2\" failures=\"0\">\n<testsuite skipped=\"1\">"
+        );
     }
 }

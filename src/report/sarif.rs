@@ -13,8 +13,13 @@ const TAXONOMY: &str = "kvc-requirements";
 pub fn render(results: &[FileResult]) -> Result<String, String> {
     let catalogue = Catalogue::embedded().map_err(str::to_string)?;
     let rules = rules::all_rules();
-    let mut requirement_ids: Vec<&str> = rules.iter().map(|r| r.requirement()).collect();
-    requirement_ids.dedup();
+    // One taxon per requirement, in first-use order (several rules may share a requirement).
+    let mut requirement_ids: Vec<&str> = Vec::new();
+    for r in &rules {
+        if !requirement_ids.contains(&r.requirement()) {
+            requirement_ids.push(r.requirement());
+        }
+    }
     let taxa: Vec<Value> = requirement_ids
         .iter()
         .map(|id| {

@@ -521,17 +521,16 @@ impl SubjectPerApplication {
         let subject = msg.decoded_value(field);
         let loc = header_location(field);
         match specified_subject(msg, ctx) {
-            Some((value, rule)) => {
-                if !ctx.kvc_registry.subject_matches(&rule, &value, &subject) {
-                    out.error(
-                        loc,
-                        format!(
-                            "Subject `{subject}` does not match the application's specification for {value}: expected {}",
-                            rule.describe(&value)
-                        ),
-                    );
-                }
+            Some((value, rule)) if !ctx.kvc_registry.subject_matches(&rule, &value, &subject) => {
+                out.error(
+                    loc,
+                    format!(
+                        "Subject `{subject}` does not match the application's specification for {value}: expected {}",
+                        rule.describe(&value)
+                    ),
+                );
             }
+            Some(_) => {}
             None if subject.is_empty() => {
                 out.warning(loc, "Subject is empty; the application does not specify it, so it should still say what the message is")
             }

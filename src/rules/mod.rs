@@ -5,6 +5,7 @@
 //! warning) with a location, or says why it could not evaluate the message. The verdict per
 //! requirement is derived from those in one place (`evaluate`).
 
+pub mod kim;
 pub mod kvc;
 pub mod kvc_registry;
 pub mod msg_id;
@@ -105,7 +106,8 @@ pub trait Rule: Send + Sync {
 #[derive(Default)]
 pub struct Emitter {
     findings: Vec<Finding>,
-    not_evaluated: Vec<(&'static str, String)>,
+    /// (rule, requirement, reason) for every rule that could not judge the message.
+    not_evaluated: Vec<(&'static str, &'static str, String)>,
     current: Option<(&'static str, &'static str)>,
 }
 
@@ -133,8 +135,8 @@ impl Emitter {
     /// The rule could not judge this message (e.g. the field it checks is absent and another
     /// requirement covers that); the requirement is reported as skipped with this reason.
     pub fn not_evaluated(&mut self, reason: impl Into<String>) {
-        if let Some((_, requirement)) = self.current {
-            self.not_evaluated.push((requirement, reason.into()));
+        if let Some((rule, requirement)) = self.current {
+            self.not_evaluated.push((rule, requirement, reason.into()));
         }
     }
 }
@@ -172,7 +174,7 @@ impl Evaluation {
 
 /// All rules known to the engine, in report order.
 pub fn all_rules() -> Vec<&'static dyn Rule> {
-    kvc::RULES.to_vec()
+    kvc::RULES.iter().chain(kim::RULES).copied().collect()
 }
 
 /// Runs every rule that applies to `ctx.profile` and rolls findings up per requirement: a
@@ -181,12 +183,14 @@ pub fn all_rules() -> Vec<&'static dyn Rule> {
 pub fn evaluate(msg: &Message, ctx: &RuleContext) -> Evaluation {
     let mut emitter = Emitter::default();
     let mut order: Vec<&'static str> = Vec::new();
+    let mut ran: Vec<(&'static str, &'static str)> = Vec::new();
     for rule in all_rules()
         .into_iter()
         .filter(|r| r.applies_to(ctx.profile))
     {
         emitter.current = Some((rule.id(), rule.requirement()));
         rule.check(msg, ctx, &mut emitter);
+        ran.push((rule.id(), rule.requirement()));
         if !order.contains(&rule.requirement()) {
             order.push(rule.requirement());
         }
@@ -198,11 +202,17 @@ pub fn evaluate(msg: &Message, ctx: &RuleContext) -> Evaluation {
                 .findings
                 .iter()
                 .any(|f| f.requirement == requirement && f.severity == Severity::Error);
+            // Skipped only when no rule of the requirement could evaluate the message.
+            let all_skipped = ran
+                .iter()
+                .filter(|(_, req)| *req == requirement)
+                .all(|(id, _)| emitter.not_evaluated.iter().any(|(r, _, _)| r == id));
             let skip_reason = emitter
                 .not_evaluated
                 .iter()
-                .find(|(r, _)| *r == requirement)
-                .map(|(_, reason)| reason.clone());
+                .find(|(_, r, _)| *r == requirement)
+                .filter(|_| all_skipped)
+                .map(|(_, _, reason)| reason.clone());
             match (failed, skip_reason) {
                 (true, _) => RequirementResult {
                     requirement,

@@ -138,6 +138,10 @@ impl RunningMock for Running {
         Box::pin(async move { convert(self.0.wait_for_pop3_quit(timeout).await) })
     }
 
+    fn wait_for_idle(&self, timeout: Duration) -> BoxFuture<'_, Observations> {
+        Box::pin(async move { convert(self.0.wait_for_idle(timeout).await) })
+    }
+
     fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move { self.0.shutdown().await })
     }

@@ -32,6 +32,9 @@ use observe::{Endpoints, KvcClientSetup, MockHost, Observations};
 /// Default largest message the mock accepts (16 MiB; KV-Connect has no smaller limit).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// How long a case waits, after its last step, for SUT sessions to end.
+const IDLE_GRACE: Duration = Duration::from_millis(250);
+
 /// Everything a case needs besides itself.
 pub struct RunContext {
     pub sut: Arc<dyn SutAdapter>,
@@ -211,6 +214,9 @@ fn lint_options(profile: &str, registry: &KvcRegistry) -> LintOptions {
         },
         registry: registry.clone(),
         max_size: lint::DEFAULT_MAX_SIZE,
+        // KV-Connect messages between PVS and KV-Connect Client are plain MIME; S/MIME is the
+        // Client's business.
+        smime: None,
     }
 }
 
@@ -374,7 +380,9 @@ async fn execute(
         }
     }
 
-    let obs = mock.observations();
+    // Let sessions the SUT is ending (QUIT in flight) finish, so transcripts are complete; a
+    // stalled session does not hold the case up beyond this grace.
+    let obs = mock.wait_for_idle(remaining().min(IDLE_GRACE)).await;
     mock.shutdown().await;
     let messages = message_records(&case, &obs, &ctx.registry);
     result.sessions = SessionsRecord {

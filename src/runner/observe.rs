@@ -137,5 +137,7 @@ pub trait RunningMock: Send + Sync {
     fn wait_for_messages(&self, n: usize, timeout: Duration) -> BoxFuture<'_, Observations>;
     /// Resolves when a POP3 session ended with QUIT or `timeout` passed.
     fn wait_for_pop3_quit(&self, timeout: Duration) -> BoxFuture<'_, Observations>;
+    /// Resolves when no session is open any more or `timeout` passed.
+    fn wait_for_idle(&self, timeout: Duration) -> BoxFuture<'_, Observations>;
     fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()>;
 }

@@ -26,5 +26,6 @@ pub fn options(profile: ProfileChoice) -> LintOptions {
         profile,
         registry: KvcRegistry::builtin().expect("built-in registry loads"),
         max_size: kvc_check::lint::DEFAULT_MAX_SIZE,
+        smime: None,
     }
 }

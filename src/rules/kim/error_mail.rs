@@ -1,0 +1,789 @@
+//! Mails a receiving Clientmodul produces instead of, or in addition to, the delivered message:
+//! DSNs to the sender (RFC 3461-3464), the replacement after a failed integrity check (A_23165),
+//! the KAS error mails (A_19369, A_19370, A_19371, A_19372, A_22412) and the success Vermerk
+//! (KOM-LE-A_2050, with the decryption Vermerk of KOM-LE-A_2179-01 folded in).
+//! The fixed texts are data (`kim_profiles.yaml`, next to their requirement IDs).
+
+use mail_parser::{MimeHeaders, PartType};
+
+use super::headers::content_type_params;
+use super::profile::{FixedText, KimData, profile_data};
+use super::{
+    DECRYPTION_RESULT, FEHLERMELDUNG, INTEGRITY_RESULT, Kind, body_text, excerpt, field_location,
+    has_code, is_kim, loose, normalize_space, part_disposition, part_type, top_content_type,
+    values, with_profile,
+};
+use crate::message::Message;
+use crate::rules::{Emitter, Location, Profile, Rule, RuleContext, header_location};
+
+fn accepted(data: &'static KimData, profile: Profile, usage: &str) -> Vec<&'static FixedText> {
+    data.texts(profile, usage).collect()
+}
+
+fn matches_any(body: &str, texts: &[&FixedText]) -> bool {
+    texts
+        .iter()
+        .any(|t| super::contains_pieces(body, &t.pieces()))
+}
+
+fn shown(texts: &[&FixedText]) -> String {
+    texts
+        .iter()
+        .map(|t| format!("`{}` ({})", excerpt(&t.shown(), 90), t.origin))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn mentions(raw: &[u8], needle: &str) -> bool {
+    memchr::memmem::find(raw, needle.as_bytes()).is_some()
+}
+
+/// Integrity failure codes that belong to A_23165 (everything but the KAS hash code 4012).
+fn a23165_codes(profile: Profile) -> Vec<String> {
+    profile_data(profile)
+        .map(|p| {
+            p.integrity_failure_results
+                .iter()
+                .filter(|c| c.as_str() != "4012")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const HASH_CODE: &str = "4012";
+
+// ---------------------------------------------------------------------------------------------
+// DSN structure
+
+/// The DSN a Clientmodul sends to the sender after a failed check.
+pub struct DsnStructure {
+    requirement: &'static str,
+    id: &'static str,
+}
+
+pub static DSN_A23165: DsnStructure = DsnStructure {
+    requirement: "A_23165",
+    id: "kim/dsn-integrity",
+};
+pub static DSN_A19372: DsnStructure = DsnStructure {
+    requirement: "A_19372",
+    id: "kim/dsn-kas-hash",
+};
+
+impl DsnStructure {
+    fn codes(&self, profile: Profile) -> Vec<String> {
+        if self.requirement == "A_19372" {
+            vec![HASH_CODE.to_string()]
+        } else {
+            a23165_codes(profile)
+        }
+    }
+}
+
+impl Rule for DsnStructure {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn requirement(&self) -> &'static str {
+        self.requirement
+    }
+    fn description(&self) -> &'static str {
+        if self.requirement == "A_19372" {
+            "The sender's notice of a KAS hash mismatch (X-KIM-IntegrityCheckResult 4012) is an \
+             unsigned, unencrypted DSN: multipart/report; report-type=delivery-status with a \
+             message/delivery-status part (RFC 3461-3464)."
+        } else {
+            "The sender's notice of a failed integrity check (X-KIM-IntegrityCheckResult failure \
+             ID) is an unsigned, unencrypted DSN: multipart/report; report-type=delivery-status \
+             with a message/delivery-status part (RFC 3461-3464)."
+        }
+    }
+    fn applies_to(&self, profile: Profile) -> bool {
+        profile_data(profile).is_some_and(|p| {
+            self.codes(profile)
+                .iter()
+                .any(|c| p.integrity_failure_results.contains(c))
+        })
+    }
+    fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+        let codes = self.codes(ctx.profile);
+        if Kind::of(msg) != Kind::Dsn || !has_code(msg, INTEGRITY_RESULT, &codes) {
+            out.not_evaluated(format!(
+                "not a DSN carrying {INTEGRITY_RESULT} {}",
+                codes.join("/")
+            ));
+            return;
+        }
+        let top = top_content_type(msg);
+        let (_, params) = content_type_params(&top);
+        let report_type = params
+            .iter()
+            .find(|(k, _)| k == "report-type")
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let ct_loc = field_location(msg, "Content-Type");
+        if report_type.as_deref() != Some("delivery-status") {
+            out.error(
+                ct_loc.clone(),
+                format!("Content-Type `{top}` lacks report-type=delivery-status (RFC 3462/3464)"),
+            );
+        }
+        let Some(parsed) = msg.parsed() else {
+            out.error(Location::Message, "the MIME structure cannot be read");
+            return;
+        };
+        let types: Vec<String> = parsed.parts.iter().map(part_type).collect();
+        for t in &types {
+            if matches!(
+                t.as_str(),
+                "application/pkcs7-mime"
+                    | "application/x-pkcs7-mime"
+                    | "application/pkcs7-signature"
+                    | "application/x-pkcs7-signature"
+                    | "multipart/signed"
+            ) {
+                out.error(
+                    Location::Message,
+                    format!(
+                        "the DSN contains a `{t}` part; it must be neither signed nor encrypted"
+                    ),
+                );
+            }
+        }
+        let status = parsed
+            .parts
+            .iter()
+            .find(|p| part_type(p) == "message/delivery-status");
+        match status {
+            None => out.error(
+                ct_loc,
+                "the DSN has no message/delivery-status part (RFC 3464)",
+            ),
+            Some(part) => {
+                let text = String::from_utf8_lossy(part.contents()).to_ascii_lowercase();
+                let missing: Vec<&str> = ["reporting-mta", "final-recipient", "action", "status"]
+                    .into_iter()
+                    .filter(|f| {
+                        !text
+                            .lines()
+                            .any(|l| l.trim_start().starts_with(&format!("{f}:")))
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    out.error(
+                        Location::Line {
+                            line: msg.line_of_offset(part.offset_body as usize),
+                        },
+                        format!(
+                            "the message/delivery-status part lacks the field(s) {} (RFC 3464 §2.2, §2.3)",
+                            missing.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(first) = parsed
+            .parts
+            .first()
+            .and_then(|p| p.sub_parts())
+            .and_then(|ids| ids.first())
+            .and_then(|id| parsed.parts.get(*id as usize))
+            && !part_type(first).starts_with("text/")
+        {
+            out.warning(
+                Location::Message,
+                "the first part of the report is not human-readable text (RFC 3462 §2)",
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A_23165 replacement
+
+pub struct IntegrityReplacement;
+
+impl Rule for IntegrityReplacement {
+    fn id(&self) -> &'static str {
+        "kim/integrity-replacement"
+    }
+    fn requirement(&self) -> &'static str {
+        "A_23165"
+    }
+    fn description(&self) -> &'static str {
+        "After a failed integrity check the delivered message carries the fixed replacement text \
+         of its KIM version (kim_profiles.yaml) and X-KIM-IntegrityCheckResult with the failure ID."
+    }
+    fn applies_to(&self, profile: Profile) -> bool {
+        is_kim(profile)
+    }
+    fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+        let Some((data, _)) = with_profile(ctx.profile, out) else {
+            return;
+        };
+        let kind = Kind::of(msg);
+        let codes = a23165_codes(ctx.profile);
+        let by_header = kind != Kind::Dsn && has_code(msg, INTEGRITY_RESULT, &codes);
+        let all: Vec<&FixedText> = data.texts_any("integrity-replacement").collect();
+        let maybe_text = kind != Kind::Dsn && mentions(msg.raw(), "Sicherheitsverletzung");
+        if !by_header && !maybe_text {
+            out.not_evaluated("no failed integrity check (no failure ID, no replacement text)");
+            return;
+        }
+        let Some(parsed) = msg.parsed() else {
+            out.error(Location::Message, "the MIME structure cannot be read");
+            return;
+        };
+        let body = body_text(parsed);
+        let by_text = matches_any(&body, &all);
+        if !by_header && !by_text {
+            out.not_evaluated("no failed integrity check (no failure ID, no replacement text)");
+            return;
+        }
+        let ok = accepted(data, ctx.profile, "integrity-replacement");
+        if !matches_any(&body, &ok) {
+            let other: Vec<&FixedText> = all
+                .iter()
+                .copied()
+                .filter(|t| super::contains_pieces(&body, &t.pieces()))
+                .collect();
+            let text = if other.is_empty() {
+                format!(
+                    "the replacement text is missing or differs; expected {}; body starts `{}`",
+                    shown(&ok),
+                    excerpt(&body, 120)
+                )
+            } else {
+                format!(
+                    "the body has the replacement text of another KIM version ({}); profile {} expects {}",
+                    shown(&other),
+                    ctx.profile.as_str(),
+                    shown(&ok)
+                )
+            };
+            out.error(field_location(msg, INTEGRITY_RESULT), text);
+        }
+        if !by_header {
+            let found: Vec<String> = values(msg, INTEGRITY_RESULT)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            out.error(
+                field_location(msg, INTEGRITY_RESULT),
+                format!(
+                    "the message carries the replacement text but no {INTEGRITY_RESULT} with a \
+                     failure ID of Tab_Verm_Sig_Prüf ({}); found: {}",
+                    codes.join(", "),
+                    if found.is_empty() {
+                        "none".to_string()
+                    } else {
+                        found.join(", ")
+                    }
+                ),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A_19369 / A_19370 / A_19371 error mails
+
+pub struct KasErrorMail {
+    requirement: &'static str,
+    id: &'static str,
+}
+
+pub static KAS_ERROR_A19369: KasErrorMail = KasErrorMail {
+    requirement: "A_19369",
+    id: "kim/error-mail-ambiguous",
+};
+pub static KAS_ERROR_A19370: KasErrorMail = KasErrorMail {
+    requirement: "A_19370",
+    id: "kim/error-mail-download",
+};
+pub static KAS_ERROR_A19371: KasErrorMail = KasErrorMail {
+    requirement: "A_19371",
+    id: "kim/error-mail-decrypt",
+};
+
+/// Header fields the error mail takes over from the received message.
+const COPIED: [&str; 6] = ["Date", "From", "Sender", "Reply-To", "To", "Cc"];
+
+impl KasErrorMail {
+    fn texts(
+        &self,
+        data: &'static KimData,
+        profile: Option<Profile>,
+        usage: &str,
+    ) -> Vec<&'static FixedText> {
+        data.fixed_texts
+            .iter()
+            .filter(|t| t.requirement == self.requirement && t.usage == usage)
+            .filter(|t| match profile {
+                None => true,
+                Some(p) => data.texts(p, usage).any(|x| std::ptr::eq(x, *t)),
+            })
+            .collect()
+    }
+}
+
+impl Rule for KasErrorMail {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn requirement(&self) -> &'static str {
+        self.requirement
+    }
+    fn description(&self) -> &'static str {
+        match self.requirement {
+            "A_19369" => {
+                "The error mail for a message with more than one KIM-Attachment structure: \
+                 multipart/mixed with the fixed text/plain text, the original as message/rfc822, \
+                 the fixed Subject, and orig-date/from/sender/reply-to/to/cc copied from the original."
+            }
+            "A_19370" => {
+                "The error mail after a failed KAS download: multipart/mixed with a text/plain part, \
+                 the original as message/rfc822, the fixed Subject, copied orig-date/from/sender/\
+                 reply-to/to/cc, and X-KIM-Fehlermeldung 4006."
+            }
+            _ => {
+                "The error mail after failed decryption of KAS data: multipart/mixed with a \
+                 text/plain part, the original as message/rfc822, the fixed Subject, copied \
+                 orig-date/from/sender/reply-to/to/cc, and X-KIM-Fehlermeldung 4007."
+            }
+        }
+    }
+    fn applies_to(&self, profile: Profile) -> bool {
+        super::profile::data().is_ok_and(|d| {
+            d.texts(profile, "error-subject")
+                .any(|t| t.requirement == self.requirement)
+        })
+    }
+    fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+        let Ok(data) = super::profile::data() else {
+            out.not_evaluated("KIM profile data unreadable");
+            return;
+        };
+        let subjects_any = self.texts(data, None, "error-subject");
+        let subjects = self.texts(data, Some(ctx.profile), "error-subject");
+        let codes: Vec<String> = data
+            .kas_error_mails
+            .iter()
+            .filter(|m| m.requirement == self.requirement)
+            .flat_map(|m| m.fehlermeldung.clone())
+            .collect();
+        let subject_field = msg.fields_named("Subject").next();
+        let subject = subject_field
+            .map(|f| msg.decoded_value(f))
+            .unwrap_or_default();
+        let by_subject = subjects_any.iter().any(|t| {
+            t.text
+                .as_deref()
+                .is_some_and(|s| loose(s) == loose(&subject))
+        });
+        let by_code = !codes.is_empty() && has_code(msg, FEHLERMELDUNG, &codes);
+        if !by_subject && !by_code {
+            out.not_evaluated(format!("not an error mail of {}", self.requirement));
+            return;
+        }
+        if !subjects
+            .iter()
+            .any(|t| t.text.as_deref() == Some(subject.as_str()))
+        {
+            out.error(
+                subject_field.map_or(Location::Message, header_location),
+                format!(
+                    "Subject `{subject}` is not the fixed subject {}",
+                    shown(&subjects)
+                ),
+            );
+        }
+        if !codes.is_empty() && !by_code {
+            out.error(
+                field_location(msg, FEHLERMELDUNG),
+                format!(
+                    "{FEHLERMELDUNG} {} is missing (Tab_Fehlercodes_KOMLE-Clientmodul, A_20650)",
+                    codes.join("/")
+                ),
+            );
+        }
+        let top = top_content_type(msg);
+        if !top.starts_with("multipart/mixed") {
+            out.error(
+                field_location(msg, "Content-Type"),
+                format!("the error mail is `{top}`; it must be multipart/mixed"),
+            );
+        }
+        let Some(parsed) = msg.parsed() else {
+            out.error(Location::Message, "the MIME structure cannot be read");
+            return;
+        };
+        let text_part = parsed
+            .parts
+            .iter()
+            .find(|p| matches!(p.body, PartType::Text(_)) && part_type(p) == "text/plain");
+        match text_part {
+            None => out.error(
+                Location::Message,
+                "the error mail has no text/plain part with the error text",
+            ),
+            Some(part) => {
+                let bodies = self.texts(data, Some(ctx.profile), "error-body");
+                let text = normalize_space(part.text_contents().unwrap_or(""));
+                if !bodies.is_empty() && !matches_any(&text, &bodies) {
+                    out.error(
+                        Location::Line {
+                            line: msg.line_of_offset(part.offset_body as usize),
+                        },
+                        format!(
+                            "the text/plain part lacks the fixed error text {}; it says `{}`",
+                            shown(&bodies),
+                            excerpt(&text, 100)
+                        ),
+                    );
+                }
+            }
+        }
+        let original = parsed.parts.iter().find_map(|p| match &p.body {
+            PartType::Message(m) => Some(m.raw_message()),
+            _ => None,
+        });
+        let Some(original) = original else {
+            out.error(
+                Location::Message,
+                "the error mail does not contain the original message as a message/rfc822 part",
+            );
+            return;
+        };
+        let original = Message::new(original);
+        for name in COPIED {
+            let Some(field) = original.fields_named(name).next() else {
+                continue;
+            };
+            let want = normalize_space(&original.unfolded_value(field));
+            let have = msg
+                .fields_named(name)
+                .next()
+                .map(|f| (f, normalize_space(&msg.unfolded_value(f))));
+            match have {
+                None => out.error(
+                    Location::Message,
+                    format!(
+                        "{name} is not copied from the original (`{}`)",
+                        excerpt(&want, 80)
+                    ),
+                ),
+                Some((f, v)) if v != want => out.error(
+                    header_location(f),
+                    format!(
+                        "{name} `{}` differs from the original's `{}`; it must be copied",
+                        excerpt(&v, 80),
+                        excerpt(&want, 80)
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A_19372 hash mismatch
+
+pub struct HashMismatch;
+
+impl Rule for HashMismatch {
+    fn id(&self) -> &'static str {
+        "kim/kas-hash-mismatch"
+    }
+    fn requirement(&self) -> &'static str {
+        "A_19372"
+    }
+    fn description(&self) -> &'static str {
+        "After a KAS hash mismatch the recipient's message carries the fixed security text, the \
+         Vermerk naming the checksum, and X-KIM-IntegrityCheckResult 4012."
+    }
+    fn applies_to(&self, profile: Profile) -> bool {
+        profile_data(profile)
+            .is_some_and(|p| p.integrity_failure_results.iter().any(|c| c == HASH_CODE))
+    }
+    fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+        let Some((data, _)) = with_profile(ctx.profile, out) else {
+            return;
+        };
+        let kind = Kind::of(msg);
+        let code = [HASH_CODE.to_string()];
+        let by_header = kind != Kind::Dsn && has_code(msg, INTEGRITY_RESULT, &code);
+        let maybe_text = kind != Kind::Dsn && mentions(msg.raw(), "Sicherheitsverletzung");
+        if !by_header && !maybe_text {
+            out.not_evaluated("no KAS hash mismatch (no 4012, no security text)");
+            return;
+        }
+        let Some(parsed) = msg.parsed() else {
+            out.error(Location::Message, "the MIME structure cannot be read");
+            return;
+        };
+        let body = body_text(parsed);
+        let texts = accepted(data, ctx.profile, "hash-mismatch-replacement");
+        let vermerk = accepted(data, ctx.profile, "hash-mismatch-vermerk");
+        let by_text = matches_any(&body, &texts);
+        if !by_header && !by_text {
+            out.not_evaluated("no KAS hash mismatch (no 4012, no security text)");
+            return;
+        }
+        let loc = field_location(msg, INTEGRITY_RESULT);
+        if !by_text {
+            out.error(
+                loc.clone(),
+                format!(
+                    "the fixed security text is missing; expected {}; body starts `{}`",
+                    shown(&texts),
+                    excerpt(&body, 120)
+                ),
+            );
+        }
+        if !matches_any(&body, &vermerk) {
+            out.error(
+                loc.clone(),
+                format!(
+                    "the Vermerk naming the checksum is missing; expected {}",
+                    shown(&vermerk)
+                ),
+            );
+        }
+        if !by_header {
+            out.error(loc, format!("{INTEGRITY_RESULT} {HASH_CODE} is missing"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A_22412 access limit (HTTP 429)
+
+pub struct AccessLimit;
+
+impl Rule for AccessLimit {
+    fn id(&self) -> &'static str {
+        "kim/kas-access-limit"
+    }
+    fn requirement(&self) -> &'static str {
+        "A_22412"
+    }
+    fn description(&self) -> &'static str {
+        "After a KAS 429: X-KIM-Fehlermeldung 4013, a text/plain; charset=utf-8 attachment \
+         `<name>_Fehlermeldung.txt` with the fixed text, and the fixed Subject prefix."
+    }
+    fn applies_to(&self, profile: Profile) -> bool {
+        super::profile::data().is_ok_and(|d| {
+            d.texts(profile, "access-limit-subject-prefix")
+                .next()
+                .is_some()
+        })
+    }
+    fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+        let Some((data, _)) = with_profile(ctx.profile, out) else {
+            return;
+        };
+        let prefixes = accepted(data, ctx.profile, "access-limit-subject-prefix");
+        let part_texts = accepted(data, ctx.profile, "access-limit-part-text");
+        let code = ["4013".to_string()];
+        let subject_field = msg.fields_named("Subject").next();
+        let subject = subject_field
+            .map(|f| msg.decoded_value(f))
+            .unwrap_or_default();
+        let first_piece = prefixes
+            .first()
+            .and_then(|t| t.pieces().first().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let by_subject = !first_piece.is_empty() && subject.starts_with(first_piece.trim_end());
+        let by_code = has_code(msg, FEHLERMELDUNG, &code);
+        if !by_subject && !by_code {
+            out.not_evaluated("no KAS access limit (no 4013, no error subject)");
+            return;
+        }
+        if !by_code {
+            out.error(
+                field_location(msg, FEHLERMELDUNG),
+                format!("{FEHLERMELDUNG} 4013 is missing"),
+            );
+        }
+        let subject_ok = prefixes.iter().any(|t| {
+            let pieces = t.pieces();
+            subject.starts_with(pieces.first().copied().unwrap_or(""))
+                && super::contains_pieces(&subject, &pieces)
+        });
+        if !subject_ok {
+            out.error(
+                subject_field.map_or(Location::Message, header_location),
+                format!(
+                    "Subject `{subject}` does not start with the fixed prefix {}",
+                    shown(&prefixes)
+                ),
+            );
+        }
+        let Some(parsed) = msg.parsed() else {
+            out.error(Location::Message, "the MIME structure cannot be read");
+            return;
+        };
+        let placeholder = parsed.parts.iter().find(|p| {
+            p.attachment_name()
+                .is_some_and(|n| n.ends_with("_Fehlermeldung.txt"))
+        });
+        let Some(part) = placeholder else {
+            out.error(
+                Location::Message,
+                "no attachment `<name>_Fehlermeldung.txt` stands in place of the data",
+            );
+            return;
+        };
+        let line = Location::Line {
+            line: msg.line_of_offset(part.offset_header as usize),
+        };
+        let charset_ok = part
+            .content_type()
+            .and_then(|c| c.attribute("charset"))
+            .is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
+        if part_type(part) != "text/plain" || !charset_ok {
+            out.error(
+                line.clone(),
+                format!(
+                    "the placeholder part is `{}`; it must be text/plain; charset=utf-8",
+                    part_type(part)
+                ),
+            );
+        }
+        if part_disposition(part).as_deref() != Some("attachment") {
+            out.error(
+                line.clone(),
+                "the placeholder part is not Content-Disposition: attachment",
+            );
+        }
+        let text = normalize_space(part.text_contents().unwrap_or(""));
+        if !matches_any(&text, &part_texts) {
+            out.error(
+                line,
+                format!(
+                    "the placeholder part lacks the fixed text {}; it says `{}`",
+                    shown(&part_texts),
+                    excerpt(&text, 100)
+                ),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// KOM-LE-A_2050 success Vermerk (+ KOM-LE-A_2179-01)
+
+pub struct SuccessVermerk;
+
+impl Rule for SuccessVermerk {
+    fn id(&self) -> &'static str {
+        "kim/success-vermerk"
+    }
+    fn requirement(&self) -> &'static str {
+        "KOM-LE-A_2050"
+    }
+    fn description(&self) -> &'static str {
+        "A delivered message with X-KIM-IntegrityCheckResult 01 carries the Vermerk of \
+         Tab_Verm_Sig_Prüf ID 01, and with X-KIM-DecryptionResult 00 the decryption Vermerk of \
+         KOM-LE-A_2179-01 (folded under KOM-LE-A_2050: not in the catalogue); texts in \
+         kim_profiles.yaml."
+    }
+    fn applies_to(&self, profile: Profile) -> bool {
+        is_kim(profile)
+    }
+    fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+        let Some((data, _)) = with_profile(ctx.profile, out) else {
+            return;
+        };
+        let Some(profile) = profile_data(ctx.profile) else {
+            return;
+        };
+        if has_code(msg, INTEGRITY_RESULT, &profile.integrity_failure_results) {
+            out.not_evaluated(format!(
+                "{INTEGRITY_RESULT} reports a failed check: the content is replaced, no Vermerk"
+            ));
+            return;
+        }
+        let valid = has_code(msg, INTEGRITY_RESULT, &["01".to_string()]);
+        let decrypted = has_code(msg, DECRYPTION_RESULT, &["00".to_string()]);
+        if !valid && !decrypted {
+            out.not_evaluated(format!(
+                "no {INTEGRITY_RESULT} 01 and no {DECRYPTION_RESULT} 00"
+            ));
+            return;
+        }
+        let Some(parsed) = msg.parsed() else {
+            out.error(Location::Message, "the MIME structure cannot be read");
+            return;
+        };
+        let body = body_text(parsed);
+        for (present, usage, header) in [
+            (valid, "vermerk-signature-valid", INTEGRITY_RESULT),
+            (decrypted, "vermerk-decrypted", DECRYPTION_RESULT),
+        ] {
+            if !present {
+                continue;
+            }
+            let texts = accepted(data, ctx.profile, usage);
+            if !matches_any(&body, &texts) {
+                out.error(
+                    field_location(msg, header),
+                    format!(
+                        "{header} says success but the text part lacks the Vermerk {}; its end reads `{}`",
+                        shown(&texts),
+                        tail(&body, 100)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn tail(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().skip(n - max).collect();
+        format!("…{cut}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::{LintOptions, ProfileChoice, lint_bytes};
+    use crate::rules::{KvcRegistry, Severity};
+
+    fn errors(raw: &[u8], profile: ProfileChoice) -> Vec<&'static str> {
+        let opts = LintOptions {
+            profile,
+            registry: KvcRegistry::builtin().expect("registry"),
+            max_size: 1 << 20,
+            smime: None,
+        };
+        lint_bytes("t", raw, &opts)
+            .findings
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.rule)
+            .collect()
+    }
+
+    /// The replacement text of CM 1.16 (KIM 1.5.3) is accepted in kim-1.5 only: the version
+    /// difference lives in kim_profiles.yaml, not in code.
+    #[test]
+    fn replacement_text_depends_on_the_profile() {
+        let raw = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("vectors/kim/a23165-cm116-text-kim15-pass.eml"),
+        )
+        .expect("vector");
+        assert!(errors(&raw, ProfileChoice::Kim15).is_empty());
+        assert_eq!(
+            errors(&raw, ProfileChoice::Kim10),
+            ["kim/integrity-replacement"]
+        );
+    }
+}

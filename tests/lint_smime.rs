@@ -1,0 +1,139 @@
+//! `kvc-check lint --key`: real samples are opened, and the S/MIME verdict is machine-readable.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn lint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvc-check"))
+        .arg("lint")
+        .args(args)
+        .output()
+        .expect("run kvc-check")
+}
+
+fn path(rel: &str) -> String {
+    common::shared_dir().join(rel).display().to_string()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn kv_connect_reference_message_decrypts_and_verifies() {
+    let v = "specs/kvc-samples-vivy/";
+    let out = lint(&[
+        "--format",
+        "json",
+        "--key",
+        &path(&format!("{v}kvprivatekey-open-pem")),
+        "--trust",
+        &path(&format!("{v}kvroot-ca-pem")),
+        "--trust",
+        &path(&format!("{v}kvvivy-ca-pem")),
+        "--at",
+        "2019-06-01",
+        &path(&format!("{v}kvconnect-mail")),
+    ]);
+    let file = &json(&out)[0];
+    assert_eq!(file["smime"]["decryption_result"], "00");
+    assert_eq!(
+        file["smime"]["integrity_check_result"],
+        serde_json::json!(["01"])
+    );
+    let kvc022 = file["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["requirement"] == "KVC-Anb022")
+        .unwrap();
+    assert_eq!(kvc022["verdict"], "pass");
+}
+
+#[test]
+fn wrong_key_is_an_input_error_naming_the_key() {
+    let v = "specs/kvc-samples-vivy/";
+    let key = path(&format!("{v}wrong-privatekey-open-pem"));
+    let out = lint(&[
+        "--format",
+        "json",
+        "--key",
+        &key,
+        "--trust",
+        &path(&format!("{v}kvroot-ca-pem")),
+        &path(&format!("{v}kvconnect-mail")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let file = &json(&out)[0];
+    assert_eq!(file["verdict"], "error");
+    let error = file["error"].as_str().unwrap();
+    assert!(
+        error.contains(&key) && error.contains("wrong key"),
+        "{error}"
+    );
+}
+
+#[test]
+fn gematik_komle_sample_reports_codes_and_the_corrupt_signed_wrap() {
+    let s = "specs/api-kim/samples/SMIME-Profil/";
+    let out = lint(&[
+        "--format",
+        "json",
+        "--key",
+        &path(&format!("{s}recipientA/hci-enc-2-kim-bsp.p12")),
+        "--password-file",
+        &path(&format!("{s}recipientA/password.txt")),
+        "--trust",
+        &path(&format!("{s}recipientA/GEM.KOMP-CA24-TEST-ONLY.pem")),
+        "--at",
+        "2021-06-01",
+        &path(&format!("{s}inputEmail.txt.05.encryptedwrap")),
+    ]);
+    let file = &json(&out)[0];
+    assert_eq!(file["smime"]["decryption_result"], "00");
+    let codes = file["smime"]["integrity_check_result"].as_array().unwrap();
+    assert!(codes.iter().any(|c| c == "04"), "{codes:?}");
+    let text = file["findings"].to_string();
+    assert!(text.contains("line-ending conversion"), "{text}");
+}
+
+#[test]
+fn bad_key_inputs_exit_2_naming_the_input() {
+    let msg = path("specs/kvc-samples-vivy/kvconnect-mail");
+    let out = lint(&["--key", "/nonexistent/key.pem", &msg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--key /nonexistent/key.pem"));
+    let not_a_cert = path("specs/kvc-samples-vivy/kvconnect-mail");
+    let out = lint(&[
+        "--key",
+        &path("specs/kvc-samples-vivy/kvprivatekey-open-pem"),
+        "--trust",
+        &not_a_cert,
+        &msg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--trust"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = "specs/api-kim/samples/SMIME-Profil/recipientA/";
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("pw.txt");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let out = lint(&[
+        "--key",
+        &path(&format!("{s}hci-enc-2-kim-bsp.p12")),
+        "--password-file",
+        wrong.to_str().unwrap(),
+        &msg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hci-enc-2-kim-bsp.p12"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
