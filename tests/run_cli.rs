@@ -484,3 +484,55 @@ fn http_adapter_posts_json_and_a_claimed_send_that_never_arrives_fails_anb010() 
             .contains("no message arrived over SMTP")
     );
 }
+
+/// KVC-Anb100 compares X-KVC-Sendersystem across ALL messages of the run, including those
+/// captured by other run-scoped cases that ran at the same time.
+#[test]
+fn sendersystem_consistency_covers_every_message_of_the_run() {
+    require_curl();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/examples");
+    let wrapper = dir.path().join("pvs.sh");
+    // Spelled differently only in the messages the no-Bcc case sends.
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif grep -q 'ohne spezifizierte' \"$4\" 2>/dev/null; then export CURL_PVS_SENDERSYSTEM='Curl-PVS;1.0'; fi\nexec {}/curl-pvs.sh \"$@\"\n",
+            examples.display()
+        ),
+    )
+    .expect("write");
+    let mut perm = std::fs::metadata(&wrapper).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&wrapper, perm).expect("chmod");
+    let sut = dir.path().join("sut.yaml");
+    std::fs::write(
+        &sut,
+        "name: inconsistent\ntrigger:\n  command:\n    send: \"./pvs.sh send {to} {app} {file} {smtp_host} {smtp_port} {ca_file} {user} {password} {from}\"\n    fetch: \"true\"\n",
+    )
+    .expect("write");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            sut.to_str().expect("utf-8"),
+            "--case",
+            "kvc-pvs/anb100-sendersystem",
+            "--case",
+            "kvc-pvs/anb170-no-bcc",
+        ],
+        &out,
+    );
+    let r = report(&out);
+    assert_eq!(
+        verdicts(&r, "cases"),
+        vec![
+            ("kvc-pvs/anb100-sendersystem", "fail"),
+            ("kvc-pvs/anb170-no-bcc", "pass")
+        ],
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let reason = r["cases"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("sendersystem_consistent"), "{reason}");
+}

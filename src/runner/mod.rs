@@ -70,6 +70,7 @@ pub async fn run(
     let mut result = RunResult::new(info, cases.len());
     let (phase1, phase2): (Vec<Case>, Vec<Case>) =
         cases.into_iter().partition(|c| c.scope == CaseScope::Case);
+    let run_scoped = phase2.clone();
     tokio::pin!(cancel);
     let mut cancelled = false;
     let mut run_messages: Vec<MessageRecord> = Vec::new();
@@ -126,10 +127,59 @@ pub async fn run(
             }
         }
     }
+    if !cancelled {
+        reevaluate_run_scoped(&mut result, &run_scoped, &ctx);
+    }
     result.complete = !cancelled;
     result.rollup(ctx.catalogue);
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+/// Run-scoped cases ran concurrently, so each saw the phase-1 messages plus its own. Once all
+/// have ended, their expectations are evaluated again over every message of the run (e.g.
+/// KVC-Anb100: one spelling across ALL messages). Cases that ended in a step error keep it.
+fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContext) {
+    let all: Vec<MessageRecord> = result
+        .cases
+        .iter()
+        .flat_map(|c| c.messages.iter().cloned())
+        .collect();
+    let all_refs: Vec<&MessageRecord> = all.iter().collect();
+    let transport = ctx.sut.transport();
+    for case in cases {
+        let Some(r) = result.cases.iter_mut().find(|r| r.id == case.id) else {
+            continue;
+        };
+        let step_failed = r
+            .steps
+            .iter()
+            .any(|s| matches!(s.outcome, StepOutcome::Failed | StepOutcome::TimedOut));
+        if r.checks.is_empty() || step_failed {
+            continue;
+        }
+        let obs = Observations {
+            smtp: r.sessions.smtp.clone(),
+            pop3: r.sessions.pop3.clone(),
+        };
+        let scope = expect::Scope {
+            case,
+            own: &r.messages,
+            run: &all_refs,
+            obs: &obs,
+            mailbox_len: r.mailbox_len,
+            registry: &ctx.registry,
+            answers: &ctx.answers,
+            catalogue: ctx.catalogue,
+            transport: &transport,
+        };
+        let (checks, attest) = expect::evaluate(&scope);
+        let (verdict, reason) = decide(&checks);
+        r.checks = checks;
+        r.attest = attest;
+        r.verdict = verdict;
+        r.reason = reason;
+    }
 }
 
 /// Runs one case with a hard upper bound on its duration (the case timeout plus a grace
@@ -184,6 +234,7 @@ fn skeleton(case: &Case) -> CaseResult {
         messages: Vec::new(),
         sessions: SessionsRecord::default(),
         attest: Vec::new(),
+        mailbox_len: 0,
     }
 }
 
@@ -419,6 +470,7 @@ async fn execute(
     result.verdict = verdict;
     result.reason = reason;
     result.messages = messages;
+    result.mailbox_len = mailbox_len;
     finish(result)
 }
 

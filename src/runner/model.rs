@@ -124,6 +124,9 @@ pub struct CaseResult {
     pub sessions: SessionsRecord,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attest: Vec<AttestRecord>,
+    /// Size of the mailbox the mock served (to re-evaluate run-scoped expectations).
+    #[serde(skip)]
+    pub mailbox_len: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

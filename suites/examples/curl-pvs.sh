@@ -1,7 +1,8 @@
 #!/bin/sh
 # A stand-in "vendor PVS" for the command adapter of `kvc-check run --sut`: it composes a
 # KV-Connect message and sends it with curl over SMTPS, or fetches the mailbox over POP3S.
-# Real vendors put their own product's CLI or test hook here.
+# Real vendors put their own product's CLI or test hook here. (CURL_PVS_SENDERSYSTEM overrides
+# the X-KVC-Sendersystem value; the test suite uses it to simulate an inconsistent product.)
 #
 #   curl-pvs.sh send  TO APP BODYFILE HOST SMTP_PORT CA_FILE USER PASSWORD FROM
 #   curl-pvs.sh fetch HOST POP3_PORT CA_FILE USER PASSWORD
@@ -22,7 +23,8 @@ send)
         printf 'From: %s\r\nTo: %s\r\nSubject: %s\r\n' "$from" "$to" "$subject"
         printf 'Date: %s\r\n' "$(LC_ALL=C date -R)"
         printf 'Message-ID: <%s.%s@curl-pvs.test>\r\n' "$(date +%s%N)" "$$"
-        printf 'X-KVC-Sendersystem: curl-pvs;1.0\r\nX-KVC-Dienstkennung: %s\r\n' "$dk"
+        printf 'X-KVC-Sendersystem: %s\r\nX-KVC-Dienstkennung: %s\r\n' \
+            "${CURL_PVS_SENDERSYSTEM:-curl-pvs;1.0}" "$dk"
         printf 'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
         awk '{ printf "%s\r\n", $0 }' "$body"
     } > "$msg"

@@ -94,6 +94,7 @@ mod tests {
             }],
             sessions: SessionsRecord::default(),
             attest: vec![],
+            mailbox_len: 0,
         });
         run.rollup(crate::catalogue::Catalogue::embedded().expect("catalogue"));
         run
