@@ -6,7 +6,8 @@
 //! here, byte for byte, and every field keeps its name, its raw value range and its line number.
 //! `mail-parser` is used for the MIME structure and for RFC 2047 decoding only.
 
-use std::cell::OnceCell;
+use std::any::{Any, TypeId};
+use std::cell::{OnceCell, RefCell};
 use std::ops::Range;
 
 use mail_parser::{HeaderValue, MessageParser};
@@ -51,6 +52,9 @@ pub struct Message<'a> {
     body_start: usize,
     header_terminated: bool,
     parsed: OnceCell<Option<mail_parser::Message<'a>>>,
+    /// Per-message facts that several rules derive (e.g. what kind of KIM mail this is),
+    /// computed once per type.
+    memo: RefCell<Vec<(TypeId, Box<dyn Any>)>>,
 }
 
 impl<'a> Message<'a> {
@@ -64,6 +68,7 @@ impl<'a> Message<'a> {
             body_start: scan.body_start,
             header_terminated: scan.terminated,
             parsed: OnceCell::new(),
+            memo: RefCell::new(Vec::new()),
         }
     }
 
@@ -133,6 +138,23 @@ impl<'a> Message<'a> {
         self.parsed
             .get_or_init(|| MessageParser::default().parse(self.raw))
             .as_ref()
+    }
+
+    /// Computes a fact about this message once and returns the cached copy afterwards.
+    pub fn memo<T: Any + Clone>(&self, compute: impl FnOnce(&Self) -> T) -> T {
+        let id = TypeId::of::<T>();
+        if let Some(v) = self
+            .memo
+            .borrow()
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref::<T>())
+        {
+            return v.clone();
+        }
+        let value = compute(self);
+        self.memo.borrow_mut().push((id, Box::new(value.clone())));
+        value
     }
 
     /// 1-based line number of a byte offset.
@@ -314,6 +336,20 @@ mod tests {
         let subject = msg.fields_named("subject").next().unwrap();
         assert_eq!(msg.decoded_value(subject), "Grüße aus Köln");
         assert!(msg.has_encoded_word(subject));
+    }
+
+    #[test]
+    fn memo_computes_once_per_type() {
+        let msg = Message::new(b"A: 1\r\n\r\n");
+        let calls = std::cell::Cell::new(0);
+        let count = |m: &Message| {
+            calls.set(calls.get() + 1);
+            m.fields().len()
+        };
+        assert_eq!(msg.memo(count), 1);
+        assert_eq!(msg.memo(count), 1);
+        assert_eq!(msg.memo(|_| "other type"), "other type");
+        assert_eq!(calls.get(), 1);
     }
 
     #[test]

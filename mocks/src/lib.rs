@@ -4,6 +4,10 @@
 //! - [`kvc_client`]: the mock KV-Connect Client: an SMTP server (implicit TLS, like port 465)
 //!   that captures what the system under test sends, and a POP3 server (implicit TLS, like 995)
 //!   that serves a configured mailbox and records what was fetched and deleted.
+//! - [`kvc_rest`]: the mock KV-Connect REST server (HTTPS, BASIC auth, `/kvconnect/rest`).
+//! - [`kvc_directory`]: the mock KV-Connect address directory (LDAPS, read-only).
+//! - [`kvc_messages`]: messages the mocks serve (built like the reference-system sample) and
+//!   broken variants.
 //! - [`reference_pvs`]: the reference practice system (PVS) that conforms to "Anbindung an
 //!   KV-Connect" V4.1, with named faults that each break exactly one requirement.
 //!
@@ -13,6 +17,9 @@
 
 pub mod error;
 pub mod kvc_client;
+pub mod kvc_directory;
+pub mod kvc_messages;
+pub mod kvc_rest;
 mod lineio;
 mod pop3_server;
 pub mod reference_pvs;
@@ -23,6 +30,10 @@ pub use error::MockError;
 pub use kvc_client::{
     Account, AuthRecord, CapturedMessage, KvcClientConfig, KvcClientMock, Observations,
     Pop3Session, SessionEnd, SmtpSession, TlsOutcome, TranscriptLine, serve_kvc_client,
+};
+pub use kvc_rest::{
+    KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, KvcRestObservations,
+    KvcRestProfile, RecipientCertFault, RestAuth, RestRequest, RestResource, serve_kvc_rest,
 };
 pub use reference_pvs::{
     Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,

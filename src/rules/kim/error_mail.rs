@@ -364,28 +364,32 @@ impl Rule for KasErrorMail {
             out.not_evaluated("KIM profile data unreadable");
             return;
         };
-        let subjects_any = self.texts(data, None, "error-subject");
-        let subjects = self.texts(data, Some(ctx.profile), "error-subject");
+        // Cheap classification first: most messages are no error mail of this requirement.
         let codes: Vec<String> = data
             .kas_error_mails
             .iter()
             .filter(|m| m.requirement == self.requirement)
             .flat_map(|m| m.fehlermeldung.clone())
             .collect();
-        let subject_field = msg.fields_named("Subject").next();
-        let subject = subject_field
-            .map(|f| msg.decoded_value(f))
-            .unwrap_or_default();
-        let by_subject = subjects_any.iter().any(|t| {
-            t.text
-                .as_deref()
-                .is_some_and(|s| loose(s) == loose(&subject))
-        });
         let by_code = !codes.is_empty() && has_code(msg, FEHLERMELDUNG, &codes);
+        let subject_field = msg.fields_named("Subject").next();
+        if !by_code && subject_field.is_none() {
+            out.not_evaluated(format!("not an error mail of {}", self.requirement));
+            return;
+        }
+        let loose_subject = super::loose_subject(msg);
+        let by_subject = self
+            .texts(data, None, "error-subject")
+            .iter()
+            .any(|t| t.text.as_deref().is_some_and(|s| loose(s) == loose_subject));
         if !by_subject && !by_code {
             out.not_evaluated(format!("not an error mail of {}", self.requirement));
             return;
         }
+        let subjects = self.texts(data, Some(ctx.profile), "error-subject");
+        let subject = subject_field
+            .map(|f| msg.decoded_value(f))
+            .unwrap_or_default();
         if !subjects
             .iter()
             .any(|t| t.text.as_deref() == Some(subject.as_str()))

@@ -121,7 +121,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of this message, computed once per message (most KIM rules ask).
     pub fn of(msg: &Message) -> Kind {
+        msg.memo(Kind::classify)
+    }
+
+    fn classify(msg: &Message) -> Kind {
         if msg.fields_named(KOM_LE_VERSION).next().is_some() {
             return Kind::KomLe;
         }
@@ -163,13 +168,13 @@ impl Kind {
 /// Whether the Subject is one of the fixed error-mail subjects (or the A_22412 prefix), compared
 /// loosely (case, spacing, final period) so that a misspelt error mail is still recognised.
 pub fn has_error_subject(msg: &Message) -> bool {
-    let Some(field) = msg.fields_named("Subject").next() else {
+    if msg.fields_named("Subject").next().is_none() {
         return false;
-    };
+    }
     let Ok(data) = profile::data() else {
         return false;
     };
-    let subject = loose(&msg.decoded_value(field));
+    let subject = loose_subject(msg);
     data.texts_any("error-subject")
         .filter_map(|t| t.text.as_deref())
         .any(|t| loose(t) == subject)
@@ -177,6 +182,21 @@ pub fn has_error_subject(msg: &Message) -> bool {
             .texts_any("access-limit-subject-prefix")
             .filter_map(|t| t.pieces().first().map(|p| loose(p)))
             .any(|p| subject.starts_with(&p))
+}
+
+/// The decoded Subject in `loose` form (empty when absent), computed once per message.
+pub fn loose_subject(msg: &Message) -> String {
+    #[derive(Clone)]
+    struct LooseSubject(String);
+    msg.memo(|m| {
+        LooseSubject(
+            m.fields_named("Subject")
+                .next()
+                .map(|f| loose(&m.decoded_value(f)))
+                .unwrap_or_default(),
+        )
+    })
+    .0
 }
 
 /// Lower case, collapsed spaces, no final period.

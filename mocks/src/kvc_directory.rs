@@ -1,0 +1,697 @@
+//! The mock KV-Connect address directory: a read-only LDAPS server (implicit TLS, like
+//! `ldaps://kvc-1.kvtg.kbv.de:636`) with the naming of KVC-FACTS §10.1.
+//!
+//! - Base DN `ou=users,dc=kv-safenet,dc=de` [E], entries `cn=<username>` [E] with `mail`, `sn`,
+//!   `givenName`, `street`, `postalCode`, `l` [E], `uid` [G] and the certificate (DER) under a
+//!   configurable attribute, default `userCertificate;binary` [G, name NOT FOUND].
+//! - Anonymous bind and simple bind as `cn=<username>,ou=users,dc=kv-safenet,dc=de` with the
+//!   account password [E]; wrong credentials: invalidCredentials (49).
+//! - Only accounts with a certificate are listed [E, SEED-LB]; every account can bind.
+//! - Filters: and/or/not, equality, substring, presence, >=, <=, approx (as equality),
+//!   case-insensitive; extensible matches nothing.
+//!
+//! Every connection is recorded with its TLS outcome, binds and searches
+//! ([`DirectoryObservations`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ldap3_proto::LdapCodec;
+use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
+use ldap3_proto::simple::{
+    LdapMsg, LdapPartialAttribute, LdapSearchResultEntry, SearchRequest, ServerOps,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::error::MockError;
+use crate::kvc_client::{SessionEnd, TlsOutcome, handshake};
+use crate::kvc_rest::{KvcRestAccount, KvcRestProfile};
+use crate::tls::{ServerCertKind, TlsPki};
+
+/// Base DN of the KV-Connect directory (KVC-FACTS §10.1, evidenced).
+pub const KV_DIRECTORY_BASE_DN: &str = "ou=users,dc=kv-safenet,dc=de";
+
+/// One directory entry (`cn=<username>,<base>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub username: String,
+    /// Password for simple bind as this entry.
+    pub password: String,
+    pub mail: String,
+    pub given_name: String,
+    pub surname: String,
+    pub street: String,
+    pub postal_code: String,
+    pub locality: String,
+    /// `uid` attribute [G] (the REST account uid).
+    pub uid: Option<String>,
+    /// The user certificate, DER. Entries without one are not listed (they can still bind).
+    pub certificate_der: Option<Vec<u8>>,
+}
+
+impl DirectoryEntry {
+    /// The entry of a REST account (certificate PEM converted to DER; an unparsable PEM counts
+    /// as no certificate).
+    pub fn from_account(a: &KvcRestAccount) -> DirectoryEntry {
+        let certificate_der = a.certificate_pem.as_ref().and_then(|pem| {
+            kvc_smime::keys::pem_blocks(pem.as_bytes(), "account certificate")
+                .ok()?
+                .into_iter()
+                .find(|b| b.label == "CERTIFICATE")
+                .map(|b| b.der)
+        });
+        DirectoryEntry {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            mail: a.email.clone(),
+            given_name: a.given_name.clone(),
+            surname: a.surname.clone(),
+            street: a.street.clone(),
+            postal_code: a.postal_code.clone(),
+            locality: a.locality.clone(),
+            uid: Some(a.uid.clone()),
+            certificate_der,
+        }
+    }
+}
+
+/// Configuration of [`KvcDirectoryMock`]; build it with `..KvcDirectoryConfig::default()`.
+#[derive(Debug, Clone)]
+pub struct KvcDirectoryConfig {
+    pub bind: IpAddr,
+    /// 0 = ephemeral (the real LDAPS port is 636).
+    pub port: u16,
+    pub cert: ServerCertKind,
+    pub base_dn: String,
+    /// Attribute carrying the DER certificate [G], default `userCertificate;binary`.
+    pub certificate_attribute: String,
+    pub entries: Vec<DirectoryEntry>,
+    /// Anonymous bind (and searching without any bind) allowed [E].
+    pub allow_anonymous: bool,
+    pub max_connections: usize,
+    /// A connection silent for this long is closed.
+    pub idle_timeout: Duration,
+    /// Largest LDAP message accepted (bytes).
+    pub max_message_bytes: usize,
+}
+
+impl Default for KvcDirectoryConfig {
+    fn default() -> Self {
+        KvcDirectoryConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            cert: ServerCertKind::Valid,
+            base_dn: KV_DIRECTORY_BASE_DN.into(),
+            certificate_attribute: KvcRestProfile::default().ldap_certificate_attribute,
+            entries: Vec::new(),
+            allow_anonymous: true,
+            max_connections: 32,
+            idle_timeout: Duration::from_secs(30),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl KvcDirectoryConfig {
+    /// The directory of the REST mock's accounts, with the profile's certificate attribute.
+    pub fn from_accounts(accounts: &[KvcRestAccount], profile: &KvcRestProfile) -> Self {
+        KvcDirectoryConfig {
+            entries: accounts.iter().map(DirectoryEntry::from_account).collect(),
+            certificate_attribute: profile.ldap_certificate_attribute.clone(),
+            ..KvcDirectoryConfig::default()
+        }
+    }
+}
+
+/// One bind request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindRecord {
+    /// Empty for anonymous.
+    pub dn: String,
+    pub success: bool,
+}
+
+/// One search request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRecord {
+    pub base: String,
+    pub scope: String,
+    /// The filter in RFC 4515 notation (approximately).
+    pub filter: String,
+    pub attributes: Vec<String>,
+    /// Bound DN at the time ("" = anonymous).
+    pub bound_as: String,
+    pub entries_returned: usize,
+    /// LDAP result code (0 = success, 32 = noSuchObject, 50 = insufficientAccessRights).
+    pub result_code: u32,
+}
+
+/// One LDAPS connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapSession {
+    pub peer: SocketAddr,
+    pub tls: TlsOutcome,
+    pub binds: Vec<BindRecord>,
+    pub searches: Vec<SearchRecord>,
+    /// Other operations (compare, whoami, unsupported), by name.
+    pub other_ops: Vec<String>,
+    pub end: SessionEnd,
+}
+
+/// What the directory mock saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryObservations {
+    pub sessions: Vec<LdapSession>,
+    pub rejected_connections: usize,
+}
+
+impl DirectoryObservations {
+    pub fn searches(&self) -> impl Iterator<Item = &SearchRecord> {
+        self.sessions.iter().flat_map(|s| s.searches.iter())
+    }
+    pub fn binds(&self) -> impl Iterator<Item = &BindRecord> {
+        self.sessions.iter().flat_map(|s| s.binds.iter())
+    }
+}
+
+const MAX_SESSIONS_RECORDED: usize = 10_000;
+const MAX_OPS_RECORDED: usize = 10_000;
+
+struct Shared {
+    config: KvcDirectoryConfig,
+    obs: Mutex<DirectoryObservations>,
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, DirectoryObservations> {
+        self.obs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn update<R>(&self, f: impl FnOnce(&mut DirectoryObservations) -> R) -> R {
+        let r = f(&mut self.lock());
+        self.changed.send_modify(|v| *v += 1);
+        r
+    }
+    fn session(&self, idx: Option<usize>, f: impl FnOnce(&mut LdapSession)) {
+        if let Some(i) = idx {
+            self.update(|o| {
+                if let Some(s) = o.sessions.get_mut(i) {
+                    f(s)
+                }
+            });
+        }
+    }
+}
+
+/// The running directory mock.
+pub struct KvcDirectoryMock {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for KvcDirectoryMock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvcDirectoryMock")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KvcDirectoryMock {
+    pub async fn start(
+        config: KvcDirectoryConfig,
+        pki: &TlsPki,
+    ) -> Result<KvcDirectoryMock, MockError> {
+        if config.max_connections == 0 {
+            return Err(MockError::Config(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| MockError::Bind {
+                what: "KV-Connect directory (LDAPS)",
+                addr,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let tls = TlsAcceptor::from(pki.server_config(config.cert));
+        let (changed, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            config,
+            obs: Mutex::new(DirectoryObservations::default()),
+            changed,
+        });
+        let task = tokio::spawn(accept_loop(listener, tls, shared.clone()));
+        Ok(KvcDirectoryMock {
+            shared,
+            addr,
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ldaps://localhost:<port>`.
+    pub fn url(&self) -> String {
+        format!("ldaps://localhost:{}", self.addr.port())
+    }
+
+    pub fn observations(&self) -> DirectoryObservations {
+        self.shared.lock().clone()
+    }
+
+    /// Waits until `done` holds or `timeout` passed; returns the snapshot.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&DirectoryObservations) -> bool,
+    ) -> DirectoryObservations {
+        let mut rx = self.shared.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            {
+                let o = self.shared.lock();
+                if done(&o) {
+                    return o.clone();
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return self.observations(),
+            }
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for KvcDirectoryMock {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, shared: Arc<Shared>) {
+    let conns = Arc::new(Semaphore::new(shared.config.max_connections));
+    let mut running = JoinSet::new();
+    loop {
+        while running.try_join_next().is_some() {}
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            shared.update(|o| o.rejected_connections += 1);
+            drop(tcp);
+            continue;
+        };
+        let tls = tls.clone();
+        let shared = shared.clone();
+        running.spawn(async move {
+            session(tcp, peer, tls, &shared).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn session(tcp: tokio::net::TcpStream, peer: SocketAddr, tls: TlsAcceptor, shared: &Shared) {
+    let idle = shared.config.idle_timeout;
+    let idx = shared.update(|o| {
+        if o.sessions.len() >= MAX_SESSIONS_RECORDED {
+            return None;
+        }
+        o.sessions.push(LdapSession {
+            peer,
+            tls: TlsOutcome::NotAttempted,
+            binds: Vec::new(),
+            searches: Vec::new(),
+            other_ops: Vec::new(),
+            end: SessionEnd::Open,
+        });
+        Some(o.sessions.len() - 1)
+    });
+    let stream = match handshake(tcp, &tls, idle).await {
+        Ok((s, outcome)) => {
+            shared.session(idx, |s| s.tls = outcome);
+            s
+        }
+        Err((outcome, end)) => {
+            shared.session(idx, |s| {
+                s.tls = outcome;
+                s.end = end;
+            });
+            return;
+        }
+    };
+    let (r, w) = tokio::io::split(stream);
+    let codec = || LdapCodec::new(Some(shared.config.max_message_bytes), None);
+    let mut reqs = FramedRead::new(r, codec());
+    let mut resp = FramedWrite::new(w, codec());
+    let mut bound_as = String::new();
+    let end = loop {
+        let msg = match tokio::time::timeout(idle, reqs.next()).await {
+            Err(_) => break SessionEnd::IdleTimeout,
+            Ok(None) => break SessionEnd::PeerClosed,
+            Ok(Some(Err(e))) => break SessionEnd::ProtocolError(e.to_string()),
+            Ok(Some(Ok(m))) => m,
+        };
+        let op = match ServerOps::try_from(msg) {
+            Ok(op) => op,
+            Err(_) => {
+                let _ = resp
+                    .send(ldap3_proto::simple::DisconnectionNotice::gen_response(
+                        LdapResultCode::ProtocolError,
+                        "unsupported operation",
+                    ))
+                    .await;
+                break SessionEnd::ProtocolError("unsupported LDAP operation".into());
+            }
+        };
+        let replies: Vec<LdapMsg> = match op {
+            ServerOps::SimpleBind(b) => {
+                let anonymous = b.dn.is_empty() && b.pw.is_empty();
+                let ok = if anonymous {
+                    shared.config.allow_anonymous
+                } else {
+                    shared.config.entries.iter().any(|e| {
+                        dn_eq(&b.dn, &entry_dn(&shared.config.base_dn, &e.username))
+                            && e.password == b.pw
+                            && !b.pw.is_empty()
+                    })
+                };
+                shared.session(idx, |s| {
+                    if s.binds.len() < MAX_OPS_RECORDED {
+                        s.binds.push(BindRecord {
+                            dn: b.dn.clone(),
+                            success: ok,
+                        })
+                    }
+                });
+                if ok {
+                    bound_as = b.dn.clone();
+                    vec![b.gen_success()]
+                } else {
+                    vec![b.gen_invalid_cred()]
+                }
+            }
+            ServerOps::Search(sr) => {
+                let (replies, rec) = search(&shared.config, &sr, &bound_as);
+                shared.session(idx, |s| {
+                    if s.searches.len() < MAX_OPS_RECORDED {
+                        s.searches.push(rec)
+                    }
+                });
+                replies
+            }
+            ServerOps::Unbind(_) => break SessionEnd::Quit,
+            ServerOps::Abandon { .. } => continue,
+            ServerOps::Compare(c) => {
+                shared.session(idx, |s| s.other_ops.push("compare".into()));
+                vec![c.gen_error(
+                    LdapResultCode::UnwillingToPerform,
+                    "compare is not supported by the mock".into(),
+                )]
+            }
+            ServerOps::Whoami(w) => {
+                shared.session(idx, |s| s.other_ops.push("whoami".into()));
+                vec![w.gen_success(&format!("dn: {bound_as}"))]
+            }
+        };
+        let mut failed = false;
+        for m in replies {
+            if resp.send(m).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            break SessionEnd::PeerClosed;
+        }
+    };
+    shared.session(idx, |s| s.end = end);
+}
+
+fn entry_dn(base: &str, username: &str) -> String {
+    format!("cn={username},{base}")
+}
+
+/// DN comparison: case-insensitive, spaces around `,` and `=` ignored.
+fn dn_eq(a: &str, b: &str) -> bool {
+    norm_dn(a) == norm_dn(b)
+}
+
+fn norm_dn(s: &str) -> String {
+    s.split(',')
+        .map(|rdn| {
+            rdn.split('=')
+                .map(|p| p.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join("=")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The attributes of an entry: (name, values).
+fn attributes(e: &DirectoryEntry, cert_attr: &str) -> Vec<(String, Vec<Vec<u8>>)> {
+    let s = |v: &str| vec![v.as_bytes().to_vec()];
+    let mut out = vec![
+        (
+            "objectClass".to_string(),
+            ["top", "person", "organizationalPerson", "inetOrgPerson"]
+                .iter()
+                .map(|c| c.as_bytes().to_vec())
+                .collect(),
+        ),
+        ("cn".to_string(), s(&e.username)),
+        ("mail".to_string(), s(&e.mail)),
+        ("givenName".to_string(), s(&e.given_name)),
+        ("sn".to_string(), s(&e.surname)),
+        ("street".to_string(), s(&e.street)),
+        ("postalCode".to_string(), s(&e.postal_code)),
+        ("l".to_string(), s(&e.locality)),
+    ];
+    if let Some(uid) = &e.uid {
+        out.push(("uid".to_string(), s(uid)));
+    }
+    if let Some(der) = &e.certificate_der {
+        out.push((cert_attr.to_string(), vec![der.clone()]));
+    }
+    out
+}
+
+/// Attribute type without options (`userCertificate;binary` -> `usercertificate`).
+fn attr_base(a: &str) -> String {
+    a.split(';').next().unwrap_or(a).trim().to_ascii_lowercase()
+}
+
+fn values_of<'a>(attrs: &'a [(String, Vec<Vec<u8>>)], name: &str) -> Vec<&'a [u8]> {
+    let want = attr_base(name);
+    attrs
+        .iter()
+        .filter(|(n, _)| attr_base(n) == want)
+        .flat_map(|(_, v)| v.iter().map(Vec::as_slice))
+        .collect()
+}
+
+fn lower(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).to_lowercase()
+}
+
+fn matches(f: &LdapFilter, attrs: &[(String, Vec<Vec<u8>>)]) -> bool {
+    match f {
+        LdapFilter::And(fs) => fs.iter().all(|f| matches(f, attrs)),
+        LdapFilter::Or(fs) => fs.iter().any(|f| matches(f, attrs)),
+        LdapFilter::Not(f) => !matches(f, attrs),
+        LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
+            let v = v.to_lowercase();
+            values_of(attrs, a).iter().any(|x| lower(x) == v)
+        }
+        LdapFilter::Present(a) => !values_of(attrs, a).is_empty(),
+        LdapFilter::GreaterOrEqual(a, v) => {
+            let v = v.to_lowercase();
+            values_of(attrs, a).iter().any(|x| lower(x) >= v)
+        }
+        LdapFilter::LessOrEqual(a, v) => {
+            let v = v.to_lowercase();
+            values_of(attrs, a).iter().any(|x| lower(x) <= v)
+        }
+        LdapFilter::Substring(a, sub) => values_of(attrs, a).iter().any(|x| {
+            let x = lower(x);
+            let mut rest: &str = &x;
+            if let Some(i) = &sub.initial {
+                let i = i.to_lowercase();
+                match rest.strip_prefix(i.as_str()) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            }
+            for any in &sub.any {
+                let any = any.to_lowercase();
+                match rest.find(any.as_str()) {
+                    Some(p) => rest = &rest[p + any.len()..],
+                    None => return false,
+                }
+            }
+            match &sub.final_ {
+                Some(f) => rest.ends_with(f.to_lowercase().as_str()),
+                None => true,
+            }
+        }),
+        LdapFilter::Extensible(_) => false,
+    }
+}
+
+fn filter_string(f: &LdapFilter) -> String {
+    match f {
+        LdapFilter::And(fs) => format!("(&{})", fs.iter().map(filter_string).collect::<String>()),
+        LdapFilter::Or(fs) => format!("(|{})", fs.iter().map(filter_string).collect::<String>()),
+        LdapFilter::Not(f) => format!("(!{})", filter_string(f)),
+        LdapFilter::Equality(a, v) => format!("({a}={v})"),
+        LdapFilter::Approx(a, v) => format!("({a}~={v})"),
+        LdapFilter::Present(a) => format!("({a}=*)"),
+        LdapFilter::GreaterOrEqual(a, v) => format!("({a}>={v})"),
+        LdapFilter::LessOrEqual(a, v) => format!("({a}<={v})"),
+        LdapFilter::Substring(a, s) => format!(
+            "({a}={}*{}{})",
+            s.initial.clone().unwrap_or_default(),
+            s.any.iter().map(|x| format!("{x}*")).collect::<String>(),
+            s.final_.clone().unwrap_or_default()
+        ),
+        LdapFilter::Extensible(_) => "(extensible)".into(),
+    }
+}
+
+/// Selects the requested attributes (empty or `*` = all; `1.1` = none).
+fn select(attrs: Vec<(String, Vec<Vec<u8>>)>, requested: &[String]) -> Vec<LdapPartialAttribute> {
+    let all = requested.is_empty() || requested.iter().any(|r| r == "*");
+    let none = requested.len() == 1 && requested[0] == "1.1";
+    attrs
+        .into_iter()
+        .filter(|(n, _)| !none && (all || requested.iter().any(|r| attr_base(r) == attr_base(n))))
+        .map(|(atype, vals)| LdapPartialAttribute { atype, vals })
+        .collect()
+}
+
+fn search(
+    config: &KvcDirectoryConfig,
+    sr: &SearchRequest,
+    bound_as: &str,
+) -> (Vec<LdapMsg>, SearchRecord) {
+    let scope = match sr.scope {
+        LdapSearchScope::Base => "base",
+        LdapSearchScope::OneLevel => "one",
+        LdapSearchScope::Subtree => "sub",
+        LdapSearchScope::Children => "children",
+    };
+    let mut rec = SearchRecord {
+        base: sr.base.clone(),
+        scope: scope.into(),
+        filter: filter_string(&sr.filter),
+        attributes: sr.attrs.clone(),
+        bound_as: bound_as.to_string(),
+        entries_returned: 0,
+        result_code: 0,
+    };
+    if bound_as.is_empty() && !config.allow_anonymous {
+        rec.result_code = 50;
+        return (
+            vec![sr.gen_error(
+                LdapResultCode::InsufficentAccessRights,
+                "anonymous access is disabled".into(),
+            )],
+            rec,
+        );
+    }
+    let base_n = norm_dn(&sr.base);
+    let dir_n = norm_dn(&config.base_dn);
+    let listed = config
+        .entries
+        .iter()
+        .filter(|e| e.certificate_der.is_some());
+    let mut out = Vec::new();
+    if base_n == dir_n || (dir_n.ends_with(&format!(",{base_n}")) && !base_n.is_empty()) {
+        let above = base_n != dir_n;
+        if matches!(sr.scope, LdapSearchScope::Base) {
+            if !above {
+                let ou = config
+                    .base_dn
+                    .split(',')
+                    .next()
+                    .and_then(|r| r.split_once('='))
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default();
+                let attrs = vec![
+                    (
+                        "objectClass".to_string(),
+                        vec![b"top".to_vec(), b"organizationalUnit".to_vec()],
+                    ),
+                    ("ou".to_string(), vec![ou.into_bytes()]),
+                ];
+                if matches(&sr.filter, &attrs) {
+                    out.push(sr.gen_result_entry(LdapSearchResultEntry {
+                        dn: config.base_dn.clone(),
+                        attributes: select(attrs, &sr.attrs),
+                    }));
+                }
+            }
+        } else if !(above && matches!(sr.scope, LdapSearchScope::OneLevel)) {
+            for e in listed {
+                let attrs = attributes(e, &config.certificate_attribute);
+                if matches(&sr.filter, &attrs) {
+                    out.push(sr.gen_result_entry(LdapSearchResultEntry {
+                        dn: entry_dn(&config.base_dn, &e.username),
+                        attributes: select(attrs, &sr.attrs),
+                    }));
+                }
+            }
+        }
+    } else if let Some(e) = listed
+        .clone()
+        .find(|e| norm_dn(&entry_dn(&config.base_dn, &e.username)) == base_n)
+    {
+        if matches!(sr.scope, LdapSearchScope::Base | LdapSearchScope::Subtree) {
+            let attrs = attributes(e, &config.certificate_attribute);
+            if matches(&sr.filter, &attrs) {
+                out.push(sr.gen_result_entry(LdapSearchResultEntry {
+                    dn: entry_dn(&config.base_dn, &e.username),
+                    attributes: select(attrs, &sr.attrs),
+                }));
+            }
+        }
+    } else {
+        rec.result_code = 32;
+        return (
+            vec![sr.gen_error(
+                LdapResultCode::NoSuchObject,
+                format!("no such object: {}", sr.base),
+            )],
+            rec,
+        );
+    }
+    rec.entries_returned = out.len();
+    out.push(sr.gen_success());
+    (out, rec)
+}
