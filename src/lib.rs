@@ -9,3 +9,6 @@ pub mod lint;
 pub mod message;
 pub mod report;
 pub mod rules;
+pub mod runner;
+pub mod suite;
+pub mod sut;

@@ -1,8 +1,10 @@
 //! Command-line interface: one module per subcommand.
 
 pub mod lint;
+pub mod mocks;
 pub mod pki;
 pub mod requirements;
+pub mod run;
 pub mod smime;
 
 use std::process::ExitCode;
@@ -29,6 +31,10 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// List the requirement catalogue.
     Requirements(requirements::RequirementsArgs),
+    /// Run the conformance suite of a role against a system under test.
+    Run(run::RunArgs),
+    /// Run mock servers standalone.
+    Mocks(mocks::MocksArgs),
     /// Test PKI: `pki init DIR` writes a root CA and test certificates (PEM + PKCS#12).
     Pki(pki::PkiArgs),
     /// S/MIME: `smime decrypt` / `smime verify` (KOM-LE and KV-Connect).
@@ -39,6 +45,8 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Lint(args) => lint::run(&args),
         Command::Requirements(args) => requirements::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Mocks(args) => mocks::run(&args),
         Command::Pki(args) => pki::run(&args),
         Command::Smime(args) => smime::run(&args),
     }

@@ -2,6 +2,7 @@
 //! of its own.
 
 pub mod junit;
+pub mod run;
 pub mod sarif;
 pub mod text;
 

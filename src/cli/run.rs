@@ -1,0 +1,347 @@
+//! `kvc-check run [--role kvc-pvs] [--sut CONFIG.yaml] [--req ID]... [--case ID]... [--jobs N]
+//! [--timeout S] [--out DIR] [--format F] [--fault ID]... [--answers FILE]`
+//!
+//! Without `--sut`, the suite runs against the embedded reference PVS; `--fault` injects its
+//! named faults. Exit code: 0 = every decided requirement passes, 1 = a requirement fails,
+//! 2 = a case could not be decided (error), the run was interrupted, or a usage/configuration
+//! error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::catalogue::{Catalogue, Role};
+use crate::report::run::{ReportWriter, console, json, junit};
+use crate::rules::KvcRegistry;
+use crate::runner::answers::Answers;
+use crate::runner::mocks::KvcMockHost;
+use crate::runner::model::RunInfo;
+use crate::runner::observe::MockHost;
+use crate::runner::{self, RunContext};
+use crate::suite::{self, Case};
+use crate::sut::SutAdapter;
+use crate::sut::config::{SutConfig, Trigger};
+
+/// What `run` prints on stdout (the files in --out are always written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunFormat {
+    /// Summary table.
+    Console,
+    /// The report.json model.
+    Json,
+    /// The junit.xml document.
+    Junit,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Role of the system under test (selects suites/<role>/).
+    #[arg(long, value_enum, default_value = "kvc-pvs")]
+    pub role: Role,
+    /// SUT configuration (adapter, endpoints); without it the embedded reference system runs.
+    #[arg(long, value_name = "CONFIG.yaml")]
+    pub sut: Option<PathBuf>,
+    /// Run only the cases covering this requirement (repeatable).
+    #[arg(long = "req", value_name = "ID")]
+    pub reqs: Vec<String>,
+    /// Run only this case (repeatable).
+    #[arg(long = "case", value_name = "ID")]
+    pub cases: Vec<String>,
+    /// Cases run in parallel.
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Per-case timeout in seconds (a case may set its own).
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Report directory (default: reports/<timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "console")]
+    pub format: RunFormat,
+    /// Inject a named fault into the reference system (repeatable; only without --sut).
+    #[arg(long = "fault", value_name = "ID")]
+    pub faults: Vec<String>,
+    /// Answers to attest questions (YAML; see suites/README.md).
+    #[arg(long, value_name = "FILE.yaml")]
+    pub answers: Option<PathBuf>,
+    /// Directory holding the suites (default: ./suites, else the source tree's).
+    #[arg(long, value_name = "DIR")]
+    pub suites: Option<PathBuf>,
+    /// Additional application registry entries (as for `lint`).
+    #[arg(long, value_name = "FILE")]
+    pub registry: Vec<PathBuf>,
+}
+
+/// The suites directory: --suites, else ./suites, else the one in the source tree.
+pub fn suites_dir(arg: Option<&Path>) -> PathBuf {
+    if let Some(p) = arg {
+        return p.to_path_buf();
+    }
+    let local = PathBuf::from("suites");
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("suites")
+}
+
+/// Loads and filters the cases of a role.
+pub fn select_cases(
+    dir: &Path,
+    role: Role,
+    reqs: &[String],
+    case_ids: &[String],
+    catalogue: &Catalogue,
+) -> Result<Vec<Case>, String> {
+    let role_dir = dir.join(role.as_str());
+    let all = suite::load_dir(&role_dir, catalogue)?;
+    for c in &all {
+        if c.role != role {
+            return Err(format!(
+                "{}: case {} has role {}, but lives in {}",
+                c.origin,
+                c.id,
+                c.role.as_str(),
+                role_dir.display()
+            ));
+        }
+    }
+    let mut wanted_reqs = Vec::new();
+    for r in reqs {
+        let req = catalogue
+            .get(r)
+            .ok_or_else(|| format!("--req {r}: unknown requirement ID"))?;
+        if !all.iter().any(|c| c.requirements.contains(&req.id)) {
+            return Err(format!(
+                "--req {r}: no case of role {} covers it",
+                role.as_str()
+            ));
+        }
+        wanted_reqs.push(req.id.clone());
+    }
+    for id in case_ids {
+        if !all.iter().any(|c| &c.id == id) {
+            return Err(format!(
+                "--case {id}: no such case in {}",
+                role_dir.display()
+            ));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| {
+            (wanted_reqs.is_empty() && case_ids.is_empty())
+                || c.requirements.iter().any(|r| wanted_reqs.contains(r))
+                || case_ids.contains(&c.id)
+        })
+        .collect())
+}
+
+/// UTC date and time of `secs` since the epoch: (year, month, day, hour, minute, second).
+pub fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    match run_inner(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => super::fail(e),
+    }
+}
+
+/// The SUT adapter and the fixed ports it is configured with, if any.
+type Adapter = (Arc<dyn SutAdapter>, Option<(u16, u16)>);
+
+/// Builds the adapter for `--sut`, or the reference system.
+fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
+    let Some(path) = &args.sut else {
+        let reference = crate::sut::reference::ReferenceAdapter::new(
+            &args.faults,
+            host.server_name(),
+            host.ca_pem(),
+            host.account(),
+        )?;
+        return Ok((Arc::new(reference), None));
+    };
+    if !args.faults.is_empty() {
+        return Err(
+            "--fault applies to the embedded reference system only (not with --sut)".into(),
+        );
+    }
+    let (config, dir) = SutConfig::load(path)?;
+    let adapter: Arc<dyn SutAdapter> = match &config.trigger {
+        Trigger::Command(c) => Arc::new(crate::sut::command::CommandAdapter::new(
+            &config.name,
+            &config.transport,
+            &c.send,
+            &c.fetch,
+            c.cwd.as_ref().map(|d| dir.join(d)).unwrap_or(dir.clone()),
+        )?),
+        Trigger::Http(h) => Arc::new(crate::sut::http::HttpAdapter::new(
+            &config.name,
+            &config.transport,
+            &h.send,
+            &h.fetch,
+        )?),
+        Trigger::Manual => Arc::new(crate::sut::manual::ManualAdapter::new(
+            &config.name,
+            &config.transport,
+        )),
+    };
+    Ok((adapter, config.fixed_ports()))
+}
+
+fn run_inner(args: &RunArgs) -> Result<u8, String> {
+    let catalogue = Catalogue::embedded().map_err(str::to_string)?;
+    if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return Err(format!(
+            "--timeout {}: must be > 0 and <= 3600",
+            args.timeout
+        ));
+    }
+    if args.jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    let cases = select_cases(
+        &suites_dir(args.suites.as_deref()),
+        args.role,
+        &args.reqs,
+        &args.cases,
+        catalogue,
+    )?;
+    let mut registry = KvcRegistry::builtin()?;
+    for path in &args.registry {
+        registry
+            .extend_from_file(path)
+            .map_err(|e| format!("--registry {e}"))?;
+    }
+    let answers = match &args.answers {
+        Some(p) => Answers::load(p, catalogue).map_err(|e| format!("--answers {e}"))?,
+        None => Answers::default(),
+    };
+    for (case, origin) in answers.case_ids() {
+        if !cases.iter().any(|c| c.id == case) {
+            eprintln!(
+                "kvc-check: warning: {origin}: answer for case `{case}`, which is not in this run"
+            );
+        }
+    }
+    let started = now_secs();
+    let (y, mo, d, h, mi, s) = civil(started);
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("reports/{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}"))
+    });
+    std::fs::create_dir_all(&out).map_err(|e| format!("--out {}: {e}", out.display()))?;
+
+    let sut_config = match &args.sut {
+        Some(p) => Some(SutConfig::load(p)?.0),
+        None => None,
+    };
+    let ca_file = sut_config
+        .as_ref()
+        .and_then(|c| c.connect.ca_file.clone())
+        .unwrap_or_else(|| out.join("ca.pem"));
+    let account = sut_config.as_ref().and_then(|c| c.account.clone());
+    let host_name = sut_config
+        .as_ref()
+        .and_then(|c| c.connect.host.clone())
+        .unwrap_or_else(|| "localhost".into());
+    let host = KvcMockHost::new(&host_name, &ca_file, account)?;
+    let (sut, fixed_ports) = adapter(args, &host)?;
+
+    let mut faults = args.faults.clone();
+    faults.sort();
+    let info = RunInfo {
+        tool: "kvc-check".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
+        role: args.role.as_str().into(),
+        sut: sut.describe(),
+        transport: sut.transport(),
+        faults,
+        jobs: args.jobs,
+        timeout_s: args.timeout,
+        selection: args
+            .reqs
+            .iter()
+            .map(|r| format!("--req {r}"))
+            .chain(args.cases.iter().map(|c| format!("--case {c}")))
+            .collect(),
+    };
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let ctx = Arc::new(RunContext {
+        sut,
+        mocks: Arc::new(host),
+        registry: Arc::new(registry),
+        answers: Arc::new(answers),
+        catalogue,
+        jobs: args.jobs,
+        timeout,
+        fixed_ports,
+        idle_timeout: timeout,
+    });
+    let progress = console::progress(cases.len());
+    let mut writer = ReportWriter::new(out.clone(), Some(progress))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    let result = runtime.block_on(runner::run(cases, ctx, info, &mut writer, async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let write_result = writer.finish(&result);
+    let rendered = match args.format {
+        RunFormat::Console => console::summary(&result, &out.display().to_string()),
+        RunFormat::Json => json::render(&result)?,
+        RunFormat::Junit => junit::render(&result)?,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(rendered.as_bytes());
+    let _ = stdout.flush();
+    write_result.map_err(|e| format!("writing reports: {e}"))?;
+    Ok(result.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(1_795_392_000), (2026, 11, 23, 0, 0, 0));
+        assert_eq!(civil(951_782_400 + 3661), (2000, 2, 29, 1, 1, 1));
+    }
+}

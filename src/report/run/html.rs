@@ -1,0 +1,127 @@
+//! `report.html`: one self-contained file (no external assets). A minijinja template with
+//! HTML auto-escaping: requirement matrix with verdict/text filters, per-case checks (expected
+//! vs. observed), steps, SMTP/POP3 transcripts and the captured messages as `data:` URIs.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use minijinja::{Environment, context};
+
+use crate::runner::model::RunResult;
+
+const TEMPLATE: &str = include_str!("report.html");
+
+/// Messages up to this size are embedded for download; larger ones are only saved as files.
+pub const EMBED_LIMIT: usize = 2 * 1024 * 1024;
+/// Bytes of a message shown inline as text.
+const PREVIEW_LIMIT: usize = 8 * 1024;
+
+pub fn render(run: &RunResult) -> Result<String, String> {
+    let mut env = Environment::new();
+    // The name ends in .html, so minijinja escapes every interpolation.
+    env.add_template("report.html", TEMPLATE)
+        .map_err(|e| format!("HTML template: {e}"))?;
+    let mut downloads = BTreeMap::new();
+    let mut previews = BTreeMap::new();
+    for case in &run.cases {
+        for m in &case.messages {
+            if m.data.len() <= EMBED_LIMIT {
+                // Only base64 characters after a fixed prefix: safe to emit unescaped.
+                downloads.insert(
+                    m.reference.clone(),
+                    minijinja::Value::from_safe_string(format!(
+                        "data:message/rfc822;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(&m.data)
+                    )),
+                );
+            }
+            let end = m.data.len().min(PREVIEW_LIMIT);
+            let mut text = String::from_utf8_lossy(&m.data[..end]).into_owned();
+            if m.data.len() > end {
+                text.push_str(&format!("\n... ({} more bytes)", m.data.len() - end));
+            }
+            previews.insert(m.reference.clone(), text);
+        }
+    }
+    let tmpl = env
+        .get_template("report.html")
+        .map_err(|e| format!("HTML template: {e}"))?;
+    tmpl.render(context! { run => minijinja::value::Serde(run), downloads => downloads, previews => previews })
+        .map_err(|e| format!("HTML report: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::FileResult;
+    use crate::runner::model::{CaseResult, MessageRecord, RunInfo, SessionsRecord, Verdict};
+
+    fn run_with(title: &str, data: &[u8]) -> RunResult {
+        let info = RunInfo {
+            tool: "kvc-check".into(),
+            version: "t".into(),
+            started: "t".into(),
+            role: "kvc-pvs".into(),
+            sut: "<b>sut</b>".into(),
+            transport: "smtp-pop3".into(),
+            faults: vec![],
+            jobs: 1,
+            timeout_s: 1.0,
+            selection: vec![],
+        };
+        let mut run = RunResult::new(info, 1);
+        run.complete = true;
+        run.cases.push(CaseResult {
+            id: "c/1".into(),
+            title: title.into(),
+            origin: "x.yaml:1".into(),
+            requirements: vec!["KVC-Anb170".into()],
+            role: "kvc-pvs".into(),
+            profile: "kvc".into(),
+            verdict: Verdict::Fail,
+            reason: Some("r".into()),
+            duration_ms: 1,
+            steps: vec![],
+            checks: vec![],
+            messages: vec![MessageRecord {
+                reference: "c/1#1".into(),
+                file: "cases/c/1/message-1.eml".into(),
+                size: data.len(),
+                mail_from: "a@b".into(),
+                rcpt_to: vec![],
+                lint: FileResult::input_error("x", "e".into()),
+                data: data.to_vec(),
+            }],
+            sessions: SessionsRecord::default(),
+            attest: vec![],
+            mailbox_len: 0,
+        });
+        run.rollup(crate::catalogue::Catalogue::embedded().expect("catalogue"));
+        run
+    }
+
+    #[test]
+    fn escapes_everything_the_sut_controls() {
+        let html = render(&run_with(
+            "<script>alert(1)</script>",
+            b"Subject: <script>alert(2)</script>\r\n\r\n<img src=x onerror=alert(3)>",
+        ))
+        .expect("renders");
+        assert!(!html.contains("<script>alert"), "unescaped script");
+        assert!(
+            !html.contains("<img src=x"),
+            "unescaped markup from a message"
+        );
+        assert!(!html.contains("<b>sut</b>"));
+        assert!(html.contains("&lt;script&gt;alert(1)"));
+        // The message is downloadable inline.
+        assert!(html.contains("href=\"data:message/rfc822;base64,"));
+    }
+
+    #[test]
+    fn large_messages_are_not_embedded() {
+        let html = render(&run_with("t", &vec![b'a'; EMBED_LIMIT + 1])).expect("renders");
+        assert!(!html.contains("data:message/rfc822"));
+        assert!(html.contains("too large to embed"));
+    }
+}

@@ -1,0 +1,143 @@
+//! JUnit XML view of a run: one `<testsuite>` per requirement (its rollup and catalogue facts as
+//! `<properties>`, which junit-10.xsd allows only there), one `<testcase>` per (requirement,
+//! case). The requirement ID leads `testcase@name` (what GitLab and Jenkins show; GitLab keeps
+//! only the first of duplicate names, so the case ID makes it unique); `classname` is
+//! `<role>.<profile>`. Failures carry expected vs. observed.
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::runner::model::{CaseResult, RunResult, Verdict};
+
+pub fn render(run: &RunResult) -> Result<String, String> {
+    let mut report = Report::new("kvc-check run");
+    for req in &run.requirements {
+        let mut suite = TestSuite::new(req.id.clone());
+        suite.add_property(Property::new("requirement", req.versioned_id.clone()));
+        suite.add_property(Property::new("level", req.level.clone()));
+        suite.add_property(Property::new("decided_by", req.decided_by.join(",")));
+        suite.add_property(Property::new("verdict", req.verdict.as_str()));
+        suite.add_property(Property::new("role", run.run.role.clone()));
+        suite.add_property(Property::new("sut", run.run.sut.clone()));
+        suite.add_property(Property::new("transport", run.run.transport.clone()));
+        if !run.run.faults.is_empty() {
+            suite.add_property(Property::new("faults", run.run.faults.join(",")));
+        }
+        suite.add_property(Property::new("run_complete", run.complete.to_string()));
+        for case_ref in &req.cases {
+            let Some(case) = run.cases.iter().find(|c| c.id == case_ref.id) else {
+                continue;
+            };
+            suite.add_test_case(test_case(&req.id, case));
+        }
+        report.add_test_suite(suite);
+    }
+    let xml = report
+        .to_string()
+        .map_err(|e| format!("JUnit output: {e}"))?;
+    Ok(strip_testsuites_skipped(&xml))
+}
+
+/// quick-junit writes `skipped` on `<testsuites>`, which junit-10.xsd does not allow there
+/// (only on `<testsuite>`); the per-suite counts carry the same number.
+fn strip_testsuites_skipped(xml: &str) -> String {
+    let Some(start) = xml.find("<testsuites") else {
+        return xml.to_string();
+    };
+    let end = xml[start..].find('>').map_or(xml.len(), |e| start + e);
+    let tag = &xml[start..end];
+    let Some(attr) = tag.find(" skipped=\"") else {
+        return xml.to_string();
+    };
+    let value_start = start + attr + " skipped=\"".len();
+    let Some(close) = xml[value_start..].find('"') else {
+        return xml.to_string();
+    };
+    format!(
+        "{}{}",
+        &xml[..start + attr],
+        &xml[value_start + close + 1..]
+    )
+}
+
+fn checks_text(case: &CaseResult, requirement: &str) -> String {
+    let mut out = String::new();
+    for c in case.checks.iter().filter(|c| {
+        c.verdict != Verdict::Pass && c.requirement.as_deref().is_none_or(|r| r == requirement)
+    }) {
+        out.push_str(&format!(
+            "[{}] {}\n  expected: {}\n  observed: {}\n",
+            c.verdict.as_str(),
+            c.expectation,
+            c.expected,
+            c.observed.replace('\n', "\n            ")
+        ));
+    }
+    for s in case.steps.iter() {
+        out.push_str(&format!(
+            "step {} {} -> {:?}: {}\n",
+            s.index, s.description, s.outcome, s.detail
+        ));
+    }
+    for m in &case.messages {
+        out.push_str(&format!(
+            "message {} ({} bytes): reproduce with `kvc-check lint {}`\n",
+            m.reference, m.size, m.file
+        ));
+    }
+    out
+}
+
+fn test_case(requirement: &str, case: &CaseResult) -> TestCase {
+    let reason = case.reason.clone().unwrap_or_default();
+    let status = match case.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail | Verdict::Error => {
+            let kind = if case.verdict == Verdict::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_message(reason);
+            status.set_type(case.verdict.as_str());
+            status.set_description(checks_text(case, requirement));
+            status
+        }
+        Verdict::Skip => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(format!("skip: {reason}"));
+            status
+        }
+        Verdict::Attest => {
+            let mut status = TestCaseStatus::skipped();
+            let question = case
+                .attest
+                .iter()
+                .map(|a| a.question.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            status.set_message(format!(
+                "attest: needs a human answer (--answers): {question}"
+            ));
+            status
+        }
+    };
+    let mut tc = TestCase::new(format!("{requirement} {}", case.id), status);
+    tc.set_classname(format!("{}.{}", case.role, case.profile));
+    tc.set_time(std::time::Duration::from_millis(case.duration_ms));
+    if case.verdict == Verdict::Pass {
+        let evidence: Vec<String> = case
+            .checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "[pass] {}: {}",
+                    c.expectation,
+                    c.observed.lines().next().unwrap_or_default()
+                )
+            })
+            .collect();
+        tc.set_system_out(evidence.join("\n"));
+    }
+    tc
+}

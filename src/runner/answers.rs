@@ -1,0 +1,181 @@
+//! Answers to attest questions (`--answers FILE.yaml`).
+//!
+//! ```yaml
+//! answers:
+//!   - requirement: KVC-Anb030          # or `case: kvc-pvs/anb030-update-process`
+//!     answer: yes                      # yes | no
+//!     evidence: "QA-Handbuch §4.2; release note 4.2.1 (announced 2026-03-01, shipped 2026-03-20)"
+//!     by: "Jane Doe, QA"               # optional
+//! ```
+//!
+//! A `yes` needs non-empty evidence; an unanswered question stays `attest` and never counts as
+//! passed.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::catalogue::Catalogue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerValue {
+    Yes,
+    No,
+}
+
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub requirement: Option<String>,
+    pub case: Option<String>,
+    pub value: AnswerValue,
+    pub evidence: String,
+    pub by: Option<String>,
+    pub origin: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    answers: Vec<Spanned<RawAnswer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnswer {
+    #[serde(default)]
+    requirement: Option<String>,
+    #[serde(default)]
+    case: Option<String>,
+    answer: AnswerValue,
+    #[serde(default)]
+    evidence: String,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    answers: Vec<Answer>,
+}
+
+impl Answers {
+    pub fn load(path: &Path, catalogue: &Catalogue) -> Result<Answers, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&path.display().to_string(), &text, catalogue)
+    }
+
+    pub fn parse(shown: &str, text: &str, catalogue: &Catalogue) -> Result<Answers, String> {
+        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e
+                .location()
+                .map(|l| format!(":{}", l.line()))
+                .unwrap_or_default();
+            format!("{shown}{line}: {e}")
+        })?;
+        let mut answers = Vec::new();
+        for a in raw.answers {
+            let origin = format!("{shown}:{}", a.referenced.line());
+            let v = a.value;
+            let requirement = match &v.requirement {
+                Some(r) => Some(
+                    catalogue
+                        .get(r)
+                        .map(|q| q.id.clone())
+                        .ok_or_else(|| format!("{origin}: unknown requirement ID `{r}`"))?,
+                ),
+                None => None,
+            };
+            if requirement.is_none() == v.case.is_none() {
+                return Err(format!(
+                    "{origin}: give exactly one of `requirement:` or `case:`"
+                ));
+            }
+            if v.answer == AnswerValue::Yes && v.evidence.trim().is_empty() {
+                return Err(format!(
+                    "{origin}: answer `yes` needs `evidence:` (what a certifier can check)"
+                ));
+            }
+            answers.push(Answer {
+                requirement,
+                case: v.case,
+                value: v.answer,
+                evidence: v.evidence,
+                by: v.by,
+                origin,
+            });
+        }
+        Ok(Answers { answers })
+    }
+
+    /// The answer for an attest item: by case ID first, then by requirement.
+    pub fn find(&self, case: &str, requirement: &str) -> Option<&Answer> {
+        self.answers
+            .iter()
+            .find(|a| a.case.as_deref() == Some(case))
+            .or_else(|| {
+                self.answers
+                    .iter()
+                    .find(|a| a.requirement.as_deref() == Some(requirement))
+            })
+    }
+
+    /// Case IDs named in the file, to report ones that match no case.
+    pub fn case_ids(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.answers
+            .iter()
+            .filter_map(|a| a.case.as_deref().map(|c| (c, a.origin.as_str())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat() -> &'static Catalogue {
+        Catalogue::embedded().expect("catalogue")
+    }
+
+    #[test]
+    fn yes_needs_evidence() {
+        let e = Answers::parse(
+            "a.yaml",
+            "answers:\n  - requirement: KVC-Anb030\n    answer: yes\n",
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("a.yaml:2:"), "{e}");
+        assert!(e.contains("evidence"), "{e}");
+    }
+
+    #[test]
+    fn unknown_requirement_rejected_with_line() {
+        let e = Answers::parse(
+            "a.yaml",
+            "answers:\n  - requirement: KVC-Anb030\n    answer: no\n  - requirement: NOPE\n    answer: no\n",
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("a.yaml:4:"), "{e}");
+    }
+
+    #[test]
+    fn finds_by_case_then_requirement() {
+        let a = Answers::parse(
+            "a.yaml",
+            "answers:\n  - requirement: KVC-Anb030\n    answer: no\n  - case: c1\n    answer: yes\n    evidence: doc\n",
+            cat(),
+        )
+        .expect("parses");
+        assert_eq!(
+            a.find("c1", "KVC-Anb030").map(|x| x.value),
+            Some(AnswerValue::Yes)
+        );
+        assert_eq!(
+            a.find("c2", "KVC-Anb030").map(|x| x.value),
+            Some(AnswerValue::No)
+        );
+        assert!(a.find("c2", "KVC-Anb040").is_none());
+    }
+}

@@ -1,0 +1,616 @@
+//! The runner: schedules cases in parallel (tokio) with per-case timeouts, drives the SUT through
+//! its adapter, lints every captured message with the same rules as `kvc-check lint`, evaluates
+//! the case expectations and rolls verdicts up per requirement.
+//!
+//! Cases with `scope: case` run first; `scope: run` cases run after them, so their expectations
+//! (e.g. KVC-Anb100 consistency) see every message of the run.
+
+pub mod answers;
+pub mod expect;
+pub mod mocks;
+pub mod model;
+pub mod observe;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::catalogue::Catalogue;
+use crate::lint::{self, LintOptions, ProfileChoice};
+use crate::rules::KvcRegistry;
+use crate::suite::{Case, Expectation, MockKind, Scope as CaseScope, Step};
+use crate::sut::{SendRequest, SutAdapter};
+use answers::Answers;
+use model::{
+    CaseResult, Check, MessageRecord, RunInfo, RunResult, SessionsRecord, StepOutcome, StepRecord,
+    Verdict,
+};
+use observe::{Endpoints, KvcClientSetup, MockHost, Observations};
+
+/// Default largest message the mock accepts (16 MiB; KV-Connect has no smaller limit).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long a case waits, after its last step, for SUT sessions to end.
+const IDLE_GRACE: Duration = Duration::from_millis(250);
+
+/// Everything a case needs besides itself.
+pub struct RunContext {
+    pub sut: Arc<dyn SutAdapter>,
+    pub mocks: Arc<dyn MockHost>,
+    pub registry: Arc<KvcRegistry>,
+    pub answers: Arc<Answers>,
+    pub catalogue: &'static Catalogue,
+    pub jobs: usize,
+    /// Default per-case timeout.
+    pub timeout: Duration,
+    /// Ports the SUT is configured with (cases then run one at a time).
+    pub fixed_ports: Option<(u16, u16)>,
+    /// A stalled SUT connection is dropped by the mock after this.
+    pub idle_timeout: Duration,
+}
+
+/// Receives results as cases end (reports are written from here, so an interrupted run keeps
+/// everything that finished).
+pub trait Sink: Send {
+    fn case_started(&mut self, _case: &Case) {}
+    fn case_finished(&mut self, case: &CaseResult, run: &RunResult);
+}
+
+/// Runs the cases; returns when all ended or `cancel` resolved (then `complete` is false).
+pub async fn run(
+    cases: Vec<Case>,
+    ctx: Arc<RunContext>,
+    info: RunInfo,
+    sink: &mut dyn Sink,
+    cancel: impl std::future::Future<Output = ()>,
+) -> RunResult {
+    let started = Instant::now();
+    let mut result = RunResult::new(info, cases.len());
+    let (phase1, phase2): (Vec<Case>, Vec<Case>) =
+        cases.into_iter().partition(|c| c.scope == CaseScope::Case);
+    let run_scoped = phase2.clone();
+    tokio::pin!(cancel);
+    let mut cancelled = false;
+    let mut run_messages: Vec<MessageRecord> = Vec::new();
+    for (phase, cases) in [phase1, phase2].into_iter().enumerate() {
+        if cancelled || cases.is_empty() {
+            continue;
+        }
+        let shared = Arc::new(if phase == 1 {
+            std::mem::take(&mut run_messages)
+        } else {
+            Vec::new()
+        });
+        let jobs = if ctx.fixed_ports.is_some() {
+            1
+        } else {
+            ctx.jobs.max(1)
+        };
+        let semaphore = Arc::new(Semaphore::new(jobs));
+        let mut set = JoinSet::new();
+        for case in cases {
+            let ctx = ctx.clone();
+            let semaphore = semaphore.clone();
+            let shared = (phase == 1).then(|| shared.clone());
+            set.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                execute_guarded(case, ctx, shared).await
+            });
+        }
+        loop {
+            tokio::select! {
+                joined = set.join_next() => {
+                    let Some(joined) = joined else { break };
+                    let case_result = match joined {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // A panicking case is a tool error; keep running the others.
+                            eprintln!("kvc-check: a case task ended abnormally: {e}");
+                            continue;
+                        }
+                    };
+                    if phase == 0 {
+                        run_messages.extend(case_result.messages.iter().cloned());
+                    }
+                    let finished = case_result.clone();
+                    result.cases.push(case_result);
+                    result.rollup(ctx.catalogue);
+                    result.duration_ms = started.elapsed().as_millis() as u64;
+                    sink.case_finished(&finished, &result);
+                }
+                _ = &mut cancel, if !cancelled => {
+                    cancelled = true;
+                    set.abort_all();
+                }
+            }
+        }
+    }
+    if !cancelled {
+        reevaluate_run_scoped(&mut result, &run_scoped, &ctx);
+    }
+    result.complete = !cancelled;
+    result.rollup(ctx.catalogue);
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// Run-scoped cases ran concurrently, so each saw the phase-1 messages plus its own. Once all
+/// have ended, their expectations are evaluated again over every message of the run (e.g.
+/// KVC-Anb100: one spelling across ALL messages). Cases that ended in a step error keep it.
+fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContext) {
+    let all: Vec<MessageRecord> = result
+        .cases
+        .iter()
+        .flat_map(|c| c.messages.iter().cloned())
+        .collect();
+    let all_refs: Vec<&MessageRecord> = all.iter().collect();
+    let transport = ctx.sut.transport();
+    for case in cases {
+        let Some(r) = result.cases.iter_mut().find(|r| r.id == case.id) else {
+            continue;
+        };
+        let step_failed = r
+            .steps
+            .iter()
+            .any(|s| matches!(s.outcome, StepOutcome::Failed | StepOutcome::TimedOut));
+        if r.checks.is_empty() || step_failed {
+            continue;
+        }
+        let obs = Observations {
+            smtp: r.sessions.smtp.clone(),
+            pop3: r.sessions.pop3.clone(),
+        };
+        let scope = expect::Scope {
+            case,
+            own: &r.messages,
+            run: &all_refs,
+            obs: &obs,
+            mailbox_len: r.mailbox_len,
+            registry: &ctx.registry,
+            answers: &ctx.answers,
+            catalogue: ctx.catalogue,
+            transport: &transport,
+        };
+        let (checks, attest) = expect::evaluate(&scope);
+        let (verdict, reason) = decide(&checks);
+        r.checks = checks;
+        r.attest = attest;
+        r.verdict = verdict;
+        r.reason = reason;
+    }
+}
+
+/// Runs one case with a hard upper bound on its duration (the case timeout plus a grace
+/// period); a case that overruns it still yields an `error` result.
+async fn execute_guarded(
+    case: Case,
+    ctx: Arc<RunContext>,
+    run_messages: Option<Arc<Vec<MessageRecord>>>,
+) -> CaseResult {
+    let timeout = case_timeout(&case, &ctx);
+    let skeleton = skeleton(&case);
+    let start = Instant::now();
+    match tokio::time::timeout(
+        timeout + Duration::from_secs(5),
+        execute(case, ctx, run_messages),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = skeleton;
+            r.verdict = Verdict::Error;
+            r.reason = Some(format!(
+                "the case did not end within its timeout of {:.1} s (plus 5 s grace)",
+                timeout.as_secs_f64()
+            ));
+            r.duration_ms = start.elapsed().as_millis() as u64;
+            r
+        }
+    }
+}
+
+fn case_timeout(case: &Case, ctx: &RunContext) -> Duration {
+    case.timeout
+        .map(Duration::from_secs_f64)
+        .unwrap_or(ctx.timeout)
+}
+
+fn skeleton(case: &Case) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        origin: case.origin.clone(),
+        requirements: case.requirements.clone(),
+        role: case.role.as_str().to_string(),
+        profile: case.profile.clone(),
+        verdict: Verdict::Error,
+        reason: None,
+        duration_ms: 0,
+        steps: Vec::new(),
+        checks: Vec::new(),
+        messages: Vec::new(),
+        sessions: SessionsRecord::default(),
+        attest: Vec::new(),
+        mailbox_len: 0,
+    }
+}
+
+/// A path segment safe for the report directory, from a case ID (`/` keeps nesting).
+pub fn case_dir(id: &str) -> String {
+    let mut out: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_./".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while out.contains("..") {
+        out = out.replace("..", "_");
+    }
+    out.trim_matches('/').to_string()
+}
+
+fn lint_options(profile: &str, registry: &KvcRegistry) -> LintOptions {
+    LintOptions {
+        profile: match profile {
+            "kim-1.0" => ProfileChoice::Kim10,
+            "kim-1.5" => ProfileChoice::Kim15,
+            _ => ProfileChoice::Kvc,
+        },
+        registry: registry.clone(),
+        max_size: lint::DEFAULT_MAX_SIZE,
+        // KV-Connect messages between PVS and KV-Connect Client are plain MIME; S/MIME is the
+        // Client's business.
+        smime: None,
+    }
+}
+
+/// Lints captured messages and turns them into records (`cases/<case>/message-N.eml`).
+pub fn message_records(
+    case: &Case,
+    obs: &Observations,
+    registry: &KvcRegistry,
+) -> Vec<MessageRecord> {
+    let opts = lint_options(&case.profile, registry);
+    let dir = case_dir(&case.id);
+    obs.messages()
+        .enumerate()
+        .map(|(i, m)| {
+            let file = format!("cases/{dir}/message-{}.eml", i + 1);
+            MessageRecord {
+                reference: format!("{}#{}", case.id, i + 1),
+                lint: lint::lint_bytes(&file, &m.data, &opts),
+                file,
+                size: m.data.len(),
+                mail_from: m.mail_from.clone(),
+                rcpt_to: m.rcpt_to.clone(),
+                data: m.data.clone(),
+            }
+        })
+        .collect()
+}
+
+fn decide(checks: &[Check]) -> (Verdict, Option<String>) {
+    let verdict = Verdict::combine(checks.iter().map(|c| c.verdict)).unwrap_or(Verdict::Error);
+    let reason = if verdict == Verdict::Pass {
+        None
+    } else {
+        checks.iter().find(|c| c.verdict == verdict).map(|c| {
+            let first = c.observed.lines().next().unwrap_or_default();
+            format!("{}: {first}", c.expectation)
+        })
+    };
+    (verdict, reason)
+}
+
+async fn execute(
+    case: Case,
+    ctx: Arc<RunContext>,
+    run_messages: Option<Arc<Vec<MessageRecord>>>,
+) -> CaseResult {
+    let start = Instant::now();
+    let mut result = skeleton(&case);
+    let transport = ctx.sut.transport();
+    let finish = |mut r: CaseResult| {
+        r.duration_ms = start.elapsed().as_millis() as u64;
+        r
+    };
+
+    // Applicability.
+    if !case.applicability.transport.is_empty()
+        && !case.applicability.transport.contains(&transport)
+    {
+        result.verdict = Verdict::Skip;
+        result.reason = Some(format!(
+            "transport {} not in this run",
+            case.applicability.transport.join(", ")
+        ));
+        return finish(result);
+    }
+
+    let empty = Observations::default();
+    if case.setup.mock == MockKind::None || case.steps.is_empty() {
+        let scope = expect::Scope {
+            case: &case,
+            own: &[],
+            run: &[],
+            obs: &empty,
+            mailbox_len: 0,
+            registry: &ctx.registry,
+            answers: &ctx.answers,
+            catalogue: ctx.catalogue,
+            transport: &transport,
+        };
+        let (checks, attest) = expect::evaluate(&scope);
+        let (verdict, reason) = decide(&checks);
+        result.checks = checks;
+        result.attest = attest;
+        result.verdict = verdict;
+        result.reason = reason;
+        return finish(result);
+    }
+
+    // Skip expectations decide without running anything.
+    if let Some(Expectation::Skip(reason)) = case
+        .expect
+        .iter()
+        .find(|e| matches!(e, Expectation::Skip(_)))
+    {
+        result.verdict = Verdict::Skip;
+        result.reason = Some(reason.clone());
+        return finish(result);
+    }
+
+    let timeout = case_timeout(&case, &ctx);
+    let deadline = start + timeout;
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+
+    let mut mailbox = Vec::new();
+    for m in &case.setup.mailbox {
+        match m.bytes(&case.dir) {
+            Ok(b) => mailbox.push(b),
+            Err(e) => {
+                result.reason = Some(format!("{}: {e}", case.origin));
+                return finish(result);
+            }
+        }
+    }
+    let mailbox_len = mailbox.len();
+    let (smtp_port, pop3_port) = ctx.fixed_ports.unwrap_or((0, 0));
+    let setup = KvcClientSetup {
+        cert: case.setup.server_cert,
+        mailbox,
+        max_message_bytes: case
+            .setup
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        idle_timeout: ctx.idle_timeout.min(timeout),
+        smtp_port,
+        pop3_port,
+    };
+    let mock = match ctx.mocks.start_kvc_client(setup).await {
+        Ok(m) => m,
+        Err(e) => {
+            result.reason = Some(format!("starting the mock KV-Connect Client: {e}"));
+            return finish(result);
+        }
+    };
+    let endpoints = Endpoints {
+        host: ctx.mocks.host(),
+        smtp: mock.smtp_addr(),
+        pop3: mock.pop3_addr(),
+        ca_file: ctx.mocks.ca_file(),
+        ca_pem: ctx.mocks.ca_pem(),
+        user: ctx.mocks.user(),
+        password: ctx.mocks.password(),
+        from: ctx.mocks.from(),
+    };
+
+    let mut step_error: Option<String> = None;
+    for (i, step) in case.steps.iter().enumerate() {
+        let step_start = Instant::now();
+        let index = i + 1;
+        let (outcome, detail) = run_step(step, &*mock, &*ctx.sut, &endpoints, remaining()).await;
+        let record = StepRecord {
+            index,
+            description: step.describe(),
+            outcome,
+            detail: detail.clone(),
+            duration_ms: step_start.elapsed().as_millis() as u64,
+        };
+        result.steps.push(record);
+        if matches!(outcome, StepOutcome::Failed | StepOutcome::TimedOut) {
+            step_error = Some(format!("step {index} ({}): {detail}", step.describe()));
+            break;
+        }
+    }
+
+    // Let sessions the SUT is ending (QUIT in flight) finish, so transcripts are complete; a
+    // stalled session does not hold the case up beyond this grace.
+    let obs = mock.wait_for_idle(remaining().min(IDLE_GRACE)).await;
+    mock.shutdown().await;
+    let messages = message_records(&case, &obs, &ctx.registry);
+    result.sessions = SessionsRecord {
+        smtp: obs.smtp.clone(),
+        pop3: obs.pop3.clone(),
+    };
+    if let Some(e) = step_error {
+        result.messages = messages;
+        result.verdict = Verdict::Error;
+        result.reason = Some(e);
+        return finish(result);
+    }
+
+    let mut run_refs: Vec<&MessageRecord> = Vec::new();
+    if let Some(shared) = &run_messages {
+        run_refs.extend(shared.iter());
+    }
+    run_refs.extend(messages.iter());
+    let scope = expect::Scope {
+        case: &case,
+        own: &messages,
+        run: &run_refs,
+        obs: &obs,
+        mailbox_len,
+        registry: &ctx.registry,
+        answers: &ctx.answers,
+        catalogue: ctx.catalogue,
+        transport: &transport,
+    };
+    let (checks, attest) = expect::evaluate(&scope);
+    let (verdict, reason) = decide(&checks);
+    result.checks = checks;
+    result.attest = attest;
+    result.verdict = verdict;
+    result.reason = reason;
+    result.messages = messages;
+    result.mailbox_len = mailbox_len;
+    finish(result)
+}
+
+async fn run_step(
+    step: &Step,
+    mock: &dyn observe::RunningMock,
+    sut: &dyn SutAdapter,
+    endpoints: &Endpoints,
+    remaining: Duration,
+) -> (StepOutcome, String) {
+    if remaining.is_zero() {
+        return (
+            StepOutcome::TimedOut,
+            "the case timeout was reached before this step".into(),
+        );
+    }
+    let secs = remaining.as_secs_f64();
+    match step {
+        Step::Send(s) => {
+            let req = SendRequest {
+                to: s.to.clone(),
+                application: s.application.clone(),
+                subject: s.subject.clone(),
+                body: s.body.clone(),
+            };
+            trigger(sut.send(endpoints, &req), remaining, s.may_fail).await
+        }
+        Step::Fetch(f) => trigger(sut.fetch(endpoints), remaining, f.may_fail).await,
+        Step::WaitMessages(w) => {
+            let obs = mock.wait_for_messages(w.count, remaining).await;
+            let n = obs.message_count();
+            if n >= w.count {
+                (StepOutcome::Ok, format!("{n} message(s) received"))
+            } else {
+                (
+                    if w.may_time_out {
+                        StepOutcome::FailedAllowed
+                    } else {
+                        StepOutcome::TimedOut
+                    },
+                    format!(
+                        "{n} of {} message(s) within {secs:.1} s; {}",
+                        w.count,
+                        describe_sessions(&obs)
+                    ),
+                )
+            }
+        }
+        Step::WaitPop3Quit(_) => {
+            let obs = mock.wait_for_pop3_quit(remaining).await;
+            if obs.pop3.iter().any(|s| s.end == observe::SessionEnd::Quit) {
+                (StepOutcome::Ok, "POP3 session ended with QUIT".into())
+            } else {
+                (
+                    StepOutcome::TimedOut,
+                    format!(
+                        "no POP3 QUIT within {secs:.1} s; {}",
+                        describe_sessions(&obs)
+                    ),
+                )
+            }
+        }
+        Step::WaitConnections(w) => {
+            let until = Instant::now() + remaining;
+            loop {
+                let obs = mock.observations();
+                let sessions = match w.service {
+                    crate::suite::Service::Smtp => &obs.smtp,
+                    crate::suite::Service::Pop3 => &obs.pop3,
+                };
+                let ended = sessions
+                    .iter()
+                    .filter(|s| s.end != observe::SessionEnd::Open)
+                    .count();
+                if ended >= w.count {
+                    return (
+                        StepOutcome::Ok,
+                        format!("{ended} {} connection(s) ended", w.service.as_str()),
+                    );
+                }
+                if Instant::now() >= until {
+                    return (
+                        StepOutcome::TimedOut,
+                        format!(
+                            "{ended} of {} {} connection(s) ended within {secs:.1} s; {}",
+                            w.count,
+                            w.service.as_str(),
+                            describe_sessions(&obs)
+                        ),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn trigger(
+    fut: observe::BoxFuture<'_, Result<String, String>>,
+    remaining: Duration,
+    may_fail: bool,
+) -> (StepOutcome, String) {
+    match tokio::time::timeout(remaining, fut).await {
+        Ok(Ok(detail)) => (StepOutcome::Ok, detail),
+        Ok(Err(e)) if may_fail => (StepOutcome::FailedAllowed, e),
+        Ok(Err(e)) => (StepOutcome::Failed, format!("the SUT trigger failed: {e}")),
+        Err(_) => (
+            StepOutcome::TimedOut,
+            format!(
+                "the SUT trigger did not return within {:.1} s",
+                remaining.as_secs_f64()
+            ),
+        ),
+    }
+}
+
+fn describe_sessions(obs: &Observations) -> String {
+    if obs.smtp.is_empty() && obs.pop3.is_empty() {
+        return "the SUT never connected".into();
+    }
+    let mut parts = Vec::new();
+    for (name, sessions) in [("SMTP", &obs.smtp), ("POP3", &obs.pop3)] {
+        for s in sessions {
+            parts.push(format!(
+                "{name} session from {} ended: {}",
+                s.peer,
+                expect::end_text(&s.end)
+            ));
+        }
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_dirs_are_safe() {
+        assert_eq!(case_dir("kvc-pvs/lint-anb170"), "kvc-pvs/lint-anb170");
+        assert_eq!(case_dir("../x y"), "_/x_y");
+    }
+}

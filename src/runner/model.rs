@@ -1,0 +1,294 @@
+//! The result model of `kvc-check run`. Every run report (console, JSON, JUnit, HTML) is a view
+//! of a [`RunResult`]; no report computes a verdict of its own.
+
+use serde::Serialize;
+
+use crate::catalogue::Catalogue;
+use crate::lint::FileResult;
+use crate::runner::observe::Session;
+
+/// Verdict of a check, a case or a requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    // Order = precedence when combining (highest wins), see `combine`.
+    Pass,
+    Skip,
+    Attest,
+    Error,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Skip => "skip",
+            Verdict::Attest => "attest",
+        }
+    }
+
+    /// Combines verdicts of parts: fail beats error beats attest beats pass; `skip` only when
+    /// every part is skipped (a skipped part next to decided ones does not hide them).
+    pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Option<Verdict> {
+        let mut any = None;
+        let mut decided = None::<Verdict>;
+        for v in verdicts {
+            any = Some(v);
+            if v != Verdict::Skip {
+                decided = Some(decided.map_or(v, |d| d.max(v)));
+            }
+        }
+        decided.or(any)
+    }
+}
+
+/// One expectation evaluated on observations.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// The expectation as written in the case, e.g. `lint KVC-Anb170`.
+    pub expectation: String,
+    /// Requirement the check decides, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
+    pub verdict: Verdict,
+    pub expected: String,
+    pub observed: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    Ok,
+    /// The trigger failed but the step allows it (`may_fail`).
+    FailedAllowed,
+    Failed,
+    TimedOut,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub index: usize,
+    pub description: String,
+    pub outcome: StepOutcome,
+    pub detail: String,
+    pub duration_ms: u64,
+}
+
+/// A message the SUT sent during a case, with the lint result of every rule (the same rules as
+/// `kvc-check lint`). `file` is relative to the report directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRecord {
+    /// `<case-id>#<n>`
+    pub reference: String,
+    pub file: String,
+    pub size: usize,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub lint: FileResult,
+    #[serde(skip)]
+    pub data: Vec<u8>,
+}
+
+/// A human answer to an attest question (`--answers`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestRecord {
+    pub requirement: String,
+    pub question: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub title: String,
+    pub origin: String,
+    pub requirements: Vec<String>,
+    pub role: String,
+    pub profile: String,
+    pub verdict: Verdict,
+    /// One line saying why the case did not pass (the first decisive check or step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    pub steps: Vec<StepRecord>,
+    pub checks: Vec<Check>,
+    pub messages: Vec<MessageRecord>,
+    pub sessions: SessionsRecord,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attest: Vec<AttestRecord>,
+    /// Size of the mailbox the mock served (to re-evaluate run-scoped expectations).
+    #[serde(skip)]
+    pub mailbox_len: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionsRecord {
+    pub smtp: Vec<Session>,
+    pub pop3: Vec<Session>,
+}
+
+/// Per-requirement rollup: passes only when every case covering it passes (skipped cases
+/// aside); attest while a question is open.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementResult {
+    pub id: String,
+    pub versioned_id: String,
+    pub level: String,
+    pub decided_by: Vec<String>,
+    pub summary: String,
+    pub verdict: Verdict,
+    pub cases: Vec<CaseRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseRef {
+    pub id: String,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+    pub skip: usize,
+    pub attest: usize,
+}
+
+impl Counts {
+    pub fn of(verdicts: impl IntoIterator<Item = Verdict>) -> Counts {
+        let mut c = Counts::default();
+        for v in verdicts {
+            match v {
+                Verdict::Pass => c.pass += 1,
+                Verdict::Fail => c.fail += 1,
+                Verdict::Error => c.error += 1,
+                Verdict::Skip => c.skip += 1,
+                Verdict::Attest => c.attest += 1,
+            }
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub tool: String,
+    pub version: String,
+    pub started: String,
+    pub role: String,
+    pub sut: String,
+    pub transport: String,
+    pub faults: Vec<String>,
+    pub jobs: usize,
+    pub timeout_s: f64,
+    /// Case/requirement filters given on the command line.
+    pub selection: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub run: RunInfo,
+    /// False while the run is under way and when it was interrupted: only finished cases are in.
+    pub complete: bool,
+    /// Cases selected for the run (finished or not).
+    pub planned_cases: usize,
+    pub duration_ms: u64,
+    pub requirements: Vec<RequirementResult>,
+    pub cases: Vec<CaseResult>,
+    pub case_counts: Counts,
+    pub requirement_counts: Counts,
+}
+
+impl RunResult {
+    pub fn new(run: RunInfo, planned_cases: usize) -> Self {
+        RunResult {
+            run,
+            complete: false,
+            planned_cases,
+            duration_ms: 0,
+            requirements: Vec::new(),
+            cases: Vec::new(),
+            case_counts: Counts::default(),
+            requirement_counts: Counts::default(),
+        }
+    }
+
+    /// Recomputes the per-requirement rollup and counts from the cases (in catalogue order).
+    pub fn rollup(&mut self, catalogue: &Catalogue) {
+        self.cases.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut reqs = Vec::new();
+        for req in catalogue.all() {
+            let cases: Vec<CaseRef> = self
+                .cases
+                .iter()
+                .filter(|c| c.requirements.contains(&req.id))
+                .map(|c| CaseRef {
+                    id: c.id.clone(),
+                    verdict: c.verdict,
+                })
+                .collect();
+            let Some(verdict) = Verdict::combine(cases.iter().map(|c| c.verdict)) else {
+                continue;
+            };
+            reqs.push(RequirementResult {
+                id: req.id.clone(),
+                versioned_id: req.versioned_id(),
+                level: req.level.as_str().to_string(),
+                decided_by: req
+                    .decided_by
+                    .iter()
+                    .map(|d| format!("{d:?}").to_lowercase())
+                    .collect(),
+                summary: req.summary.clone(),
+                verdict,
+                cases,
+            });
+        }
+        self.case_counts = Counts::of(self.cases.iter().map(|c| c.verdict));
+        self.requirement_counts = Counts::of(reqs.iter().map(|r| r.verdict));
+        self.requirements = reqs;
+    }
+
+    /// 0 = every decided requirement passes, 1 = a requirement fails, 2 = a case could not be
+    /// decided (error) or the run was interrupted.
+    pub fn exit_code(&self) -> u8 {
+        if self.requirements.iter().any(|r| r.verdict == Verdict::Fail) {
+            1
+        } else if !self.complete
+            || self
+                .requirements
+                .iter()
+                .any(|r| r.verdict == Verdict::Error)
+        {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combine_precedence() {
+        use Verdict::*;
+        assert_eq!(Verdict::combine([Pass, Pass]), Some(Pass));
+        assert_eq!(Verdict::combine([Pass, Skip]), Some(Pass));
+        assert_eq!(Verdict::combine([Skip, Skip]), Some(Skip));
+        assert_eq!(Verdict::combine([Pass, Attest]), Some(Attest));
+        assert_eq!(Verdict::combine([Attest, Error]), Some(Error));
+        assert_eq!(Verdict::combine([Error, Fail, Pass]), Some(Fail));
+        assert_eq!(Verdict::combine([]), None);
+    }
+}

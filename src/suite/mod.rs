@@ -1,0 +1,615 @@
+//! Test cases (`suites/<role>/*.yaml`): the case model and its loader.
+//!
+//! A case names the requirement IDs it covers, how to set the mocks up, the steps that drive the
+//! system under test (SUT) and the expectations that must hold on what the mocks observed. The
+//! loader rejects unknown keys (with the YAML location serde-saphyr reports) and requirement IDs
+//! that are not in [`crate::catalogue`] (with `file:line`). See `suites/README.md`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::catalogue::{Catalogue, Role};
+
+/// One loaded case, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    pub id: String,
+    pub title: String,
+    pub requirements: Vec<String>,
+    pub role: Role,
+    pub profile: String,
+    pub applicability: Applicability,
+    pub scope: Scope,
+    /// Per-case timeout in seconds; `None` = the run's `--timeout`.
+    pub timeout: Option<f64>,
+    pub setup: Setup,
+    pub steps: Vec<Step>,
+    pub expect: Vec<Expectation>,
+    /// `path:line` of the case's `id`, for error messages and the report.
+    pub origin: String,
+    /// Directory of the case file (mailbox files are relative to it).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// When a case's expectations are evaluated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Over what this case captured.
+    #[default]
+    Case,
+    /// After every `case`-scoped case has finished, over every message of the run (plus its own).
+    Run,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Applicability {
+    /// SUT transports the case applies to (`smtp-pop3`, `rest`); empty = any.
+    #[serde(default)]
+    pub transport: Vec<String>,
+}
+
+/// Which certificate the mock KV-Connect Client presents (KVC-Anb021).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerCert {
+    #[default]
+    Valid,
+    UntrustedCa,
+    Expired,
+    WrongName,
+}
+
+impl ServerCert {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerCert::Valid => "valid",
+            ServerCert::UntrustedCa => "untrusted-ca",
+            ServerCert::Expired => "expired",
+            ServerCert::WrongName => "wrong-name",
+        }
+    }
+}
+
+/// The mock a case talks through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MockKind {
+    /// No mock (attest-only or skipped cases).
+    #[default]
+    None,
+    /// The mock KV-Connect Client: SMTP (implicit TLS) + POP3 (TLS).
+    KvcClient,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    #[serde(default)]
+    pub mock: MockKind,
+    #[serde(default)]
+    pub server_cert: ServerCert,
+    /// Messages the POP3 mailbox serves, in order.
+    #[serde(default)]
+    pub mailbox: Vec<MailboxEntry>,
+    /// Largest DATA the mock SMTP server accepts (bytes); default 16 MiB.
+    #[serde(default)]
+    pub max_message_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum MailboxEntry {
+    /// A file, relative to the case file.
+    File(String),
+    /// The message text; line breaks are converted to CRLF.
+    Inline(String),
+}
+
+/// What the runner does, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Trigger the SUT to send a message.
+    Send(SendStep),
+    /// Trigger the SUT to fetch its mailbox (POP3).
+    Fetch(FetchStep),
+    /// Wait until the mock SMTP server has received `count` messages in this case.
+    WaitMessages(WaitMessages),
+    /// Wait until the SUT has ended a POP3 session with QUIT.
+    WaitPop3Quit(WaitPlain),
+    /// Wait until the SUT has opened (and ended) at least `count` connections to a service.
+    WaitConnections(WaitConnections),
+}
+
+impl Step {
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Send(s) => format!("send {} message to {}", s.application, s.to.join(", ")),
+            Step::Fetch(_) => "fetch the mailbox".into(),
+            Step::WaitMessages(w) => format!("wait for {} message(s)", w.count),
+            Step::WaitPop3Quit(_) => "wait for POP3 QUIT".into(),
+            Step::WaitConnections(w) => {
+                format!("wait for {} {} connection(s)", w.count, w.service.as_str())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendStep {
+    pub to: Vec<String>,
+    /// Application (e.g. `Arztbrief`, `eNachricht`), or `unspecified` for an application
+    /// without a specified Dienstkennung (KVC-Anb130).
+    pub application: String,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub body: String,
+    /// The trigger may fail (e.g. the SUT refuses the server): recorded, not an error.
+    #[serde(default)]
+    pub may_fail: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchStep {
+    #[serde(default)]
+    pub may_fail: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitMessages {
+    pub count: usize,
+    /// Fewer messages by the timeout is recorded, not an error: the expectations decide
+    /// (e.g. KVC-Anb010: the SUT reported success but nothing arrived = fail).
+    #[serde(default)]
+    pub may_time_out: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitPlain {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Smtp,
+    Pop3,
+}
+
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Smtp => "SMTP",
+            Service::Pop3 => "POP3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitConnections {
+    pub service: Service,
+    #[serde(default = "one")]
+    pub count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What must hold on the observations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// The lint rules of these requirements pass on every message in scope (at least one).
+    Lint(LintExpectation),
+    /// At least `min` messages were captured in this case.
+    Messages(MessagesExpectation),
+    /// The application part of X-KVC-Dienstkennung of every message captured in this case
+    /// equals this value; `fallback` = the registry's `fallback_app` (KVC-Anb130).
+    DienstkennungApp(String),
+    /// X-KVC-Sendersystem is spelled identically in every message in scope (KVC-Anb100).
+    SendersystemConsistent(Over),
+    /// Every message arrived through the declared transport: a TLS session with successful
+    /// AUTH on the SMTP service (KVC-Anb010).
+    Transport(TransportExpectation),
+    /// The SUT retrieved every message of the mailbox over POP3 (KVC-Anb020).
+    Pop3RetrievedAll(WaitPlain),
+    /// The SUT connected to the service but aborted the TLS handshake; it never sent
+    /// credentials nor a message (KVC-Anb021).
+    TlsRefused(TlsRefused),
+    /// A question a human answers (`--answers`); the question comes from the catalogue.
+    Attest(AttestExpectation),
+    /// The requirement is not decided in this run; the case is skipped with this reason.
+    Skip(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintExpectation {
+    pub requirements: Vec<String>,
+    #[serde(default)]
+    pub over: OverScope,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverScope {
+    #[default]
+    Case,
+    Run,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Over {
+    #[serde(default)]
+    pub over: OverScope,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesExpectation {
+    pub min: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportExpectation {
+    /// `smtp-pop3` (the only transport the mocks offer so far).
+    pub transport: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsRefused {
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestExpectation {
+    pub requirement: String,
+    /// Overrides the catalogue's question (e.g. for one part of a requirement).
+    #[serde(default)]
+    pub question: Option<String>,
+}
+
+// ---- raw YAML shape (with locations) -----------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    id: Spanned<String>,
+    title: String,
+    requirements: Vec<Spanned<String>>,
+    role: Role,
+    profile: Spanned<String>,
+    #[serde(default)]
+    applicability: Applicability,
+    #[serde(default)]
+    scope: Scope,
+    #[serde(default)]
+    timeout: Option<f64>,
+    #[serde(default)]
+    setup: Setup,
+    #[serde(default)]
+    steps: Vec<Step>,
+    expect: Vec<Spanned<Expectation>>,
+}
+
+/// Known transports of a KV-Connect SUT.
+pub const TRANSPORTS: &[&str] = &["smtp-pop3", "rest"];
+
+/// Parses and validates one case file. Errors read `path:line: ...`.
+pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case, String> {
+    let shown = path.display().to_string();
+    let raw: RawCase = serde_saphyr::from_str(text).map_err(|e| {
+        let line = e
+            .location()
+            .map(|l| format!(":{}", l.line()))
+            .unwrap_or_default();
+        format!("{shown}{line}: {e}")
+    })?;
+    let at = |line: u64| format!("{shown}:{line}");
+    let id = raw.id.value.clone();
+    if id.is_empty() || id.chars().any(|c| c.is_whitespace()) {
+        return Err(format!(
+            "{}: case id `{id}` must be non-empty and without spaces",
+            at(raw.id.referenced.line())
+        ));
+    }
+    if !["kvc", "kim-1.0", "kim-1.5"].contains(&raw.profile.value.as_str()) {
+        return Err(format!(
+            "{}: unknown profile `{}` (known: kvc, kim-1.0, kim-1.5)",
+            at(raw.profile.referenced.line()),
+            raw.profile.value
+        ));
+    }
+    let mut requirements = Vec::new();
+    for r in &raw.requirements {
+        let Some(req) = catalogue.get(&r.value) else {
+            return Err(format!(
+                "{}: unknown requirement ID `{}` (not in the catalogue; see `kvc-check requirements`)",
+                at(r.referenced.line()),
+                r.value
+            ));
+        };
+        if !req.roles.contains(&raw.role) {
+            return Err(format!(
+                "{}: requirement {} does not apply to role {}",
+                at(r.referenced.line()),
+                r.value,
+                raw.role.as_str()
+            ));
+        }
+        requirements.push(req.id.clone());
+    }
+    if requirements.is_empty() {
+        return Err(format!(
+            "{}: case {id} covers no requirement",
+            at(raw.id.referenced.line())
+        ));
+    }
+    for t in &raw.applicability.transport {
+        if !TRANSPORTS.contains(&t.as_str()) {
+            return Err(format!(
+                "{shown}: applicability: unknown transport `{t}` (known: {})",
+                TRANSPORTS.join(", ")
+            ));
+        }
+    }
+    if let Some(t) = raw.timeout
+        && !(t > 0.0 && t <= 3600.0)
+    {
+        return Err(format!(
+            "{shown}: timeout {t} s is out of range (0 < timeout <= 3600)"
+        ));
+    }
+    let covered: BTreeSet<&str> = requirements.iter().map(String::as_str).collect();
+    let needs_mock = !raw.steps.is_empty();
+    if needs_mock && raw.setup.mock == MockKind::None {
+        return Err(format!(
+            "{}: case {id} has steps but `setup.mock` is not set (use `mock: kvc-client`)",
+            at(raw.id.referenced.line())
+        ));
+    }
+    let mut expect = Vec::new();
+    for e in &raw.expect {
+        let line = e.referenced.line();
+        let check_req = |r: &str| -> Result<(), String> {
+            match catalogue.get(r) {
+                None => Err(format!(
+                    "{}: unknown requirement ID `{r}` in expectation",
+                    at(line)
+                )),
+                Some(req) if !covered.contains(req.id.as_str()) => Err(format!(
+                    "{}: expectation names {r}, which the case does not list in `requirements`",
+                    at(line)
+                )),
+                Some(_) => Ok(()),
+            }
+        };
+        let mut value = e.value.clone();
+        match &mut value {
+            Expectation::Lint(l) => {
+                if l.requirements.is_empty() {
+                    return Err(format!("{}: lint: no requirement listed", at(line)));
+                }
+                for r in &mut l.requirements {
+                    check_req(r)?;
+                    if let Some(req) = catalogue.get(r) {
+                        *r = req.id.clone();
+                    }
+                }
+            }
+            Expectation::Attest(a) => {
+                check_req(&a.requirement)?;
+                let req = catalogue.get(&a.requirement);
+                if let Some(req) = req {
+                    a.requirement = req.id.clone();
+                }
+                if a.question.is_none() && req.and_then(|r| r.attest_question.as_ref()).is_none() {
+                    return Err(format!(
+                        "{}: attest: {} has no attest_question in the catalogue; give `question:`",
+                        at(line),
+                        a.requirement
+                    ));
+                }
+            }
+            Expectation::Transport(t) if !TRANSPORTS.contains(&t.transport.as_str()) => {
+                return Err(format!(
+                    "{}: transport: unknown transport `{}`",
+                    at(line),
+                    t.transport
+                ));
+            }
+            Expectation::DienstkennungApp(app) if app.is_empty() => {
+                return Err(format!("{}: dienstkennung_app: empty value", at(line)));
+            }
+            _ => {}
+        }
+        let observes = !matches!(value, Expectation::Attest(_) | Expectation::Skip(_));
+        if observes && !needs_mock {
+            return Err(format!(
+                "{}: this expectation observes the SUT, but the case has no steps",
+                at(line)
+            ));
+        }
+        expect.push(value);
+    }
+    if expect.is_empty() {
+        return Err(format!(
+            "{}: case {id} has no expectation",
+            at(raw.id.referenced.line())
+        ));
+    }
+    Ok(Case {
+        origin: at(raw.id.referenced.line()),
+        id,
+        title: raw.title,
+        requirements,
+        role: raw.role,
+        profile: raw.profile.value,
+        applicability: raw.applicability,
+        scope: raw.scope,
+        timeout: raw.timeout,
+        setup: raw.setup,
+        steps: raw.steps,
+        expect,
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    })
+}
+
+/// Loads every `*.yaml` case under `dir` (recursively, sorted by path). Case IDs must be unique.
+pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Case>, String> {
+    let mut files = Vec::new();
+    collect_yaml(dir, &mut files)?;
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{}: no case files (*.yaml) found", dir.display()));
+    }
+    let mut cases: Vec<Case> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let case = load_case(&f, &text, catalogue)?;
+        if let Some(other) = cases.iter().find(|c| c.id == case.id) {
+            return Err(format!(
+                "{}: duplicate case id `{}` (first defined at {})",
+                case.origin, case.id, other.origin
+            ));
+        }
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect_yaml(&path, out)?;
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl MailboxEntry {
+    /// The message bytes with CRLF line breaks as a POP3 mailbox serves them.
+    pub fn bytes(&self, case_dir: &Path) -> Result<Vec<u8>, String> {
+        match self {
+            MailboxEntry::File(f) => {
+                let p = case_dir.join(f);
+                std::fs::read(&p).map_err(|e| format!("mailbox file {}: {e}", p.display()))
+            }
+            MailboxEntry::Inline(text) => Ok(to_crlf(text.as_bytes())),
+        }
+    }
+}
+
+/// Converts bare LF to CRLF (leaves existing CRLF alone).
+pub fn to_crlf(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\n' && (i == 0 || text[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat() -> &'static Catalogue {
+        Catalogue::embedded().expect("catalogue")
+    }
+
+    const GOOD: &str = "id: t/one
+title: A case
+requirements: [KVC-Anb170]
+role: kvc-pvs
+profile: kvc
+setup:
+  mock: kvc-client
+steps:
+  - send: {to: [a@b.kv-safenet.de], application: Arztbrief}
+  - wait_messages: {count: 1}
+expect:
+  - lint: {requirements: [KVC-Anb170]}
+";
+
+    #[test]
+    fn loads_a_good_case() {
+        let c = load_case(Path::new("s/one.yaml"), GOOD, cat()).expect("loads");
+        assert_eq!(c.id, "t/one");
+        assert_eq!(c.requirements, vec!["KVC-Anb170"]);
+        assert_eq!(c.steps.len(), 2);
+        assert_eq!(c.origin, "s/one.yaml:1");
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let text = GOOD.replace("profile: kvc\n", "profile: kvc\nbogus: 1\n");
+        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
+        assert!(e.starts_with("s/one.yaml:6:"), "{e}");
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn unknown_step_key_is_rejected() {
+        let text = GOOD.replace("{count: 1}", "{count: 1, colour: red}");
+        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
+        assert!(e.starts_with("s/one.yaml:10:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_requirement_names_file_and_line() {
+        let text = GOOD.replace("[KVC-Anb170]\nrole", "[KVC-Anb999]\nrole");
+        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
+        assert!(e.starts_with("s/one.yaml:3:"), "{e}");
+        assert!(e.contains("KVC-Anb999"), "{e}");
+    }
+
+    #[test]
+    fn expectation_outside_the_case_requirements_is_rejected() {
+        let text = GOOD.replace(
+            "lint: {requirements: [KVC-Anb170]}",
+            "lint: {requirements: [KVC-Anb160]}",
+        );
+        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
+        assert!(e.starts_with("s/one.yaml:12:"), "{e}");
+    }
+
+    #[test]
+    fn role_mismatch_is_rejected() {
+        let text = GOOD.replace("[KVC-Anb170]\nrole", "[A_23165]\nrole");
+        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
+        assert!(e.contains("does not apply to role kvc-pvs"), "{e}");
+    }
+
+    #[test]
+    fn crlf_conversion() {
+        assert_eq!(to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
+    }
+}

@@ -1,0 +1,177 @@
+//! `--sut CONFIG.yaml`: which adapter triggers the vendor's system and where it connects.
+//!
+//! ```yaml
+//! name: "MyPVS 4.2"
+//! transport: smtp-pop3
+//! connect:                    # optional; without it every case gets ephemeral ports
+//!   host: localhost
+//!   smtp_port: 4650           # the ports the SUT is configured with (cases then run one at a time)
+//!   pop3_port: 9950
+//!   ca_file: /tmp/kvc-check-ca.pem
+//! account: {user: praxis@kv-safenet.de, password: "test-pin-1234"}
+//! trigger:
+//!   command:
+//!     send: "mypvs send --to {to} --app {app} --file {file}"
+//!     fetch: "mypvs fetch"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SutConfig {
+    pub name: String,
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    #[serde(default)]
+    pub connect: Connect,
+    #[serde(default)]
+    pub account: Option<Account>,
+    pub trigger: Trigger,
+}
+
+fn default_transport() -> String {
+    "smtp-pop3".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connect {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub smtp_port: Option<u16>,
+    #[serde(default)]
+    pub pop3_port: Option<u16>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    Command(CommandTrigger),
+    Http(HttpTrigger),
+    Manual,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandTrigger {
+    pub send: String,
+    pub fetch: String,
+    /// Working directory (relative to the config file); default: the config file's directory.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTrigger {
+    /// `http://host:port/path` receiving a POST with the request as JSON.
+    pub send: String,
+    pub fetch: String,
+}
+
+impl SutConfig {
+    pub fn load(path: &Path) -> Result<(SutConfig, PathBuf), String> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--sut {shown}: {e}"))?;
+        let config = Self::parse(&shown, &text)?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok((config, dir))
+    }
+
+    pub fn parse(shown: &str, text: &str) -> Result<SutConfig, String> {
+        let config: SutConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e
+                .location()
+                .map(|l| format!(":{}", l.line()))
+                .unwrap_or_default();
+            format!("--sut {shown}{line}: {e}")
+        })?;
+        if !crate::suite::TRANSPORTS.contains(&config.transport.as_str()) {
+            return Err(format!(
+                "--sut {shown}: unknown transport `{}` (known: {})",
+                config.transport,
+                crate::suite::TRANSPORTS.join(", ")
+            ));
+        }
+        if config.connect.smtp_port.is_some() != config.connect.pop3_port.is_some() {
+            return Err(format!(
+                "--sut {shown}: connect: give both smtp_port and pop3_port, or neither"
+            ));
+        }
+        match &config.trigger {
+            Trigger::Command(c) => {
+                super::command::validate_template(&c.send)
+                    .map_err(|e| format!("--sut {shown}: trigger.command.send: {e}"))?;
+                super::command::validate_template(&c.fetch)
+                    .map_err(|e| format!("--sut {shown}: trigger.command.fetch: {e}"))?;
+            }
+            Trigger::Http(h) => {
+                for url in [&h.send, &h.fetch] {
+                    super::http::parse_url(url)
+                        .map_err(|e| format!("--sut {shown}: trigger.http: {e}"))?;
+                }
+            }
+            Trigger::Manual => {}
+        }
+        Ok(config)
+    }
+
+    /// Fixed ports the SUT is configured with, if any.
+    pub fn fixed_ports(&self) -> Option<(u16, u16)> {
+        self.connect.smtp_port.zip(self.connect.pop3_port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_command_config() {
+        let c = SutConfig::parse(
+            "s.yaml",
+            "name: X\ntrigger:\n  command:\n    send: \"x send {to} {app}\"\n    fetch: x fetch\n",
+        )
+        .expect("parses");
+        assert!(matches!(c.trigger, Trigger::Command(_)));
+        assert_eq!(c.transport, "smtp-pop3");
+    }
+
+    #[test]
+    fn manual_trigger() {
+        let c = SutConfig::parse("s.yaml", "name: X\ntrigger: manual\n").expect("parses");
+        assert!(matches!(c.trigger, Trigger::Manual));
+    }
+
+    #[test]
+    fn unknown_placeholder_is_a_config_error() {
+        let e = SutConfig::parse(
+            "s.yaml",
+            "name: X\ntrigger:\n  command:\n    send: \"x {bogus}\"\n    fetch: x\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("{bogus}"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_has_line() {
+        let e = SutConfig::parse("s.yaml", "name: X\nportz: 1\ntrigger: manual\n").unwrap_err();
+        assert!(e.starts_with("--sut s.yaml:2:"), "{e}");
+    }
+}

@@ -1,0 +1,83 @@
+//! Manual adapter: the runner prints what a person must do at the SUT (to stderr) and then waits
+//! for the effect (a message, a POP3 session) up to the case timeout. The printout names the
+//! mock endpoints, the CA file and the credentials the SUT must be configured with.
+
+use std::io::Write;
+
+use super::{SendRequest, SutAdapter};
+use crate::runner::observe::{BoxFuture, Endpoints};
+
+pub struct ManualAdapter {
+    name: String,
+    transport: String,
+}
+
+impl ManualAdapter {
+    pub fn new(name: &str, transport: &str) -> Self {
+        ManualAdapter {
+            name: name.into(),
+            transport: transport.into(),
+        }
+    }
+}
+
+fn connection_text(ep: &Endpoints) -> String {
+    format!(
+        "    SMTP  {}:{} (implicit TLS)   POP3 {}:{} (TLS)\n    trust CA {}\n    user {}  password {}",
+        ep.host,
+        ep.smtp.port(),
+        ep.host,
+        ep.pop3.port(),
+        ep.ca_file.display(),
+        ep.user,
+        ep.password
+    )
+}
+
+fn say(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+    let _ = err.flush();
+}
+
+impl SutAdapter for ManualAdapter {
+    fn describe(&self) -> String {
+        format!("{} (manual)", self.name)
+    }
+
+    fn transport(&self) -> String {
+        self.transport.clone()
+    }
+
+    fn send<'a>(
+        &'a self,
+        ep: &'a Endpoints,
+        req: &'a SendRequest,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            say(&format!(
+                "\n>>> ACTION: in {}, send a {} message to {}{}\n{}\n    (waiting up to the case timeout)",
+                self.name,
+                req.application,
+                req.to.join(", "),
+                req.subject
+                    .as_ref()
+                    .map(|s| format!(" with subject \"{s}\""))
+                    .unwrap_or_default(),
+                connection_text(ep)
+            ));
+            Ok("instructions printed".into())
+        })
+    }
+
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            say(&format!(
+                "\n>>> ACTION: in {}, fetch all messages from the mailbox\n{}\n    (waiting up to the case timeout)",
+                self.name,
+                connection_text(ep)
+            ));
+            Ok("instructions printed".into())
+        })
+    }
+}

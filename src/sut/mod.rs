@@ -1,0 +1,47 @@
+//! SUT adapters: how the runner makes the system under test act. A case step "send" or "fetch"
+//! becomes a call on a [`SutAdapter`]; what the SUT then does is observed by the mocks, never
+//! taken from the adapter's word.
+//!
+//! - [`reference`]: the embedded reference PVS (`kvc_mocks::ReferencePvs`), the default.
+//! - [`command`]: a command template per action (`mypvs send --to {to} ...`).
+//! - [`http`]: an HTTP POST per action with a JSON body.
+//! - [`manual`]: prints what a person must do; the runner waits up to the case timeout.
+//!
+//! `--sut CONFIG.yaml` selects and configures one (see `suites/README.md`).
+
+pub mod command;
+pub mod config;
+pub mod http;
+pub mod manual;
+pub mod reference;
+
+use serde::Serialize;
+
+use crate::runner::observe::{BoxFuture, Endpoints};
+
+/// A message the SUT is asked to send.
+#[derive(Debug, Clone, Serialize)]
+pub struct SendRequest {
+    pub to: Vec<String>,
+    /// e.g. `Arztbrief`, `eNachricht`, or `unspecified`.
+    pub application: String,
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+/// Triggers the SUT. `Ok` carries a line of evidence (e.g. the command's exit status and
+/// output), `Err` says why the trigger failed.
+pub trait SutAdapter: Send + Sync {
+    /// Shown in reports, e.g. `reference PVS (faults: none)` or `command: mypvs`.
+    fn describe(&self) -> String;
+    /// Transport the SUT uses (`smtp-pop3` or `rest`).
+    fn transport(&self) -> String {
+        "smtp-pop3".into()
+    }
+    fn send<'a>(
+        &'a self,
+        endpoints: &'a Endpoints,
+        request: &'a SendRequest,
+    ) -> BoxFuture<'a, Result<String, String>>;
+    fn fetch<'a>(&'a self, endpoints: &'a Endpoints) -> BoxFuture<'a, Result<String, String>>;
+}

@@ -1,0 +1,538 @@
+//! `kvc-check run` end to end (the real binary) against the embedded reference PVS.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kvc_check::catalogue::{Catalogue, Role};
+use kvc_mocks::reference_pvs::PvsFault;
+use serde_json::Value;
+
+fn kvc_check(args: &[&str], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvc-check"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("kvc-check runs")
+}
+
+fn report(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+fn verdicts<'a>(report: &'a Value, of: &str) -> Vec<(&'a str, &'a str)> {
+    report[of]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().expect("id"),
+                c["verdict"].as_str().expect("verdict"),
+            )
+        })
+        .collect()
+}
+
+/// Validates with `xmllint --schema` (Debian libxml2-utils).
+fn validate_junit(path: &Path) {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "xmllint is needed to validate junit.xml against junit-10.xsd but could not be \
+                 started ({e}); install it: apt-get install libxml2-utils"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "junit.xml is not valid against junit-10.xsd:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn default_run_passes_against_the_reference_pvs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r");
+    let o = kvc_check(&[], &out);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["complete"], true);
+    for (id, v) in verdicts(&r, "cases") {
+        assert!(
+            ["pass", "skip", "attest"].contains(&v),
+            "case {id} is {v} against the reference PVS"
+        );
+    }
+    // Every kvc-pvs requirement of the catalogue is covered by a case.
+    let catalogue = Catalogue::embedded().expect("catalogue");
+    let covered: BTreeSet<&str> = verdicts(&r, "requirements")
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    for req in catalogue
+        .all()
+        .iter()
+        .filter(|q| q.roles.contains(&Role::KvcPvs))
+    {
+        assert!(covered.contains(req.id.as_str()), "{} has no case", req.id);
+    }
+    // Requirements decided by run or lint pass; REST-only ones are skipped; attest stays open.
+    for (id, v) in verdicts(&r, "requirements") {
+        let expected = match id {
+            "KVC-Anb080" => "skip",
+            "KVC-Anb020" | "KVC-Anb022" | "KVC-Anb030" | "KVC-Anb040" | "KVC-Anb050"
+            | "KVC-Anb060" | "KVC-Anb070" => "attest",
+            _ => "pass",
+        };
+        assert_eq!(v, expected, "requirement {id}");
+    }
+    for f in ["junit.xml", "report.json", "report.html", "ca.pem"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert!(
+        stdout.contains("requirements: 12 pass, 0 fail, 0 error, 1 skip, 7 attest"),
+        "{stdout}"
+    );
+
+    // junit.xml: schema-valid, unique names, round-trips through quick-junit.
+    let junit_path = out.join("junit.xml");
+    validate_junit(&junit_path);
+    let xml = std::fs::read_to_string(&junit_path).expect("junit.xml");
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("quick-junit parses it");
+    let mut names = HashSet::new();
+    let mut count = 0;
+    for suite in &parsed.test_suites {
+        for case in &suite.test_cases {
+            count += 1;
+            let name = case.name.as_str();
+            assert!(
+                names.insert(name.to_string()),
+                "duplicate testcase name {name}"
+            );
+            let req = name.split(' ').next().unwrap_or_default();
+            assert!(
+                catalogue.contains(req),
+                "testcase name {name} does not lead with a requirement ID"
+            );
+            assert_eq!(
+                case.classname.as_ref().map(|c| c.as_str()),
+                Some("kvc-pvs.kvc")
+            );
+        }
+    }
+    assert_eq!(count, 25, "one testcase per (requirement, case)");
+
+    // report.html is one self-contained file with the captured messages embedded.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("data:message/rfc822;base64,"));
+    assert!(!html.contains("<script src") && !html.contains("<link "));
+}
+
+#[test]
+fn every_fault_fails_its_requirement_and_nothing_unrelated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = PvsFault::all();
+    assert!(faults.len() >= 14, "fault list shrank: {faults:?}");
+    let handles: Vec<_> = faults
+        .iter()
+        .map(|f| {
+            let out = dir.path().join(f.id());
+            let id = f.id().to_string();
+            let requirement = f.requirement().to_string();
+            std::thread::spawn(move || {
+                let o = kvc_check(&["--fault", &id, "--timeout", "3"], &out);
+                (id, requirement, o, report(&out))
+            })
+        })
+        .collect();
+    for h in handles {
+        let (id, requirement, o, r) = h.join().expect("thread");
+        assert_eq!(o.status.code(), Some(1), "--fault {id}: exit code");
+        let failing: Vec<&Value> = r["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .filter(|c| c["verdict"] == "fail")
+            .collect();
+        assert!(!failing.is_empty(), "--fault {id}: no case failed");
+        for c in &failing {
+            let reqs: Vec<&str> = c["requirements"]
+                .as_array()
+                .expect("requirements")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(
+                reqs,
+                vec![requirement.as_str()],
+                "--fault {id} failed an unrelated case {}: {}",
+                c["id"],
+                c["reason"]
+            );
+        }
+        let failing_reqs: Vec<&str> = r["requirements"]
+            .as_array()
+            .expect("requirements")
+            .iter()
+            .filter(|q| q["verdict"] == "fail")
+            .filter_map(|q| q["id"].as_str())
+            .collect();
+        assert_eq!(failing_reqs, vec![requirement.as_str()], "--fault {id}");
+        // A failing case keeps its captured message for `kvc-check lint` (when one arrived).
+        for c in failing {
+            for m in c["messages"].as_array().expect("messages") {
+                let file = m["file"].as_str().expect("file");
+                assert!(
+                    dir.path().join(&id).join(file).is_file(),
+                    "--fault {id}: {file} not saved"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failing_message_reproduces_with_lint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &["--fault", "KVC-Anb170", "--case", "kvc-pvs/anb170-no-bcc"],
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let eml = out.join("cases/kvc-pvs/anb170-no-bcc/message-1.eml");
+    let lint = Command::new(env!("CARGO_BIN_EXE_kvc-check"))
+        .args(["lint", "--profile", "kvc", "--format", "json"])
+        .arg(&eml)
+        .output()
+        .expect("lint runs");
+    assert_eq!(lint.status.code(), Some(1), "lint reproduces the failure");
+    let v: Value = serde_json::from_slice(&lint.stdout).expect("json");
+    assert!(
+        v[0]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["requirement"] == "KVC-Anb170" && f["severity"] == "error")
+    );
+}
+
+#[test]
+fn attest_answers_decide_attest_items_and_unanswered_stay_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let answers = dir.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "answers:\n  - requirement: KVC-Anb030\n    answer: yes\n    evidence: \"QA-Handbuch 4.2, ticket KVC-17\"\n    by: QA\n  - case: kvc-pvs/anb040-attest\n    answer: no\n",
+    )
+    .expect("write");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--answers",
+            answers.to_str().expect("utf-8"),
+            "--req",
+            "KVC-Anb030",
+            "--req",
+            "KVC-Anb040",
+            "--req",
+            "KVC-Anb050",
+        ],
+        &out,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a `no` answer fails its requirement"
+    );
+    let r = report(&out);
+    let reqs = verdicts(&r, "requirements");
+    assert_eq!(
+        reqs,
+        vec![
+            ("KVC-Anb030", "pass"),
+            ("KVC-Anb040", "fail"),
+            ("KVC-Anb050", "attest")
+        ]
+    );
+    let case = r["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["id"] == "kvc-pvs/anb030-attest")
+        .expect("case");
+    assert_eq!(
+        case["attest"][0]["evidence"],
+        "QA-Handbuch 4.2, ticket KVC-17"
+    );
+}
+
+#[test]
+fn only_attest_open_is_exit_0_but_never_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r");
+    let o = kvc_check(&["--req", "KVC-Anb060"], &out);
+    assert_eq!(o.status.code(), Some(0));
+    let r = report(&out);
+    assert_eq!(verdicts(&r, "requirements"), vec![("KVC-Anb060", "attest")]);
+}
+
+#[test]
+fn bad_case_file_is_a_configuration_error_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let suites = dir.path().join("suites/kvc-pvs");
+    std::fs::create_dir_all(&suites).expect("mkdir");
+    std::fs::write(
+        suites.join("bad.yaml"),
+        "id: x/bad\ntitle: t\nrequirements: [KVC-Anb010, KVC-Anb404]\nrole: kvc-pvs\nprofile: kvc\nexpect:\n  - skip: no\n",
+    )
+    .expect("write");
+    let o = kvc_check(
+        &[
+            "--suites",
+            dir.path().join("suites").to_str().expect("utf-8"),
+        ],
+        &dir.path().join("r"),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:3: unknown requirement ID `KVC-Anb404`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_fault_and_filters_are_configuration_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = kvc_check(&["--fault", "KVC-Anb999"], &dir.path().join("a"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("KVC-Anb170"),
+        "lists known faults"
+    );
+    let o = kvc_check(&["--req", "A_23165"], &dir.path().join("b"));
+    assert_eq!(o.status.code(), Some(2));
+    let o = kvc_check(&["--case", "kvc-pvs/nope"], &dir.path().join("c"));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+fn require_curl() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        panic!(
+            "curl is needed for the command-adapter example (suites/examples/curl-pvs.sh); install it: apt-get install curl"
+        );
+    }
+}
+
+#[test]
+fn command_adapter_drives_an_external_client() {
+    require_curl();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            "suites/examples/curl-sut.yaml",
+            "--case",
+            "kvc-pvs/anb010-transport",
+            "--case",
+            "kvc-pvs/anb020-unknown-application",
+            "--case",
+            "kvc-pvs/anb021-wrong-name",
+            "--case",
+            "kvc-pvs/anb130-fallback",
+        ],
+        &out,
+    );
+    let r = report(&out);
+    assert_eq!(
+        verdicts(&r, "cases"),
+        vec![
+            ("kvc-pvs/anb010-transport", "pass"),
+            ("kvc-pvs/anb020-unknown-application", "pass"),
+            ("kvc-pvs/anb021-wrong-name", "pass"),
+            ("kvc-pvs/anb130-fallback", "pass"),
+        ],
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        r["run"]["sut"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("curl-pvs")
+    );
+}
+
+#[test]
+fn a_failing_trigger_command_is_an_error_with_its_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sut = dir.path().join("sut.yaml");
+    std::fs::write(
+        &sut,
+        "name: broken\ntrigger:\n  command:\n    send: \"sh -c 'echo no licence >&2; exit 3'\"\n    fetch: \"true\"\n",
+    )
+    .expect("write");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            sut.to_str().expect("utf-8"),
+            "--case",
+            "kvc-pvs/anb130-fallback",
+        ],
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(2), "an undecided case is exit 2");
+    let r = report(&out);
+    let case = &r["cases"][0];
+    assert_eq!(case["verdict"], "error");
+    let reason = case["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("exit status: 3") && reason.contains("no licence"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn http_adapter_posts_json_and_a_claimed_send_that_never_arrives_fails_anb010() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        let mut len = 0usize;
+        let mut request_line = String::new();
+        r.read_line(&mut request_line).expect("line");
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).expect("header");
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().expect("length");
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).expect("body");
+        s.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .expect("answer");
+        (request_line, String::from_utf8(body).expect("utf-8"))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sut = dir.path().join("sut.yaml");
+    std::fs::write(
+        &sut,
+        format!(
+            "name: hook\ntrigger:\n  http:\n    send: http://127.0.0.1:{port}/kvc/send\n    fetch: http://127.0.0.1:{port}/kvc/fetch\n"
+        ),
+    )
+    .expect("write");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            sut.to_str().expect("utf-8"),
+            "--case",
+            "kvc-pvs/anb010-transport",
+            "--timeout",
+            "1",
+        ],
+        &out,
+    );
+    let (request_line, body) = server.join().expect("server");
+    assert!(
+        request_line.starts_with("POST /kvc/send "),
+        "{request_line}"
+    );
+    let json: Value = serde_json::from_str(&body).expect("json body");
+    assert_eq!(json["action"], "send");
+    assert_eq!(json["application"], "Arztbrief");
+    assert!(
+        json["endpoints"]["smtp_port"]
+            .as_u64()
+            .is_some_and(|p| p > 0)
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let r = report(&out);
+    assert_eq!(r["cases"][0]["verdict"], "fail");
+    assert!(
+        r["cases"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no message arrived over SMTP")
+    );
+}
+
+/// KVC-Anb100 compares X-KVC-Sendersystem across ALL messages of the run, including those
+/// captured by other run-scoped cases that ran at the same time.
+#[test]
+fn sendersystem_consistency_covers_every_message_of_the_run() {
+    require_curl();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/examples");
+    let wrapper = dir.path().join("pvs.sh");
+    // Spelled differently only in the messages the no-Bcc case sends.
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif grep -q 'ohne spezifizierte' \"$4\" 2>/dev/null; then export CURL_PVS_SENDERSYSTEM='Curl-PVS;1.0'; fi\nexec {}/curl-pvs.sh \"$@\"\n",
+            examples.display()
+        ),
+    )
+    .expect("write");
+    let mut perm = std::fs::metadata(&wrapper).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&wrapper, perm).expect("chmod");
+    let sut = dir.path().join("sut.yaml");
+    std::fs::write(
+        &sut,
+        "name: inconsistent\ntrigger:\n  command:\n    send: \"./pvs.sh send {to} {app} {file} {smtp_host} {smtp_port} {ca_file} {user} {password} {from}\"\n    fetch: \"true\"\n",
+    )
+    .expect("write");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &[
+            "--sut",
+            sut.to_str().expect("utf-8"),
+            "--case",
+            "kvc-pvs/anb100-sendersystem",
+            "--case",
+            "kvc-pvs/anb170-no-bcc",
+        ],
+        &out,
+    );
+    let r = report(&out);
+    assert_eq!(
+        verdicts(&r, "cases"),
+        vec![
+            ("kvc-pvs/anb100-sendersystem", "fail"),
+            ("kvc-pvs/anb170-no-bcc", "pass")
+        ],
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let reason = r["cases"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("sendersystem_consistent"), "{reason}");
+}
