@@ -1,6 +1,5 @@
-//! `kvc-check mocks serve kvc-client [--smtp-port P] [--pop3-port P] [--ca-out FILE]
-//! [--mailbox FILE]...`: runs the mock KV-Connect Client standalone until Ctrl-C, e.g. to
-//! configure a vendor's system against it by hand.
+//! `kvc-check mocks serve kvc-client|kvc-rest ...`: runs a mock standalone until Ctrl-C, e.g.
+//! to configure a vendor's system against it by hand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,39 +36,80 @@ pub enum ServeMock {
         #[arg(long, value_name = "FILE")]
         mailbox: Vec<PathBuf>,
     },
+    /// The mock KV-Connect REST server (HTTPS, BASIC auth, base path /kvconnect/rest) and the
+    /// directory (LDAPS, base ou=users,dc=kv-safenet,dc=de) on 127.0.0.1.
+    KvcRest {
+        /// HTTPS port (0 = any free port).
+        #[arg(long, default_value_t = 8443)]
+        port: u16,
+        /// LDAPS port of the directory (0 = any free port).
+        #[arg(long, default_value_t = 6360)]
+        ldaps_port: u16,
+        /// Where to write the CA certificate the SUT must trust (user PKI files go beside it).
+        #[arg(long, value_name = "FILE", default_value = "kvc-check-ca.pem")]
+        ca_out: PathBuf,
+        /// Raw KV-Connect messages to serve in the first account's mailbox (repeatable; default:
+        /// one built eArztbrief).
+        #[arg(long, value_name = "FILE")]
+        mailbox: Vec<PathBuf>,
+    },
+}
+
+fn read_mailbox(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, String> {
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| format!("--mailbox {}: {e}", p.display())))
+        .collect()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))
 }
 
 pub fn run(args: &MocksArgs) -> ExitCode {
-    match &args.command {
-        MocksCommand::Serve {
-            mock:
-                ServeMock::KvcClient {
-                    smtp_port,
-                    pop3_port,
-                    ca_out,
-                    mailbox,
-                },
-        } => {
-            let mut messages = Vec::new();
-            for p in mailbox {
-                match std::fs::read(p) {
-                    Ok(b) => messages.push(b),
-                    Err(e) => return super::fail(format!("--mailbox {}: {e}", p.display())),
-                }
-            }
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => return super::fail(format!("starting the async runtime: {e}")),
-            };
-            match runtime.block_on(kvc_mocks::serve_kvc_client(
+    let MocksCommand::Serve { mock } = &args.command;
+    let (mailbox, name) = match mock {
+        ServeMock::KvcClient { mailbox, .. } => (mailbox, "mock KV-Connect Client"),
+        ServeMock::KvcRest { mailbox, .. } => (mailbox, "mock KV-Connect REST server"),
+    };
+    let messages = match read_mailbox(mailbox) {
+        Ok(m) => m,
+        Err(e) => return super::fail(e),
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    let served = match mock {
+        ServeMock::KvcClient {
+            smtp_port,
+            pop3_port,
+            ca_out,
+            ..
+        } => runtime
+            .block_on(kvc_mocks::serve_kvc_client(
                 *smtp_port, *pop3_port, ca_out, messages,
-            )) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => super::fail(format!("mock KV-Connect Client: {e}")),
-            }
-        }
+            ))
+            .map(|_| ()),
+        ServeMock::KvcRest {
+            port,
+            ldaps_port,
+            ca_out,
+            ..
+        } => runtime
+            .block_on(kvc_mocks::kvc_rest::serve_kvc_rest(
+                *port,
+                *ldaps_port,
+                ca_out,
+                messages,
+            ))
+            .map(|_| ()),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::fail(format!("{name}: {e}")),
     }
 }
