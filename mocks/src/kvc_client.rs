@@ -9,15 +9,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::MockError;
+use crate::observe::Recorder;
 use crate::tls::{ServerCertKind, TlsPki};
 
 /// A mailbox account of the mock (SMTP AUTH and POP3 USER/PASS).
@@ -249,8 +249,7 @@ pub(crate) struct State {
 
 /// State shared by the servers' sessions and the mock handle.
 pub(crate) struct Shared {
-    state: Mutex<State>,
-    changed: watch::Sender<u64>,
+    state: Recorder<State>,
     pub accounts: Vec<Account>,
     pub limits: Limits,
     pub hostname: String,
@@ -258,15 +257,12 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panicking session cannot leave the plain data in a state worse than "partial".
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Applies `f` to the state and wakes waiters.
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let r = f(&mut self.lock());
-        self.changed.send_modify(|v| *v += 1);
-        r
+        self.state.record(f)
     }
 
     pub(crate) fn check_login(&self, user: &str, password: &str) -> bool {
@@ -376,9 +372,8 @@ impl KvcClientMock {
             })?;
         let smtp_addr = smtp.local_addr()?;
         let pop3_addr = pop3.local_addr()?;
-        let (changed, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+            state: Recorder::new(State {
                 obs: Observations::default(),
                 mailbox: config
                     .mailbox
@@ -386,7 +381,6 @@ impl KvcClientMock {
                     .map(|m| Some(Arc::<[u8]>::from(m)))
                     .collect(),
             }),
-            changed,
             accounts: config.accounts,
             limits: Limits {
                 max_message_bytes: config.max_message_bytes,
@@ -430,7 +424,7 @@ impl KvcClientMock {
 
     /// A snapshot of everything observed so far (sessions still running have `end: Open`).
     pub fn observations(&self) -> Observations {
-        self.shared.lock().obs.clone()
+        self.shared.state.snapshot(|s| &s.obs)
     }
 
     async fn wait_until(
@@ -438,21 +432,10 @@ impl KvcClientMock {
         timeout: Duration,
         done: impl Fn(&Observations) -> bool,
     ) -> Observations {
-        let mut rx = self.shared.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            rx.borrow_and_update();
-            {
-                let state = self.shared.lock();
-                if done(&state.obs) {
-                    return state.obs.clone();
-                }
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return self.observations(),
-            }
-        }
+        self.shared
+            .state
+            .wait_until(timeout, |s| &s.obs, done)
+            .await
     }
 
     /// Waits until at least `n` messages were captured in total, or `timeout` passed; returns
@@ -508,34 +491,18 @@ async fn accept_loop(
     max_sessions: usize,
     proto: Proto,
 ) {
-    let sessions = Arc::new(Semaphore::new(max_sessions));
-    let mut running = JoinSet::new();
-    loop {
-        while running.try_join_next().is_some() {}
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(_) => {
-                // e.g. EMFILE: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = sessions.clone().try_acquire_owned() else {
-            shared.update(|s| s.obs.rejected_connections += 1);
-            drop(tcp);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
+    let rejected = || shared.update(|s| s.obs.rejected_connections += 1);
+    crate::accept::accept_loop(listener, max_sessions, true, rejected, |tcp, peer| {
         let tls = tls.clone();
         let shared = shared.clone();
-        running.spawn(async move {
+        async move {
             match proto {
                 Proto::Smtp => crate::smtp_server::run(tcp, peer, tls, shared).await,
                 Proto::Pop3 => crate::pop3_server::run(tcp, peer, tls, shared).await,
             }
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// TLS handshake with the idle timeout; records the outcome through `record`.

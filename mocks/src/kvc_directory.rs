@@ -14,7 +14,7 @@
 //! ([`DirectoryObservations`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -24,14 +24,14 @@ use ldap3_proto::simple::{
     LdapMsg, LdapPartialAttribute, LdapSearchResultEntry, SearchRequest, ServerOps,
 };
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::error::MockError;
 use crate::kvc_client::{SessionEnd, TlsOutcome, handshake};
 use crate::kvc_rest::{KvcRestAccount, KvcRestProfile};
+use crate::observe::Recorder;
 use crate::tls::{ServerCertKind, TlsPki};
 
 /// Base DN of the KV-Connect directory (KVC-FACTS §10.1, evidenced).
@@ -185,18 +185,12 @@ const MAX_OPS_RECORDED: usize = 10_000;
 
 struct Shared {
     config: KvcDirectoryConfig,
-    obs: Mutex<DirectoryObservations>,
-    changed: watch::Sender<u64>,
+    obs: Recorder<DirectoryObservations>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, DirectoryObservations> {
-        self.obs.lock().unwrap_or_else(|e| e.into_inner())
-    }
     fn update<R>(&self, f: impl FnOnce(&mut DirectoryObservations) -> R) -> R {
-        let r = f(&mut self.lock());
-        self.changed.send_modify(|v| *v += 1);
-        r
+        self.obs.record(f)
     }
     fn session(&self, idx: Option<usize>, f: impl FnOnce(&mut LdapSession)) {
         if let Some(i) = idx {
@@ -244,11 +238,9 @@ impl KvcDirectoryMock {
             })?;
         let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(pki.server_config(config.cert));
-        let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             config,
-            obs: Mutex::new(DirectoryObservations::default()),
-            changed,
+            obs: Recorder::new(DirectoryObservations::default()),
         });
         let task = tokio::spawn(accept_loop(listener, tls, shared.clone()));
         Ok(KvcDirectoryMock {
@@ -268,7 +260,7 @@ impl KvcDirectoryMock {
     }
 
     pub fn observations(&self) -> DirectoryObservations {
-        self.shared.lock().clone()
+        self.shared.obs.snapshot(|o| o)
     }
 
     /// Waits until `done` holds or `timeout` passed; returns the snapshot.
@@ -277,21 +269,7 @@ impl KvcDirectoryMock {
         timeout: Duration,
         done: impl Fn(&DirectoryObservations) -> bool,
     ) -> DirectoryObservations {
-        let mut rx = self.shared.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            rx.borrow_and_update();
-            {
-                let o = self.shared.lock();
-                if done(&o) {
-                    return o.clone();
-                }
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return self.observations(),
-            }
-        }
+        self.shared.obs.wait_until(timeout, |o| o, done).await
     }
 
     pub async fn shutdown(mut self) {
@@ -311,29 +289,15 @@ impl Drop for KvcDirectoryMock {
 }
 
 async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, shared: Arc<Shared>) {
-    let conns = Arc::new(Semaphore::new(shared.config.max_connections));
-    let mut running = JoinSet::new();
-    loop {
-        while running.try_join_next().is_some() {}
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = conns.clone().try_acquire_owned() else {
-            shared.update(|o| o.rejected_connections += 1);
-            drop(tcp);
-            continue;
-        };
+    let max = shared.config.max_connections;
+    let rejected = || shared.update(|o| o.rejected_connections += 1);
+    // The directory leaves TCP_NODELAY at its default.
+    crate::accept::accept_loop(listener, max, false, rejected, |tcp, peer| {
         let tls = tls.clone();
         let shared = shared.clone();
-        running.spawn(async move {
-            session(tcp, peer, tls, &shared).await;
-            drop(permit);
-        });
-    }
+        async move { session(tcp, peer, tls, &shared).await }
+    })
+    .await
 }
 
 async fn session(tcp: tokio::net::TcpStream, peer: SocketAddr, tls: TlsAcceptor, shared: &Shared) {

@@ -28,12 +28,13 @@ use base64::Engine;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::MockError;
 use crate::kvc_client::{TlsOutcome, handshake};
+use crate::observe::Recorder;
 use crate::tls::{ServerCertKind, TlsPki};
 
 /// The KV-Connect address domain (KVC-FACTS §1: every address is `<username>@kv-safenet.de`).
@@ -523,8 +524,7 @@ struct State {
 pub type CsrIssuer = Arc<dyn Fn(&str, &KvcRestAccount) -> Result<String, String> + Send + Sync>;
 
 struct Shared {
-    state: Mutex<State>,
-    changed: watch::Sender<u64>,
+    state: Recorder<State>,
     base_path: String,
     profile: KvcRestProfile,
     limits: KvcRestLimits,
@@ -535,13 +535,11 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let r = f(&mut self.lock());
-        self.changed.send_modify(|v| *v += 1);
-        r
+        self.state.record(f)
     }
 
     fn record(&self, r: RestRequest) {
@@ -660,9 +658,8 @@ impl KvcRestMock {
                 }
             })
             .collect();
-        let (changed, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+            state: Recorder::new(State {
                 obs: KvcRestObservations::default(),
                 accounts,
                 csrs: BTreeMap::new(),
@@ -671,7 +668,6 @@ impl KvcRestMock {
                 next_id: n + 1,
                 stored_bytes: 0,
             }),
-            changed,
             base_path: base,
             profile: config.profile,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
@@ -705,7 +701,7 @@ impl KvcRestMock {
 
     /// A snapshot of everything observed so far.
     pub fn observations(&self) -> KvcRestObservations {
-        self.shared.lock().obs.clone()
+        self.shared.state.snapshot(|s| &s.obs)
     }
 
     /// Puts a message (raw bytes, served byte for byte) at the end of `username`'s mailbox and
@@ -783,21 +779,10 @@ impl KvcRestMock {
         timeout: Duration,
         done: impl Fn(&KvcRestObservations) -> bool,
     ) -> KvcRestObservations {
-        let mut rx = self.shared.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            rx.borrow_and_update();
-            {
-                let s = self.shared.lock();
-                if done(&s.obs) {
-                    return s.obs.clone();
-                }
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return self.observations(),
-            }
-        }
+        self.shared
+            .state
+            .wait_until(timeout, |s| &s.obs, done)
+            .await
     }
 
     /// Waits until at least `n` requests were recorded, or `timeout` passed.
@@ -823,31 +808,12 @@ impl Drop for KvcRestMock {
 }
 
 async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, shared: Arc<Shared>) {
-    let conns = Arc::new(Semaphore::new(shared.limits.max_connections));
-    // Connection tasks live in this JoinSet, so aborting the accept loop aborts them too.
-    let mut running = JoinSet::new();
-    loop {
-        while running.try_join_next().is_some() {}
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = conns.clone().try_acquire_owned() else {
-            shared.update(|s| s.obs.rejected_connections += 1);
-            drop(tcp);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let tls = tls.clone();
-        let shared = shared.clone();
-        running.spawn(async move {
-            serve_connection(tcp, peer, tls, shared).await;
-            drop(permit);
-        });
-    }
+    let max = shared.limits.max_connections;
+    let rejected = || shared.update(|s| s.obs.rejected_connections += 1);
+    crate::accept::accept_loop(listener, max, true, rejected, |tcp, peer| {
+        serve_connection(tcp, peer, tls.clone(), shared.clone())
+    })
+    .await
 }
 
 async fn serve_connection(

@@ -15,12 +15,14 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod accept;
 pub mod error;
 pub mod kvc_client;
 pub mod kvc_directory;
 pub mod kvc_messages;
 pub mod kvc_rest;
 mod lineio;
+mod observe;
 mod pop3_server;
 pub mod reference_pvs;
 mod smtp_server;
