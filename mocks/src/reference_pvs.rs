@@ -6,6 +6,9 @@
 //! and fetches over POP3 with implicit TLS, verifying the server certificate against the
 //! configured CA and server name.
 //!
+//! The REST transport of the same PVS is [`crate::reference_pvs_rest::RestPvs`]; it shares the
+//! message composition and the faults.
+//!
 //! Named faults ([`PvsFault`]) each break exactly one requirement; they are printed and parsed
 //! as the requirement ID (`KVC-Anb170`), so `--fault KVC-Anb170` selects one.
 
@@ -57,7 +60,8 @@ const MAX_FETCH_BYTES: usize = 256 * 1024 * 1024;
 /// One fault of the reference PVS; each breaks exactly one requirement and changes nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PvsFault {
-    /// KVC-Anb010: `send` returns Ok, but nothing is sent through the SMTP transport.
+    /// KVC-Anb010: `send` returns Ok, but nothing is sent (no SMTP transaction; on the REST
+    /// transport no `POST mails`).
     NotSent,
     /// KVC-Anb020: `fetch_all` skips (neither RETR nor DELE) messages whose Dienstkennung
     /// application it does not know (it knows Arztbrief and eNachricht), after peeking with TOP.
@@ -93,6 +97,23 @@ pub enum PvsFault {
     MessageIdWithoutBrackets,
     /// KVC-Anb170: a Bcc header field (with the sender's address; the envelope is unchanged).
     BccHeader,
+    /// KVC-Anb022 (REST transport only): badly signed messages (bad signature, untrusted signer,
+    /// signer ≠ From) are stored as valid, without a warning, instead of being discarded.
+    KeepsBadSignatures,
+    /// KVC-Anb080 (REST transport only): the recipient certificate's validity is not checked, so
+    /// an expired (or not yet valid) certificate is used for encryption.
+    EncryptsToExpiredCertificate,
+    /// KVC-Anb010 ("KVC-Anb010-missing-certificate", REST transport only): a recipient without
+    /// certificate is skipped; the message is posted encrypted to the others and the own
+    /// certificate only, instead of aborting the send.
+    IgnoresMissingCertificate,
+    /// KVC-Anb010 ("KVC-Anb010-deletes-undecryptable", REST transport only): every message is
+    /// deleted on the server right after its GET, before decrypting (like the INS PVS), so an
+    /// undecryptable message is lost.
+    DeletesUndecryptable,
+    /// KVC-Anb010 ("KVC-Anb010-delete-before-fetch", REST transport only): the DELETE of a
+    /// message is sent before its GET.
+    DeletesBeforeFetch,
 }
 
 impl PvsFault {
@@ -113,13 +134,34 @@ impl PvsFault {
             PersonalDataInSubject,
             MessageIdWithoutBrackets,
             BccHeader,
+            KeepsBadSignatures,
+            EncryptsToExpiredCertificate,
+            IgnoresMissingCertificate,
+            DeletesUndecryptable,
+            DeletesBeforeFetch,
         ]
+    }
+
+    /// Whether the fault acts on the REST transport ([`crate::reference_pvs_rest::RestPvs`])
+    /// only; on the SMTP/POP3 transport ([`ReferencePvs`]) it changes nothing.
+    pub fn rest_only(&self) -> bool {
+        matches!(
+            self,
+            PvsFault::KeepsBadSignatures
+                | PvsFault::EncryptsToExpiredCertificate
+                | PvsFault::IgnoresMissingCertificate
+                | PvsFault::DeletesUndecryptable
+                | PvsFault::DeletesBeforeFetch
+        )
     }
 
     /// The requirement this fault breaks.
     pub fn requirement(&self) -> &'static str {
         match self {
             PvsFault::SendersystemInconsistent => "KVC-Anb100",
+            PvsFault::IgnoresMissingCertificate
+            | PvsFault::DeletesUndecryptable
+            | PvsFault::DeletesBeforeFetch => "KVC-Anb010",
             other => other.id(),
         }
     }
@@ -142,6 +184,11 @@ impl PvsFault {
             PvsFault::PersonalDataInSubject => "KVC-Anb150",
             PvsFault::MessageIdWithoutBrackets => "KVC-Anb160",
             PvsFault::BccHeader => "KVC-Anb170",
+            PvsFault::KeepsBadSignatures => "KVC-Anb022",
+            PvsFault::EncryptsToExpiredCertificate => "KVC-Anb080",
+            PvsFault::IgnoresMissingCertificate => "KVC-Anb010-missing-certificate",
+            PvsFault::DeletesUndecryptable => "KVC-Anb010-deletes-undecryptable",
+            PvsFault::DeletesBeforeFetch => "KVC-Anb010-delete-before-fetch",
         }
     }
 
@@ -170,6 +217,19 @@ impl PvsFault {
             }
             PvsFault::MessageIdWithoutBrackets => "Message-ID without angle brackets",
             PvsFault::BccHeader => "a Bcc header field",
+            PvsFault::KeepsBadSignatures => {
+                "REST: badly signed messages are stored as valid, without a warning"
+            }
+            PvsFault::EncryptsToExpiredCertificate => {
+                "REST: encrypts to a recipient certificate without checking its validity"
+            }
+            PvsFault::IgnoresMissingCertificate => {
+                "REST: a recipient without certificate is skipped instead of aborting the send"
+            }
+            PvsFault::DeletesUndecryptable => {
+                "REST: deletes every message right after fetching it, before decrypting"
+            }
+            PvsFault::DeletesBeforeFetch => "REST: deletes a message before fetching it",
         }
     }
 }
@@ -278,6 +338,17 @@ pub enum PvsError {
         stage: String,
         source: std::io::Error,
     },
+    /// A REST request was answered with a status that ends the operation (REST transport).
+    #[error("REST: {request} answered HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Http {
+        request: String,
+        status: u16,
+        detail: String,
+    },
+    /// A recipient certificate is missing, unreadable or not valid; nothing was sent (REST
+    /// transport, KVC-Anb010 / KVC-Anb080).
+    #[error("REST: recipient {recipient}: {reason}; the message was not sent")]
+    RecipientCertificate { recipient: String, reason: String },
     #[error("{what}: {operation} did not finish within {after:?}")]
     Timeout {
         what: &'static str,
@@ -565,6 +636,26 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// The PVS's TLS client configuration (ring provider): the server certificate must chain to
+/// `ca_pem` (and match the server name at connect time), or, with `accept_any` (fault
+/// KVC-Anb021), any certificate is accepted.
+pub(crate) fn pvs_tls_config(
+    accept_any: bool,
+    ca_pem: &str,
+) -> Result<Arc<rustls::ClientConfig>, PvsError> {
+    if accept_any {
+        let p = provider();
+        let config = rustls::ClientConfig::builder_with_provider(p.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| PvsError::Config(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(p)))
+            .with_no_client_auth();
+        return Ok(Arc::new(config));
+    }
+    client_config_trusting(ca_pem).map_err(|e| PvsError::Config(e.to_string()))
+}
+
 type Conn = BufReader<TlsStream<TcpStream>>;
 
 /// The reference PVS.
@@ -643,17 +734,10 @@ impl ReferencePvs {
     }
 
     fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, PvsError> {
-        if self.has(PvsFault::AcceptsAnyCertificate) {
-            let p = provider();
-            let config = rustls::ClientConfig::builder_with_provider(p.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| PvsError::Config(e.to_string()))?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(p)))
-                .with_no_client_auth();
-            return Ok(Arc::new(config));
-        }
-        client_config_trusting(&self.config.ca_pem).map_err(|e| PvsError::Config(e.to_string()))
+        pvs_tls_config(
+            self.has(PvsFault::AcceptsAnyCertificate),
+            &self.config.ca_pem,
+        )
     }
 
     async fn connect(&self, what: &'static str, addr: SocketAddr) -> Result<Conn, PvsError> {
@@ -736,7 +820,7 @@ impl ReferencePvs {
 }
 
 /// `Name <a@b>` -> `a@b`.
-fn bare_address(s: &str) -> &str {
+pub(crate) fn bare_address(s: &str) -> &str {
     match (s.rfind('<'), s.rfind('>')) {
         (Some(a), Some(b)) if a < b => &s[a + 1..b],
         _ => s.trim(),
@@ -750,11 +834,16 @@ fn knows_application(header: &[u8]) -> bool {
         if let Some((name, value)) = line.split_once(':')
             && name.trim().eq_ignore_ascii_case("X-KVC-Dienstkennung")
         {
-            let part1 = value.trim().split(';').next().unwrap_or("");
-            return KNOWN_APPS.contains(&part1);
+            return knows_dienstkennung(value);
         }
     }
     false
+}
+
+/// Whether an X-KVC-Dienstkennung value names an application the PVS knows.
+pub(crate) fn knows_dienstkennung(value: &str) -> bool {
+    let part1 = value.trim().split(';').next().unwrap_or("");
+    KNOWN_APPS.contains(&part1)
 }
 
 /// A line-oriented client connection with bounded reads.

@@ -155,7 +155,16 @@ fn each_fault_changes_only_what_it_names() {
             let arzt = req.application == Application::Arztbrief;
             match fault {
                 NotSent | SkipsUnknownApplications | AcceptsAnyCertificate => {
+                    assert!(!fault.rest_only());
                     assert_eq!(ok, bad, "{fault}: behavioural fault, message unchanged")
+                }
+                KeepsBadSignatures
+                | EncryptsToExpiredCertificate
+                | IgnoresMissingCertificate
+                | DeletesUndecryptable
+                | DeletesBeforeFetch => {
+                    assert!(fault.rest_only(), "{fault}");
+                    assert_eq!(ok, bad, "{fault}: REST-only fault, SMTP message unchanged")
                 }
                 BareLf => {
                     assert!(!bad.contains(&b'\r'), "{fault}");
@@ -437,5 +446,44 @@ async fn sends_and_fetches_25_mb() {
         t.elapsed()
     );
     assert!(got[0] == m);
+    s.mock.shutdown().await;
+}
+
+/// The REST-only faults change nothing on the SMTP/POP3 transport: the same bytes arrive and
+/// the same messages are retrieved and deleted.
+#[tokio::test]
+async fn rest_only_faults_change_nothing_on_smtp() {
+    let rest_only: Vec<PvsFault> = PvsFault::all()
+        .iter()
+        .copied()
+        .filter(PvsFault::rest_only)
+        .collect();
+    assert_eq!(rest_only.len(), 5);
+    for f in &rest_only {
+        assert!(f.to_string().starts_with(f.requirement()), "{f}");
+    }
+    let mailbox = vec![
+        mail(ARZTBRIEF_DIENSTKENNUNG, "brief"),
+        mail("LDT-Befund;Lieferung;V1.0", "labor"),
+    ];
+    let s = setup(ServerCertKind::Valid, mailbox.clone()).await;
+    let p = pvs(&s, &rest_only);
+    let m = p.send_message(&arztbrief()).await.unwrap();
+    let obs = s.mock.wait_for_messages(1, STEP).await;
+    assert_eq!(obs.smtp[0].messages[0].data, m);
+    let expected = compose_message(FROM, &arztbrief(), &BTreeSet::new(), &ids(0));
+    // only Message-ID, Date and boundary are random: compare with them replaced
+    let normalise = |b: &[u8]| {
+        let t = String::from_utf8_lossy(b).to_string();
+        t.lines()
+            .filter(|l| !l.starts_with("Message-ID:") && !l.starts_with("Date:"))
+            .map(|l| l.split("=_kvc_").next().unwrap_or(l).to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(normalise(&m), normalise(&expected));
+    assert_eq!(p.fetch_all().await.unwrap(), mailbox);
+    let obs = s.mock.wait_for_pop3_quit(STEP).await;
+    assert_eq!(obs.pop3[0].retrieved, vec![1, 2]);
+    assert_eq!(obs.pop3[0].deleted, vec![1, 2]);
     s.mock.shutdown().await;
 }
