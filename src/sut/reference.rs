@@ -26,13 +26,22 @@ pub struct ReferenceAdapter {
     instances: Mutex<HashMap<(SocketAddr, SocketAddr), Arc<ReferencePvs>>>,
 }
 
-/// Parses `--fault` values; an unknown one is an error listing the known faults.
+/// Parses `--fault` values; an unknown one is an error listing the known faults, and so is a
+/// fault of the REST transport only (the embedded reference PVS talks SMTP/POP3).
 pub fn parse_faults(faults: &[String]) -> Result<BTreeSet<PvsFault>, String> {
     faults
         .iter()
         .map(|f| {
-            f.parse::<PvsFault>()
-                .map_err(|e| format!("--fault {f}: {e}"))
+            let fault = f
+                .parse::<PvsFault>()
+                .map_err(|e| format!("--fault {f}: {e}"))?;
+            if fault.rest_only() {
+                return Err(format!(
+                    "--fault {f}: acts on the REST transport of the reference PVS only; the \
+                     embedded reference PVS of `kvc-check run` talks SMTP/POP3"
+                ));
+            }
+            Ok(fault)
         })
         .collect()
 }
