@@ -10,6 +10,8 @@
 //!   broken variants.
 //! - [`reference_pvs`]: the reference practice system (PVS) that conforms to "Anbindung an
 //!   KV-Connect" V4.1, with named faults that each break exactly one requirement.
+//! - [`reference_pvs_rest`]: the same PVS on the KV-Connect REST server interface (HTTPS,
+//!   BASIC), doing the S/MIME itself: certificate lookup, sign+encrypt, fetch, decrypt, verify.
 //!
 //! The contract with the runner is `docs/MOCKS-API.md`.
 
@@ -25,6 +27,7 @@ mod lineio;
 mod observe;
 mod pop3_server;
 pub mod reference_pvs;
+pub mod reference_pvs_rest;
 mod smtp_server;
 pub mod tls;
 
@@ -41,4 +44,5 @@ pub use reference_pvs::{
     Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,
     compose_message,
 };
+pub use reference_pvs_rest::{RestFetchReport, RestPvs, RestPvsConfig, StoredMessage};
 pub use tls::{ServerCertKind, TlsPki};
