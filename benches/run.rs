@@ -64,6 +64,7 @@ fn bench(c: &mut Criterion) {
         jobs: 1,
         timeout: Duration::from_secs(10),
         fixed_ports: None,
+        fixed_rest_ports: None,
         idle_timeout: Duration::from_secs(10),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

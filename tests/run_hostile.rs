@@ -213,6 +213,7 @@ fn context(dir: &Path, mode: Mode, timeout: Duration) -> Arc<RunContext> {
         jobs: 4,
         timeout,
         fixed_ports: None,
+        fixed_rest_ports: None,
         idle_timeout: timeout,
     })
 }

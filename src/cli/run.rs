@@ -178,8 +178,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// The SUT adapter and the fixed ports it is configured with, if any.
-type Adapter = (Arc<dyn SutAdapter>, Option<(u16, u16)>);
+/// The SUT adapter and the fixed ports it is configured with, if any (SMTP/POP3, REST/LDAPS).
+type Adapter = (Arc<dyn SutAdapter>, Option<(u16, u16)>, Option<(u16, u16)>);
 
 /// Builds the adapter for `--sut`, or the reference system.
 fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
@@ -190,7 +190,7 @@ fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
             host.ca_pem(),
             host.account(),
         )?;
-        return Ok((Arc::new(reference), None));
+        return Ok((Arc::new(reference), None, None));
     };
     if !args.faults.is_empty() {
         return Err(
@@ -217,7 +217,7 @@ fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
             &config.transport,
         )),
     };
-    Ok((adapter, config.fixed_ports()))
+    Ok((adapter, config.fixed_ports(), config.fixed_rest_ports()))
 }
 
 fn run_inner(args: &RunArgs) -> Result<u8, String> {
@@ -276,7 +276,15 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         .and_then(|c| c.connect.host.clone())
         .unwrap_or_else(|| "localhost".into());
     let host = KvcMockHost::new(&host_name, &ca_file, account)?;
-    let (sut, fixed_ports) = adapter(args, &host)?;
+    let (sut, fixed_ports, fixed_rest_ports) = adapter(args, &host)?;
+    if sut.transports().iter().any(|t| t == "rest")
+        && cases
+            .iter()
+            .any(|c| c.setup.mock == crate::suite::MockKind::KvcRest)
+    {
+        // RSA key generation before the first case, not inside its timeout.
+        host.prepare_rest()?;
+    }
 
     let mut faults = args.faults.clone();
     faults.sort();
@@ -286,7 +294,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         started: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
         role: args.role.as_str().into(),
         sut: sut.describe(),
-        transport: sut.transport(),
+        transport: sut.transports().join(", "),
         faults,
         jobs: args.jobs,
         timeout_s: args.timeout,
@@ -307,6 +315,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         jobs: args.jobs,
         timeout,
         fixed_ports,
+        fixed_rest_ports,
         idle_timeout: timeout,
     });
     let progress = console::progress(cases.len());

@@ -7,9 +7,11 @@ use crate::catalogue::Catalogue;
 use crate::message::Message;
 use crate::rules::{KvcRegistry, RequirementVerdict, Severity};
 use crate::runner::answers::{AnswerValue, Answers};
-use crate::runner::model::{AttestRecord, Check, MessageRecord, Verdict};
-use crate::runner::observe::{Observations, Session, SessionEnd, TlsOutcome};
-use crate::suite::{Case, Expectation, OverScope, Service};
+use crate::runner::model::{AttestRecord, Check, MessageRecord, StoredAnswer, Verdict};
+use crate::runner::observe::{
+    Observations, RestObservations, RestRequest, Session, SessionEnd, TlsOutcome,
+};
+use crate::suite::{Case, Expectation, OverScope, Service, StoredExpectation};
 
 /// What an expectation may look at.
 pub struct Scope<'a> {
@@ -24,7 +26,10 @@ pub struct Scope<'a> {
     pub registry: &'a KvcRegistry,
     pub answers: &'a Answers,
     pub catalogue: &'a Catalogue,
+    /// The transport this case exercises.
     pub transport: &'a str,
+    /// The SUT adapter's report of its local store, if the case asked for it.
+    pub stored: Option<&'a StoredAnswer>,
 }
 
 impl<'a> Scope<'a> {
@@ -85,63 +90,26 @@ pub fn evaluate(scope: &Scope) -> (Vec<Check>, Vec<AttestRecord>) {
             Expectation::Pop3RetrievedAll(_) => checks.push(pop3_retrieved_all(scope)),
             Expectation::TlsRefused(t) => checks.push(tls_refused(scope, t.service)),
             Expectation::Attest(a) => {
-                let question = a
-                    .question
-                    .clone()
-                    .or_else(|| {
-                        scope
-                            .catalogue
-                            .get(&a.requirement)
-                            .and_then(|r| r.attest_question.clone())
-                    })
-                    .unwrap_or_default();
-                let answer = scope.answers.find(&scope.case.id, &a.requirement);
-                let (verdict, observed) = match answer {
-                    None => (
-                        Verdict::Attest,
-                        "no answer given (use --answers FILE.yaml)".to_string(),
-                    ),
-                    Some(ans) => (
-                        match ans.value {
-                            AnswerValue::Yes => Verdict::Pass,
-                            AnswerValue::No => Verdict::Fail,
-                        },
-                        format!(
-                            "answered {} at {}{}; evidence: {}",
-                            match ans.value {
-                                AnswerValue::Yes => "yes",
-                                AnswerValue::No => "no",
-                            },
-                            ans.origin,
-                            ans.by
-                                .as_ref()
-                                .map(|b| format!(" by {b}"))
-                                .unwrap_or_default(),
-                            if ans.evidence.is_empty() {
-                                "none"
-                            } else {
-                                &ans.evidence
-                            }
-                        ),
-                    ),
-                };
-                checks.push(check(
-                    format!("attest {}", a.requirement),
-                    Some(&a.requirement),
-                    verdict,
-                    format!("a human answers yes, with evidence: {question}"),
-                    observed,
-                ));
-                attest.push(AttestRecord {
-                    requirement: a.requirement.clone(),
-                    question,
-                    answer: answer.map(|a| match a.value {
-                        AnswerValue::Yes => "yes".to_string(),
-                        AnswerValue::No => "no".to_string(),
-                    }),
-                    evidence: answer.map(|a| a.evidence.clone()),
-                    answered_by: answer.and_then(|a| a.by.clone()),
-                });
+                let (c, record) = attest_check(
+                    scope,
+                    &format!("attest {}", a.requirement),
+                    &a.requirement,
+                    a.question.clone(),
+                );
+                checks.push(c);
+                attest.push(record);
+            }
+            Expectation::SendAborted(r) => checks.push(send_aborted(scope, &r.recipient)),
+            Expectation::NotEncryptedTo(r) => checks.push(not_encrypted_to(scope, &r.recipient)),
+            Expectation::KeptOnServer(e) => checks.push(kept_on_server(scope, &e.entries)),
+            Expectation::DeletedAfterFetch(e) => {
+                checks.push(deleted_after_fetch(scope, &e.entries))
+            }
+            Expectation::FetchedAll(_) => checks.push(fetched_all(scope)),
+            Expectation::Stored(st) => {
+                let (c, record) = stored(scope, st);
+                checks.push(c);
+                attest.extend(record);
             }
             Expectation::Skip(reason) => checks.push(check(
                 "skip",
@@ -153,6 +121,71 @@ pub fn evaluate(scope: &Scope) -> (Vec<Check>, Vec<AttestRecord>) {
         }
     }
     (checks, attest)
+}
+
+/// An attest check: the answer from `--answers`, else verdict `attest` with the question.
+fn attest_check(
+    scope: &Scope,
+    name: &str,
+    requirement: &str,
+    question: Option<String>,
+) -> (Check, AttestRecord) {
+    let question = question
+        .or_else(|| {
+            scope
+                .catalogue
+                .get(requirement)
+                .and_then(|r| r.attest_question.clone())
+        })
+        .unwrap_or_default();
+    let answer = scope.answers.find(&scope.case.id, requirement);
+    let (verdict, observed) = match answer {
+        None => (
+            Verdict::Attest,
+            "no answer given (use --answers FILE.yaml)".to_string(),
+        ),
+        Some(ans) => (
+            match ans.value {
+                AnswerValue::Yes => Verdict::Pass,
+                AnswerValue::No => Verdict::Fail,
+            },
+            format!(
+                "answered {} at {}{}; evidence: {}",
+                match ans.value {
+                    AnswerValue::Yes => "yes",
+                    AnswerValue::No => "no",
+                },
+                ans.origin,
+                ans.by
+                    .as_ref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default(),
+                if ans.evidence.is_empty() {
+                    "none"
+                } else {
+                    &ans.evidence
+                }
+            ),
+        ),
+    };
+    let c = check(
+        name,
+        Some(requirement),
+        verdict,
+        format!("a human answers yes, with evidence: {question}"),
+        observed,
+    );
+    let record = AttestRecord {
+        requirement: requirement.to_string(),
+        question,
+        answer: answer.map(|a| match a.value {
+            AnswerValue::Yes => "yes".to_string(),
+            AnswerValue::No => "no".to_string(),
+        }),
+        evidence: answer.map(|a| a.evidence.clone()),
+        answered_by: answer.and_then(|a| a.by.clone()),
+    };
+    (c, record)
 }
 
 fn lint(scope: &Scope, requirement: &str, over: OverScope) -> Check {
@@ -405,7 +438,10 @@ fn transport(scope: &Scope, transport: &str) -> Check {
         "the SUT (declared transport `{}`) delivers through the KV-Connect Client: SMTP over TLS with successful AUTH, at least one message",
         scope.transport
     );
-    if transport != "smtp-pop3" {
+    if transport == "rest" && scope.transport == "rest" {
+        return transport_rest(scope, name);
+    }
+    if transport != "smtp-pop3" || scope.transport != "smtp-pop3" {
         return check(
             name,
             Some("KVC-Anb010"),
@@ -553,6 +589,7 @@ fn tls_refused(scope: &Scope, service: Service) -> Check {
     let sessions = match service {
         Service::Smtp => &scope.obs.smtp,
         Service::Pop3 => &scope.obs.pop3,
+        Service::Https => return tls_refused_rest(scope),
     };
     let cert = scope.case.setup.server_cert.as_str();
     let name = format!("tls_refused {}", service.as_str());
@@ -617,6 +654,586 @@ fn tls_refused(scope: &Scope, service: Service) -> Check {
         Verdict::Pass,
         expected,
         summaries.join("\n"),
+    )
+}
+
+// ---- REST transport ------------------------------------------------------------------------
+
+/// Requests shown in evidence before the list is cut.
+const SHOWN_REQUESTS: usize = 40;
+
+/// One evidence text for what the REST mock saw: connections with their TLS outcome, then the
+/// requests in order (credentials are never shown, only the account and whether they matched).
+pub fn rest_summary(rest: &RestObservations) -> String {
+    if rest.connections.is_empty() && rest.requests.is_empty() {
+        return "the SUT never connected to the REST server".into();
+    }
+    let mut lines: Vec<String> = rest
+        .connections
+        .iter()
+        .map(|c| format!("connection from {}: {}", c.peer, tls_text(&c.tls)))
+        .collect();
+    if rest.rejected_connections > 0 {
+        lines.push(format!(
+            "{} connection(s) closed at once (too many open)",
+            rest.rejected_connections
+        ));
+    }
+    lines.extend(
+        rest.requests
+            .iter()
+            .take(SHOWN_REQUESTS)
+            .map(RestRequest::summary),
+    );
+    if rest.requests.len() > SHOWN_REQUESTS {
+        lines.push(format!(
+            "... and {} more request(s)",
+            rest.requests.len() - SHOWN_REQUESTS
+        ));
+    }
+    lines.join("\n")
+}
+
+fn tls_text(t: &TlsOutcome) -> String {
+    match t {
+        TlsOutcome::Established { sni } => {
+            format!("TLS established (SNI {})", sni.as_deref().unwrap_or("none"))
+        }
+        TlsOutcome::HandshakeFailed(why) => format!("TLS handshake failed: {why}"),
+        TlsOutcome::NotAttempted => "no TLS".into(),
+    }
+}
+
+fn rest_of<'a>(scope: &Scope<'a>) -> Option<&'a RestObservations> {
+    scope.obs.rest.as_ref()
+}
+
+fn no_rest(name: &str, requirement: &str, expected: String) -> Check {
+    check(
+        name,
+        Some(requirement),
+        Verdict::Error,
+        expected,
+        "the case ran without the REST mock",
+    )
+}
+
+/// A string field of the lint's S/MIME outcome.
+fn smime_field<'a>(m: &'a MessageRecord, field: &str) -> Option<&'a serde_json::Value> {
+    m.lint.smime.as_ref().and_then(|v| v.get(field))
+}
+
+/// Whether a posted message opens for its addressee with a valid signature, and the evidence.
+fn opens_valid(m: &MessageRecord) -> Result<String, String> {
+    let Some(who) = &m.opened_with else {
+        return Err(format!(
+            "{}: no recipient account of the mock can open it (To: {})",
+            m.file,
+            m.rcpt_to.join(", ")
+        ));
+    };
+    let Some(dec) = smime_field(m, "decryption_result").and_then(|v| v.as_str()) else {
+        let why: Vec<&str> = m
+            .lint
+            .diagnostics
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        return Err(format!(
+            "{}: does not open with {who}'s key: {}",
+            m.file,
+            why.join("; ")
+        ));
+    };
+    let integrity: Vec<String> = smime_field(m, "integrity_check_result")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let signer = smime_field(m, "signer_emails")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let text = format!(
+        "{}: opened with {who}'s key: decryption {dec}, integrity {}, signer {}",
+        m.file,
+        integrity.join(","),
+        if signer.is_empty() { "none" } else { &signer }
+    );
+    if dec == "00" && integrity == ["01"] {
+        Ok(text)
+    } else {
+        let why: Vec<String> = smime_field(m, "integrity_explanations")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.get("explanation").and_then(|x| x.as_str()))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Err(format!("{text}; {}", why.join("; ")))
+    }
+}
+
+fn transport_rest(scope: &Scope, name: String) -> Check {
+    let expected = "the SUT posts its message over HTTPS with BASIC authentication (`POST mails`); the server accepts it, it decrypts with the addressee's key and its signature verifies against the user CA with the signer = From (SEED-ANB §3.1.2)".to_string();
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(&name, "KVC-Anb010", expected);
+    };
+    if scope.own.is_empty() {
+        return check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Fail,
+            expected,
+            format!(
+                "no message accepted by `POST mails`\n{}",
+                rest_summary(rest)
+            ),
+        );
+    }
+    let (good, bad): (Vec<_>, Vec<_>) = scope.own.iter().map(opens_valid).partition(Result::is_ok);
+    let good: Vec<String> = good.into_iter().filter_map(Result::ok).collect();
+    let bad: Vec<String> = bad.into_iter().filter_map(Result::err).collect();
+    if bad.is_empty() {
+        check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Pass,
+            expected,
+            good.join("\n"),
+        )
+    } else {
+        check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Fail,
+            expected,
+            bad.join("\n"),
+        )
+    }
+}
+
+fn tls_refused_rest(scope: &Scope) -> Check {
+    let cert = scope.case.setup.server_cert.as_str();
+    let name = "tls_refused HTTPS";
+    let expected = format!(
+        "the SUT connects to the REST server (server certificate: {cert}), aborts the TLS handshake and sends no request, so no credentials"
+    );
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(name, "KVC-Anb021", expected);
+    };
+    if rest.connections.is_empty() {
+        return check(
+            name,
+            Some("KVC-Anb021"),
+            Verdict::Error,
+            expected,
+            "the SUT never connected to the REST server: a refusal cannot be told from inactivity",
+        );
+    }
+    let summary = rest_summary(rest);
+    // Any request after the handshake means the SUT accepted the server, with or without
+    // credentials (even `server/version`, which needs none).
+    if !rest.requests.is_empty() || !rest.posted.is_empty() {
+        let offered = rest.requests.iter().any(RestRequest::offered_credentials);
+        return check(
+            name,
+            Some("KVC-Anb021"),
+            Verdict::Fail,
+            expected,
+            format!(
+                "the SUT accepted the server{}\n{summary}",
+                if offered {
+                    " and sent its credentials"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    let unclear = rest.connections.iter().any(|c| match &c.tls {
+        TlsOutcome::HandshakeFailed(why) => !client_refused(why),
+        TlsOutcome::Established { .. } => false,
+        TlsOutcome::NotAttempted => true,
+    });
+    if unclear {
+        return check(
+            name,
+            Some("KVC-Anb021"),
+            Verdict::Error,
+            expected,
+            format!(
+                "the handshake did not end in a recognisable refusal by the client (not TLS?):\n{summary}"
+            ),
+        );
+    }
+    check(name, Some("KVC-Anb021"), Verdict::Pass, expected, summary)
+}
+
+fn same_address(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+fn lookups<'a>(rest: &'a RestObservations, recipient: &str) -> Vec<&'a RestRequest> {
+    rest.requests
+        .iter()
+        .filter(|r| {
+            r.resource == "certificates"
+                && r.subject
+                    .as_deref()
+                    .is_some_and(|s| same_address(s, recipient))
+        })
+        .collect()
+}
+
+fn send_aborted(scope: &Scope, recipient: &str) -> Check {
+    let name = format!("send_aborted {recipient}");
+    let expected = format!(
+        "the SUT looks up the certificate of {recipient}, finds none (404), reports an error and posts nothing (SEED-ANB §3.1.2)"
+    );
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(&name, "KVC-Anb010", expected);
+    };
+    let summary = rest_summary(rest);
+    if !rest.posted.is_empty() {
+        return check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Fail,
+            expected,
+            format!(
+                "{} message(s) posted although a recipient has no certificate\n{summary}",
+                rest.posted.len()
+            ),
+        );
+    }
+    if lookups(rest, recipient).is_empty() {
+        return check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Error,
+            expected,
+            format!(
+                "the SUT never looked up {recipient}: an abort cannot be told from inactivity\n{summary}"
+            ),
+        );
+    }
+    check(name, Some("KVC-Anb010"), Verdict::Pass, expected, summary)
+}
+
+fn not_encrypted_to(scope: &Scope, recipient: &str) -> Check {
+    let name = format!("not_encrypted_to {recipient}");
+    let expected = format!(
+        "the directory serves an expired certificate for {recipient}: the SUT posts nothing encrypted to it (KVC-Anb080)"
+    );
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(&name, "KVC-Anb080", expected);
+    };
+    let summary = rest_summary(rest);
+    let encrypted: Vec<String> = scope
+        .own
+        .iter()
+        .filter(|m| m.decryptable_by.iter().any(|d| same_address(d, recipient)))
+        .map(|m| {
+            format!(
+                "{}: the key of {recipient}'s expired certificate opens it (recipients the suite can identify: {})",
+                m.file,
+                m.decryptable_by.join(", ")
+            )
+        })
+        .collect();
+    if !encrypted.is_empty() {
+        return check(
+            name,
+            Some("KVC-Anb080"),
+            Verdict::Fail,
+            expected,
+            format!("{}\n{summary}", encrypted.join("\n")),
+        );
+    }
+    if lookups(rest, recipient).is_empty() && scope.own.is_empty() {
+        return check(
+            name,
+            Some("KVC-Anb080"),
+            Verdict::Error,
+            expected,
+            format!(
+                "the SUT neither looked up {recipient} nor posted anything: a refusal cannot be told from inactivity\n{summary}"
+            ),
+        );
+    }
+    let posted: Vec<String> = scope
+        .own
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: opens for {}",
+                m.file,
+                if m.decryptable_by.is_empty() {
+                    "none of the mock's accounts".to_string()
+                } else {
+                    m.decryptable_by.join(", ")
+                }
+            )
+        })
+        .collect();
+    check(
+        name,
+        Some("KVC-Anb080"),
+        Verdict::Pass,
+        expected,
+        if posted.is_empty() {
+            summary
+        } else {
+            format!("{}\n{summary}", posted.join("\n"))
+        },
+    )
+}
+
+/// Index of the first request matching, in request order.
+fn first_request(rest: &RestObservations, method: &str, id: &str, ok_only: bool) -> Option<usize> {
+    rest.requests.iter().position(|r| {
+        r.method == method
+            && r.resource == "mail"
+            && r.subject.as_deref() == Some(id)
+            && (!ok_only || (200..300).contains(&r.status))
+    })
+}
+
+/// Mailbox entry `n` (1-based) with its message id, or an error check.
+fn entry_id(rest: &RestObservations, n: usize) -> Result<&str, String> {
+    rest.mailbox_ids
+        .get(n.wrapping_sub(1))
+        .map(String::as_str)
+        .ok_or_else(|| format!("mailbox entry {n} was not served"))
+}
+
+fn kept_on_server(scope: &Scope, entries: &[usize]) -> Check {
+    let name = format!("kept_on_server {entries:?}");
+    let expected = "the SUT fetches the listed messages, cannot decrypt them, reports an error and leaves them on the server: no DELETE (SEED-ANB §3.1.2)".to_string();
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(&name, "KVC-Anb010", expected);
+    };
+    let summary = rest_summary(rest);
+    let mut verdict = Verdict::Pass;
+    let mut notes = Vec::new();
+    for &n in entries {
+        let id = match entry_id(rest, n) {
+            Ok(id) => id,
+            Err(e) => {
+                verdict = Verdict::Error;
+                notes.push(e);
+                continue;
+            }
+        };
+        if first_request(rest, "DELETE", id, false).is_some() {
+            verdict = Verdict::Fail;
+            notes.push(format!("entry {n} (<{id}>) was deleted"));
+        } else if first_request(rest, "GET", id, true).is_none() {
+            if verdict == Verdict::Pass {
+                verdict = Verdict::Error;
+            }
+            notes.push(format!(
+                "entry {n} (<{id}>) was never fetched: keeping it cannot be told from inactivity"
+            ));
+        } else {
+            let still = rest.remaining_ids.iter().any(|r| r == id);
+            notes.push(format!(
+                "entry {n} (<{id}>) fetched, not deleted{}",
+                if still { ", still on the server" } else { "" }
+            ));
+        }
+    }
+    check(
+        name,
+        Some("KVC-Anb010"),
+        verdict,
+        expected,
+        format!("{}\n{summary}", notes.join("\n")),
+    )
+}
+
+fn deleted_after_fetch(scope: &Scope, entries: &[usize]) -> Check {
+    let name = format!("deleted_after_fetch {entries:?}");
+    let expected = "the SUT deletes each listed message on the server, and only after it fetched it (SEED-ANB §3.1.2)".to_string();
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(&name, "KVC-Anb010", expected);
+    };
+    let summary = rest_summary(rest);
+    let mut verdict = Verdict::Pass;
+    let mut notes = Vec::new();
+    for &n in entries {
+        let id = match entry_id(rest, n) {
+            Ok(id) => id,
+            Err(e) => {
+                verdict = Verdict::Error;
+                notes.push(e);
+                continue;
+            }
+        };
+        let fetched = first_request(rest, "GET", id, true);
+        let deleted = first_request(rest, "DELETE", id, false);
+        match (fetched, deleted) {
+            (_, None) => {
+                verdict = Verdict::Fail;
+                notes.push(format!("entry {n} (<{id}>) was never deleted"));
+            }
+            (None, Some(_)) => {
+                verdict = Verdict::Fail;
+                notes.push(format!(
+                    "entry {n} (<{id}>) was deleted without being fetched"
+                ));
+            }
+            (Some(f), Some(d)) if d < f => {
+                verdict = Verdict::Fail;
+                notes.push(format!(
+                    "entry {n} (<{id}>) was deleted (request {}) before it was fetched (request {})",
+                    d + 1,
+                    f + 1
+                ));
+            }
+            (Some(f), Some(d)) => notes.push(format!(
+                "entry {n} (<{id}>) fetched (request {}), then deleted (request {})",
+                f + 1,
+                d + 1
+            )),
+        }
+    }
+    check(
+        name,
+        Some("KVC-Anb010"),
+        verdict,
+        expected,
+        format!("{}\n{summary}", notes.join("\n")),
+    )
+}
+
+fn fetched_all(scope: &Scope) -> Check {
+    let name = "fetched_all";
+    let expected = format!(
+        "the SUT fetches all {} messages of its mailbox over REST, unknown applications included",
+        scope.mailbox_len
+    );
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(name, "KVC-Anb020", expected);
+    };
+    let summary = rest_summary(rest);
+    if rest.requests.is_empty() {
+        return check(name, Some("KVC-Anb020"), Verdict::Error, expected, summary);
+    }
+    let missing: Vec<String> = rest
+        .mailbox_ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| first_request(rest, "GET", id, true).is_none())
+        .map(|(i, id)| format!("entry {} (<{id}>)", i + 1))
+        .collect();
+    if missing.is_empty() {
+        check(name, Some("KVC-Anb020"), Verdict::Pass, expected, summary)
+    } else {
+        check(
+            name,
+            Some("KVC-Anb020"),
+            Verdict::Fail,
+            expected,
+            format!("not fetched: {}\n{summary}", missing.join(", ")),
+        )
+    }
+}
+
+fn stored(scope: &Scope, st: &StoredExpectation) -> (Check, Option<AttestRecord>) {
+    let name = "stored";
+    let req = st.requirement.as_str();
+    let expected = format!(
+        "the SUT's local store: entries {:?} not stored as valid and the user warned; entries {:?} stored as valid",
+        st.rejected, st.valid
+    );
+    let messages = match scope.stored {
+        Some(StoredAnswer::Reported { messages }) => messages,
+        Some(StoredAnswer::Failed { error }) => {
+            return (
+                check(
+                    name,
+                    Some(req),
+                    Verdict::Error,
+                    expected,
+                    format!("the SUT adapter could not report the local store: {error}"),
+                ),
+                None,
+            );
+        }
+        None | Some(StoredAnswer::Unsupported) => {
+            let (c, record) = attest_check(scope, "stored (attest)", req, None);
+            return (c, Some(record));
+        }
+    };
+    let Some(rest) = rest_of(scope) else {
+        return (no_rest(name, req, expected), None);
+    };
+    let find = |id: &str| {
+        messages.iter().find(|m| {
+            m.message_id.trim().trim_matches(['<', '>']) == id.trim().trim_matches(['<', '>'])
+        })
+    };
+    let mut verdict = Verdict::Pass;
+    let mut notes = Vec::new();
+    let mut fail = |note: String, notes: &mut Vec<String>| {
+        verdict = Verdict::Fail;
+        notes.push(note);
+    };
+    for &n in &st.rejected {
+        let Ok(id) = entry_id(rest, n) else {
+            fail(format!("mailbox entry {n} was not served"), &mut notes);
+            continue;
+        };
+        match find(id) {
+            None => fail(
+                format!("entry {n} (<{id}>): not in the SUT's report, so no warning was shown"),
+                &mut notes,
+            ),
+            Some(m) if m.valid => fail(
+                format!("entry {n} (<{id}>): stored as valid although its signature is bad"),
+                &mut notes,
+            ),
+            Some(m) => match &m.warning {
+                None => fail(
+                    format!("entry {n} (<{id}>): not valid, but the user was not warned"),
+                    &mut notes,
+                ),
+                Some(w) => notes.push(format!("entry {n} (<{id}>): rejected, warning: {w}")),
+            },
+        }
+    }
+    for &n in &st.valid {
+        let Ok(id) = entry_id(rest, n) else {
+            fail(format!("mailbox entry {n} was not served"), &mut notes);
+            continue;
+        };
+        match find(id) {
+            Some(m) if m.valid => notes.push(format!("entry {n} (<{id}>): stored as valid")),
+            Some(_) => fail(
+                format!("entry {n} (<{id}>): correctly signed but not stored as valid"),
+                &mut notes,
+            ),
+            None => fail(
+                format!("entry {n} (<{id}>): correctly signed but not stored"),
+                &mut notes,
+            ),
+        }
+    }
+    (
+        check(name, Some(req), verdict, expected, notes.join("\n")),
+        None,
     )
 }
 

@@ -5,12 +5,26 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
+use kvc_mocks::kvc_directory::{KvcDirectoryConfig, KvcDirectoryMock};
+use kvc_mocks::kvc_messages::{
+    KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
+};
+use kvc_mocks::kvc_rest::{
+    KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, KvcRestObservations,
+    RestAuth, RestResource,
+};
 use kvc_mocks::{Account, KvcClientConfig, KvcClientMock, ServerCertKind, TlsPki};
+use kvc_smime::pki::{CertVariant, CertifiedKey, EndEntitySpec, KeyPurpose};
 
 use super::observe::{
-    AuthRecord, BoxFuture, CapturedMessage, KvcClientSetup, MockHost, Observations, RunningMock,
-    Session, SessionEnd, TlsOutcome, TranscriptLine,
+    AuthRecord, BoxFuture, CapturedMessage, KvcClientSetup, KvcRestSetup, MockHost, Observations,
+    PostedMail, PostedOpening, RestConnection, RestEndpoints, RestObservations, RestRequest,
+    RunningMock, ServedMessage, Session, SessionEnd, TlsOutcome, TranscriptLine,
 };
+use crate::lint::SmimeKeys;
+use crate::suite::ServedVariant;
 use crate::suite::ServerCert;
 use crate::sut::config;
 
@@ -22,6 +36,7 @@ pub struct KvcMockHost {
     pki: TlsPki,
     ca_file: PathBuf,
     account: Account,
+    rest_users: OnceLock<Result<RestUsers, String>>,
 }
 
 impl KvcMockHost {
@@ -45,6 +60,7 @@ impl KvcMockHost {
             pki,
             ca_file: ca_file.to_path_buf(),
             account,
+            rest_users: OnceLock::new(),
         })
     }
 
@@ -88,6 +104,17 @@ impl MockHost for KvcMockHost {
                 .map_err(|e| e.to_string())?;
             Ok(Box::new(Running(mock)) as Box<dyn RunningMock>)
         })
+    }
+
+    fn start_kvc_rest<'a>(
+        &'a self,
+        setup: KvcRestSetup,
+    ) -> BoxFuture<'a, Result<Box<dyn RunningMock>, String>> {
+        Box::pin(self.start_rest(setup))
+    }
+
+    fn open_posted(&self, raw: &[u8]) -> Option<PostedOpening> {
+        self.open_posted_message(raw)
     }
 
     fn ca_file(&self) -> PathBuf {
@@ -187,6 +214,7 @@ fn transcript(t: Vec<kvc_mocks::TranscriptLine>) -> Vec<TranscriptLine> {
 
 fn convert(o: kvc_mocks::Observations) -> Observations {
     Observations {
+        rest: None,
         smtp: o
             .smtp
             .into_iter()
@@ -223,5 +251,396 @@ fn convert(o: kvc_mocks::Observations) -> Observations {
                 end: end(s.end),
             })
             .collect(),
+    }
+}
+
+// ---- KV-Connect REST server ------------------------------------------------------------------
+
+/// The correspondent account of REST cases: receives what the SUT sends (the suite holds its
+/// key) and sends the messages served to the SUT.
+pub const REST_CORRESPONDENT: &str = "empfaenger@kv-connect.test";
+/// A second account with a valid certificate (messages to two recipients).
+pub const REST_SECOND: &str = "zweiter@kv-connect.test";
+/// An account whose directory certificate is expired (KVC-Anb080).
+pub const REST_EXPIRED: &str = "abgelaufen@kv-connect.test";
+/// An account without a certificate (send must abort).
+pub const REST_NO_CERTIFICATE: &str = "ohne-zertifikat@kv-connect.test";
+
+/// The user PKI of REST cases, generated once per run on first use (RSA key generation is the
+/// slow part), with the SUT's key material written next to the TLS CA.
+struct RestUsers {
+    pki: KvcMessagePki,
+    second: CertifiedKey,
+    expired: CertifiedKey,
+    key_file: PathBuf,
+    cert_file: PathBuf,
+    user_ca_file: PathBuf,
+}
+
+fn pki_text(e: impl std::fmt::Display) -> String {
+    format!("user PKI: {e}")
+}
+
+impl RestUsers {
+    fn generate(sut_email: &str, dir: &Path) -> Result<RestUsers, String> {
+        let pki = KvcMessagePki::generate(sut_email, REST_CORRESPONDENT).map_err(pki_text)?;
+        // Keys are reused from certificates no REST account serves (RSA key generation is the
+        // slow part), so each key the suite holds still identifies one account: only a message
+        // encrypted to the expired certificate opens with its key.
+        let issue = |email: &str, variant: CertVariant, key: &CertifiedKey| {
+            let mut spec = EndEntitySpec::new(email, KeyPurpose::Both).variant(variant);
+            spec.key = Some(key.key.clone());
+            pki.pki.issue(&spec).map_err(pki_text)
+        };
+        let second = issue(REST_SECOND, CertVariant::Valid, &pki.other)?;
+        let expired = issue(REST_EXPIRED, CertVariant::Expired, &pki.foreign)?;
+        let dir = dir.join("user-pki");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map(|_| path.clone())
+                .map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let key_file = write("sut-key.pem", pki.sut.key_pem().map_err(pki_text)?)?;
+        let cert_file = write("sut-cert.pem", pki.sut.certificate_pem().map_err(pki_text)?)?;
+        let user_ca_file = write("user-ca.pem", pki.root_pem().map_err(pki_text)?)?;
+        Ok(RestUsers {
+            pki,
+            second,
+            expired,
+            key_file,
+            cert_file,
+            user_ca_file,
+        })
+    }
+
+    /// Accounts whose keys the suite holds, with those keys.
+    fn keyed(&self, sut: &str) -> Vec<(String, &CertifiedKey)> {
+        vec![
+            (REST_CORRESPONDENT.to_string(), &self.pki.sender),
+            (REST_SECOND.to_string(), &self.second),
+            (REST_EXPIRED.to_string(), &self.expired),
+            (sut.to_string(), &self.pki.sut),
+        ]
+    }
+}
+
+fn served_variant(v: ServedVariant) -> KvcMessageVariant {
+    match v {
+        ServedVariant::Valid => KvcMessageVariant::Valid,
+        ServedVariant::BadSignature => KvcMessageVariant::BadSignature,
+        ServedVariant::SignerNotFrom => KvcMessageVariant::SignerNotFrom,
+        ServedVariant::ForeignCaSigner => KvcMessageVariant::ForeignCaSigner,
+        ServedVariant::EncryptedToSomeoneElse => KvcMessageVariant::EncryptedToSomeoneElse,
+        ServedVariant::UnknownDienstkennung => KvcMessageVariant::UnknownDienstkennung,
+        ServedVariant::MdnRequested => KvcMessageVariant::MdnRequested,
+    }
+}
+
+fn rest_account(
+    address: &str,
+    password: &str,
+    cert: Option<&CertifiedKey>,
+) -> Result<KvcRestAccount, String> {
+    let mut a = KvcRestAccount::new(address, password);
+    a.email = address.to_string();
+    if let Some(c) = cert {
+        a.certificate_pem = Some(c.certificate_pem().map_err(pki_text)?);
+    }
+    Ok(a)
+}
+
+impl KvcMockHost {
+    /// Generates the REST user PKI now (else the first REST case does, inside its timeout).
+    pub fn prepare_rest(&self) -> Result<(), String> {
+        self.rest_users().map(|_| ())
+    }
+
+    fn rest_users(&self) -> Result<&RestUsers, String> {
+        self.rest_users
+            .get_or_init(|| {
+                let dir = self.ca_file.parent().unwrap_or_else(|| Path::new("."));
+                RestUsers::generate(&self.account.user, dir)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    async fn start_rest(&self, setup: KvcRestSetup) -> Result<Box<dyn RunningMock>, String> {
+        let users = self.rest_users()?;
+        let sut = &self.account.user;
+        let mut mailbox = Vec::new();
+        for m in &setup.mailbox {
+            mailbox.push(match m {
+                ServedMessage::Raw(b) => b.clone(),
+                ServedMessage::Built(v) => build_served_message(
+                    &users.pki,
+                    &KvcMessageSpec::arztbrief(REST_CORRESPONDENT, sut),
+                    served_variant(*v),
+                )
+                .map_err(|e| format!("building a served message: {e}"))?,
+            });
+        }
+        let mut me = rest_account(sut, &self.account.password, Some(&users.pki.sut))?;
+        me.mailbox = mailbox;
+        let accounts = vec![
+            me,
+            rest_account(
+                REST_CORRESPONDENT,
+                DEFAULT_PASSWORD,
+                Some(&users.pki.sender),
+            )?,
+            rest_account(REST_SECOND, DEFAULT_PASSWORD, Some(&users.second))?,
+            rest_account(REST_EXPIRED, DEFAULT_PASSWORD, Some(&users.expired))?,
+            rest_account(REST_NO_CERTIFICATE, DEFAULT_PASSWORD, None)?,
+        ];
+        let config = KvcRestConfig {
+            port: setup.port,
+            host: self.pki.host().to_string(),
+            cert: cert_kind(setup.cert),
+            accounts: accounts.clone(),
+            faults: KvcRestFaults {
+                send_status: setup.send_status,
+                delete_status: setup.delete_status,
+                response_delay: setup.response_delay,
+                ..KvcRestFaults::default()
+            },
+            limits: KvcRestLimits {
+                max_body_bytes: setup.max_body_bytes,
+                header_timeout: setup.idle_timeout,
+                request_timeout: setup.idle_timeout,
+                ..KvcRestLimits::default()
+            },
+            ..KvcRestConfig::default()
+        };
+        let dir_config = KvcDirectoryConfig {
+            port: setup.ldap_port,
+            ..KvcDirectoryConfig::from_accounts(&accounts, &config.profile)
+        };
+        let mock = KvcRestMock::start(config, &self.pki)
+            .await
+            .map_err(|e| e.to_string())?;
+        let directory = match KvcDirectoryMock::start(dir_config, &self.pki).await {
+            Ok(d) => d,
+            Err(e) => {
+                mock.shutdown().await;
+                return Err(format!("starting the directory: {e}"));
+            }
+        };
+        let mailbox_ids = mock.mailbox_ids(sut);
+        let endpoints = RestEndpoints {
+            base_url: mock.base_url(),
+            addr: mock.addr(),
+            ldap: directory.addr(),
+            user_key_file: users.key_file.clone(),
+            user_cert_file: users.cert_file.clone(),
+            user_ca_file: users.user_ca_file.clone(),
+        };
+        Ok(Box::new(RunningRest {
+            mock,
+            directory,
+            user: sut.clone(),
+            mailbox_ids,
+            endpoints,
+        }) as Box<dyn RunningMock>)
+    }
+
+    fn open_posted_message(&self, raw: &[u8]) -> Option<PostedOpening> {
+        let users = self.rest_users().ok()?;
+        let trust = vec![users.pki.pki.root.certificate.clone()];
+        let (head, _) = kvc_smime::mime::split_header_body(raw);
+        let headers = kvc_smime::mime::Headers::parse(head);
+        let recipients: Vec<String> = ["To", "Cc"]
+            .iter()
+            .flat_map(|n| headers.get_all(n))
+            .flat_map(kvc_smime::mime::addresses)
+            .collect();
+        let blob = kvc_smime::message::cms_from_message(raw, "posted message").ok();
+        let keyed = users.keyed(&self.account.user);
+        let decryptable_by: Vec<String> = keyed
+            .iter()
+            .filter(|(_, k)| {
+                blob.as_ref().is_some_and(|b| {
+                    kvc_smime::cms::decrypt(b, &k.to_key_material("key"), "posted message").is_ok()
+                })
+            })
+            .map(|(a, _)| a.clone())
+            .collect();
+        let is_recipient = |a: &str| recipients.iter().any(|r| r.eq_ignore_ascii_case(a));
+        // Prefer an addressee whose key opens it; else any addressee we hold a key for (the
+        // lint then reports why it does not open).
+        let chosen = keyed
+            .iter()
+            .find(|(a, _)| is_recipient(a) && decryptable_by.contains(a))
+            .or_else(|| keyed.iter().find(|(a, _)| is_recipient(a)))?;
+        Some(PostedOpening {
+            recipient: chosen.0.clone(),
+            keys: SmimeKeys {
+                key: chosen.1.to_key_material(&format!("key of {}", chosen.0)),
+                trust,
+                at: None,
+            },
+            decryptable_by,
+        })
+    }
+}
+
+struct RunningRest {
+    mock: KvcRestMock,
+    directory: KvcDirectoryMock,
+    user: String,
+    mailbox_ids: Vec<String>,
+    endpoints: RestEndpoints,
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}
+
+impl RunningRest {
+    fn snapshot(&self, o: KvcRestObservations) -> Observations {
+        Observations {
+            smtp: Vec::new(),
+            pop3: Vec::new(),
+            rest: Some(convert_rest(
+                o,
+                self.mailbox_ids.clone(),
+                self.mock.mailbox_ids(&self.user),
+            )),
+        }
+    }
+}
+
+fn posted_count(o: &KvcRestObservations) -> usize {
+    o.posted
+        .iter()
+        .filter(|p| (200..300).contains(&p.status))
+        .count()
+}
+
+impl RunningMock for RunningRest {
+    fn smtp_addr(&self) -> SocketAddr {
+        unspecified()
+    }
+
+    fn pop3_addr(&self) -> SocketAddr {
+        unspecified()
+    }
+
+    fn rest(&self) -> Option<RestEndpoints> {
+        Some(self.endpoints.clone())
+    }
+
+    fn observations(&self) -> Observations {
+        self.snapshot(self.mock.observations())
+    }
+
+    fn wait_for_messages(&self, n: usize, timeout: Duration) -> BoxFuture<'_, Observations> {
+        Box::pin(async move {
+            let o = self
+                .mock
+                .wait_until(timeout, |o| posted_count(o) >= n)
+                .await;
+            self.snapshot(o)
+        })
+    }
+
+    fn wait_for_pop3_quit(&self, _timeout: Duration) -> BoxFuture<'_, Observations> {
+        Box::pin(async move { self.observations() })
+    }
+
+    fn wait_for_idle(&self, _timeout: Duration) -> BoxFuture<'_, Observations> {
+        // REST requests end with their response; the adapter has returned by now.
+        Box::pin(async move { self.observations() })
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.mock.shutdown().await;
+            self.directory.shutdown().await;
+        })
+    }
+}
+
+fn resource(r: &RestResource) -> (&'static str, Option<String>) {
+    match r {
+        RestResource::Version => ("version", None),
+        RestResource::Login { username } => ("login", Some(username.clone())),
+        RestResource::Account { uid } => ("account", Some(uid.clone())),
+        RestResource::Headers { uid, .. } => ("headers", Some(uid.clone())),
+        RestResource::AllMails { uid } => ("mails", Some(uid.clone())),
+        RestResource::Mail { message_id, .. } => ("mail", Some(message_id.clone())),
+        RestResource::Send => ("send", None),
+        RestResource::CsrSubmit => ("csr", None),
+        RestResource::CsrStatus { id } => ("csr-status", Some(id.clone())),
+        RestResource::Certificates { uid, email } => {
+            ("certificates", email.clone().or_else(|| uid.clone()))
+        }
+        RestResource::AccountCertificate { uid } => ("account-certificate", Some(uid.clone())),
+        RestResource::Password { uid } => ("password", Some(uid.clone())),
+        RestResource::AddressBook { file } => ("address-book", Some(file.clone())),
+        RestResource::Unknown => ("unknown", None),
+        RestResource::NotRouted => ("not-routed", None),
+    }
+}
+
+fn rest_auth(a: &RestAuth) -> String {
+    match a {
+        RestAuth::NotRequired => "none".into(),
+        RestAuth::Missing => "missing".into(),
+        RestAuth::Ok { user } => format!("ok {user}"),
+        RestAuth::Failed { user } => format!("failed {user}"),
+    }
+}
+
+fn convert_rest(
+    o: KvcRestObservations,
+    mailbox_ids: Vec<String>,
+    remaining_ids: Vec<String>,
+) -> RestObservations {
+    RestObservations {
+        connections: o
+            .connections
+            .into_iter()
+            .map(|c| RestConnection {
+                peer: c.peer.to_string(),
+                tls: tls(c.tls),
+            })
+            .collect(),
+        requests: o
+            .requests
+            .into_iter()
+            .map(|r| {
+                let (name, subject) = resource(&r.resource);
+                RestRequest {
+                    method: r.method,
+                    target: r.target,
+                    resource: name.to_string(),
+                    subject,
+                    auth: rest_auth(&r.auth),
+                    status: r.status,
+                    bytes_in: r.bytes_in,
+                    at_ms: r.at.as_millis() as u64,
+                    note: r.note,
+                }
+            })
+            .collect(),
+        posted: o
+            .posted
+            .into_iter()
+            .map(|p| PostedMail {
+                status: p.status,
+                message: CapturedMessage {
+                    mail_from: p.user.clone(),
+                    rcpt_to: p.delivered_to,
+                    data: p.data,
+                },
+                user: p.user,
+            })
+            .collect(),
+        mailbox_ids,
+        remaining_ids,
+        rejected_connections: o.rejected_connections,
     }
 }

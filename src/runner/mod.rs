@@ -20,14 +20,14 @@ use tokio::task::JoinSet;
 use crate::catalogue::Catalogue;
 use crate::lint::{self, LintOptions, ProfileChoice};
 use crate::rules::KvcRegistry;
-use crate::suite::{Case, Expectation, MockKind, Scope as CaseScope, Step};
+use crate::suite::{Case, Expectation, MailboxEntry, MockKind, Scope as CaseScope, Step};
 use crate::sut::{SendRequest, SutAdapter};
 use answers::Answers;
 use model::{
     CaseResult, Check, MessageRecord, RunInfo, RunResult, SessionsRecord, StepOutcome, StepRecord,
-    Verdict,
+    StoredAnswer, Verdict,
 };
-use observe::{Endpoints, KvcClientSetup, MockHost, Observations};
+use observe::{Endpoints, KvcClientSetup, KvcRestSetup, MockHost, Observations, ServedMessage};
 
 /// Default largest message the mock accepts (16 MiB; KV-Connect has no smaller limit).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -47,6 +47,8 @@ pub struct RunContext {
     pub timeout: Duration,
     /// Ports the SUT is configured with (cases then run one at a time).
     pub fixed_ports: Option<(u16, u16)>,
+    /// REST server and LDAPS ports the SUT is configured with.
+    pub fixed_rest_ports: Option<(u16, u16)>,
     /// A stalled SUT connection is dropped by the mock after this.
     pub idle_timeout: Duration,
 }
@@ -83,7 +85,7 @@ pub async fn run(
         } else {
             Vec::new()
         });
-        let jobs = if ctx.fixed_ports.is_some() {
+        let jobs = if ctx.fixed_ports.is_some() || ctx.fixed_rest_ports.is_some() {
             1
         } else {
             ctx.jobs.max(1)
@@ -146,8 +148,9 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
         .flat_map(|c| c.messages.iter().cloned())
         .collect();
     let all_refs: Vec<&MessageRecord> = all.iter().collect();
-    let transport = ctx.sut.transport();
+    let transports = ctx.sut.transports();
     for case in cases {
+        let transport = case_transport(case, &transports);
         let Some(r) = result.cases.iter_mut().find(|r| r.id == case.id) else {
             continue;
         };
@@ -161,6 +164,7 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
         let obs = Observations {
             smtp: r.sessions.smtp.clone(),
             pop3: r.sessions.pop3.clone(),
+            rest: r.sessions.rest.clone(),
         };
         let scope = expect::Scope {
             case,
@@ -172,6 +176,7 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
             answers: &ctx.answers,
             catalogue: ctx.catalogue,
             transport: &transport,
+            stored: r.stored.as_ref(),
         };
         let (checks, attest) = expect::evaluate(&scope);
         let (verdict, reason) = decide(&checks);
@@ -179,6 +184,46 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
         r.attest = attest;
         r.verdict = verdict;
         r.reason = reason;
+    }
+}
+
+/// The transport a case exercises: its mock's, else the SUT's primary one.
+fn case_transport(case: &Case, transports: &[String]) -> String {
+    let primary = transports
+        .first()
+        .map(String::as_str)
+        .unwrap_or("smtp-pop3");
+    case.setup
+        .mock
+        .transport(primary)
+        .unwrap_or(primary)
+        .to_string()
+}
+
+/// Why a case does not apply to this SUT, if it does not.
+fn not_applicable(case: &Case, transports: &[String]) -> Option<String> {
+    let declared = &case.applicability.transport;
+    match case
+        .setup
+        .mock
+        .transport(transports.first().map(String::as_str).unwrap_or(""))
+    {
+        Some(t) if !transports.iter().any(|s| s == t) => Some(format!(
+            "transport {t} not in this run (the SUT offers {})",
+            transports.join(", ")
+        )),
+        Some(t) if !declared.is_empty() && !declared.iter().any(|d| d == t) => Some(format!(
+            "the case applies to transport {} only",
+            declared.join(", ")
+        )),
+        None if !declared.is_empty() && !declared.iter().any(|d| transports.contains(d)) => {
+            Some(format!(
+                "transport {} not in this run (the SUT offers {})",
+                declared.join(", "),
+                transports.join(", ")
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -235,6 +280,7 @@ fn skeleton(case: &Case) -> CaseResult {
         sessions: SessionsRecord::default(),
         attest: Vec::new(),
         mailbox_len: 0,
+        stored: None,
     }
 }
 
@@ -271,25 +317,56 @@ fn lint_options(profile: &str, registry: &KvcRegistry) -> LintOptions {
     }
 }
 
-/// Lints captured messages and turns them into records (`cases/<case>/message-N.eml`).
+/// Lints captured messages and turns them into records (`cases/<case>/message-N.eml`). A
+/// message posted over REST is linted as `kvc-check lint --key <recipient key>` would: opened
+/// with the key of a recipient account the mock holds, so decryption and signature results
+/// join the header rules.
 pub fn message_records(
     case: &Case,
     obs: &Observations,
     registry: &KvcRegistry,
+    mocks: &dyn MockHost,
 ) -> Vec<MessageRecord> {
-    let opts = lint_options(&case.profile, registry);
     let dir = case_dir(&case.id);
+    let smtp_count: usize = obs.smtp.iter().map(|s| s.messages.len()).sum();
     obs.messages()
         .enumerate()
         .map(|(i, m)| {
             let file = format!("cases/{dir}/message-{}.eml", i + 1);
+            let mut opts = lint_options(&case.profile, registry);
+            let opening = if i >= smtp_count {
+                mocks.open_posted(&m.data)
+            } else {
+                None
+            };
+            let (opened_with, decryptable_by) = match opening {
+                Some(o) => {
+                    opts.smime = Some(o.keys);
+                    (Some(o.recipient), o.decryptable_by)
+                }
+                None => (None, Vec::new()),
+            };
+            let mut linted = lint::lint_bytes(&file, &m.data, &opts);
+            if opts.smime.is_some() && linted.smime.is_none() && linted.error.is_some() {
+                // The message does not open (e.g. not encrypted to the key): its header rules
+                // still count, the S/MIME failure is kept as a diagnostic.
+                opts.smime = None;
+                let why = linted.error.take().unwrap_or_default();
+                linted = lint::lint_bytes(&file, &m.data, &opts);
+                linted.diagnostics.push(lint::Diagnostic {
+                    line: 1,
+                    message: format!("S/MIME: {why}"),
+                });
+            }
             MessageRecord {
                 reference: format!("{}#{}", case.id, i + 1),
-                lint: lint::lint_bytes(&file, &m.data, &opts),
+                lint: linted,
                 file,
                 size: m.data.len(),
                 mail_from: m.mail_from.clone(),
                 rcpt_to: m.rcpt_to.clone(),
+                opened_with,
+                decryptable_by,
                 data: m.data.clone(),
             }
         })
@@ -316,21 +393,16 @@ async fn execute(
 ) -> CaseResult {
     let start = Instant::now();
     let mut result = skeleton(&case);
-    let transport = ctx.sut.transport();
+    let transports = ctx.sut.transports();
+    let transport = case_transport(&case, &transports);
     let finish = |mut r: CaseResult| {
         r.duration_ms = start.elapsed().as_millis() as u64;
         r
     };
 
-    // Applicability.
-    if !case.applicability.transport.is_empty()
-        && !case.applicability.transport.contains(&transport)
-    {
+    if let Some(reason) = not_applicable(&case, &transports) {
         result.verdict = Verdict::Skip;
-        result.reason = Some(format!(
-            "transport {} not in this run",
-            case.applicability.transport.join(", ")
-        ));
+        result.reason = Some(reason);
         return finish(result);
     }
 
@@ -346,6 +418,7 @@ async fn execute(
             answers: &ctx.answers,
             catalogue: ctx.catalogue,
             transport: &transport,
+            stored: None,
         };
         let (checks, attest) = expect::evaluate(&scope);
         let (verdict, reason) = decide(&checks);
@@ -371,40 +444,25 @@ async fn execute(
     let deadline = start + timeout;
     let remaining = || deadline.saturating_duration_since(Instant::now());
 
-    let mut mailbox = Vec::new();
-    for m in &case.setup.mailbox {
-        match m.bytes(&case.dir) {
-            Ok(b) => mailbox.push(b),
-            Err(e) => {
-                result.reason = Some(format!("{}: {e}", case.origin));
-                return finish(result);
-            }
-        }
-    }
-    let mailbox_len = mailbox.len();
-    let (smtp_port, pop3_port) = ctx.fixed_ports.unwrap_or((0, 0));
-    let setup = KvcClientSetup {
-        cert: case.setup.server_cert,
-        mailbox,
-        max_message_bytes: case
-            .setup
-            .max_message_bytes
-            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
-        idle_timeout: ctx.idle_timeout.min(timeout),
-        smtp_port,
-        pop3_port,
+    let mailbox_len = case.setup.mailbox.len();
+    let started = if transport == "rest" {
+        start_rest_mock(&case, &ctx, timeout).await
+    } else {
+        start_client_mock(&case, &ctx, timeout).await
     };
-    let mock = match ctx.mocks.start_kvc_client(setup).await {
+    let mock = match started {
         Ok(m) => m,
         Err(e) => {
-            result.reason = Some(format!("starting the mock KV-Connect Client: {e}"));
+            result.reason = Some(e);
             return finish(result);
         }
     };
     let endpoints = Endpoints {
+        transport: transport.clone(),
         host: ctx.mocks.host(),
         smtp: mock.smtp_addr(),
         pop3: mock.pop3_addr(),
+        rest: mock.rest(),
         ca_file: ctx.mocks.ca_file(),
         ca_pem: ctx.mocks.ca_pem(),
         user: ctx.mocks.user(),
@@ -431,15 +489,35 @@ async fn execute(
         }
     }
 
+    // The SUT's own account of what it stored (KVC-Anb022), asked once the steps are done.
+    let wants_store = case
+        .expect
+        .iter()
+        .any(|e| matches!(e, Expectation::Stored(_)));
+    if wants_store && step_error.is_none() {
+        result.stored = Some(
+            match tokio::time::timeout(remaining(), ctx.sut.stored(&endpoints)).await {
+                Ok(Ok(Some(messages))) => StoredAnswer::Reported { messages },
+                Ok(Ok(None)) => StoredAnswer::Unsupported,
+                Ok(Err(error)) => StoredAnswer::Failed { error },
+                Err(_) => StoredAnswer::Failed {
+                    error: "the adapter did not answer within the case timeout".into(),
+                },
+            },
+        );
+    }
+
     // Let sessions the SUT is ending (QUIT in flight) finish, so transcripts are complete; a
     // stalled session does not hold the case up beyond this grace.
     let obs = mock.wait_for_idle(remaining().min(IDLE_GRACE)).await;
     mock.shutdown().await;
-    let messages = message_records(&case, &obs, &ctx.registry);
+    let messages = message_records(&case, &obs, &ctx.registry, &*ctx.mocks);
     result.sessions = SessionsRecord {
         smtp: obs.smtp.clone(),
         pop3: obs.pop3.clone(),
+        rest: obs.rest.clone(),
     };
+    result.mailbox_len = mailbox_len;
     if let Some(e) = step_error {
         result.messages = messages;
         result.verdict = Verdict::Error;
@@ -462,6 +540,7 @@ async fn execute(
         answers: &ctx.answers,
         catalogue: ctx.catalogue,
         transport: &transport,
+        stored: result.stored.as_ref(),
     };
     let (checks, attest) = expect::evaluate(&scope);
     let (verdict, reason) = decide(&checks);
@@ -470,8 +549,74 @@ async fn execute(
     result.verdict = verdict;
     result.reason = reason;
     result.messages = messages;
-    result.mailbox_len = mailbox_len;
     finish(result)
+}
+
+async fn start_client_mock(
+    case: &Case,
+    ctx: &RunContext,
+    timeout: Duration,
+) -> Result<Box<dyn observe::RunningMock>, String> {
+    let mut mailbox = Vec::new();
+    for m in &case.setup.mailbox {
+        mailbox.push(
+            m.bytes(&case.dir)
+                .map_err(|e| format!("{}: {e}", case.origin))?,
+        );
+    }
+    let (smtp_port, pop3_port) = ctx.fixed_ports.unwrap_or((0, 0));
+    let setup = KvcClientSetup {
+        cert: case.setup.server_cert,
+        mailbox,
+        max_message_bytes: case
+            .setup
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        idle_timeout: ctx.idle_timeout.min(timeout),
+        smtp_port,
+        pop3_port,
+    };
+    ctx.mocks
+        .start_kvc_client(setup)
+        .await
+        .map_err(|e| format!("starting the mock KV-Connect Client: {e}"))
+}
+
+async fn start_rest_mock(
+    case: &Case,
+    ctx: &RunContext,
+    timeout: Duration,
+) -> Result<Box<dyn observe::RunningMock>, String> {
+    let mut mailbox = Vec::new();
+    for m in &case.setup.mailbox {
+        mailbox.push(match m {
+            MailboxEntry::Served(v) => ServedMessage::Built(*v),
+            other => ServedMessage::Raw(
+                other
+                    .bytes(&case.dir)
+                    .map_err(|e| format!("{}: {e}", case.origin))?,
+            ),
+        });
+    }
+    let (port, ldap_port) = ctx.fixed_rest_ports.unwrap_or((0, 0));
+    let setup = KvcRestSetup {
+        cert: case.setup.server_cert,
+        mailbox,
+        max_body_bytes: case
+            .setup
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        idle_timeout: ctx.idle_timeout.min(timeout),
+        send_status: case.setup.rest.send_status,
+        delete_status: case.setup.rest.delete_status,
+        response_delay: case.setup.rest.delay_ms.map(Duration::from_millis),
+        port,
+        ldap_port,
+    };
+    ctx.mocks
+        .start_kvc_rest(setup)
+        .await
+        .map_err(|e| format!("starting the mock KV-Connect REST server: {e}"))
 }
 
 async fn run_step(
@@ -537,14 +682,14 @@ async fn run_step(
             let until = Instant::now() + remaining;
             loop {
                 let obs = mock.observations();
-                let sessions = match w.service {
-                    crate::suite::Service::Smtp => &obs.smtp,
-                    crate::suite::Service::Pop3 => &obs.pop3,
+                let ended = match w.service {
+                    crate::suite::Service::Smtp => ended_sessions(&obs.smtp),
+                    crate::suite::Service::Pop3 => ended_sessions(&obs.pop3),
+                    // HTTPS connections count once the TLS handshake has ended either way.
+                    crate::suite::Service::Https => {
+                        obs.rest.as_ref().map(|r| r.connections.len()).unwrap_or(0)
+                    }
                 };
-                let ended = sessions
-                    .iter()
-                    .filter(|s| s.end != observe::SessionEnd::Open)
-                    .count();
                 if ended >= w.count {
                     return (
                         StepOutcome::Ok,
@@ -587,7 +732,17 @@ async fn trigger(
     }
 }
 
+fn ended_sessions(sessions: &[observe::Session]) -> usize {
+    sessions
+        .iter()
+        .filter(|s| s.end != observe::SessionEnd::Open)
+        .count()
+}
+
 fn describe_sessions(obs: &Observations) -> String {
+    if let Some(rest) = &obs.rest {
+        return expect::rest_summary(rest);
+    }
     if obs.smtp.is_empty() && obs.pop3.is_empty() {
         return "the SUT never connected".into();
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::catalogue::Catalogue;
 use crate::lint::FileResult;
-use crate::runner::observe::Session;
+use crate::runner::observe::{RestObservations, Session};
 
 /// Verdict of a check, a case or a requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -88,6 +88,13 @@ pub struct MessageRecord {
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     pub lint: FileResult,
+    /// REST: the recipient account whose key the suite opened the posted message with (the
+    /// lint then includes the decryption and signature results, `lint.smime`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_with: Option<String>,
+    /// REST: the mock's accounts whose keys open the message (its real recipients).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decryptable_by: Vec<String>,
     #[serde(skip)]
     pub data: Vec<u8>,
 }
@@ -127,12 +134,31 @@ pub struct CaseResult {
     /// Size of the mailbox the mock served (to re-evaluate run-scoped expectations).
     #[serde(skip)]
     pub mailbox_len: usize,
+    /// The SUT adapter's answer about its local store (cases with a `stored` expectation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<StoredAnswer>,
+}
+
+/// What the SUT adapter said about the SUT's local store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum StoredAnswer {
+    Reported {
+        messages: Vec<crate::sut::StoredReport>,
+    },
+    /// The adapter cannot query the SUT.
+    Unsupported,
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionsRecord {
     pub smtp: Vec<Session>,
     pub pop3: Vec<Session>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rest: Option<RestObservations>,
 }
 
 /// Per-requirement rollup: passes only when every case covering it passes (skipped cases

@@ -18,6 +18,83 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Observations {
     pub smtp: Vec<Session>,
     pub pop3: Vec<Session>,
+    /// What the mock KV-Connect REST server saw (REST cases only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rest: Option<RestObservations>,
+}
+
+/// The mock KV-Connect REST server's record of one case.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestObservations {
+    pub connections: Vec<RestConnection>,
+    pub requests: Vec<RestRequest>,
+    /// `POST mails` bodies, in order (any status).
+    pub posted: Vec<PostedMail>,
+    /// Message ids of the mailbox entries the case served, in order (1-based entry = index + 1).
+    pub mailbox_ids: Vec<String>,
+    /// Message ids still on the server when the case ended.
+    pub remaining_ids: Vec<String>,
+    /// Connections closed at once because too many were open.
+    pub rejected_connections: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestConnection {
+    pub peer: String,
+    pub tls: TlsOutcome,
+}
+
+/// One HTTP request as the REST mock handled it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestRequest {
+    pub method: String,
+    pub target: String,
+    /// Routed resource, e.g. `mail`, `headers`, `send`, `certificates`, `login`.
+    pub resource: String,
+    /// Message id (`mail`) or looked-up address/uid (`certificates`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// `none`, `missing`, `ok <user>`, `failed <user>`.
+    pub auth: String,
+    pub status: u16,
+    pub bytes_in: usize,
+    /// Milliseconds since the mock started.
+    pub at_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl RestRequest {
+    pub fn offered_credentials(&self) -> bool {
+        self.auth.starts_with("ok ") || self.auth.starts_with("failed ")
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} -> {}{}{}",
+            self.method,
+            self.target,
+            self.status,
+            if self.auth == "none" {
+                String::new()
+            } else {
+                format!(" (auth: {})", self.auth)
+            },
+            self.note
+                .as_ref()
+                .map(|n| format!(" [{n}]"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// A `POST mails` body.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostedMail {
+    pub user: String,
+    pub status: u16,
+    /// The message as posted; accepted ones (2xx) are also in [`Observations::messages`].
+    pub message: CapturedMessage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,28 +154,81 @@ pub struct Session {
 }
 
 impl Observations {
+    /// Every message the SUT handed over: SMTP DATA, and REST `POST mails` the server accepted.
     pub fn messages(&self) -> impl Iterator<Item = &CapturedMessage> {
-        self.smtp.iter().flat_map(|s| s.messages.iter())
+        let posted = self
+            .rest
+            .iter()
+            .flat_map(|r| r.posted.iter())
+            .filter(|p| (200..300).contains(&p.status))
+            .map(|p| &p.message);
+        self.smtp
+            .iter()
+            .flat_map(|s| s.messages.iter())
+            .chain(posted)
     }
 
     pub fn message_count(&self) -> usize {
-        self.smtp.iter().map(|s| s.messages.len()).sum()
+        self.messages().count()
     }
 }
 
 /// Where a SUT connects to, as told to it (template placeholders of the command adapter).
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoints {
+    /// `smtp-pop3` or `rest`: the transport this case exercises.
+    pub transport: String,
     /// Host name the SUT connects to and checks the certificate against.
     pub host: String,
+    /// KV-Connect Client mock (`0.0.0.0:0` in REST cases).
     pub smtp: SocketAddr,
     pub pop3: SocketAddr,
+    /// REST cases: the base URL (`https://<host>:<port>/kvconnect/rest`) and the LDAPS directory.
+    pub rest: Option<RestEndpoints>,
     pub ca_file: PathBuf,
     pub ca_pem: String,
     pub user: String,
     pub password: String,
     /// Sender address of the SUT's account.
     pub from: String,
+}
+
+/// What a SUT on the REST transport is configured with, besides host, CA and account.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestEndpoints {
+    pub base_url: String,
+    /// Address behind `host` (the SUT must connect here while checking the name `host`).
+    pub addr: SocketAddr,
+    pub ldap: SocketAddr,
+    /// The SUT's KV-Connect user key and certificate (PEM) and the user CA it must trust for
+    /// signatures of received messages.
+    pub user_key_file: PathBuf,
+    pub user_cert_file: PathBuf,
+    pub user_ca_file: PathBuf,
+}
+
+/// One message the REST mock serves to the SUT's mailbox.
+#[derive(Debug, Clone)]
+pub enum ServedMessage {
+    /// Raw bytes, served unchanged.
+    Raw(Vec<u8>),
+    /// Built by the mock for the SUT's user certificate (see [`crate::suite::ServedVariant`]).
+    Built(crate::suite::ServedVariant),
+}
+
+/// How to start a mock KV-Connect REST server (with its directory) for one case.
+#[derive(Debug, Clone)]
+pub struct KvcRestSetup {
+    pub cert: ServerCert,
+    pub mailbox: Vec<ServedMessage>,
+    pub max_body_bytes: usize,
+    pub idle_timeout: Duration,
+    pub send_status: Option<u16>,
+    pub delete_status: Option<u16>,
+    pub response_delay: Option<Duration>,
+    /// Fixed port (a vendor SUT configured once); 0 = ephemeral.
+    pub port: u16,
+    pub ldap_port: u16,
 }
 
 /// How to start a mock KV-Connect Client for one case.
@@ -119,6 +249,18 @@ pub trait MockHost: Send + Sync {
         &'a self,
         setup: KvcClientSetup,
     ) -> BoxFuture<'a, Result<Box<dyn RunningMock>, String>>;
+    /// Starts a mock KV-Connect REST server and directory.
+    fn start_kvc_rest<'a>(
+        &'a self,
+        _setup: KvcRestSetup,
+    ) -> BoxFuture<'a, Result<Box<dyn RunningMock>, String>> {
+        Box::pin(async { Err("this mock host has no KV-Connect REST mock".to_string()) })
+    }
+    /// Opens a message the SUT posted over REST with the key of a recipient account the mock
+    /// holds (`None`: no key for any of its recipients).
+    fn open_posted(&self, _raw: &[u8]) -> Option<PostedOpening> {
+        None
+    }
     /// Credentials and CA the SUT is configured with.
     fn ca_file(&self) -> PathBuf;
     fn ca_pem(&self) -> String;
@@ -128,10 +270,23 @@ pub trait MockHost: Send + Sync {
     fn from(&self) -> String;
 }
 
-/// A running mock KV-Connect Client.
+/// A posted message opened with a recipient's key: what `kvc-check lint --key` needs.
+pub struct PostedOpening {
+    /// Account whose key opened it.
+    pub recipient: String,
+    pub keys: crate::lint::SmimeKeys,
+    /// Addresses (of the mock's accounts) whose keys open the message.
+    pub decryptable_by: Vec<String>,
+}
+
+/// A running mock (KV-Connect Client or REST server).
 pub trait RunningMock: Send + Sync {
     fn smtp_addr(&self) -> SocketAddr;
     fn pop3_addr(&self) -> SocketAddr;
+    /// REST mocks: where the SUT connects.
+    fn rest(&self) -> Option<RestEndpoints> {
+        None
+    }
     fn observations(&self) -> Observations;
     /// Resolves when `n` messages were received or `timeout` passed; returns what was seen.
     fn wait_for_messages(&self, n: usize, timeout: Duration) -> BoxFuture<'_, Observations>;

@@ -85,6 +85,66 @@ pub enum MockKind {
     None,
     /// The mock KV-Connect Client: SMTP (implicit TLS) + POP3 (TLS).
     KvcClient,
+    /// The mock KV-Connect REST server (HTTPS, BASIC) with its LDAPS directory.
+    KvcRest,
+    /// The mock of the SUT's (first) transport: cases that hold for any transport, e.g. the
+    /// header rules over every sent message.
+    Transport,
+}
+
+impl MockKind {
+    /// The transport a case with this mock exercises; `primary` = the SUT's first transport.
+    pub fn transport(self, primary: &str) -> Option<&str> {
+        match self {
+            MockKind::None => None,
+            MockKind::KvcClient => Some("smtp-pop3"),
+            MockKind::KvcRest => Some("rest"),
+            MockKind::Transport => Some(primary),
+        }
+    }
+}
+
+/// A message the REST mock builds for the SUT (like the reference-system sample, addressed to
+/// the SUT's user certificate), intact or broken in one named way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServedVariant {
+    Valid,
+    BadSignature,
+    SignerNotFrom,
+    ForeignCaSigner,
+    EncryptedToSomeoneElse,
+    UnknownDienstkennung,
+    MdnRequested,
+}
+
+impl ServedVariant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServedVariant::Valid => "valid",
+            ServedVariant::BadSignature => "bad-signature",
+            ServedVariant::SignerNotFrom => "signer-not-from",
+            ServedVariant::ForeignCaSigner => "foreign-ca-signer",
+            ServedVariant::EncryptedToSomeoneElse => "encrypted-to-someone-else",
+            ServedVariant::UnknownDienstkennung => "unknown-dienstkennung",
+            ServedVariant::MdnRequested => "mdn-requested",
+        }
+    }
+}
+
+/// Scripted REST server behaviour of one case.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestSetup {
+    /// Status of every `POST mails` (e.g. 503).
+    #[serde(default)]
+    pub send_status: Option<u16>,
+    /// Status of every `DELETE` of a mail (e.g. 500).
+    #[serde(default)]
+    pub delete_status: Option<u16>,
+    /// Delay before every answer, in milliseconds.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -97,9 +157,13 @@ pub struct Setup {
     /// Messages the POP3 mailbox serves, in order.
     #[serde(default)]
     pub mailbox: Vec<MailboxEntry>,
-    /// Largest DATA the mock SMTP server accepts (bytes); default 16 MiB.
+    /// Largest DATA the mock SMTP server (or request body the REST server) accepts (bytes);
+    /// default 16 MiB.
     #[serde(default)]
     pub max_message_bytes: Option<usize>,
+    /// REST mock only: scripted server faults.
+    #[serde(default)]
+    pub rest: RestSetup,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +173,8 @@ pub enum MailboxEntry {
     File(String),
     /// The message text; line breaks are converted to CRLF.
     Inline(String),
+    /// REST mock only: a signed and encrypted message the mock builds for the SUT.
+    Served(ServedVariant),
 }
 
 /// What the runner does, in order.
@@ -183,6 +249,8 @@ pub struct WaitPlain {}
 pub enum Service {
     Smtp,
     Pop3,
+    /// The KV-Connect REST server.
+    Https,
 }
 
 impl Service {
@@ -190,6 +258,7 @@ impl Service {
         match self {
             Service::Smtp => "SMTP",
             Service::Pop3 => "POP3",
+            Service::Https => "HTTPS",
         }
     }
 }
@@ -227,6 +296,24 @@ pub enum Expectation {
     /// The SUT connected to the service but aborted the TLS handshake; it never sent
     /// credentials nor a message (KVC-Anb021).
     TlsRefused(TlsRefused),
+    /// REST: the SUT looked up the certificate of `recipient`, found none, and posted nothing
+    /// (SEED-ANB §3.1.2, KVC-Anb010).
+    SendAborted(RecipientExpectation),
+    /// REST: no posted message is encrypted to `recipient`'s certificate, which the directory
+    /// serves expired; the SUT must have looked it up (KVC-Anb080).
+    NotEncryptedTo(RecipientExpectation),
+    /// REST: the SUT fetched (GET) every listed mailbox entry (1-based) and never deleted it
+    /// (an undecryptable message stays on the server, KVC-Anb010).
+    KeptOnServer(EntriesExpectation),
+    /// REST: the SUT deleted every listed mailbox entry, each only after fetching it.
+    DeletedAfterFetch(EntriesExpectation),
+    /// REST: the SUT fetched (GET) every mailbox entry, unknown applications included
+    /// (KVC-Anb020).
+    FetchedAll(WaitPlain),
+    /// The SUT's own record of what it stored, asked through its adapter after the steps:
+    /// listed entries not stored as valid and the user warned (KVC-Anb022); entries in
+    /// `valid` stored as valid. Without an adapter answer the case asks for attestation.
+    Stored(StoredExpectation),
     /// A question a human answers (`--answers`); the question comes from the catalogue.
     Attest(AttestExpectation),
     /// The requirement is not decided in this run; the case is skipped with this reason.
@@ -273,6 +360,32 @@ pub struct TransportExpectation {
 #[serde(deny_unknown_fields)]
 pub struct TlsRefused {
     pub service: Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientExpectation {
+    pub recipient: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesExpectation {
+    /// 1-based mailbox entries.
+    pub entries: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredExpectation {
+    /// 1-based mailbox entries that must not be stored as valid, with a warning to the user.
+    #[serde(default)]
+    pub rejected: Vec<usize>,
+    /// 1-based mailbox entries that must be stored as valid (shows the SUT processed the mailbox).
+    #[serde(default)]
+    pub valid: Vec<usize>,
+    /// Requirement attested when the adapter cannot answer.
+    pub requirement: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,10 +492,36 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
     let needs_mock = !raw.steps.is_empty();
     if needs_mock && raw.setup.mock == MockKind::None {
         return Err(format!(
-            "{}: case {id} has steps but `setup.mock` is not set (use `mock: kvc-client`)",
+            "{}: case {id} has steps but `setup.mock` is not set (use `mock: kvc-client`, `kvc-rest` or `transport`)",
             at(raw.id.referenced.line())
         ));
     }
+    if raw.setup.mock != MockKind::KvcRest
+        && raw
+            .setup
+            .mailbox
+            .iter()
+            .any(|m| matches!(m, MailboxEntry::Served(_)))
+    {
+        return Err(format!(
+            "{shown}: setup.mailbox: `served:` entries need `mock: kvc-rest` (only the REST mock builds S/MIME messages)"
+        ));
+    }
+    let fixed_transport = match raw.setup.mock {
+        MockKind::KvcClient => Some("smtp-pop3"),
+        MockKind::KvcRest => Some("rest"),
+        MockKind::None | MockKind::Transport => None,
+    };
+    if let Some(t) = fixed_transport
+        && !raw.applicability.transport.is_empty()
+        && !raw.applicability.transport.iter().any(|a| a == t)
+    {
+        return Err(format!(
+            "{shown}: applicability.transport {:?} excludes the transport of `mock` ({t}): the case could never run",
+            raw.applicability.transport
+        ));
+    }
+    let mailbox_len = raw.setup.mailbox.len();
     let mut expect = Vec::new();
     for e in &raw.expect {
         let line = e.referenced.line();
@@ -435,6 +574,49 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             }
             Expectation::DienstkennungApp(app) if app.is_empty() => {
                 return Err(format!("{}: dienstkennung_app: empty value", at(line)));
+            }
+            Expectation::SendAborted(_)
+            | Expectation::NotEncryptedTo(_)
+            | Expectation::KeptOnServer(_)
+            | Expectation::DeletedAfterFetch(_)
+            | Expectation::FetchedAll(_)
+                if raw.setup.mock != MockKind::KvcRest =>
+            {
+                return Err(format!(
+                    "{}: this expectation observes the REST mock; set `setup.mock: kvc-rest`",
+                    at(line)
+                ));
+            }
+            Expectation::KeptOnServer(x) | Expectation::DeletedAfterFetch(x) => {
+                if x.entries.is_empty() {
+                    return Err(format!("{}: entries: none listed", at(line)));
+                }
+                if let Some(bad) = x.entries.iter().find(|&&n| n == 0 || n > mailbox_len) {
+                    return Err(format!(
+                        "{}: entry {bad} is not in the mailbox (1..={mailbox_len})",
+                        at(line)
+                    ));
+                }
+            }
+            Expectation::Stored(st) => {
+                check_req(&st.requirement)?;
+                if let Some(req) = catalogue.get(&st.requirement) {
+                    st.requirement = req.id.clone();
+                }
+                if st.rejected.is_empty() && st.valid.is_empty() {
+                    return Err(format!("{}: stored: no entry listed", at(line)));
+                }
+                if let Some(bad) = st
+                    .rejected
+                    .iter()
+                    .chain(st.valid.iter())
+                    .find(|&&n| n == 0 || n > mailbox_len)
+                {
+                    return Err(format!(
+                        "{}: entry {bad} is not in the mailbox (1..={mailbox_len})",
+                        at(line)
+                    ));
+                }
             }
             _ => {}
         }
@@ -521,6 +703,10 @@ impl MailboxEntry {
                 std::fs::read(&p).map_err(|e| format!("mailbox file {}: {e}", p.display()))
             }
             MailboxEntry::Inline(text) => Ok(to_crlf(text.as_bytes())),
+            MailboxEntry::Served(v) => Err(format!(
+                "mailbox entry `served: {}` is built by the REST mock, not read",
+                v.as_str()
+            )),
         }
     }
 }
@@ -606,6 +792,68 @@ expect:
         let text = GOOD.replace("[KVC-Anb170]\nrole", "[A_23165]\nrole");
         let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
         assert!(e.contains("does not apply to role kvc-pvs"), "{e}");
+    }
+
+    const REST: &str = "id: t/rest
+title: A REST case
+requirements: [KVC-Anb010]
+role: kvc-pvs
+profile: kvc
+setup:
+  mock: kvc-rest
+  mailbox:
+    - served: encrypted-to-someone-else
+steps:
+  - fetch: {may_fail: true}
+expect:
+  - kept_on_server: {entries: [1]}
+";
+
+    #[test]
+    fn loads_a_rest_case() {
+        let c = load_case(Path::new("s/rest.yaml"), REST, cat()).expect("loads");
+        assert_eq!(c.setup.mock, MockKind::KvcRest);
+        assert_eq!(c.setup.mock.transport("smtp-pop3"), Some("rest"));
+        assert!(matches!(
+            c.setup.mailbox[0],
+            MailboxEntry::Served(ServedVariant::EncryptedToSomeoneElse)
+        ));
+    }
+
+    #[test]
+    fn rest_mistakes_are_rejected() {
+        let e = load_case(
+            Path::new("s/rest.yaml"),
+            &REST.replace("mock: kvc-rest", "mock: kvc-client"),
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.contains("`served:` entries need `mock: kvc-rest`"), "{e}");
+        let e = load_case(
+            Path::new("s/rest.yaml"),
+            &REST.replace("entries: [1]", "entries: [2]"),
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("s/rest.yaml:13:"), "{e}");
+        assert!(e.contains("entry 2 is not in the mailbox"), "{e}");
+        let e = load_case(
+            Path::new("s/rest.yaml"),
+            &REST.replace("served: encrypted-to-someone-else", "served: forged"),
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.contains("forged"), "{e}");
+        let e = load_case(
+            Path::new("s/rest.yaml"),
+            &REST.replace(
+                "profile: kvc\n",
+                "profile: kvc\napplicability: {transport: [smtp-pop3]}\n",
+            ),
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.contains("could never run"), "{e}");
     }
 
     #[test]

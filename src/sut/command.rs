@@ -6,7 +6,9 @@
 //!
 //! Placeholders: `{to}` (comma-separated), `{app}`, `{subject}`, `{file}` (a file holding the
 //! body), `{smtp_host}`, `{smtp_port}`, `{pop3_host}`, `{pop3_port}`, `{ca_file}`, `{user}`,
-//! `{password}`, `{from}`.
+//! `{password}`, `{from}`; REST transport: `{rest_url}`, `{rest_host}`, `{rest_port}`,
+//! `{ldap_port}`, `{user_key_file}`, `{user_cert_file}`, `{user_ca_file}` (empty in SMTP/POP3
+//! cases).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -30,6 +32,13 @@ pub const PLACEHOLDERS: &[&str] = &[
     "user",
     "password",
     "from",
+    "rest_url",
+    "rest_host",
+    "rest_port",
+    "ldap_port",
+    "user_key_file",
+    "user_cert_file",
+    "user_ca_file",
 ];
 
 /// Output kept per stream for the evidence; the rest is read and discarded.
@@ -187,6 +196,25 @@ fn endpoint_value(ep: &Endpoints, name: &str) -> Option<String> {
         "user" => ep.user.clone(),
         "password" => ep.password.clone(),
         "from" => ep.from.clone(),
+        "rest_host" => ep
+            .rest
+            .as_ref()
+            .map(|_| ep.host.clone())
+            .unwrap_or_default(),
+        "rest_url" | "rest_port" | "ldap_port" | "user_key_file" | "user_cert_file"
+        | "user_ca_file" => {
+            let Some(r) = &ep.rest else {
+                return Some(String::new());
+            };
+            match name {
+                "rest_url" => r.base_url.clone(),
+                "rest_port" => r.addr.port().to_string(),
+                "ldap_port" => r.ldap.port().to_string(),
+                "user_key_file" => r.user_key_file.display().to_string(),
+                "user_cert_file" => r.user_cert_file.display().to_string(),
+                _ => r.user_ca_file.display().to_string(),
+            }
+        }
         _ => return None,
     })
 }
@@ -261,8 +289,8 @@ impl SutAdapter for CommandAdapter {
         format!("{} (command: {})", self.name, self.send.join(" "))
     }
 
-    fn transport(&self) -> String {
-        self.transport.clone()
+    fn transports(&self) -> Vec<String> {
+        vec![self.transport.clone()]
     }
 
     fn send<'a>(

@@ -8,6 +8,8 @@
 //!   smtp_port: 4650           # the ports the SUT is configured with (cases then run one at a time)
 //!   pop3_port: 9950
 //!   ca_file: /tmp/kvc-check-ca.pem
+//!   rest_port: 8443          # transport rest: KV-Connect REST server and directory ports
+//!   ldap_port: 6360
 //! account: {user: praxis@kv-safenet.de, password: "test-pin-1234"}
 //! trigger:
 //!   command:
@@ -47,6 +49,12 @@ pub struct Connect {
     pub pop3_port: Option<u16>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// REST transport: the HTTPS port of the KV-Connect server and the LDAPS port of the
+    /// directory the SUT is configured with.
+    #[serde(default)]
+    pub rest_port: Option<u16>,
+    #[serde(default)]
+    pub ldap_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +143,11 @@ impl SutConfig {
     /// Fixed ports the SUT is configured with, if any.
     pub fn fixed_ports(&self) -> Option<(u16, u16)> {
         self.connect.smtp_port.zip(self.connect.pop3_port)
+    }
+
+    /// Fixed REST server and directory ports, if any.
+    pub fn fixed_rest_ports(&self) -> Option<(u16, u16)> {
+        self.connect.rest_port.zip(self.connect.ldap_port)
     }
 }
 

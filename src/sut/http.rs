@@ -2,7 +2,9 @@
 //! (plain `http://`, typically a test hook on localhost). A 2xx answer is a successful trigger.
 //!
 //! Body of `send`: `{"action":"send","to":[..],"application":..,"subject":..,"body":..,
-//! "endpoints":{"host":..,"smtp_port":..,"pop3_port":..,"ca_file":..,"user":..,"password":..,"from":..}}`;
+//! "endpoints":{"transport":..,"host":..,"smtp_port":..,"pop3_port":..,"ca_file":..,"user":..,"password":..,"from":..,
+//! "rest":{"base_url":..,"port":..,"ldap_port":..,"user_key_file":..,"user_cert_file":..,"user_ca_file":..}}}`
+//! (`rest` only in REST cases);
 //! `fetch` sends `{"action":"fetch","endpoints":{..}}`.
 
 use serde_json::json;
@@ -58,11 +60,24 @@ pub fn parse_url(url: &str) -> Result<(String, u16, String), String> {
 }
 
 fn endpoints_json(ep: &Endpoints) -> serde_json::Value {
-    json!({
+    let mut v = json!({
+        "transport": ep.transport,
         "host": ep.host, "smtp_port": ep.smtp.port(), "pop3_port": ep.pop3.port(),
         "ca_file": ep.ca_file.display().to_string(), "user": ep.user,
         "password": ep.password, "from": ep.from,
-    })
+    });
+    if let (Some(r), Some(map)) = (&ep.rest, v.as_object_mut()) {
+        map.insert(
+            "rest".into(),
+            json!({
+                "base_url": r.base_url, "port": r.addr.port(), "ldap_port": r.ldap.port(),
+                "user_key_file": r.user_key_file.display().to_string(),
+                "user_cert_file": r.user_cert_file.display().to_string(),
+                "user_ca_file": r.user_ca_file.display().to_string(),
+            }),
+        );
+    }
+    v
 }
 
 async fn post(url: &str, body: &serde_json::Value) -> Result<String, String> {
@@ -117,8 +132,8 @@ impl SutAdapter for HttpAdapter {
         format!("{} (http: {})", self.name, self.send)
     }
 
-    fn transport(&self) -> String {
-        self.transport.clone()
+    fn transports(&self) -> Vec<String> {
+        vec![self.transport.clone()]
     }
 
     fn send<'a>(

@@ -45,8 +45,8 @@ impl SutAdapter for ManualAdapter {
         format!("{} (manual)", self.name)
     }
 
-    fn transport(&self) -> String {
-        self.transport.clone()
+    fn transports(&self) -> Vec<String> {
+        vec![self.transport.clone()]
     }
 
     fn send<'a>(

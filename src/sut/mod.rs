@@ -34,9 +34,10 @@ pub struct SendRequest {
 pub trait SutAdapter: Send + Sync {
     /// Shown in reports, e.g. `reference PVS (faults: none)` or `command: mypvs`.
     fn describe(&self) -> String;
-    /// Transport the SUT uses (`smtp-pop3` or `rest`).
-    fn transport(&self) -> String {
-        "smtp-pop3".into()
+    /// Transports the SUT offers (`smtp-pop3`, `rest`), the primary first: cases with
+    /// `mock: transport` use the primary one.
+    fn transports(&self) -> Vec<String> {
+        vec!["smtp-pop3".into()]
     }
     fn send<'a>(
         &'a self,
@@ -44,4 +45,25 @@ pub trait SutAdapter: Send + Sync {
         request: &'a SendRequest,
     ) -> BoxFuture<'a, Result<String, String>>;
     fn fetch<'a>(&'a self, endpoints: &'a Endpoints) -> BoxFuture<'a, Result<String, String>>;
+    /// What the SUT stored locally from its mailbox, by Message-ID, with its own verdict and
+    /// any warning shown to the user. `Ok(None)`: this adapter cannot tell (the requirement is
+    /// then attested).
+    fn stored<'a>(
+        &'a self,
+        _endpoints: &'a Endpoints,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredReport>>, String>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// One message in the SUT's local store, as its adapter reports it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredReport {
+    /// Without angle brackets.
+    pub message_id: String,
+    /// The SUT treats the message as valid (signature verified).
+    pub valid: bool,
+    /// The warning the user was shown, if any.
+    #[serde(default)]
+    pub warning: Option<String>,
 }

@@ -90,11 +90,14 @@ mod tests {
                 mail_from: "a@b".into(),
                 rcpt_to: vec![],
                 lint: FileResult::input_error("x", "e".into()),
+                opened_with: None,
+                decryptable_by: vec![],
                 data: data.to_vec(),
             }],
             sessions: SessionsRecord::default(),
             attest: vec![],
             mailbox_len: 0,
+            stored: None,
         });
         run.rollup(crate::catalogue::Catalogue::embedded().expect("catalogue"));
         run
