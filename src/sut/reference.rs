@@ -1,8 +1,11 @@
 //! The embedded reference PVS (`kvc_mocks::ReferencePvs`) as a SUT adapter: the default SUT of
 //! `kvc-check run`. `--fault ID` injects its named faults (`kvc_mocks::PvsFault`).
 //!
-//! One `ReferencePvs` is kept per mock endpoint pair, i.e. per case, so that its message
-//! sequence (which the `KVC-Anb100-consistency` fault varies) runs over all sends of a case.
+//! It offers both transports: the KV-Connect Client (SMTP/POP3, `ReferencePvs`) and the REST
+//! server interface (`RestPvs`: certificate lookup, sign, encrypt, post; list, fetch, decrypt,
+//! verify, store, delete). One instance is kept per mock endpoint, i.e. per case, so that its
+//! message sequence (which the `KVC-Anb100-consistency` fault varies) runs over all sends of a
+//! case, and so that the store it reports is that case's.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -10,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvc_mocks::reference_pvs::{self, Application, PvsConfig, PvsFault, ReferencePvs};
+use kvc_mocks::reference_pvs_rest::{RestPvs, RestPvsConfig};
 
-use super::{SendRequest, SutAdapter};
+use super::{SendRequest, StoredReport, SutAdapter};
 use crate::runner::observe::{BoxFuture, Endpoints};
 
 /// Bound for one send or fetch of the reference PVS (the case timeout bounds it too).
@@ -24,24 +28,27 @@ pub struct ReferenceAdapter {
     user: String,
     password: String,
     instances: Mutex<HashMap<(SocketAddr, SocketAddr), Arc<ReferencePvs>>>,
+    rest_instances: Mutex<HashMap<String, Arc<RestInstance>>>,
 }
 
-/// Parses `--fault` values; an unknown one is an error listing the known faults, and so is a
-/// fault of the REST transport only (the embedded reference PVS talks SMTP/POP3).
+/// The REST transport of one case, with what its receive runs discarded (the store query
+/// reports those too: the user was warned about them).
+struct RestInstance {
+    pvs: RestPvs,
+    rejected: Mutex<Vec<(String, String)>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Parses `--fault` values; an unknown one is an error listing the known faults.
 pub fn parse_faults(faults: &[String]) -> Result<BTreeSet<PvsFault>, String> {
     faults
         .iter()
         .map(|f| {
-            let fault = f
-                .parse::<PvsFault>()
-                .map_err(|e| format!("--fault {f}: {e}"))?;
-            if fault.rest_only() {
-                return Err(format!(
-                    "--fault {f}: acts on the REST transport of the reference PVS only; the \
-                     embedded reference PVS of `kvc-check run` talks SMTP/POP3"
-                ));
-            }
-            Ok(fault)
+            f.parse::<PvsFault>()
+                .map_err(|e| format!("--fault {f}: {e}"))
         })
         .collect()
 }
@@ -60,15 +67,48 @@ impl ReferenceAdapter {
             user: account.0,
             password: account.1,
             instances: Mutex::new(HashMap::new()),
+            rest_instances: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn rest_instance(&self, ep: &Endpoints) -> Result<Arc<RestInstance>, String> {
+        let Some(rest) = &ep.rest else {
+            return Err("REST case without REST endpoints".into());
+        };
+        let mut map = locked(&self.rest_instances);
+        if let Some(i) = map.get(&rest.base_url) {
+            return Ok(i.clone());
+        }
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+        };
+        let pvs = RestPvs::new(RestPvsConfig {
+            base_url: rest.base_url.clone(),
+            connect_to: rest.addr,
+            server_name: self.server_name.clone(),
+            ca_pem: self.ca_pem.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            from: ep.from.clone(),
+            own_key_pem: read(&rest.user_key_file)?,
+            own_cert_pem: Some(read(&rest.user_cert_file)?),
+            user_ca_pem: read(&rest.user_ca_file)?,
+            verify_at: None,
+            faults: self.faults.clone(),
+            timeout: PVS_TIMEOUT,
+        })
+        .map_err(|e| e.to_string())?;
+        let instance = Arc::new(RestInstance {
+            pvs,
+            rejected: Mutex::new(Vec::new()),
+        });
+        map.insert(rest.base_url.clone(), instance.clone());
+        Ok(instance)
     }
 
     fn instance(&self, ep: &Endpoints) -> Arc<ReferencePvs> {
         let key = (ep.smtp, ep.pop3);
-        let mut map = match self.instances.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = locked(&self.instances);
         map.entry(key)
             .or_insert_with(|| {
                 Arc::new(ReferencePvs::new(PvsConfig {
@@ -116,13 +156,16 @@ impl SutAdapter for ReferenceAdapter {
         )
     }
 
+    fn transports(&self) -> Vec<String> {
+        vec!["smtp-pop3".into(), "rest".into()]
+    }
+
     fn send<'a>(
         &'a self,
         ep: &'a Endpoints,
         req: &'a SendRequest,
     ) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
-            let pvs = self.instance(ep);
             let request = reference_pvs::SendRequest {
                 to: req.to.clone(),
                 application: application(&req.application, req.subject.as_deref()),
@@ -130,6 +173,16 @@ impl SutAdapter for ReferenceAdapter {
                 body: req.body.clone(),
                 attachment: None,
             };
+            if ep.transport == "rest" {
+                let rest = self.rest_instance(ep)?;
+                return rest
+                    .pvs
+                    .send_message(&request)
+                    .await
+                    .map(|m| format!("reference PVS posted a {}-byte message", m.len()))
+                    .map_err(|e| e.to_string());
+            }
+            let pvs = self.instance(ep);
             pvs.send_message(&request)
                 .await
                 .map(|m| format!("reference PVS sent a {}-byte message", m.len()))
@@ -139,11 +192,59 @@ impl SutAdapter for ReferenceAdapter {
 
     fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
+            if ep.transport == "rest" {
+                let rest = self.rest_instance(ep)?;
+                let report = rest.pvs.fetch_all().await.map_err(|e| e.to_string())?;
+                locked(&rest.rejected).extend(report.rejected.iter().cloned());
+                let mut detail = format!(
+                    "reference PVS stored {}, rejected {}, left {} on the server",
+                    report.stored.len(),
+                    report.rejected.len(),
+                    report.kept_on_server.len()
+                );
+                for w in &report.warnings {
+                    detail.push_str(&format!("; warning: {w}"));
+                }
+                return match report.aborted {
+                    // The user is told and the receive run stops (SEED-ANB §3.1.2).
+                    Some(why) => Err(format!("{detail}; receive aborted: {why}")),
+                    None => Ok(detail),
+                };
+            }
             let pvs = self.instance(ep);
             pvs.fetch_all()
                 .await
                 .map(|m| format!("reference PVS fetched {} message(s)", m.len()))
                 .map_err(|e| e.to_string())
+        })
+    }
+
+    fn stored<'a>(
+        &'a self,
+        ep: &'a Endpoints,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredReport>>, String>> {
+        Box::pin(async move {
+            if ep.transport != "rest" {
+                // Over the KV-Connect Client the Client verifies signatures, not the PVS.
+                return Ok(None);
+            }
+            let rest = self.rest_instance(ep)?;
+            let mut out: Vec<StoredReport> = rest
+                .pvs
+                .stored()
+                .into_iter()
+                .map(|m| StoredReport {
+                    message_id: m.message_id,
+                    valid: m.valid,
+                    warning: m.warning,
+                })
+                .collect();
+            out.extend(locked(&rest.rejected).iter().map(|(id, why)| StoredReport {
+                message_id: id.clone(),
+                valid: false,
+                warning: Some(why.clone()),
+            }));
+            Ok(Some(out))
         })
     }
 }
