@@ -20,6 +20,8 @@ fn normalise(text: &str, out: &Path) -> String {
         (r"verification time \d+", "verification time T"),
         (r"not valid after \d+", "not valid after T"),
         (r"\(\d+ seconds ago\)", "(N seconds ago)"),
+        (r#""at_ms": \d+"#, r#""at_ms": 0"#),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME"),
     ] {
         s = Regex::new(pattern)
             .expect("regex")
