@@ -151,6 +151,9 @@ pub struct SmimeKeys {
     pub at: Option<std::time::SystemTime>,
 }
 
+/// KV-Connect's line-break requirement, also checked inside the decrypted S/MIME content.
+const CRLF_REQUIREMENT: &str = "KVC-Anb023";
+
 /// Lints bytes already in memory (the runner uses this for captured messages). With
 /// `opts.smime`, an encrypted message is first decrypted and verified; the S/MIME findings and
 /// (for KOM-LE) the inner message's findings join the outer message's.
@@ -172,6 +175,26 @@ pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
             Err(e) => return FileResult::input_error(path, e.to_string()),
         };
     merge_smime(&mut result, &outcome);
+    if outcome.profile == kvc_smime::message::Profile::KvConnect
+        && let Some(content) = &outcome.decrypted_content
+    {
+        // KVC-Anb023 covers the S/MIME content too: line breaks inside the encryption are
+        // only visible after decrypting. The other KV-Connect rules are about the outer
+        // header, which the content does not carry.
+        let inner_opts = LintOptions {
+            profile: ProfileChoice::Kvc,
+            registry: opts.registry.clone(),
+            max_size: opts.max_size,
+            smime: None,
+        };
+        let mut inner = lint_plain(path, content, &inner_opts);
+        inner.findings.retain(|f| f.requirement == CRLF_REQUIREMENT);
+        inner
+            .requirements
+            .retain(|r| r.requirement == CRLF_REQUIREMENT);
+        inner.diagnostics.clear();
+        merge_inner(&mut result, inner, "decrypted content");
+    }
     if outcome.profile == kvc_smime::message::Profile::KomLe
         && let Some(inner) = &outcome.inner_message
     {
@@ -182,7 +205,7 @@ pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
             smime: None,
         };
         let inner_result = lint_plain(path, inner, &inner_opts);
-        merge_inner(&mut result, inner_result);
+        merge_inner(&mut result, inner_result, "inner message");
     }
     result.verdict = verdict_of(&result.findings);
     result.smime = serde_json::to_value(&outcome).ok();
@@ -264,9 +287,9 @@ fn merge_smime(result: &mut FileResult, outcome: &kvc_smime::message::SmimeOutco
 }
 
 /// The inner (decrypted) message's findings, marked as such.
-fn merge_inner(result: &mut FileResult, inner: FileResult) {
+fn merge_inner(result: &mut FileResult, inner: FileResult, prefix: &str) {
     for mut f in inner.findings {
-        f.message = format!("inner message: {}", f.message);
+        f.message = format!("{prefix}: {}", f.message);
         result.findings.push(f);
     }
     for r in inner.requirements {
@@ -279,7 +302,7 @@ fn merge_inner(result: &mut FileResult, inner: FileResult) {
         }
     }
     for mut d in inner.diagnostics {
-        d.message = format!("inner message: {}", d.message);
+        d.message = format!("{prefix}: {}", d.message);
         result.diagnostics.push(d);
     }
 }

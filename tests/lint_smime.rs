@@ -137,3 +137,70 @@ fn bad_key_inputs_exit_2_naming_the_input() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// KVC-Anb023 covers the S/MIME content: a bare LF inside the encryption is found once the
+/// message is opened, and the same message with CRLF content passes.
+#[test]
+fn bare_lf_inside_the_encrypted_content_fails_kvc_anb023() {
+    use kvc_check::lint::{LintOptions, ProfileChoice, SmimeKeys, lint_bytes};
+    use kvc_smime::message::{KvConnectMessage, build_kvconnect_message};
+    use kvc_smime::pki::{CertVariant, EndEntitySpec, KeyPurpose, TestPki};
+
+    let pki = TestPki::generate().expect("pki");
+    let issue = |email: &str| {
+        pki.issue(&EndEntitySpec::new(email, KeyPurpose::Both).variant(CertVariant::Valid))
+            .expect("cert")
+    };
+    let sender = issue("praxis@kv-connect.test");
+    let addressee = issue("empfaenger@kv-connect.test");
+    let build = |content: &[u8]| {
+        build_kvconnect_message(&KvConnectMessage {
+            content,
+            headers: vec![
+                ("From".into(), "praxis@kv-connect.test".into()),
+                ("To".into(), "empfaenger@kv-connect.test".into()),
+                ("Subject".into(), "Arztbrief".into()),
+                ("Date".into(), "Mon, 23 Nov 2026 10:00:00 +0000".into()),
+                ("Message-ID".into(), "<1@kv-connect.test>".into()),
+                (
+                    "X-KVC-Dienstkennung".into(),
+                    "Arztbrief;VHitG-Versand;V1.0".into(),
+                ),
+                ("X-KVC-Sendersystem".into(), "Test;1.0".into()),
+            ],
+            sender: &sender,
+            recipients: vec![addressee.certificate.clone(), sender.certificate.clone()],
+            key_transport: kvc_smime::cms::KeyTransport::Pkcs1v15,
+        })
+        .expect("message")
+    };
+    let opts = || LintOptions {
+        profile: ProfileChoice::Kvc,
+        registry: kvc_check::rules::KvcRegistry::builtin().expect("registry"),
+        max_size: kvc_check::lint::DEFAULT_MAX_SIZE,
+        smime: Some(SmimeKeys {
+            key: addressee.to_key_material("addressee"),
+            trust: vec![pki.root.certificate.clone()],
+            at: None,
+        }),
+    };
+    let crlf = b"Content-Type: text/plain; charset=utf-8\r\n\r\nZeile 1\r\nZeile 2\r\n";
+    let lf = b"Content-Type: text/plain; charset=utf-8\r\n\r\nZeile 1\nZeile 2\r\n";
+    let verdict = |r: &kvc_check::lint::FileResult| {
+        r.requirements
+            .iter()
+            .find(|q| q.requirement == "KVC-Anb023")
+            .map(|q| format!("{:?}", q.verdict))
+    };
+    let good = lint_bytes("good.eml", &build(crlf), &opts());
+    assert_eq!(verdict(&good).as_deref(), Some("Pass"), "{good:?}");
+    let bad = lint_bytes("bad.eml", &build(lf), &opts());
+    assert_eq!(verdict(&bad).as_deref(), Some("Fail"), "{bad:?}");
+    assert!(
+        bad.findings
+            .iter()
+            .any(|f| f.requirement == "KVC-Anb023" && f.message.starts_with("decrypted content:")),
+        "{:?}",
+        bad.findings
+    );
+}
