@@ -1,6 +1,8 @@
 //! Per-case overhead of `kvc-check run`: one case (start the mock KV-Connect Client on fresh
 //! ports, the reference PVS sends one message over SMTPS, lint it, evaluate, stop the mock) and an
-//! attest-only case (no mock) as the floor.
+//! attest-only case (no mock) as the floor; two REST cases (mock REST server + directory; the
+//! reference PVS looks up certificates, signs, encrypts and posts two messages, which the suite
+//! decrypts, verifies and lints; or it fetches, decrypts and verifies four served messages).
 //!
 //! `cargo bench -p kvc-check --bench run`; figures go into docs/PERFORMANCE.md.
 
@@ -42,7 +44,7 @@ fn info() -> RunInfo {
         started: "bench".into(),
         role: "kvc-pvs".into(),
         sut: "reference".into(),
-        transport: "smtp-pop3".into(),
+        transport: "smtp-pop3, rest".into(),
         faults: vec![],
         jobs: 1,
         timeout_s: 10.0,
@@ -53,6 +55,7 @@ fn info() -> RunInfo {
 fn bench(c: &mut Criterion) {
     let tmp = std::env::temp_dir().join(format!("kvc-check-bench-{}", std::process::id()));
     let host = KvcMockHost::new("localhost", &tmp.join("ca.pem"), None).expect("pki");
+    host.prepare_rest().expect("user pki");
     let sut = ReferenceAdapter::new(&[], host.server_name(), host.ca_pem(), host.account())
         .expect("reference");
     let ctx = Arc::new(RunContext {
@@ -72,7 +75,12 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let mut group = c.benchmark_group("run");
-    for id in ["kvc-pvs/anb130-fallback", "kvc-pvs/anb030-attest"] {
+    for id in [
+        "kvc-pvs/anb130-fallback",
+        "kvc-pvs/anb030-attest",
+        "kvc-pvs/anb010-rest",
+        "kvc-pvs/anb022-rest",
+    ] {
         let case = case(id);
         group.bench_function(id, |b| {
             b.iter(|| {
