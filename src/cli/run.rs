@@ -205,7 +205,8 @@ fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
             &c.send,
             &c.fetch,
             c.cwd.as_ref().map(|d| dir.join(d)).unwrap_or(dir.clone()),
-        )?),
+        )?
+        .with_stored(c.stored.as_deref())?),
         Trigger::Http(h) => Arc::new(crate::sut::http::HttpAdapter::new(
             &config.name,
             &config.transport,

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::{SendRequest, SutAdapter};
+use super::{SendRequest, StoredReport, SutAdapter};
 use crate::runner::observe::{BoxFuture, Endpoints};
 
 pub const PLACEHOLDERS: &[&str] = &[
@@ -49,6 +49,7 @@ pub struct CommandAdapter {
     transport: String,
     send: Vec<String>,
     fetch: Vec<String>,
+    stored: Option<Vec<String>>,
     cwd: PathBuf,
 }
 
@@ -70,8 +71,24 @@ impl CommandAdapter {
             transport: transport.to_string(),
             send,
             fetch,
+            stored: None,
             cwd,
         })
+    }
+
+    /// A command printing the SUT's local store as JSON (see [`parse_stored`]).
+    pub fn with_stored(mut self, template: Option<&str>) -> Result<Self, String> {
+        self.stored = match template {
+            Some(t) => {
+                let words = split_words(t)?;
+                if words.is_empty() {
+                    return Err("empty command template".into());
+                }
+                Some(words)
+            }
+            None => None,
+        };
+        Ok(self)
     }
 }
 
@@ -230,14 +247,14 @@ impl Drop for TempFile {
     }
 }
 
-async fn read_limited<R: AsyncRead + Unpin>(mut r: R) -> String {
+async fn read_limited<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> String {
     let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = OUTPUT_LIMIT.saturating_sub(kept.len());
+                let room = limit.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
         }
@@ -245,7 +262,12 @@ async fn read_limited<R: AsyncRead + Unpin>(mut r: R) -> String {
     String::from_utf8_lossy(&kept).trim().to_string()
 }
 
-async fn run_command(argv: Vec<String>, cwd: PathBuf) -> Result<String, String> {
+/// Runs a command: (exit status success, stdout up to `stdout_limit`, evidence line).
+async fn run_capture(
+    argv: Vec<String>,
+    cwd: PathBuf,
+    stdout_limit: usize,
+) -> Result<(bool, String, String), String> {
     let shown = argv.join(" ");
     let (program, args) = argv
         .split_first()
@@ -259,8 +281,14 @@ async fn run_command(argv: Vec<String>, cwd: PathBuf) -> Result<String, String> 
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("`{shown}`: cannot start: {e}"))?;
-    let out = child.stdout.take().map(|s| tokio::spawn(read_limited(s)));
-    let err = child.stderr.take().map(|s| tokio::spawn(read_limited(s)));
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(read_limited(s, stdout_limit)));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(read_limited(s, OUTPUT_LIMIT)));
     let status = child.wait().await.map_err(|e| format!("`{shown}`: {e}"))?;
     let stdout = match out {
         Some(h) => h.await.unwrap_or_default(),
@@ -272,16 +300,30 @@ async fn run_command(argv: Vec<String>, cwd: PathBuf) -> Result<String, String> 
     };
     let mut detail = format!("`{shown}` exited with {status}");
     if !stdout.is_empty() {
-        detail.push_str(&format!("; stdout: {stdout}"));
+        let shown_out: String = stdout.chars().take(OUTPUT_LIMIT).collect();
+        detail.push_str(&format!("; stdout: {shown_out}"));
     }
     if !stderr.is_empty() {
         detail.push_str(&format!("; stderr: {stderr}"));
     }
-    if status.success() {
-        Ok(detail)
-    } else {
-        Err(detail)
-    }
+    Ok((status.success(), stdout, detail))
+}
+
+async fn run_command(argv: Vec<String>, cwd: PathBuf) -> Result<String, String> {
+    let (ok, _, detail) = run_capture(argv, cwd, OUTPUT_LIMIT).await?;
+    if ok { Ok(detail) } else { Err(detail) }
+}
+
+/// Largest store report a `stored` command may print.
+const STORED_LIMIT: usize = 1024 * 1024;
+
+/// Parses a store report: a JSON array of `{"message_id", "valid", "warning"}`.
+pub fn parse_stored(text: &str) -> Result<Vec<StoredReport>, String> {
+    serde_json::from_str(text.trim()).map_err(|e| {
+        format!(
+            "the store report is not a JSON array of {{\"message_id\", \"valid\", \"warning\"}}: {e}"
+        )
+    })
 }
 
 impl SutAdapter for CommandAdapter {
@@ -328,11 +370,45 @@ impl SutAdapter for CommandAdapter {
             run_command(argv, self.cwd.clone()).await
         })
     }
+
+    fn stored<'a>(
+        &'a self,
+        ep: &'a Endpoints,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredReport>>, String>> {
+        Box::pin(async move {
+            let Some(template) = &self.stored else {
+                return Ok(None);
+            };
+            let value = |name: &str| endpoint_value(ep, name);
+            let argv = template.iter().map(|w| substitute(w, &value)).collect();
+            let (ok, stdout, detail) = run_capture(argv, self.cwd.clone(), STORED_LIMIT).await?;
+            if !ok {
+                return Err(detail);
+            }
+            parse_stored(&stdout)
+                .map(Some)
+                .map_err(|e| format!("{e}; {detail}"))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_reports_parse_or_say_why() {
+        let r = parse_stored(
+            r#"[{"message_id":"a@b","valid":true},{"message_id":"c@d","valid":false,"warning":"Signatur ungültig"}]"#,
+        )
+        .expect("parses");
+        assert_eq!(r.len(), 2);
+        assert!(r[0].valid && r[0].warning.is_none());
+        assert_eq!(r[1].warning.as_deref(), Some("Signatur ungültig"));
+        let e = parse_stored("stored 2 messages").unwrap_err();
+        assert!(e.contains("not a JSON array"), "{e}");
+        assert!(parse_stored(r#"[{"message_id":"a"}]"#).is_err());
+    }
 
     #[test]
     fn splits_like_a_shell() {

@@ -15,6 +15,7 @@
 //!   command:
 //!     send: "mypvs send --to {to} --app {app} --file {file}"
 //!     fetch: "mypvs fetch"
+//!     stored: "mypvs list-store --json"   # optional: the local store as JSON (KVC-Anb022)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,10 @@ pub enum Trigger {
 pub struct CommandTrigger {
     pub send: String,
     pub fetch: String,
+    /// Optional: prints the SUT's local store as a JSON array of `{"message_id", "valid",
+    /// "warning"}` (decides KVC-Anb022 over REST; without it that case is attested).
+    #[serde(default)]
+    pub stored: Option<String>,
     /// Working directory (relative to the config file); default: the config file's directory.
     #[serde(default)]
     pub cwd: Option<PathBuf>,
@@ -128,6 +133,10 @@ impl SutConfig {
                     .map_err(|e| format!("--sut {shown}: trigger.command.send: {e}"))?;
                 super::command::validate_template(&c.fetch)
                     .map_err(|e| format!("--sut {shown}: trigger.command.fetch: {e}"))?;
+                if let Some(t) = &c.stored {
+                    super::command::validate_template(t)
+                        .map_err(|e| format!("--sut {shown}: trigger.command.stored: {e}"))?;
+                }
             }
             Trigger::Http(h) => {
                 for url in [&h.send, &h.fetch] {
