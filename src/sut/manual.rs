@@ -22,6 +22,20 @@ impl ManualAdapter {
 }
 
 fn connection_text(ep: &Endpoints) -> String {
+    if let Some(r) = &ep.rest {
+        return format!(
+            "    KV-Connect REST server {} (BASIC auth)   directory ldaps://{}:{}\n    trust CA {}\n    user {}  password {}\n    user key {}  certificate {}  user CA (signatures) {}",
+            r.base_url,
+            ep.host,
+            r.ldap.port(),
+            ep.ca_file.display(),
+            ep.user,
+            ep.password,
+            r.user_key_file.display(),
+            r.user_cert_file.display(),
+            r.user_ca_file.display()
+        );
+    }
     format!(
         "    SMTP  {}:{} (implicit TLS)   POP3 {}:{} (TLS)\n    trust CA {}\n    user {}  password {}",
         ep.host,
