@@ -199,14 +199,16 @@ fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
     }
     let (config, dir) = SutConfig::load(path)?;
     let adapter: Arc<dyn SutAdapter> = match &config.trigger {
-        Trigger::Command(c) => Arc::new(crate::sut::command::CommandAdapter::new(
-            &config.name,
-            &config.transport,
-            &c.send,
-            &c.fetch,
-            c.cwd.as_ref().map(|d| dir.join(d)).unwrap_or(dir.clone()),
-        )?
-        .with_stored(c.stored.as_deref())?),
+        Trigger::Command(c) => Arc::new(
+            crate::sut::command::CommandAdapter::new(
+                &config.name,
+                &config.transport,
+                &c.send,
+                &c.fetch,
+                c.cwd.as_ref().map(|d| dir.join(d)).unwrap_or(dir.clone()),
+            )?
+            .with_stored(c.stored.as_deref())?,
+        ),
         Trigger::Http(h) => Arc::new(crate::sut::http::HttpAdapter::new(
             &config.name,
             &config.transport,
