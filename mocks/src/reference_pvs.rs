@@ -114,6 +114,9 @@ pub enum PvsFault {
     /// KVC-Anb010 ("KVC-Anb010-delete-before-fetch", REST transport only): the DELETE of a
     /// message is sent before its GET.
     DeletesBeforeFetch,
+    /// KVC-Anb010 ("KVC-Anb010-ignores-send-failure", REST transport only): a `POST mails`
+    /// the server refuses (non-2xx) is reported as sent.
+    IgnoresSendFailure,
 }
 
 impl PvsFault {
@@ -139,6 +142,7 @@ impl PvsFault {
             IgnoresMissingCertificate,
             DeletesUndecryptable,
             DeletesBeforeFetch,
+            IgnoresSendFailure,
         ]
     }
 
@@ -152,6 +156,7 @@ impl PvsFault {
                 | PvsFault::IgnoresMissingCertificate
                 | PvsFault::DeletesUndecryptable
                 | PvsFault::DeletesBeforeFetch
+                | PvsFault::IgnoresSendFailure
         )
     }
 
@@ -161,7 +166,8 @@ impl PvsFault {
             PvsFault::SendersystemInconsistent => "KVC-Anb100",
             PvsFault::IgnoresMissingCertificate
             | PvsFault::DeletesUndecryptable
-            | PvsFault::DeletesBeforeFetch => "KVC-Anb010",
+            | PvsFault::DeletesBeforeFetch
+            | PvsFault::IgnoresSendFailure => "KVC-Anb010",
             other => other.id(),
         }
     }
@@ -189,6 +195,7 @@ impl PvsFault {
             PvsFault::IgnoresMissingCertificate => "KVC-Anb010-missing-certificate",
             PvsFault::DeletesUndecryptable => "KVC-Anb010-deletes-undecryptable",
             PvsFault::DeletesBeforeFetch => "KVC-Anb010-delete-before-fetch",
+            PvsFault::IgnoresSendFailure => "KVC-Anb010-ignores-send-failure",
         }
     }
 
@@ -230,6 +237,9 @@ impl PvsFault {
                 "REST: deletes every message right after fetching it, before decrypting"
             }
             PvsFault::DeletesBeforeFetch => "REST: deletes a message before fetching it",
+            PvsFault::IgnoresSendFailure => {
+                "REST: reports a message as sent although the server refused it"
+            }
         }
     }
 }

@@ -507,7 +507,7 @@ impl RestPvs {
                 Some((SEND_CONTENT_TYPE, out.clone())),
             )
             .await?;
-        if !r.ok() {
+        if !r.ok() && !self.has(PvsFault::IgnoresSendFailure) {
             return Err(PvsError::Http {
                 request: format!("POST {target}"),
                 status: r.status,

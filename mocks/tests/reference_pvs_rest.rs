@@ -290,6 +290,15 @@ async fn send_failure_is_an_error_naming_the_status(#[case] status: u16) {
         "{err}"
     );
     assert!(err.to_string().contains(&status.to_string()));
+    // KVC-Anb010-ignores-send-failure: the same refusal is reported as sent.
+    let bytes = pvs(&e, &[PvsFault::IgnoresSendFailure])
+        .send_message(&arztbrief(&[PEER_EMAIL]))
+        .await
+        .expect("the fault claims success");
+    assert!(!bytes.is_empty());
+    let obs = e.mock.observations();
+    assert_eq!(obs.posted.len(), 2);
+    assert!(obs.posted.iter().all(|p| p.status == status));
     e.mock.shutdown().await;
 }
 

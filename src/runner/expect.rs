@@ -7,7 +7,9 @@ use crate::catalogue::Catalogue;
 use crate::message::Message;
 use crate::rules::{KvcRegistry, RequirementVerdict, Severity};
 use crate::runner::answers::{AnswerValue, Answers};
-use crate::runner::model::{AttestRecord, Check, MessageRecord, StoredAnswer, Verdict};
+use crate::runner::model::{
+    AttestRecord, Check, MessageRecord, StepOutcome, StepRecord, StoredAnswer, Verdict,
+};
 use crate::runner::observe::{
     Observations, RestObservations, RestRequest, Session, SessionEnd, TlsOutcome,
 };
@@ -30,6 +32,8 @@ pub struct Scope<'a> {
     pub transport: &'a str,
     /// The SUT adapter's report of its local store, if the case asked for it.
     pub stored: Option<&'a StoredAnswer>,
+    /// The case's steps as run (what the SUT's triggers reported).
+    pub steps: &'a [StepRecord],
 }
 
 impl<'a> Scope<'a> {
@@ -106,6 +110,7 @@ pub fn evaluate(scope: &Scope) -> (Vec<Check>, Vec<AttestRecord>) {
                 checks.push(deleted_after_fetch(scope, &e.entries))
             }
             Expectation::FetchedAll(_) => checks.push(fetched_all(scope)),
+            Expectation::SendFailureReported(_) => checks.push(send_failure_reported(scope)),
             Expectation::Stored(st) => {
                 let (c, record) = stored(scope, st);
                 checks.push(c);
@@ -1151,6 +1156,66 @@ fn fetched_all(scope: &Scope) -> Check {
     }
 }
 
+fn send_failure_reported(scope: &Scope) -> Check {
+    let name = "send_failure_reported";
+    let status = scope.case.setup.rest.send_status.unwrap_or_default();
+    let expected = format!(
+        "the server answers `POST mails` with {status}: the SUT reports the send as failed (its trigger fails) and does not claim it was sent (SEED-ANB §3.1.2)"
+    );
+    let Some(rest) = rest_of(scope) else {
+        return no_rest(name, "KVC-Anb010", expected);
+    };
+    let summary = rest_summary(rest);
+    let refused = rest.posted.iter().filter(|p| p.status == status).count();
+    if refused == 0 {
+        return check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Error,
+            expected,
+            format!("the SUT posted nothing, so no refusal could be reported\n{summary}"),
+        );
+    }
+    let sends: Vec<&StepRecord> = scope
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                scope.case.steps.get(s.index.wrapping_sub(1)),
+                Some(crate::suite::Step::Send(_))
+            )
+        })
+        .collect();
+    let claimed: Vec<String> = sends
+        .iter()
+        .filter(|s| s.outcome == StepOutcome::Ok)
+        .map(|s| format!("step {} ({}): {}", s.index, s.description, s.detail))
+        .collect();
+    if !claimed.is_empty() {
+        return check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Fail,
+            expected,
+            format!(
+                "the SUT reported success although the server refused {refused} post(s):\n{}\n{summary}",
+                claimed.join("\n")
+            ),
+        );
+    }
+    let reported: Vec<String> = sends
+        .iter()
+        .map(|s| format!("step {} reported: {}", s.index, s.detail))
+        .collect();
+    check(
+        name,
+        Some("KVC-Anb010"),
+        Verdict::Pass,
+        expected,
+        format!("{}\n{summary}", reported.join("\n")),
+    )
+}
+
 fn stored(scope: &Scope, st: &StoredExpectation) -> (Check, Option<AttestRecord>) {
     let name = "stored";
     let req = st.requirement.as_str();
@@ -1298,6 +1363,7 @@ mod tests {
             catalogue: cat(),
             transport: "rest",
             stored,
+            steps: &[],
         };
         evaluate(&scope).0
     }

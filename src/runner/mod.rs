@@ -177,6 +177,7 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
             catalogue: ctx.catalogue,
             transport: &transport,
             stored: r.stored.as_ref(),
+            steps: &r.steps,
         };
         let (checks, attest) = expect::evaluate(&scope);
         let (verdict, reason) = decide(&checks);
@@ -419,6 +420,7 @@ async fn execute(
             catalogue: ctx.catalogue,
             transport: &transport,
             stored: None,
+            steps: &[],
         };
         let (checks, attest) = expect::evaluate(&scope);
         let (verdict, reason) = decide(&checks);
@@ -541,6 +543,7 @@ async fn execute(
         catalogue: ctx.catalogue,
         transport: &transport,
         stored: result.stored.as_ref(),
+        steps: &result.steps,
     };
     let (checks, attest) = expect::evaluate(&scope);
     let (verdict, reason) = decide(&checks);

@@ -310,6 +310,9 @@ pub enum Expectation {
     /// REST: the SUT fetched (GET) every mailbox entry, unknown applications included
     /// (KVC-Anb020).
     FetchedAll(WaitPlain),
+    /// REST: the server refused `POST mails` (`setup.rest.send_status`) and the SUT reported
+    /// the send as failed (its trigger failed) instead of as sent (SEED-ANB §3.1.2).
+    SendFailureReported(WaitPlain),
     /// The SUT's own record of what it stored, asked through its adapter after the steps:
     /// listed entries not stored as valid and the user warned (KVC-Anb022); entries in
     /// `valid` stored as valid. Without an adapter answer the case asks for attestation.
@@ -580,10 +583,23 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             | Expectation::KeptOnServer(_)
             | Expectation::DeletedAfterFetch(_)
             | Expectation::FetchedAll(_)
+            | Expectation::SendFailureReported(_)
                 if raw.setup.mock != MockKind::KvcRest =>
             {
                 return Err(format!(
                     "{}: this expectation observes the REST mock; set `setup.mock: kvc-rest`",
+                    at(line)
+                ));
+            }
+            Expectation::SendFailureReported(_)
+                if raw
+                    .setup
+                    .rest
+                    .send_status
+                    .is_none_or(|s| (200..300).contains(&s)) =>
+            {
+                return Err(format!(
+                    "{}: send_failure_reported needs `setup.rest.send_status` with a non-2xx status",
                     at(line)
                 ));
             }
