@@ -250,6 +250,45 @@ fn a_failing_message_reproduces_with_lint() {
     );
 }
 
+/// A message posted over REST is linted after opening it with the addressee's key; the run
+/// writes that test key next to the SUT's, so `kvc-check lint --key` gives the same result.
+#[test]
+fn a_posted_rest_message_reproduces_with_lint_and_the_addressee_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r");
+    let o = kvc_check(
+        &["--fault", "KVC-Anb170", "--case", "kvc-pvs/anb010-rest"],
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(0), "the transport case itself passes");
+    let r = report(&out);
+    let record = &r["cases"][0]["messages"][0];
+    assert_eq!(record["opened_with"], "empfaenger@kv-connect.test");
+    assert_eq!(record["lint"]["smime"]["decryption_result"], "00");
+    let eml = out.join(record["file"].as_str().expect("file"));
+    let pki = out.join("user-pki");
+    let lint = Command::new(env!("CARGO_BIN_EXE_kvc-check"))
+        .args(["lint", "--profile", "kvc", "--format", "json", "--key"])
+        .arg(pki.join("empfaenger@kv-connect.test.key.pem"))
+        .arg("--trust")
+        .arg(pki.join("user-ca.pem"))
+        .arg(&eml)
+        .output()
+        .expect("lint runs");
+    assert_eq!(
+        lint.status.code(),
+        Some(1),
+        "lint reproduces the Bcc failure"
+    );
+    let v: Value = serde_json::from_slice(&lint.stdout).expect("json");
+    assert_eq!(v[0]["smime"]["decryption_result"], "00");
+    assert_eq!(
+        v[0]["smime"]["integrity_check_result"],
+        serde_json::json!(["01"])
+    );
+    assert_eq!(v[0]["requirements"], record["lint"]["requirements"]);
+}
+
 #[test]
 fn attest_answers_decide_attest_items_and_unanswered_stay_open() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -305,14 +305,25 @@ impl RestUsers {
         let key_file = write("sut-key.pem", pki.sut.key_pem().map_err(pki_text)?)?;
         let cert_file = write("sut-cert.pem", pki.sut.certificate_pem().map_err(pki_text)?)?;
         let user_ca_file = write("user-ca.pem", pki.root_pem().map_err(pki_text)?)?;
-        Ok(RestUsers {
+        let users = RestUsers {
             pki,
             second,
             expired,
             key_file,
             cert_file,
             user_ca_file,
-        })
+        };
+        // The correspondents' keys too, so `kvc-check lint --key` reproduces the verdict on a
+        // posted message offline (they are test keys of this run only).
+        for (address, key) in users.keyed(sut_email) {
+            if address != sut_email {
+                write(
+                    &format!("{address}.key.pem"),
+                    key.key_pem().map_err(pki_text)?,
+                )?;
+            }
+        }
+        Ok(users)
     }
 
     /// Accounts whose keys the suite holds, with those keys.
