@@ -935,6 +935,34 @@ mod xml {
                 Some("-----BEGIN X-----\nAA\n-----END X-----")
             );
         }
+
+        proptest::proptest! {
+            /// Server answers are untrusted input: any bytes give a value or an error, never a
+            /// panic.
+            #[test]
+            fn any_bytes_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+                let _ = account_uid(&body);
+                let _ = headers(&body);
+                let _ = certificate_body(&body);
+            }
+
+            /// Near-valid documents (element soup from the real names) too.
+            #[test]
+            fn element_soup_never_panics(parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "<headers>", "</headers>", "<header>", "</header>", "<message-id>",
+                    "</message-id>", "<account uid=\"x\">", "<account uid='", "</account>",
+                    "<certificate>", "<body>", "</body>", "</certificate>", "&amp;", "&#x0;",
+                    "&bogus;", "<![CDATA[", "]]>", "<!--", "-->", "a@b", "\u{0}", "<?xml ?>",
+                ]),
+                0..40,
+            )) {
+                let body = parts.concat().into_bytes();
+                let _ = account_uid(&body);
+                let _ = headers(&body);
+                let _ = certificate_body(&body);
+            }
+        }
     }
 }
 
