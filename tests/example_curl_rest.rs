@@ -52,6 +52,7 @@ const CASES: &[&str] = &[
     "kvc-pvs/anb010-rest",
     "kvc-pvs/anb010-rest-delete-after-fetch",
     "kvc-pvs/anb010-rest-missing-certificate",
+    "kvc-pvs/anb010-rest-send-refused",
     "kvc-pvs/anb010-rest-undecryptable",
     "kvc-pvs/anb020-rest-unknown-application",
     "kvc-pvs/anb021-rest-untrusted-ca",
