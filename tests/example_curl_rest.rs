@@ -51,6 +51,7 @@ fn require(tool: &str, version_arg: &str, package: &str) {
 const CASES: &[&str] = &[
     "kvc-pvs/anb010-rest",
     "kvc-pvs/anb010-rest-delete-after-fetch",
+    "kvc-pvs/anb010-rest-delete-refused",
     "kvc-pvs/anb010-rest-missing-certificate",
     "kvc-pvs/anb010-rest-send-refused",
     "kvc-pvs/anb010-rest-undecryptable",

@@ -117,6 +117,9 @@ pub enum PvsFault {
     /// KVC-Anb010 ("KVC-Anb010-ignores-send-failure", REST transport only): a `POST mails`
     /// the server refuses (non-2xx) is reported as sent.
     IgnoresSendFailure,
+    /// KVC-Anb010 ("KVC-Anb010-ignores-delete-failure", REST transport only): a `DELETE` the
+    /// server refuses is not reported (no warning, the receive run counts as successful).
+    IgnoresDeleteFailure,
 }
 
 impl PvsFault {
@@ -143,6 +146,7 @@ impl PvsFault {
             DeletesUndecryptable,
             DeletesBeforeFetch,
             IgnoresSendFailure,
+            IgnoresDeleteFailure,
         ]
     }
 
@@ -157,6 +161,7 @@ impl PvsFault {
                 | PvsFault::DeletesUndecryptable
                 | PvsFault::DeletesBeforeFetch
                 | PvsFault::IgnoresSendFailure
+                | PvsFault::IgnoresDeleteFailure
         )
     }
 
@@ -167,7 +172,8 @@ impl PvsFault {
             PvsFault::IgnoresMissingCertificate
             | PvsFault::DeletesUndecryptable
             | PvsFault::DeletesBeforeFetch
-            | PvsFault::IgnoresSendFailure => "KVC-Anb010",
+            | PvsFault::IgnoresSendFailure
+            | PvsFault::IgnoresDeleteFailure => "KVC-Anb010",
             other => other.id(),
         }
     }
@@ -196,6 +202,7 @@ impl PvsFault {
             PvsFault::DeletesUndecryptable => "KVC-Anb010-deletes-undecryptable",
             PvsFault::DeletesBeforeFetch => "KVC-Anb010-delete-before-fetch",
             PvsFault::IgnoresSendFailure => "KVC-Anb010-ignores-send-failure",
+            PvsFault::IgnoresDeleteFailure => "KVC-Anb010-ignores-delete-failure",
         }
     }
 
@@ -239,6 +246,9 @@ impl PvsFault {
             PvsFault::DeletesBeforeFetch => "REST: deletes a message before fetching it",
             PvsFault::IgnoresSendFailure => {
                 "REST: reports a message as sent although the server refused it"
+            }
+            PvsFault::IgnoresDeleteFailure => {
+                "REST: says nothing when the server refuses to delete a message"
             }
         }
     }

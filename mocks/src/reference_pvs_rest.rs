@@ -125,6 +125,9 @@ pub struct RestFetchReport {
     pub skipped: Vec<String>,
     /// What the user is told (discarded messages, failed deletes, failed fetches).
     pub warnings: Vec<String>,
+    /// Messages whose `DELETE` the server refused: (message id, status). The receive run
+    /// reports them as an error (SEED-ANB §3.1.2) unless [`PvsFault::IgnoresDeleteFailure`].
+    pub delete_failed: Vec<(String, u16)>,
     /// Set when the run stopped early (decryption failure); the rest of the mailbox is untouched.
     pub aborted: Option<String>,
 }
@@ -696,7 +699,8 @@ impl RestPvs {
         report: &mut RestFetchReport,
     ) -> Result<(), PvsError> {
         let r = self.request(Method::DELETE, target, None).await?;
-        if !r.ok() {
+        if !r.ok() && !self.has(PvsFault::IgnoresDeleteFailure) {
+            report.delete_failed.push((id.to_string(), r.status));
             report.warnings.push(format!(
                 "message {id}: delete failed: HTTP {} {}",
                 r.status,

@@ -593,6 +593,33 @@ async fn failed_delete_is_a_warning_and_the_message_stays_stored() {
         "{r:?}"
     );
     assert_eq!(p.stored().len(), 1);
+    assert_eq!(
+        r.delete_failed,
+        vec![("keep@kv-safenet.de".to_string(), 500)]
+    );
+    e.mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn receive_fault_ignores_a_refused_delete() {
+    use KvcMessageVariant::*;
+    let faults = KvcRestFaults {
+        delete_status: Some(500),
+        ..KvcRestFaults::default()
+    };
+    let e = env_with(
+        ServerCertKind::Valid,
+        vec![served(Valid, "quiet@kv-safenet.de")],
+        faults,
+    )
+    .await;
+    let r = pvs(&e, &[PvsFault::IgnoresDeleteFailure])
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(r.stored.len(), 1);
+    assert!(r.delete_failed.is_empty() && r.warnings.is_empty(), "{r:?}");
+    assert_eq!(e.mock.observations().deletes().count(), 1);
     e.mock.shutdown().await;
 }
 

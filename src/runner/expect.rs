@@ -111,6 +111,7 @@ pub fn evaluate(scope: &Scope) -> (Vec<Check>, Vec<AttestRecord>) {
             }
             Expectation::FetchedAll(_) => checks.push(fetched_all(scope)),
             Expectation::SendFailureReported(_) => checks.push(send_failure_reported(scope)),
+            Expectation::DeleteFailureReported(_) => checks.push(delete_failure_reported(scope)),
             Expectation::Stored(st) => {
                 let (c, record) = stored(scope, st);
                 checks.push(c);
@@ -1156,37 +1157,79 @@ fn fetched_all(scope: &Scope) -> Check {
     }
 }
 
+/// Which refusal of the REST server a `*_failure_reported` expectation scripts.
+#[derive(Clone, Copy)]
+enum Refused {
+    /// `POST mails` (`setup.rest.send_status`), reported through the send trigger.
+    Send,
+    /// `DELETE` of a mail (`setup.rest.delete_status`), reported through the fetch trigger.
+    Delete,
+}
+
 fn send_failure_reported(scope: &Scope) -> Check {
-    let name = "send_failure_reported";
-    let status = scope.case.setup.rest.send_status.unwrap_or_default();
+    failure_reported(scope, Refused::Send)
+}
+
+fn delete_failure_reported(scope: &Scope) -> Check {
+    failure_reported(scope, Refused::Delete)
+}
+
+/// The server refused a request with the scripted status: the SUT must report an error (its
+/// trigger fails), not success (SEED-ANB §3.1.2).
+fn failure_reported(scope: &Scope, kind: Refused) -> Check {
+    let (name, status, request, action) = match kind {
+        Refused::Send => (
+            "send_failure_reported",
+            scope.case.setup.rest.send_status,
+            "`POST mails`",
+            "send",
+        ),
+        Refused::Delete => (
+            "delete_failure_reported",
+            scope.case.setup.rest.delete_status,
+            "the `DELETE` of a fetched message",
+            "fetch",
+        ),
+    };
+    let status = status.unwrap_or_default();
     let expected = format!(
-        "the server answers `POST mails` with {status}: the SUT reports the send as failed (its trigger fails) and does not claim it was sent (SEED-ANB §3.1.2)"
+        "the server answers {request} with {status}: the SUT reports an error (its {action} trigger fails) and does not claim success (SEED-ANB §3.1.2)"
     );
     let Some(rest) = rest_of(scope) else {
         return no_rest(name, "KVC-Anb010", expected);
     };
     let summary = rest_summary(rest);
-    let refused = rest.posted.iter().filter(|p| p.status == status).count();
+    let refused = match kind {
+        Refused::Send => rest.posted.iter().filter(|p| p.status == status).count(),
+        Refused::Delete => rest
+            .requests
+            .iter()
+            .filter(|r| r.method == "DELETE" && r.resource == "mail" && r.status == status)
+            .count(),
+    };
     if refused == 0 {
         return check(
             name,
             Some("KVC-Anb010"),
             Verdict::Error,
             expected,
-            format!("the SUT posted nothing, so no refusal could be reported\n{summary}"),
+            format!(
+                "no request was refused with {status}, so no error could be reported\n{summary}"
+            ),
         );
     }
-    let sends: Vec<&StepRecord> = scope
+    let triggers: Vec<&StepRecord> = scope
         .steps
         .iter()
         .filter(|s| {
             matches!(
-                scope.case.steps.get(s.index.wrapping_sub(1)),
-                Some(crate::suite::Step::Send(_))
+                (kind, scope.case.steps.get(s.index.wrapping_sub(1))),
+                (Refused::Send, Some(crate::suite::Step::Send(_)))
+                    | (Refused::Delete, Some(crate::suite::Step::Fetch(_)))
             )
         })
         .collect();
-    let claimed: Vec<String> = sends
+    let claimed: Vec<String> = triggers
         .iter()
         .filter(|s| s.outcome == StepOutcome::Ok)
         .map(|s| format!("step {} ({}): {}", s.index, s.description, s.detail))
@@ -1198,12 +1241,12 @@ fn send_failure_reported(scope: &Scope) -> Check {
             Verdict::Fail,
             expected,
             format!(
-                "the SUT reported success although the server refused {refused} post(s):\n{}\n{summary}",
+                "the SUT reported success although the server refused {refused} request(s):\n{}\n{summary}",
                 claimed.join("\n")
             ),
         );
     }
-    let reported: Vec<String> = sends
+    let reported: Vec<String> = triggers
         .iter()
         .map(|s| format!("step {} reported: {}", s.index, s.detail))
         .collect();

@@ -313,6 +313,9 @@ pub enum Expectation {
     /// REST: the server refused `POST mails` (`setup.rest.send_status`) and the SUT reported
     /// the send as failed (its trigger failed) instead of as sent (SEED-ANB §3.1.2).
     SendFailureReported(WaitPlain),
+    /// REST: the server refused the `DELETE` of fetched messages (`setup.rest.delete_status`)
+    /// and the SUT reported an error (its fetch trigger failed) (SEED-ANB §3.1.2).
+    DeleteFailureReported(WaitPlain),
     /// The SUT's own record of what it stored, asked through its adapter after the steps:
     /// listed entries not stored as valid and the user warned (KVC-Anb022); entries in
     /// `valid` stored as valid. Without an adapter answer the case asks for attestation.
@@ -584,6 +587,7 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             | Expectation::DeletedAfterFetch(_)
             | Expectation::FetchedAll(_)
             | Expectation::SendFailureReported(_)
+            | Expectation::DeleteFailureReported(_)
                 if raw.setup.mock != MockKind::KvcRest =>
             {
                 return Err(format!(
@@ -600,6 +604,18 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             {
                 return Err(format!(
                     "{}: send_failure_reported needs `setup.rest.send_status` with a non-2xx status",
+                    at(line)
+                ));
+            }
+            Expectation::DeleteFailureReported(_)
+                if raw
+                    .setup
+                    .rest
+                    .delete_status
+                    .is_none_or(|s| (200..300).contains(&s)) =>
+            {
+                return Err(format!(
+                    "{}: delete_failure_reported needs `setup.rest.delete_status` with a non-2xx status",
                     at(line)
                 ));
             }

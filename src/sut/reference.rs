@@ -205,11 +205,15 @@ impl SutAdapter for ReferenceAdapter {
                 for w in &report.warnings {
                     detail.push_str(&format!("; warning: {w}"));
                 }
-                return match report.aborted {
+                if let Some(why) = report.aborted {
                     // The user is told and the receive run stops (SEED-ANB §3.1.2).
-                    Some(why) => Err(format!("{detail}; receive aborted: {why}")),
-                    None => Ok(detail),
-                };
+                    return Err(format!("{detail}; receive aborted: {why}"));
+                }
+                if !report.delete_failed.is_empty() {
+                    // A refused DELETE is an error the user is told about (SEED-ANB §3.1.2).
+                    return Err(format!("{detail}; deleting on the server failed"));
+                }
+                return Ok(detail);
             }
             let pvs = self.instance(ep);
             pvs.fetch_all()
