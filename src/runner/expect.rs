@@ -1024,103 +1024,101 @@ fn entry_id(rest: &RestObservations, n: usize) -> Result<&str, String> {
         .ok_or_else(|| format!("mailbox entry {n} was not served"))
 }
 
-fn kept_on_server(scope: &Scope, entries: &[usize]) -> Check {
-    let name = format!("kept_on_server {entries:?}");
-    let expected = "the SUT fetches the listed messages, cannot decrypt them, reports an error and leaves them on the server: no DELETE (SEED-ANB §3.1.2)".to_string();
+/// Judges each listed mailbox entry by its message id; the check's verdict combines theirs.
+fn per_entry(
+    scope: &Scope,
+    name: String,
+    expected: &str,
+    entries: &[usize],
+    judge: impl Fn(&RestObservations, usize, &str) -> (Verdict, String),
+) -> Check {
     let Some(rest) = rest_of(scope) else {
-        return no_rest(&name, "KVC-Anb010", expected);
+        return no_rest(&name, "KVC-Anb010", expected.to_string());
     };
-    let summary = rest_summary(rest);
-    let mut verdict = Verdict::Pass;
-    let mut notes = Vec::new();
-    for &n in entries {
-        let id = match entry_id(rest, n) {
-            Ok(id) => id,
-            Err(e) => {
-                verdict = Verdict::Error;
-                notes.push(e);
-                continue;
-            }
-        };
-        if first_request(rest, "DELETE", id, false).is_some() {
-            verdict = Verdict::Fail;
-            notes.push(format!("entry {n} (<{id}>) was deleted"));
-        } else if first_request(rest, "GET", id, true).is_none() {
-            if verdict == Verdict::Pass {
-                verdict = Verdict::Error;
-            }
-            notes.push(format!(
-                "entry {n} (<{id}>) was never fetched: keeping it cannot be told from inactivity"
-            ));
-        } else {
-            let still = rest.remaining_ids.iter().any(|r| r == id);
-            notes.push(format!(
-                "entry {n} (<{id}>) fetched, not deleted{}",
-                if still { ", still on the server" } else { "" }
-            ));
-        }
-    }
+    let judged: Vec<(Verdict, String)> = entries
+        .iter()
+        .map(|&n| match entry_id(rest, n) {
+            Ok(id) => judge(rest, n, id),
+            Err(e) => (Verdict::Error, e),
+        })
+        .collect();
+    let verdict = Verdict::combine(judged.iter().map(|(v, _)| *v)).unwrap_or(Verdict::Error);
+    let notes: Vec<&str> = judged.iter().map(|(_, n)| n.as_str()).collect();
     check(
         name,
         Some("KVC-Anb010"),
         verdict,
         expected,
-        format!("{}\n{summary}", notes.join("\n")),
+        format!("{}\n{}", notes.join("\n"), rest_summary(rest)),
+    )
+}
+
+fn kept_on_server(scope: &Scope, entries: &[usize]) -> Check {
+    per_entry(
+        scope,
+        format!("kept_on_server {entries:?}"),
+        "the SUT fetches the listed messages, cannot decrypt them, reports an error and leaves them on the server: no DELETE (SEED-ANB §3.1.2)",
+        entries,
+        |rest, n, id| {
+            if first_request(rest, "DELETE", id, false).is_some() {
+                (Verdict::Fail, format!("entry {n} (<{id}>) was deleted"))
+            } else if first_request(rest, "GET", id, true).is_none() {
+                (
+                    Verdict::Error,
+                    format!(
+                        "entry {n} (<{id}>) was never fetched: keeping it cannot be told from inactivity"
+                    ),
+                )
+            } else {
+                let still = rest.remaining_ids.iter().any(|r| r == id);
+                (
+                    Verdict::Pass,
+                    format!(
+                        "entry {n} (<{id}>) fetched, not deleted{}",
+                        if still { ", still on the server" } else { "" }
+                    ),
+                )
+            }
+        },
     )
 }
 
 fn deleted_after_fetch(scope: &Scope, entries: &[usize]) -> Check {
-    let name = format!("deleted_after_fetch {entries:?}");
-    let expected = "the SUT deletes each listed message on the server, and only after it fetched it (SEED-ANB §3.1.2)".to_string();
-    let Some(rest) = rest_of(scope) else {
-        return no_rest(&name, "KVC-Anb010", expected);
-    };
-    let summary = rest_summary(rest);
-    let mut verdict = Verdict::Pass;
-    let mut notes = Vec::new();
-    for &n in entries {
-        let id = match entry_id(rest, n) {
-            Ok(id) => id,
-            Err(e) => {
-                verdict = Verdict::Error;
-                notes.push(e);
-                continue;
+    per_entry(
+        scope,
+        format!("deleted_after_fetch {entries:?}"),
+        "the SUT deletes each listed message on the server, and only after it fetched it (SEED-ANB §3.1.2)",
+        entries,
+        |rest, n, id| {
+            let fetched = first_request(rest, "GET", id, true);
+            let deleted = first_request(rest, "DELETE", id, false);
+            match (fetched, deleted) {
+                (_, None) => (
+                    Verdict::Fail,
+                    format!("entry {n} (<{id}>) was never deleted"),
+                ),
+                (None, Some(_)) => (
+                    Verdict::Fail,
+                    format!("entry {n} (<{id}>) was deleted without being fetched"),
+                ),
+                (Some(f), Some(d)) if d < f => (
+                    Verdict::Fail,
+                    format!(
+                        "entry {n} (<{id}>) was deleted (request {}) before it was fetched (request {})",
+                        d + 1,
+                        f + 1
+                    ),
+                ),
+                (Some(f), Some(d)) => (
+                    Verdict::Pass,
+                    format!(
+                        "entry {n} (<{id}>) fetched (request {}), then deleted (request {})",
+                        f + 1,
+                        d + 1
+                    ),
+                ),
             }
-        };
-        let fetched = first_request(rest, "GET", id, true);
-        let deleted = first_request(rest, "DELETE", id, false);
-        match (fetched, deleted) {
-            (_, None) => {
-                verdict = Verdict::Fail;
-                notes.push(format!("entry {n} (<{id}>) was never deleted"));
-            }
-            (None, Some(_)) => {
-                verdict = Verdict::Fail;
-                notes.push(format!(
-                    "entry {n} (<{id}>) was deleted without being fetched"
-                ));
-            }
-            (Some(f), Some(d)) if d < f => {
-                verdict = Verdict::Fail;
-                notes.push(format!(
-                    "entry {n} (<{id}>) was deleted (request {}) before it was fetched (request {})",
-                    d + 1,
-                    f + 1
-                ));
-            }
-            (Some(f), Some(d)) => notes.push(format!(
-                "entry {n} (<{id}>) fetched (request {}), then deleted (request {})",
-                f + 1,
-                d + 1
-            )),
-        }
-    }
-    check(
-        name,
-        Some("KVC-Anb010"),
-        verdict,
-        expected,
-        format!("{}\n{summary}", notes.join("\n")),
+        },
     )
 }
 
