@@ -1338,7 +1338,17 @@ fn stored(scope: &Scope, st: &StoredExpectation) -> (Check, Option<AttestRecord>
         }
     }
     (
-        check(name, Some(req), verdict, expected, notes.join("\n")),
+        check(
+            name,
+            Some(req),
+            verdict,
+            expected,
+            // The SUT's word, not an observation: say so in the evidence.
+            format!(
+                "as reported by the SUT adapter's store query:\n{}",
+                notes.join("\n")
+            ),
+        ),
         None,
     )
 }
