@@ -484,23 +484,7 @@ fn transport(scope: &Scope, transport: &str) -> Check {
             bad.push(session_summary(s));
         }
     }
-    if bad.is_empty() {
-        check(
-            name,
-            Some("KVC-Anb010"),
-            Verdict::Pass,
-            expected,
-            good.join("\n"),
-        )
-    } else {
-        check(
-            name,
-            Some("KVC-Anb010"),
-            Verdict::Fail,
-            expected,
-            bad.join("\n"),
-        )
-    }
+    all_good(name, expected, &good, &bad)
 }
 
 fn pop3_retrieved_all(scope: &Scope) -> Check {
@@ -790,6 +774,28 @@ fn opens_valid(m: &MessageRecord) -> Result<String, String> {
     }
 }
 
+/// KVC-Anb010 transport verdict: pass with the good evidence when nothing is bad, else fail
+/// with the bad evidence.
+fn all_good(name: String, expected: String, good: &[String], bad: &[String]) -> Check {
+    if bad.is_empty() {
+        check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Pass,
+            expected,
+            good.join("\n"),
+        )
+    } else {
+        check(
+            name,
+            Some("KVC-Anb010"),
+            Verdict::Fail,
+            expected,
+            bad.join("\n"),
+        )
+    }
+}
+
 fn transport_rest(scope: &Scope, name: String) -> Check {
     let expected = "the SUT posts its message over HTTPS with BASIC authentication (`POST mails`); the server accepts it, it decrypts with the addressee's key and its signature verifies against the user CA with the signer = From (SEED-ANB §3.1.2)".to_string();
     let Some(rest) = rest_of(scope) else {
@@ -810,23 +816,7 @@ fn transport_rest(scope: &Scope, name: String) -> Check {
     let (good, bad): (Vec<_>, Vec<_>) = scope.own.iter().map(opens_valid).partition(Result::is_ok);
     let good: Vec<String> = good.into_iter().filter_map(Result::ok).collect();
     let bad: Vec<String> = bad.into_iter().filter_map(Result::err).collect();
-    if bad.is_empty() {
-        check(
-            name,
-            Some("KVC-Anb010"),
-            Verdict::Pass,
-            expected,
-            good.join("\n"),
-        )
-    } else {
-        check(
-            name,
-            Some("KVC-Anb010"),
-            Verdict::Fail,
-            expected,
-            bad.join("\n"),
-        )
-    }
+    all_good(name, expected, &good, &bad)
 }
 
 fn tls_refused_rest(scope: &Scope) -> Check {
