@@ -129,14 +129,19 @@ pub fn select_cases(
             ));
         }
     }
-    Ok(all
-        .into_iter()
+    let mut selected: Vec<Case> = all
+        .iter()
         .filter(|c| {
             (wanted_reqs.is_empty() && case_ids.is_empty())
                 || c.requirements.iter().any(|r| wanted_reqs.contains(r))
                 || case_ids.contains(&c.id)
         })
-        .collect())
+        .cloned()
+        .collect();
+    // A refusal is judged next to its positive control: bring the control cases along.
+    let controls = suite::missing_controls(&selected, &all);
+    selected.extend(controls);
+    Ok(selected)
 }
 
 /// UTC date and time of `secs` since the epoch: (year, month, day, hour, minute, second).
@@ -327,11 +332,13 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
-    let result = runtime.block_on(runner::run(cases, ctx, info, &mut writer, async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }));
+    let result = runtime.block_on(runner::run(
+        cases,
+        ctx,
+        info,
+        &mut writer,
+        interrupted(),
+    ));
     runtime.shutdown_timeout(Duration::from_secs(2));
     let write_result = writer.finish(&result);
     let rendered = match args.format {
@@ -344,6 +351,31 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     let _ = stdout.flush();
     write_result.map_err(|e| format!("writing reports: {e}"))?;
     Ok(result.exit_code())
+}
+
+/// Resolves on SIGINT or SIGTERM (a CI job being cancelled sends SIGTERM). The run then stops
+/// its cases (dropping a case kills its SUT commands' process groups and removes temporary
+/// files) and writes the reports, marked incomplete.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use crate::runner::observe::{
 };
 use crate::suite::{Case, Expectation, OverScope, Service, StoredExpectation};
 
+/// How a refusal whose positive control did not succeed is reported.
+pub const CONTROL_FAILED: &str = "refusal not meaningful: the control never succeeded";
+
 /// What an expectation may look at.
 pub struct Scope<'a> {
     pub case: &'a Case,
@@ -58,6 +61,9 @@ fn check(
         verdict,
         expected: expected.into(),
         observed: observed.into(),
+        control: None,
+        needs_control: None,
+        fails_on_evidence_alone: false,
     }
 }
 
@@ -66,6 +72,7 @@ pub fn evaluate(scope: &Scope) -> (Vec<Check>, Vec<AttestRecord>) {
     let mut checks = Vec::new();
     let mut attest = Vec::new();
     for e in &scope.case.expect {
+        let first = checks.len();
         match e {
             Expectation::Lint(l) => {
                 for r in &l.requirements {
@@ -125,8 +132,107 @@ pub fn evaluate(scope: &Scope) -> (Vec<Check>, Vec<AttestRecord>) {
                 reason.clone(),
             )),
         }
+        for c in &mut checks[first..] {
+            c.fails_on_evidence_alone = e.fails_on_evidence_alone();
+            if e.is_refusal() {
+                c.needs_control = e.control().cloned();
+            }
+        }
     }
     (checks, attest)
+}
+
+/// Judges refusals next to their positive controls (`cases`: the results so far, the control
+/// cases among them). A refusal passes only when its control passed in the same run; a
+/// refusal that failed stays failed: accepting the bad counterpart is decisive on its own.
+/// Returns whether a verdict changed.
+pub fn apply_controls(checks: &mut [Check], cases: &[crate::runner::model::CaseResult]) -> bool {
+    let mut changed = false;
+    for c in checks.iter_mut() {
+        let Some(control) = c.needs_control.clone() else {
+            continue;
+        };
+        let found = cases.iter().find(|r| r.id == control.case);
+        let (ok, summary) = match found {
+            None => (
+                false,
+                format!("control case {} did not run", control.case),
+            ),
+            Some(r) => {
+                let named: Vec<&Check> =
+                    r.checks.iter().filter(|k| control.names(&k.expectation)).collect();
+                if named.is_empty() {
+                    (
+                        false,
+                        format!(
+                            "{}: no `{}` check ({}: {})",
+                            r.id,
+                            control.check,
+                            r.verdict.as_str(),
+                            r.reason.as_deref().unwrap_or("no checks")
+                        ),
+                    )
+                } else if let Some(bad) = named.iter().find(|k| k.verdict != Verdict::Pass) {
+                    (
+                        false,
+                        format!(
+                            "{}: `{}` was {}: {}",
+                            r.id,
+                            bad.expectation,
+                            bad.verdict.as_str(),
+                            bad.observed.lines().next().unwrap_or_default()
+                        ),
+                    )
+                } else {
+                    (
+                        true,
+                        format!(
+                            "{}: `{}` passed: {}",
+                            r.id,
+                            named[0].expectation,
+                            named[0].observed.lines().next().unwrap_or_default()
+                        ),
+                    )
+                }
+            }
+        };
+        c.control = Some(summary.clone());
+        if !ok && c.verdict == Verdict::Pass {
+            c.verdict = Verdict::Error;
+            c.observed = format!("{CONTROL_FAILED} ({summary})\n{}", c.observed);
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// A case whose steps ended early (`why`: a step failed or timed out): a `fail` that stands on
+/// what was observed so far is kept with its evidence; every other check is undecided.
+/// Returns the case verdict and reason.
+pub fn cut_short(checks: &mut [Check], why: &str) -> (Verdict, String) {
+    for c in checks.iter_mut() {
+        let keeps = matches!(c.verdict, Verdict::Attest | Verdict::Skip)
+            || (c.verdict == Verdict::Fail && c.fails_on_evidence_alone);
+        if !keeps {
+            c.observed = format!(
+                "not decided: the case ended early ({why}); observed so far ({}):\n{}",
+                c.verdict.as_str(),
+                c.observed
+            );
+            c.verdict = Verdict::Error;
+        }
+    }
+    match checks.iter().find(|c| c.verdict == Verdict::Fail) {
+        Some(c) => (
+            Verdict::Fail,
+            format!(
+                "{}: {}; then {why}",
+                c.expectation,
+                c.observed.lines().next().unwrap_or_default()
+            ),
+        ),
+        None => (Verdict::Error, why.to_string()),
+    }
 }
 
 /// An attest check: the answer from `--answers`, else verdict `attest` with the question.
@@ -1281,52 +1387,72 @@ fn stored(scope: &Scope, st: &StoredExpectation) -> (Check, Option<AttestRecord>
             m.message_id.trim().trim_matches(['<', '>']) == id.trim().trim_matches(['<', '>'])
         })
     };
-    let mut verdict = Verdict::Pass;
+    // Rejections are judged only next to the positive control (the `valid` entries): a SUT
+    // that stores nothing would otherwise "reject" every bad message.
+    let mut rejected_verdict = Verdict::Pass;
+    let mut decisive = false;
     let mut notes = Vec::new();
-    let mut fail = |note: String, notes: &mut Vec<String>| {
-        verdict = Verdict::Fail;
-        notes.push(note);
-    };
     for &n in &st.rejected {
         let Ok(id) = entry_id(rest, n) else {
-            fail(format!("mailbox entry {n} was not served"), &mut notes);
+            rejected_verdict = Verdict::Error;
+            notes.push(format!("mailbox entry {n} was not served"));
             continue;
         };
         match find(id) {
-            None => fail(
-                format!("entry {n} (<{id}>): not in the SUT's report, so no warning was shown"),
-                &mut notes,
-            ),
-            Some(m) if m.valid => fail(
-                format!("entry {n} (<{id}>): stored as valid although its signature is bad"),
-                &mut notes,
-            ),
+            None => {
+                rejected_verdict = Verdict::Fail;
+                notes.push(format!(
+                    "entry {n} (<{id}>): not in the SUT's report, so no warning was shown"
+                ));
+            }
+            Some(m) if m.valid => {
+                decisive = true;
+                notes.push(format!(
+                    "entry {n} (<{id}>): stored as valid although its signature is bad"
+                ));
+            }
             Some(m) => match &m.warning {
-                None => fail(
-                    format!("entry {n} (<{id}>): not valid, but the user was not warned"),
-                    &mut notes,
-                ),
+                None => {
+                    rejected_verdict = Verdict::Fail;
+                    notes.push(format!(
+                        "entry {n} (<{id}>): not valid, but the user was not warned"
+                    ));
+                }
                 Some(w) => notes.push(format!("entry {n} (<{id}>): rejected, warning: {w}")),
             },
         }
     }
+    let mut control_failed = Vec::new();
     for &n in &st.valid {
         let Ok(id) = entry_id(rest, n) else {
-            fail(format!("mailbox entry {n} was not served"), &mut notes);
+            control_failed.push(format!("mailbox entry {n} was not served"));
             continue;
         };
         match find(id) {
             Some(m) if m.valid => notes.push(format!("entry {n} (<{id}>): stored as valid")),
-            Some(_) => fail(
-                format!("entry {n} (<{id}>): correctly signed but not stored as valid"),
-                &mut notes,
-            ),
-            None => fail(
-                format!("entry {n} (<{id}>): correctly signed but not stored"),
-                &mut notes,
-            ),
+            Some(_) => control_failed.push(format!(
+                "entry {n} (<{id}>): correctly signed but not stored as valid"
+            )),
+            None => control_failed.push(format!(
+                "entry {n} (<{id}>): correctly signed but not stored"
+            )),
         }
     }
+    notes.extend(control_failed.iter().cloned());
+    let verdict = if decisive {
+        Verdict::Fail
+    } else if !control_failed.is_empty() {
+        notes.insert(
+            0,
+            format!(
+                "{CONTROL_FAILED}: the correctly signed entries {:?} were not stored as valid",
+                st.valid
+            ),
+        );
+        Verdict::Error
+    } else {
+        rejected_verdict
+    };
     (
         check(
             name,
@@ -1434,7 +1560,7 @@ mod tests {
 
     #[test]
     fn keeping_needs_a_fetch_and_no_delete() {
-        let case = rest_case("kept_on_server: {entries: [2]}");
+        let case = rest_case("kept_on_server: {entries: [2], control: {case: t/control, check: deleted_after_fetch}}");
         let idle = rest(vec![]);
         assert_eq!(run(&case, &idle, None)[0].verdict, Verdict::Error);
         let kept = rest(vec![req("GET", "mail", "b@x", 200)]);
@@ -1448,7 +1574,7 @@ mod tests {
 
     #[test]
     fn a_refusal_over_https_means_no_request_at_all() {
-        let case = rest_case("tls_refused: {service: https}");
+        let case = rest_case("tls_refused: {service: https, control: {case: t/control, check: transport rest}}");
         let mut refused = rest(vec![]);
         if let Some(r) = refused.rest.as_mut() {
             r.connections[0].tls =
@@ -1469,7 +1595,9 @@ mod tests {
 
     #[test]
     fn expired_certificate_check_needs_a_lookup() {
-        let case = rest_case("not_encrypted_to: {recipient: abgelaufen@kv-connect.test}");
+        let case = rest_case(
+            "not_encrypted_to: {recipient: abgelaufen@kv-connect.test, control: {case: t/control, check: transport rest}}",
+        );
         assert_eq!(run(&case, &rest(vec![]), None)[0].verdict, Verdict::Error);
         let looked_up = rest(vec![req(
             "GET",
@@ -1509,6 +1637,27 @@ mod tests {
             run(&case, &obs, Some(&unsupported))[0].verdict,
             Verdict::Attest
         );
+        // A SUT that stores nothing "rejects" the bad message too: without the valid entry
+        // stored (the control) that proves nothing.
+        let nothing = StoredAnswer::Reported { messages: vec![] };
+        let c = &run(&case, &obs, Some(&nothing))[0];
+        assert_eq!(c.verdict, Verdict::Error, "{}", c.observed);
+        assert!(c.observed.contains(CONTROL_FAILED), "{}", c.observed);
+        let refuses_all = StoredAnswer::Reported {
+            messages: vec![
+                crate::sut::StoredReport {
+                    message_id: "a@x".into(),
+                    valid: false,
+                    warning: Some("Signatur ungültig".into()),
+                },
+                crate::sut::StoredReport {
+                    message_id: "b@x".into(),
+                    valid: false,
+                    warning: Some("Signatur ungültig".into()),
+                },
+            ],
+        };
+        assert_eq!(run(&case, &obs, Some(&refuses_all))[0].verdict, Verdict::Error);
     }
 
     #[test]

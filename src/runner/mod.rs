@@ -11,6 +11,7 @@ pub mod mocks;
 pub mod model;
 pub mod observe;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,18 +70,35 @@ pub async fn run(
     cancel: impl std::future::Future<Output = ()>,
 ) -> RunResult {
     let started = Instant::now();
-    let mut result = RunResult::new(info, cases.len());
-    let (phase1, phase2): (Vec<Case>, Vec<Case>) =
+    let mut result = RunResult::new(info, cases.iter().map(|c| c.id.clone()).collect());
+    // Phase 0: the positive controls of refusals, so each refusal is judged next to its
+    // control as it ends; phase 1: the other per-case cases; phase 2: `scope: run`.
+    let control_ids: BTreeSet<String> = cases
+        .iter()
+        .flat_map(|c| c.expect.iter().filter_map(Expectation::control))
+        .map(|c| c.case.clone())
+        .collect();
+    let (per_case, run_scoped): (Vec<Case>, Vec<Case>) =
         cases.into_iter().partition(|c| c.scope == CaseScope::Case);
-    let run_scoped = phase2.clone();
+    let (controls, others): (Vec<Case>, Vec<Case>) = per_case
+        .into_iter()
+        .partition(|c| control_ids.contains(&c.id));
+    let refusal_cases: Vec<Case> = others
+        .iter()
+        .chain(run_scoped.iter())
+        .filter(|c| c.expect.iter().any(Expectation::is_refusal))
+        .cloned()
+        .collect();
+    let phases = [controls, others, run_scoped.clone()];
+    let last_phase = phases.len() - 1;
     tokio::pin!(cancel);
     let mut cancelled = false;
     let mut run_messages: Vec<MessageRecord> = Vec::new();
-    for (phase, cases) in [phase1, phase2].into_iter().enumerate() {
+    for (phase, cases) in phases.into_iter().enumerate() {
         if cancelled || cases.is_empty() {
             continue;
         }
-        let shared = Arc::new(if phase == 1 {
+        let shared = Arc::new(if phase == last_phase {
             std::mem::take(&mut run_messages)
         } else {
             Vec::new()
@@ -95,7 +113,7 @@ pub async fn run(
         for case in cases {
             let ctx = ctx.clone();
             let semaphore = semaphore.clone();
-            let shared = (phase == 1).then(|| shared.clone());
+            let shared = (phase == last_phase).then(|| shared.clone());
             set.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
                 execute_guarded(case, ctx, shared).await
@@ -105,7 +123,7 @@ pub async fn run(
             tokio::select! {
                 joined = set.join_next() => {
                     let Some(joined) = joined else { break };
-                    let case_result = match joined {
+                    let mut case_result = match joined {
                         Ok(r) => r,
                         Err(e) => {
                             // A panicking case is a tool error; keep running the others.
@@ -113,7 +131,17 @@ pub async fn run(
                             continue;
                         }
                     };
-                    if phase == 0 {
+                    if refusal_cases.iter().any(|c| c.id == case_result.id)
+                        && expect::apply_controls(&mut case_result.checks, &result.cases)
+                        && case_result.steps.iter().all(|s| {
+                            !matches!(s.outcome, StepOutcome::Failed | StepOutcome::TimedOut)
+                        })
+                    {
+                        let (verdict, reason) = decide(&case_result.checks);
+                        case_result.verdict = verdict;
+                        case_result.reason = reason;
+                    }
+                    if phase != last_phase {
                         run_messages.extend(case_result.messages.iter().cloned());
                     }
                     let finished = case_result.clone();
@@ -148,6 +176,7 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
         .flat_map(|c| c.messages.iter().cloned())
         .collect();
     let all_refs: Vec<&MessageRecord> = all.iter().collect();
+    let finished = result.cases.clone();
     let transports = ctx.sut.transports();
     for case in cases {
         let transport = case_transport(case, &transports);
@@ -179,7 +208,8 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
             stored: r.stored.as_ref(),
             steps: &r.steps,
         };
-        let (checks, attest) = expect::evaluate(&scope);
+        let (mut checks, attest) = expect::evaluate(&scope);
+        expect::apply_controls(&mut checks, &finished);
         let (verdict, reason) = decide(&checks);
         r.checks = checks;
         r.attest = attest;
@@ -520,13 +550,6 @@ async fn execute(
         rest: obs.rest.clone(),
     };
     result.mailbox_len = mailbox_len;
-    if let Some(e) = step_error {
-        result.messages = messages;
-        result.verdict = Verdict::Error;
-        result.reason = Some(e);
-        return finish(result);
-    }
-
     let mut run_refs: Vec<&MessageRecord> = Vec::new();
     if let Some(shared) = &run_messages {
         run_refs.extend(shared.iter());
@@ -545,8 +568,15 @@ async fn execute(
         stored: result.stored.as_ref(),
         steps: &result.steps,
     };
-    let (checks, attest) = expect::evaluate(&scope);
-    let (verdict, reason) = decide(&checks);
+    let (mut checks, attest) = expect::evaluate(&scope);
+    let (verdict, reason) = match &step_error {
+        // The evidence gathered before the step ended still decides a clear failure.
+        Some(e) => {
+            let (v, r) = expect::cut_short(&mut checks, e);
+            (v, Some(r))
+        }
+        None => decide(&checks),
+    };
     result.checks = checks;
     result.attest = attest;
     result.verdict = verdict;

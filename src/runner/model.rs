@@ -56,6 +56,16 @@ pub struct Check {
     pub verdict: Verdict,
     pub expected: String,
     pub observed: String,
+    /// Refusals: the positive control this check was judged next to, and how it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
+    /// Refusals: the control still to consult once the control case has run.
+    #[serde(skip)]
+    pub needs_control: Option<crate::suite::Control>,
+    /// Whether a `fail` stands when the case ended early (see
+    /// [`crate::suite::Expectation::fails_on_evidence_alone`]).
+    #[serde(skip)]
+    pub fails_on_evidence_alone: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -227,6 +237,11 @@ pub struct RunResult {
     pub complete: bool,
     /// Cases selected for the run (finished or not).
     pub planned_cases: usize,
+    /// IDs of the planned cases that have not ended (yet, or ever: an interrupted run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
+    #[serde(skip)]
+    pub planned: Vec<String>,
     pub duration_ms: u64,
     pub requirements: Vec<RequirementResult>,
     pub cases: Vec<CaseResult>,
@@ -235,11 +250,13 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    pub fn new(run: RunInfo, planned_cases: usize) -> Self {
+    pub fn new(run: RunInfo, planned: Vec<String>) -> Self {
         RunResult {
             run,
             complete: false,
-            planned_cases,
+            planned_cases: planned.len(),
+            not_run: planned.clone(),
+            planned,
             duration_ms: 0,
             requirements: Vec::new(),
             cases: Vec::new(),
@@ -251,6 +268,12 @@ impl RunResult {
     /// Recomputes the per-requirement rollup and counts from the cases (in catalogue order).
     pub fn rollup(&mut self, catalogue: &Catalogue) {
         self.cases.sort_by(|a, b| a.id.cmp(&b.id));
+        self.not_run = self
+            .planned
+            .iter()
+            .filter(|id| !self.cases.iter().any(|c| &c.id == *id))
+            .cloned()
+            .collect();
         let mut reqs = Vec::new();
         for req in catalogue.all() {
             let cases: Vec<CaseRef> = self

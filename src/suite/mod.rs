@@ -294,7 +294,7 @@ pub enum Expectation {
     /// The SUT retrieved every message of the mailbox over POP3 (KVC-Anb020).
     Pop3RetrievedAll(WaitPlain),
     /// The SUT connected to the service but aborted the TLS handshake; it never sent
-    /// credentials nor a message (KVC-Anb021).
+    /// credentials nor a message (KVC-Anb021). A refusal: needs `control`.
     TlsRefused(TlsRefused),
     /// REST: the SUT looked up the certificate of `recipient`, found none, and posted nothing
     /// (SEED-ANB §3.1.2, KVC-Anb010).
@@ -312,10 +312,10 @@ pub enum Expectation {
     FetchedAll(WaitPlain),
     /// REST: the server refused `POST mails` (`setup.rest.send_status`) and the SUT reported
     /// the send as failed (its trigger failed) instead of as sent (SEED-ANB §3.1.2).
-    SendFailureReported(WaitPlain),
+    SendFailureReported(Refusal),
     /// REST: the server refused the `DELETE` of fetched messages (`setup.rest.delete_status`)
     /// and the SUT reported an error (its fetch trigger failed) (SEED-ANB §3.1.2).
-    DeleteFailureReported(WaitPlain),
+    DeleteFailureReported(Refusal),
     /// The SUT's own record of what it stored, asked through its adapter after the steps:
     /// listed entries not stored as valid and the user warned (KVC-Anb022); entries in
     /// `valid` stored as valid. Without an adapter answer the case asks for attestation.
@@ -362,16 +362,45 @@ pub struct TransportExpectation {
     pub transport: String,
 }
 
+/// The positive control of a refusal: a check in another case of the same run that shows the
+/// SUT accepting the good counterpart (the valid certificate, the valid recipient, a server
+/// that answers 2xx). Without it passing, a refusal proves nothing: the SUT may refuse
+/// everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// ID of the control case (same role; run before the refusal, added to the run if needed).
+    pub case: String,
+    /// The check in that case that must pass: an expectation kind (`transport`), optionally
+    /// with its argument (`transport smtp-pop3`), as the check is named in the report.
+    pub check: String,
+}
+
+impl Control {
+    /// Whether a check of the control case is the one named.
+    pub fn names(&self, check: &str) -> bool {
+        check == self.check
+            || check
+                .strip_prefix(self.check.as_str())
+                .is_some_and(|rest| rest.starts_with(' '))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsRefused {
     pub service: Service,
+    #[serde(default)]
+    pub control: Option<Control>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientExpectation {
     pub recipient: String,
+    /// Refusals (`send_aborted`, `not_encrypted_to`) need one.
+    #[serde(default)]
+    pub control: Option<Control>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,6 +408,88 @@ pub struct RecipientExpectation {
 pub struct EntriesExpectation {
     /// 1-based mailbox entries.
     pub entries: Vec<usize>,
+    /// `kept_on_server` is a refusal and needs one; `deleted_after_fetch` takes none.
+    #[serde(default)]
+    pub control: Option<Control>,
+}
+
+/// A refusal expectation without arguments of its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refusal {
+    #[serde(default)]
+    pub control: Option<Control>,
+}
+
+impl Expectation {
+    /// The YAML key of the expectation, which also starts the name of its checks.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Expectation::Lint(_) => "lint",
+            Expectation::Messages(_) => "messages",
+            Expectation::DienstkennungApp(_) => "dienstkennung_app",
+            Expectation::SendersystemConsistent(_) => "sendersystem_consistent",
+            Expectation::Transport(_) => "transport",
+            Expectation::Pop3RetrievedAll(_) => "pop3_retrieved_all",
+            Expectation::TlsRefused(_) => "tls_refused",
+            Expectation::SendAborted(_) => "send_aborted",
+            Expectation::NotEncryptedTo(_) => "not_encrypted_to",
+            Expectation::KeptOnServer(_) => "kept_on_server",
+            Expectation::DeletedAfterFetch(_) => "deleted_after_fetch",
+            Expectation::FetchedAll(_) => "fetched_all",
+            Expectation::SendFailureReported(_) => "send_failure_reported",
+            Expectation::DeleteFailureReported(_) => "delete_failure_reported",
+            Expectation::Stored(_) => "stored",
+            Expectation::Attest(_) => "attest",
+            Expectation::Skip(_) => "skip",
+        }
+    }
+
+    /// A check of the form "the SUT must refuse X": it passes when something did NOT happen,
+    /// which a SUT that does nothing right also achieves. Such a check needs a positive
+    /// control. (`stored` carries its control inside: its `valid` entries.)
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Expectation::TlsRefused(_)
+                | Expectation::SendAborted(_)
+                | Expectation::NotEncryptedTo(_)
+                | Expectation::KeptOnServer(_)
+                | Expectation::SendFailureReported(_)
+                | Expectation::DeleteFailureReported(_)
+        )
+    }
+
+    /// The positive control named next to the check.
+    pub fn control(&self) -> Option<&Control> {
+        match self {
+            Expectation::TlsRefused(t) => t.control.as_ref(),
+            Expectation::SendAborted(r) | Expectation::NotEncryptedTo(r) => r.control.as_ref(),
+            Expectation::KeptOnServer(e) | Expectation::DeletedAfterFetch(e) => {
+                e.control.as_ref()
+            }
+            Expectation::SendFailureReported(r) | Expectation::DeleteFailureReported(r) => {
+                r.control.as_ref()
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a `fail` of this check stands on what was observed so far when a later step
+    /// failed or timed out: it fails only on something the SUT did (credentials to an
+    /// untrusted server, a post encrypted to an expired certificate, a rule broken by a
+    /// captured message), never on something that has not happened yet.
+    pub fn fails_on_evidence_alone(&self) -> bool {
+        matches!(
+            self,
+            Expectation::TlsRefused(_)
+                | Expectation::SendAborted(_)
+                | Expectation::NotEncryptedTo(_)
+                | Expectation::KeptOnServer(_)
+                | Expectation::Lint(_)
+                | Expectation::DienstkennungApp(_)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -652,6 +763,42 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             }
             _ => {}
         }
+        if value.is_refusal() && value.control().is_none() {
+            return Err(format!(
+                "{}: `{}` is a refusal check: name its positive control next to it \
+                 (`control: {{case: <case id>, check: <expectation>}}`), a case of the same \
+                 run in which the SUT accepts the good counterpart",
+                at(line),
+                value.kind()
+            ));
+        }
+        if !value.is_refusal()
+            && let Some(c) = value.control()
+        {
+            return Err(format!(
+                "{}: `{}` is not a refusal check and takes no control (found control {})",
+                at(line),
+                value.kind(),
+                c.case
+            ));
+        }
+        if let Some(c) = value.control()
+            && c.case == id
+        {
+            return Err(format!(
+                "{}: the control of a refusal must be another case (not {id} itself)",
+                at(line)
+            ));
+        }
+        if let Expectation::Stored(st) = &value
+            && st.valid.is_empty()
+        {
+            return Err(format!(
+                "{}: stored: list at least one `valid` entry: it is the positive control of \
+                 the rejected ones (a SUT that stores nothing must not pass)",
+                at(line)
+            ));
+        }
         let observes = !matches!(value, Expectation::Attest(_) | Expectation::Skip(_));
         if observes && !needs_mock {
             return Err(format!(
@@ -704,7 +851,61 @@ pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Case>, String> 
         }
         cases.push(case);
     }
+    validate_controls(&cases)?;
     Ok(cases)
+}
+
+/// Every control names a case of the same suite that runs per case and has the named check,
+/// which is no refusal itself.
+pub fn validate_controls(cases: &[Case]) -> Result<(), String> {
+    for case in cases {
+        for control in case.expect.iter().filter_map(Expectation::control) {
+            let Some(target) = cases.iter().find(|c| c.id == control.case) else {
+                return Err(format!(
+                    "{}: control case `{}` is not in this suite",
+                    case.origin, control.case
+                ));
+            };
+            if target.scope != Scope::Case {
+                return Err(format!(
+                    "{}: control case {} has `scope: run`; a control must run per case, before the refusal",
+                    case.origin, target.id
+                ));
+            }
+            let kind = control.check.split(' ').next().unwrap_or_default();
+            let Some(e) = target.expect.iter().find(|e| e.kind() == kind) else {
+                return Err(format!(
+                    "{}: control check `{}`: case {} has no `{kind}` expectation",
+                    case.origin, control.check, target.id
+                ));
+            };
+            if e.is_refusal() {
+                return Err(format!(
+                    "{}: control check `{}` of case {} is a refusal itself; a control must show the SUT accepting something",
+                    case.origin, control.check, target.id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The IDs of the control cases the given cases need (not already among them).
+pub fn missing_controls(selected: &[Case], all: &[Case]) -> Vec<Case> {
+    let mut out: Vec<Case> = Vec::new();
+    for case in selected {
+        for control in case.expect.iter().filter_map(Expectation::control) {
+            if selected.iter().any(|c| c.id == control.case)
+                || out.iter().any(|c| c.id == control.case)
+            {
+                continue;
+            }
+            if let Some(c) = all.iter().find(|c| c.id == control.case) {
+                out.push(c.clone());
+            }
+        }
+    }
+    out
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -838,8 +1039,76 @@ setup:
 steps:
   - fetch: {may_fail: true}
 expect:
-  - kept_on_server: {entries: [1]}
+  - kept_on_server: {entries: [1], control: {case: t/control, check: deleted_after_fetch}}
 ";
+
+    const CONTROL: &str = "id: t/control
+title: The control
+requirements: [KVC-Anb010]
+role: kvc-pvs
+profile: kvc
+setup:
+  mock: kvc-rest
+  mailbox:
+    - served: valid
+steps:
+  - fetch: {}
+expect:
+  - deleted_after_fetch: {entries: [1]}
+";
+
+    #[test]
+    fn a_refusal_names_its_positive_control() {
+        let e = load_case(
+            Path::new("s/rest.yaml"),
+            &REST.replace(", control: {case: t/control, check: deleted_after_fetch}", ""),
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("s/rest.yaml:13:"), "{e}");
+        assert!(e.contains("refusal check: name its positive control"), "{e}");
+        let e = load_case(
+            Path::new("s/c.yaml"),
+            &CONTROL.replace(
+                "deleted_after_fetch: {entries: [1]}",
+                "deleted_after_fetch: {entries: [1], control: {case: t/rest, check: x}}",
+            ),
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.contains("not a refusal check and takes no control"), "{e}");
+        let stored = CONTROL.replace(
+            "requirements: [KVC-Anb010]",
+            "requirements: [KVC-Anb010, KVC-Anb022]",
+        );
+        let e = load_case(
+            Path::new("s/c.yaml"),
+            &stored.replace(
+                "deleted_after_fetch: {entries: [1]}",
+                "stored: {requirement: KVC-Anb022, rejected: [1]}",
+            ),
+            cat(),
+        )
+        .unwrap_err();
+        assert!(e.contains("positive control of the rejected ones"), "{e}");
+
+        let refusal = load_case(Path::new("s/rest.yaml"), REST, cat()).expect("refusal");
+        let control = load_case(Path::new("s/c.yaml"), CONTROL, cat()).expect("control");
+        validate_controls(&[refusal.clone(), control.clone()]).expect("valid pair");
+        let e = validate_controls(std::slice::from_ref(&refusal)).unwrap_err();
+        assert!(e.contains("control case `t/control` is not in this suite"), "{e}");
+        let mut other = control.clone();
+        other.expect = vec![Expectation::FetchedAll(WaitPlain {})];
+        let e = validate_controls(&[refusal.clone(), other]).unwrap_err();
+        assert!(e.contains("has no `deleted_after_fetch` expectation"), "{e}");
+        assert_eq!(
+            missing_controls(std::slice::from_ref(&refusal), &[refusal.clone(), control])
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["t/control"]
+        );
+    }
 
     #[test]
     fn loads_a_rest_case() {

@@ -69,7 +69,7 @@ mod tests {
             timeout_s: 1.0,
             selection: vec![],
         };
-        let mut run = RunResult::new(info, 1);
+        let mut run = RunResult::new(info, vec!["c/1".into()]);
         run.complete = true;
         run.cases.push(CaseResult {
             id: "c/1".into(),

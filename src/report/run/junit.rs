@@ -31,10 +31,36 @@ pub fn render(run: &RunResult) -> Result<String, String> {
         }
         report.add_test_suite(suite);
     }
+    if !run.complete {
+        report.add_test_suite(incomplete_suite(run));
+    }
     let xml = report
         .to_string()
         .map_err(|e| format!("JUnit output: {e}"))?;
     Ok(strip_testsuites_skipped(&xml))
+}
+
+/// A run that did not finish (interrupted, killed, or still under way when this file was
+/// written) must not read as green in CI: one `<error>` testcase names the cases that did not
+/// run.
+fn incomplete_suite(run: &RunResult) -> TestSuite {
+    let mut suite = TestSuite::new("kvc-check run incomplete");
+    suite.add_property(Property::new("run_complete", "false"));
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status.set_type("incomplete");
+    status.set_message(format!(
+        "the run did not complete: {} of {} planned case(s) did not run",
+        run.not_run.len(),
+        run.planned_cases
+    ));
+    status.set_description(format!(
+        "cases that did not run:\n{}",
+        run.not_run.join("\n")
+    ));
+    let mut tc = TestCase::new("incomplete run", status);
+    tc.set_classname(format!("{}.run", run.run.role));
+    suite.add_test_case(tc);
+    suite
 }
 
 /// quick-junit writes `skipped` on `<testsuites>`, which junit-10.xsd does not allow there
