@@ -145,11 +145,12 @@ fn default_run_passes_against_the_reference_pvs() {
 }
 
 /// Requirements a fault also breaks by its nature, besides its own: a PVS that deletes each
-/// message before fetching it loses the messages, so it cannot fetch them all (KVC-Anb020) nor
-/// store the correctly signed one (KVC-Anb022).
+/// message before fetching it loses the messages, so it cannot fetch them all (KVC-Anb020).
+/// It cannot store the correctly signed one either, which is the positive control of
+/// KVC-Anb022's rejections: that case ends `error`, not `fail`.
 fn cascade(f: PvsFault) -> &'static [&'static str] {
     match f {
-        PvsFault::DeletesBeforeFetch => &["KVC-Anb020", "KVC-Anb022"],
+        PvsFault::DeletesBeforeFetch => &["KVC-Anb020"],
         _ => &[],
     }
 }
@@ -169,7 +170,8 @@ fn every_fault_fails_its_requirement_and_nothing_unrelated() {
             let requirement = f.requirement().to_string();
             let cascade = cascade(*f);
             std::thread::spawn(move || {
-                let o = kvc_check(&["--fault", &id, "--timeout", "3"], &out);
+                // 21 runs share two cores: REST receive cases need more than 3 s there.
+                let o = kvc_check(&["--fault", &id, "--timeout", "6"], &out);
                 (id, requirement, cascade, o, report(&out))
             })
         })
@@ -179,7 +181,16 @@ fn every_fault_fails_its_requirement_and_nothing_unrelated() {
         let allowed: Vec<&str> = std::iter::once(requirement.as_str())
             .chain(cascade.iter().copied())
             .collect();
-        assert_eq!(o.status.code(), Some(1), "--fault {id}: exit code");
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "--fault {id}: exit code; cases not passing: {:?}",
+            r["cases"].as_array().map(|cs| cs
+                .iter()
+                .filter(|c| c["verdict"] != "pass" && c["verdict"] != "attest")
+                .map(|c| format!("{} {} {}", c["id"], c["verdict"], c["reason"]))
+                .collect::<Vec<_>>())
+        );
         let failing: Vec<&Value> = r["cases"]
             .as_array()
             .expect("cases")

@@ -22,6 +22,12 @@ fn normalise(text: &str, out: &Path) -> String {
         (r"\(\d+ seconds ago\)", "(N seconds ago)"),
         (r#""at_ms": \d+"#, r#""at_ms": 0"#),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME"),
+        // Fresh test keys and messages per run (the REST control case posts real S/MIME).
+        (r"serial [0-9A-F]+", "serial SERIAL"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "UUID",
+        ),
     ] {
         s = Regex::new(pattern)
             .expect("regex")

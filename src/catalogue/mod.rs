@@ -38,6 +38,14 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn all() -> &'static [Role] {
+        &[Role::KvcPvs, Role::KimCm, Role::KimFd]
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::all().iter().copied().find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::KvcPvs => "kvc-pvs",

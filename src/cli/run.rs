@@ -20,6 +20,7 @@ use crate::runner::mocks::KvcMockHost;
 use crate::runner::model::RunInfo;
 use crate::runner::observe::MockHost;
 use crate::runner::{self, RunContext};
+use crate::suite::source::SuiteSource;
 use crate::suite::{self, Case};
 use crate::sut::SutAdapter;
 use crate::sut::config::{SutConfig, Trigger};
@@ -37,8 +38,8 @@ pub enum RunFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Role of the system under test (selects suites/<role>/).
-    #[arg(long, value_enum, default_value = "kvc-pvs")]
+    /// Role of the system under test: a role that has a suite (built in: kvc-pvs).
+    #[arg(long, default_value = "kvc-pvs", value_parser = parse_role)]
     pub role: Role,
     /// SUT configuration (adapter, endpoints); without it the embedded reference system runs.
     #[arg(long, value_name = "CONFIG.yaml")]
@@ -67,44 +68,62 @@ pub struct RunArgs {
     /// Answers to attest questions (YAML; see suites/README.md).
     #[arg(long, value_name = "FILE.yaml")]
     pub answers: Option<PathBuf>,
-    /// Directory holding the suites (default: ./suites, else the source tree's).
+    /// Folder holding one suite folder per role (default: the suites built into kvc-check).
     #[arg(long, value_name = "DIR")]
     pub suites: Option<PathBuf>,
+    /// Write into an --out folder that holds an earlier run, after emptying it.
+    #[arg(long)]
+    pub force: bool,
     /// Additional application registry entries (as for `lint`).
     #[arg(long, value_name = "FILE")]
     pub registry: Vec<PathBuf>,
 }
 
-/// The suites directory: --suites, else ./suites, else the one in the source tree.
-pub fn suites_dir(arg: Option<&Path>) -> PathBuf {
-    if let Some(p) = arg {
-        return p.to_path_buf();
-    }
-    let local = PathBuf::from("suites");
-    if local.is_dir() {
-        return local;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("suites")
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| {
+        format!(
+            "unknown role `{s}` (roles with suites: {})",
+            role_list(&SuiteSource::Embedded)
+        )
+    })
 }
 
-/// Loads and filters the cases of a role.
+fn role_list(source: &SuiteSource) -> String {
+    source
+        .roles()
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Loads and filters the cases of a role; also returns the IDs of the control cases added
+/// because a selected refusal needs them.
 pub fn select_cases(
-    dir: &Path,
+    source: &SuiteSource,
     role: Role,
     reqs: &[String],
     case_ids: &[String],
     catalogue: &Catalogue,
-) -> Result<Vec<Case>, String> {
-    let role_dir = dir.join(role.as_str());
-    let all = suite::load_dir(&role_dir, catalogue)?;
+) -> Result<(Vec<Case>, Vec<String>), String> {
+    if !source.roles().contains(&role) {
+        return Err(format!(
+            "--role {}: {} hold no suite for this role (roles with suites: {})",
+            role.as_str(),
+            source.describe(),
+            role_list(source)
+        ));
+    }
+    let role_dir = Path::new(role.as_str());
+    let all = source.load(role_dir, catalogue)?;
     for c in &all {
         if c.role != role {
             return Err(format!(
-                "{}: case {} has role {}, but lives in {}",
+                "{}: case {} has role {}, but lives in {}/",
                 c.origin,
                 c.id,
                 c.role.as_str(),
-                role_dir.display()
+                role.as_str()
             ));
         }
     }
@@ -124,8 +143,8 @@ pub fn select_cases(
     for id in case_ids {
         if !all.iter().any(|c| &c.id == id) {
             return Err(format!(
-                "--case {id}: no such case in {}",
-                role_dir.display()
+                "--case {id}: no such case in the {} suite",
+                role.as_str()
             ));
         }
     }
@@ -140,8 +159,9 @@ pub fn select_cases(
         .collect();
     // A refusal is judged next to its positive control: bring the control cases along.
     let controls = suite::missing_controls(&selected, &all);
+    let added = controls.iter().map(|c| c.id.clone()).collect();
     selected.extend(controls);
-    Ok(selected)
+    Ok((selected, added))
 }
 
 /// UTC date and time of `secs` since the epoch: (year, month, day, hour, minute, second).
@@ -239,8 +259,8 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
-    let cases = select_cases(
-        &suites_dir(args.suites.as_deref()),
+    let (cases, controls_added) = select_cases(
+        &SuiteSource::new(args.suites.as_deref()),
         args.role,
         &args.reqs,
         &args.cases,
@@ -265,10 +285,13 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     }
     let started = now_secs();
     let (y, mo, d, h, mi, s) = civil(started);
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("reports/{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}"))
-    });
-    std::fs::create_dir_all(&out).map_err(|e| format!("--out {}: {e}", out.display()))?;
+    let out = match &args.out {
+        Some(dir) => prepare_out(dir, args.force)?,
+        None => unique_dir(
+            Path::new("reports"),
+            &format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}"),
+        )?,
+    };
 
     let sut_config = match &args.sut {
         Some(p) => Some(SutConfig::load(p)?.0),
@@ -311,6 +334,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
             .iter()
             .map(|r| format!("--req {r}"))
             .chain(args.cases.iter().map(|c| format!("--case {c}")))
+            .chain(controls_added.iter().map(|c| format!("+ control {c}")))
             .collect(),
     };
     let timeout = Duration::from_secs_f64(args.timeout);
@@ -332,13 +356,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
-    let result = runtime.block_on(runner::run(
-        cases,
-        ctx,
-        info,
-        &mut writer,
-        interrupted(),
-    ));
+    let result = runtime.block_on(runner::run(cases, ctx, info, &mut writer, interrupted()));
     runtime.shutdown_timeout(Duration::from_secs(2));
     let write_result = writer.finish(&result);
     let rendered = match args.format {
@@ -378,9 +396,112 @@ async fn interrupted() {
     }
 }
 
+/// What a kvc-check run leaves in its report folder.
+const RUN_ARTIFACTS: &[&str] = &["report.json", "junit.xml", "report.html", "ca.pem", "cases"];
+
+/// An explicit `--out`: created if missing; an earlier run in it is refused (its messages
+/// would mix with this run's) unless `force`, which empties it first. A folder with other
+/// content is never emptied.
+pub fn prepare_out(dir: &Path, force: bool) -> Result<PathBuf, String> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--out {}: {e}", dir.display()))?;
+        return Ok(dir.to_path_buf());
+    }
+    if !dir.is_dir() {
+        return Err(format!(
+            "--out {}: exists and is not a folder",
+            dir.display()
+        ));
+    }
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .map_err(|e| format!("--out {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .collect();
+    if entries.is_empty() {
+        return Ok(dir.to_path_buf());
+    }
+    let earlier_run = entries
+        .iter()
+        .any(|e| RUN_ARTIFACTS.contains(&e.file_name().to_string_lossy().as_ref()));
+    if !earlier_run {
+        return Err(format!(
+            "--out {}: the folder is not empty and holds no kvc-check report; choose an empty or new folder",
+            dir.display()
+        ));
+    }
+    if !force {
+        return Err(format!(
+            "--out {}: holds an earlier run (report.json, cases/ ...); choose a new folder, or add --force to empty it first",
+            dir.display()
+        ));
+    }
+    for e in entries {
+        let path = e.path();
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|err| format!("--out {}: emptying it: {err}", path.display()))?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// A new folder `<parent>/<stamp>`, or `<stamp>-2`, `-3` ... when a run started in the same
+/// second took it (creating the folder is the reservation, so two runs never share one).
+pub fn unique_dir(parent: &Path, stamp: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    for n in 1..10_000 {
+        let dir = if n == 1 {
+            parent.join(stamp)
+        } else {
+            parent.join(format!("{stamp}-{n}"))
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        }
+    }
+    Err(format!(
+        "{}: no free report folder for {stamp}",
+        parent.display()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_folders_are_never_shared() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let a = unique_dir(tmp.path(), "20261202-010000").expect("first");
+        let b = unique_dir(tmp.path(), "20261202-010000").expect("second");
+        assert_ne!(a, b);
+        assert!(b.ends_with("20261202-010000-2"));
+
+        let out = tmp.path().join("out");
+        prepare_out(&out, false).expect("new folder");
+        prepare_out(&out, false).expect("empty folder");
+        std::fs::write(out.join("report.json"), "{}").expect("write");
+        std::fs::create_dir_all(out.join("cases/x")).expect("mkdir");
+        std::fs::write(out.join("cases/x/message-1.eml"), "old").expect("write");
+        let e = prepare_out(&out, false).unwrap_err();
+        assert!(
+            e.contains("holds an earlier run") && e.contains("--force"),
+            "{e}"
+        );
+        prepare_out(&out, true).expect("forced");
+        assert_eq!(std::fs::read_dir(&out).expect("dir").count(), 0);
+
+        let other = tmp.path().join("home");
+        std::fs::create_dir_all(&other).expect("mkdir");
+        std::fs::write(other.join("notes.txt"), "mine").expect("write");
+        let e = prepare_out(&other, true).unwrap_err();
+        assert!(e.contains("holds no kvc-check report"), "{e}");
+        assert!(other.join("notes.txt").is_file(), "never emptied");
+    }
 
     #[test]
     fn civil_dates() {

@@ -97,6 +97,21 @@ impl Answers {
                     "{origin}: answer `yes` needs `evidence:` (what a certifier can check)"
                 ));
             }
+            // Two answers for one question (they may even disagree): which counts would be
+            // a guess, so neither does.
+            if let Some(first) = answers.iter().find(|a: &&Answer| {
+                (requirement.is_some() && a.requirement == requirement)
+                    || (v.case.is_some() && a.case == v.case)
+            }) {
+                return Err(format!(
+                    "{origin}: a second answer for {} (the first is at {}); give one answer per requirement or case",
+                    requirement
+                        .as_deref()
+                        .or(v.case.as_deref())
+                        .unwrap_or_default(),
+                    first.origin
+                ));
+            }
             answers.push(Answer {
                 requirement,
                 case: v.case,
@@ -135,6 +150,21 @@ mod tests {
 
     fn cat() -> &'static Catalogue {
         Catalogue::embedded().expect("catalogue")
+    }
+
+    #[test]
+    fn a_second_answer_for_one_question_is_refused() {
+        let text = "answers:\n  - requirement: KVC-Anb030\n    answer: yes\n    evidence: handbook\n  - requirement: KVC-Anb030\n    answer: no\n";
+        let e = Answers::parse("a.yaml", text, cat()).unwrap_err();
+        assert!(e.starts_with("a.yaml:5:"), "{e}");
+        assert!(
+            e.contains("second answer for KVC-Anb030") && e.contains("a.yaml:2"),
+            "{e}"
+        );
+        let text = "answers:\n  - case: kvc-pvs/anb030-attest\n    answer: no\n  - case: kvc-pvs/anb030-attest\n    answer: no\n";
+        assert!(Answers::parse("a.yaml", text, cat()).is_err());
+        let text = "answers:\n  - case: kvc-pvs/anb030-attest\n    answer: no\n  - requirement: KVC-Anb030\n    answer: no\n";
+        Answers::parse("a.yaml", text, cat()).expect("a case answer and a requirement answer");
     }
 
     #[test]

@@ -154,13 +154,13 @@ pub fn apply_controls(checks: &mut [Check], cases: &[crate::runner::model::CaseR
         };
         let found = cases.iter().find(|r| r.id == control.case);
         let (ok, summary) = match found {
-            None => (
-                false,
-                format!("control case {} did not run", control.case),
-            ),
+            None => (false, format!("control case {} did not run", control.case)),
             Some(r) => {
-                let named: Vec<&Check> =
-                    r.checks.iter().filter(|k| control.names(&k.expectation)).collect();
+                let named: Vec<&Check> = r
+                    .checks
+                    .iter()
+                    .filter(|k| control.names(&k.expectation))
+                    .collect();
                 if named.is_empty() {
                     (
                         false,
@@ -563,7 +563,8 @@ fn transport(scope: &Scope, transport: &str) -> Check {
         );
     }
     if scope.own.is_empty() {
-        let sessions: Vec<String> = scope.obs.smtp.iter().map(session_summary).collect();
+        let mut sessions: Vec<String> = scope.obs.smtp.iter().map(session_summary).collect();
+        sessions.extend(scope.obs.rejected_note());
         return check(
             name,
             Some("KVC-Anb010"),
@@ -615,7 +616,7 @@ fn pop3_retrieved_all(scope: &Scope) -> Check {
         .flat_map(|s| s.retrieved.iter().copied())
         .collect();
     let missing: Vec<usize> = (1..=n).filter(|i| !retrieved.contains(i)).collect();
-    let sessions: Vec<String> = scope
+    let mut sessions: Vec<String> = scope
         .obs
         .pop3
         .iter()
@@ -628,6 +629,7 @@ fn pop3_retrieved_all(scope: &Scope) -> Check {
             )
         })
         .collect();
+    sessions.extend(scope.obs.rejected_note());
     if missing.is_empty() {
         check(
             name,
@@ -705,7 +707,8 @@ fn tls_refused(scope: &Scope, service: Service) -> Check {
             ),
         );
     }
-    let summaries: Vec<String> = sessions.iter().map(session_summary).collect();
+    let mut summaries: Vec<String> = sessions.iter().map(session_summary).collect();
+    summaries.extend(scope.obs.rejected_note());
     // A client that completes the handshake and then closes without a single command (e.g.
     // OpenSSL checking the host name after the handshake) refused too; any command after the
     // handshake means it accepted the server.
@@ -1560,7 +1563,9 @@ mod tests {
 
     #[test]
     fn keeping_needs_a_fetch_and_no_delete() {
-        let case = rest_case("kept_on_server: {entries: [2], control: {case: t/control, check: deleted_after_fetch}}");
+        let case = rest_case(
+            "kept_on_server: {entries: [2], control: {case: t/control, check: deleted_after_fetch}}",
+        );
         let idle = rest(vec![]);
         assert_eq!(run(&case, &idle, None)[0].verdict, Verdict::Error);
         let kept = rest(vec![req("GET", "mail", "b@x", 200)]);
@@ -1574,7 +1579,9 @@ mod tests {
 
     #[test]
     fn a_refusal_over_https_means_no_request_at_all() {
-        let case = rest_case("tls_refused: {service: https, control: {case: t/control, check: transport rest}}");
+        let case = rest_case(
+            "tls_refused: {service: https, control: {case: t/control, check: transport rest}}",
+        );
         let mut refused = rest(vec![]);
         if let Some(r) = refused.rest.as_mut() {
             r.connections[0].tls =
@@ -1657,7 +1664,10 @@ mod tests {
                 },
             ],
         };
-        assert_eq!(run(&case, &obs, Some(&refuses_all))[0].verdict, Verdict::Error);
+        assert_eq!(
+            run(&case, &obs, Some(&refuses_all))[0].verdict,
+            Verdict::Error
+        );
     }
 
     #[test]

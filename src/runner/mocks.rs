@@ -215,6 +215,7 @@ fn transcript(t: Vec<kvc_mocks::TranscriptLine>) -> Vec<TranscriptLine> {
 fn convert(o: kvc_mocks::Observations) -> Observations {
     Observations {
         rest: None,
+        rejected_connections: o.rejected_connections,
         smtp: o
             .smtp
             .into_iter()
@@ -514,6 +515,7 @@ impl RunningRest {
         Observations {
             smtp: Vec::new(),
             pop3: Vec::new(),
+            rejected_connections: 0,
             rest: Some(convert_rest(
                 o,
                 self.mailbox_ids.clone(),

@@ -98,6 +98,9 @@ pub async fn run(
         if cancelled || cases.is_empty() {
             continue;
         }
+        // Cases end in any order: sort so that run-scoped checks see (and report) the same
+        // first message every time.
+        run_messages.sort_by_key(|m| message_order(&m.reference));
         let shared = Arc::new(if phase == last_phase {
             std::mem::take(&mut run_messages)
         } else {
@@ -166,6 +169,14 @@ pub async fn run(
     result
 }
 
+/// `<case-id>#<n>` as (case id, n), for a stable message order.
+fn message_order(reference: &str) -> (String, usize) {
+    match reference.rsplit_once('#') {
+        Some((case, n)) => (case.to_string(), n.parse().unwrap_or(usize::MAX)),
+        None => (reference.to_string(), usize::MAX),
+    }
+}
+
 /// Run-scoped cases ran concurrently, so each saw the phase-1 messages plus its own. Once all
 /// have ended, their expectations are evaluated again over every message of the run (e.g.
 /// KVC-Anb100: one spelling across ALL messages). Cases that ended in a step error keep it.
@@ -194,6 +205,7 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
             smtp: r.sessions.smtp.clone(),
             pop3: r.sessions.pop3.clone(),
             rest: r.sessions.rest.clone(),
+            rejected_connections: r.sessions.rejected_connections,
         };
         let scope = expect::Scope {
             case,
@@ -548,6 +560,7 @@ async fn execute(
         smtp: obs.smtp.clone(),
         pop3: obs.pop3.clone(),
         rest: obs.rest.clone(),
+        rejected_connections: obs.rejected_connections,
     };
     result.mailbox_len = mailbox_len;
     let mut run_refs: Vec<&MessageRecord> = Vec::new();
@@ -592,10 +605,7 @@ async fn start_client_mock(
 ) -> Result<Box<dyn observe::RunningMock>, String> {
     let mut mailbox = Vec::new();
     for m in &case.setup.mailbox {
-        mailbox.push(
-            m.bytes(&case.dir)
-                .map_err(|e| format!("{}: {e}", case.origin))?,
-        );
+        mailbox.push(m.bytes(case).map_err(|e| format!("{}: {e}", case.origin))?);
     }
     let (smtp_port, pop3_port) = ctx.fixed_ports.unwrap_or((0, 0));
     let setup = KvcClientSetup {
@@ -626,7 +636,7 @@ async fn start_rest_mock(
             MailboxEntry::Served(v) => ServedMessage::Built(*v),
             other => ServedMessage::Raw(
                 other
-                    .bytes(&case.dir)
+                    .bytes(case)
                     .map_err(|e| format!("{}: {e}", case.origin))?,
             ),
         });
@@ -776,10 +786,10 @@ fn describe_sessions(obs: &Observations) -> String {
     if let Some(rest) = &obs.rest {
         return expect::rest_summary(rest);
     }
-    if obs.smtp.is_empty() && obs.pop3.is_empty() {
+    if obs.smtp.is_empty() && obs.pop3.is_empty() && obs.rejected_connections == 0 {
         return "the SUT never connected".into();
     }
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = obs.rejected_note().into_iter().collect();
     for (name, sessions) in [("SMTP", &obs.smtp), ("POP3", &obs.pop3)] {
         for s in sessions {
             parts.push(format!(

@@ -169,6 +169,13 @@ pub struct SessionsRecord {
     pub pop3: Vec<Session>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rest: Option<RestObservations>,
+    /// SMTP/POP3 connections the mock closed at once (too many open).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rejected_connections: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Per-requirement rollup: passes only when every case covering it passes (skipped cases

@@ -21,6 +21,25 @@ pub struct Observations {
     /// What the mock KV-Connect REST server saw (REST cases only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rest: Option<RestObservations>,
+    /// SMTP/POP3 connections the mock closed at once because too many were open.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rejected_connections: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Observations {
+    /// The evidence line for connections the mail mock refused, if any.
+    pub fn rejected_note(&self) -> Option<String> {
+        (self.rejected_connections > 0).then(|| {
+            format!(
+                "{} connection(s) closed at once by the mock (too many open at the same time)",
+                self.rejected_connections
+            )
+        })
+    }
 }
 
 /// The mock KV-Connect REST server's record of one case.

@@ -5,7 +5,9 @@
 //! loader rejects unknown keys (with the YAML location serde-saphyr reports) and requirement IDs
 //! that are not in [`crate::catalogue`] (with `file:line`). See `suites/README.md`.
 
-use std::collections::BTreeSet;
+pub mod source;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -30,9 +32,12 @@ pub struct Case {
     pub expect: Vec<Expectation>,
     /// `path:line` of the case's `id`, for error messages and the report.
     pub origin: String,
-    /// Directory of the case file (mailbox files are relative to it).
+    /// Suite-relative directory of the case file (mailbox files are relative to it).
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The `file:` mailbox entries' bytes, read when the suite was loaded.
+    #[serde(skip)]
+    pub mailbox_files: BTreeMap<String, Vec<u8>>,
 }
 
 /// When a case's expectations are evaluated.
@@ -465,9 +470,7 @@ impl Expectation {
         match self {
             Expectation::TlsRefused(t) => t.control.as_ref(),
             Expectation::SendAborted(r) | Expectation::NotEncryptedTo(r) => r.control.as_ref(),
-            Expectation::KeptOnServer(e) | Expectation::DeletedAfterFetch(e) => {
-                e.control.as_ref()
-            }
+            Expectation::KeptOnServer(e) | Expectation::DeletedAfterFetch(e) => e.control.as_ref(),
             Expectation::SendFailureReported(r) | Expectation::DeleteFailureReported(r) => {
                 r.control.as_ref()
             }
@@ -828,31 +831,19 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
         steps: raw.steps,
         expect,
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        mailbox_files: BTreeMap::new(),
     })
 }
 
-/// Loads every `*.yaml` case under `dir` (recursively, sorted by path). Case IDs must be unique.
+/// Loads every `*.yaml` case under `dir` (recursively, sorted by path), named relative to
+/// `dir`'s parent (like `--suites <parent>`). Case IDs must be unique.
 pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Case>, String> {
-    let mut files = Vec::new();
-    collect_yaml(dir, &mut files)?;
-    files.sort();
-    if files.is_empty() {
-        return Err(format!("{}: no case files (*.yaml) found", dir.display()));
-    }
-    let mut cases: Vec<Case> = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let case = load_case(&f, &text, catalogue)?;
-        if let Some(other) = cases.iter().find(|c| c.id == case.id) {
-            return Err(format!(
-                "{}: duplicate case id `{}` (first defined at {})",
-                case.origin, case.id, other.origin
-            ));
-        }
-        cases.push(case);
-    }
-    validate_controls(&cases)?;
-    Ok(cases)
+    let root = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let sub = dir.file_name().map(Path::new).unwrap_or(Path::new("."));
+    source::SuiteSource::Folder(root.to_path_buf()).load(sub, catalogue)
 }
 
 /// Every control names a case of the same suite that runs per case and has the named check,
@@ -908,33 +899,16 @@ pub fn missing_controls(selected: &[Case], all: &[Case]) -> Vec<Case> {
     out
 }
 
-fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            collect_yaml(&path, out)?;
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 impl MailboxEntry {
-    /// The message bytes with CRLF line breaks as a POP3 mailbox serves them.
-    pub fn bytes(&self, case_dir: &Path) -> Result<Vec<u8>, String> {
+    /// The message bytes with CRLF line breaks as a POP3 mailbox serves them (`file:` entries
+    /// from the bytes read with the suite).
+    pub fn bytes(&self, case: &Case) -> Result<Vec<u8>, String> {
         match self {
-            MailboxEntry::File(f) => {
-                let p = case_dir.join(f);
-                std::fs::read(&p).map_err(|e| format!("mailbox file {}: {e}", p.display()))
-            }
+            MailboxEntry::File(f) => case
+                .mailbox_files
+                .get(f)
+                .cloned()
+                .ok_or_else(|| format!("mailbox file {f} was not loaded with the suite")),
             MailboxEntry::Inline(text) => Ok(to_crlf(text.as_bytes())),
             MailboxEntry::Served(v) => Err(format!(
                 "mailbox entry `served: {}` is built by the REST mock, not read",
@@ -1061,12 +1035,18 @@ expect:
     fn a_refusal_names_its_positive_control() {
         let e = load_case(
             Path::new("s/rest.yaml"),
-            &REST.replace(", control: {case: t/control, check: deleted_after_fetch}", ""),
+            &REST.replace(
+                ", control: {case: t/control, check: deleted_after_fetch}",
+                "",
+            ),
             cat(),
         )
         .unwrap_err();
         assert!(e.starts_with("s/rest.yaml:13:"), "{e}");
-        assert!(e.contains("refusal check: name its positive control"), "{e}");
+        assert!(
+            e.contains("refusal check: name its positive control"),
+            "{e}"
+        );
         let e = load_case(
             Path::new("s/c.yaml"),
             &CONTROL.replace(
@@ -1076,7 +1056,10 @@ expect:
             cat(),
         )
         .unwrap_err();
-        assert!(e.contains("not a refusal check and takes no control"), "{e}");
+        assert!(
+            e.contains("not a refusal check and takes no control"),
+            "{e}"
+        );
         let stored = CONTROL.replace(
             "requirements: [KVC-Anb010]",
             "requirements: [KVC-Anb010, KVC-Anb022]",
@@ -1096,11 +1079,17 @@ expect:
         let control = load_case(Path::new("s/c.yaml"), CONTROL, cat()).expect("control");
         validate_controls(&[refusal.clone(), control.clone()]).expect("valid pair");
         let e = validate_controls(std::slice::from_ref(&refusal)).unwrap_err();
-        assert!(e.contains("control case `t/control` is not in this suite"), "{e}");
+        assert!(
+            e.contains("control case `t/control` is not in this suite"),
+            "{e}"
+        );
         let mut other = control.clone();
         other.expect = vec![Expectation::FetchedAll(WaitPlain {})];
         let e = validate_controls(&[refusal.clone(), other]).unwrap_err();
-        assert!(e.contains("has no `deleted_after_fetch` expectation"), "{e}");
+        assert!(
+            e.contains("has no `deleted_after_fetch` expectation"),
+            "{e}"
+        );
         assert_eq!(
             missing_controls(std::slice::from_ref(&refusal), &[refusal.clone(), control])
                 .iter()
