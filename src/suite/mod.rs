@@ -694,7 +694,7 @@ pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Case>, String> 
     }
     let mut cases: Vec<Case> = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let text = crate::input::read_config(&f)?;
         let case = load_case(&f, &text, catalogue)?;
         if let Some(other) = cases.iter().find(|c| c.id == case.id) {
             return Err(format!(
