@@ -532,7 +532,8 @@ impl TestPki {
         let mut write = |name: &str, data: &[u8]| -> Result<()> {
             let p = dir.join(name);
             // Keys, PKCS#12 files and the password are for the owner only (0600).
-            let secret = name.ends_with(".key.pem") || name.ends_with(".p12") || name.ends_with(".txt");
+            let secret =
+                name.ends_with(".key.pem") || name.ends_with(".p12") || name.ends_with(".txt");
             if secret {
                 crate::files::write_private(&p, data)
             } else {

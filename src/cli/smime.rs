@@ -97,7 +97,10 @@ fn read_input(p: &Path) -> Result<Vec<u8>, SmimeError> {
         ReadCappedError::Io(e) => SmimeError::io(p, &e),
         ReadCappedError::TooLarge { limit } => SmimeError::bad_input(
             p.display().to_string(),
-            format!("larger than the {} limit for S/MIME input", describe_limit(limit)),
+            format!(
+                "larger than the {} limit for S/MIME input",
+                describe_limit(limit)
+            ),
         ),
     })
 }
@@ -179,7 +182,11 @@ fn verify(a: &VerifyArgs) -> ExitCode {
     };
     match outcome {
         Ok(o) => {
-            print!("{}", render(&name, &o));
+            // Subjects and addresses come from the message: no terminal controls.
+            print!(
+                "{}",
+                crate::report::sanitize::terminal_text(&render(&name, &o))
+            );
             if o.is_valid() {
                 ExitCode::SUCCESS
             } else {

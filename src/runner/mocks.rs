@@ -305,7 +305,7 @@ impl RestUsers {
                 std::fs::write(&path, text)
             }
             .map(|_| path.clone())
-                .map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|e| format!("{}: {e}", path.display()))
         };
         let key_file = write("sut-key.pem", pki.sut.key_pem().map_err(pki_text)?)?;
         let cert_file = write("sut-cert.pem", pki.sut.certificate_pem().map_err(pki_text)?)?;

@@ -34,7 +34,10 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     let xml = report
         .to_string()
         .map_err(|e| format!("JUnit output: {e}"))?;
-    Ok(strip_testsuites_skipped(&xml))
+    // SUT output lands in texts and attributes: keep the document valid XML 1.0.
+    Ok(crate::report::sanitize::xml_text(
+        &strip_testsuites_skipped(&xml),
+    ))
 }
 
 /// quick-junit writes `skipped` on `<testsuites>`, which junit-10.xsd does not allow there
