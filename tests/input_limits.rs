@@ -116,9 +116,7 @@ fn a_case_file_larger_than_the_limit_is_refused_naming_it() {
     let case = dir.path().join("big.yaml");
     std::os::unix::fs::symlink(ZERO, &case).expect("symlink");
     let catalogue = kvc_check::catalogue::Catalogue::embedded().expect("catalogue");
-    let e = kvc_check::suite::load_dir(dir.path(), catalogue)
-        .err()
-        .expect("refused");
+    let e = kvc_check::suite::load_dir(dir.path(), catalogue).expect_err("refused");
     assert_eq!(e, format!("{}: {CONFIG}", case.display()));
 }
 
