@@ -5,6 +5,7 @@
 
 pub mod catalogue;
 pub mod cli;
+pub mod input;
 pub mod lint;
 pub mod message;
 pub mod report;

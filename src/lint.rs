@@ -384,19 +384,23 @@ fn diagnostics(msg: &Message) -> Vec<Diagnostic> {
 
 /// One input named on the command line, expanded: a file, stdin, or the files of a directory.
 enum Input {
+    /// A file named on the command line: a non-message is an input error.
     File(PathBuf),
+    /// A file a directory walk found: a non-message is skipped (and listed).
+    Found(PathBuf),
     Stdin,
     /// A problem found while expanding (missing path, empty directory).
     Problem(String, String),
 }
 
-fn expand(arg: &str) -> Vec<Input> {
-    if arg == "-" {
+fn expand(path: &Path) -> Vec<Input> {
+    if path.as_os_str() == "-" {
         return vec![Input::Stdin];
     }
-    let path = Path::new(arg);
+    // Non-UTF-8 names are shown lossily; the file itself is opened by its real name.
+    let shown = path.display().to_string();
     match std::fs::metadata(path) {
-        Err(e) => vec![Input::Problem(arg.to_string(), describe_io_error(&e))],
+        Err(e) => vec![Input::Problem(shown, describe_io_error(&e))],
         Ok(meta) if meta.is_dir() => {
             let mut files = Vec::new();
             let mut problems = Vec::new();
@@ -408,14 +412,14 @@ fn expand(arg: &str) -> Vec<Input> {
                 .collect();
             if files.is_empty() && inputs.is_empty() {
                 inputs.push(Input::Problem(
-                    arg.to_string(),
+                    shown,
                     format!(
                         "directory contains no message files (looked for *.{})",
                         MESSAGE_EXTENSIONS.join(", *.")
                     ),
                 ));
             }
-            inputs.extend(files.into_iter().map(Input::File));
+            inputs.extend(files.into_iter().map(Input::Found));
             inputs
         }
         Ok(_) => vec![Input::File(path.to_path_buf())],
@@ -478,46 +482,138 @@ fn read_input(reader: impl Read, max_size: u64) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-fn lint_file(path: &Path, opts: &LintOptions) -> FileResult {
-    let shown = path.display().to_string();
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.len() > opts.max_size
-    {
-        return FileResult::input_error(
-            &shown,
-            format!(
-                "{} bytes, larger than the limit of {} bytes (raise it with --max-size)",
-                meta.len(),
-                opts.max_size
-            ),
+/// Why `raw` is not an RFC 5322 message, if it is not one. Deliberately conservative, so that
+/// malformed messages are still linted: only NUL bytes in the header block, DER/BER or binary
+/// data, or no `Name:` header field line before the first empty line make an input a
+/// non-message.
+pub fn not_a_message(raw: &[u8]) -> Option<String> {
+    let head_end = memchr::memmem::find(raw, b"\n\n")
+        .into_iter()
+        .chain(memchr::memmem::find(raw, b"\n\r\n"))
+        .min()
+        .map_or(raw.len(), |i| i + 1);
+    let head = if raw.starts_with(b"\n") || raw.starts_with(b"\r\n") {
+        &raw[..0]
+    } else {
+        &raw[..head_end]
+    };
+    if head.contains(&0) {
+        return Some("NUL bytes in the header block: not an RFC 5322 message".into());
+    }
+    // A DER/BER SEQUENCE (a CMS blob, a certificate): 0x30, then a long or indefinite length.
+    if raw.len() >= 2 && raw[0] == 0x30 && (0x80..=0x84).contains(&raw[1]) {
+        return Some("DER/BER data (a CMS blob or certificate?): not an RFC 5322 message".into());
+    }
+    let sample = &head[..head.len().min(1024)];
+    let binary = sample
+        .iter()
+        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f)
+        .count();
+    if binary * 10 > sample.len() {
+        return Some(format!(
+            "binary data ({binary} of the first {} bytes are control characters): not an RFC 5322 message",
+            sample.len()
+        ));
+    }
+    let is_field = |line: &[u8]| {
+        let name_len = line
+            .iter()
+            .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
+            .count();
+        let rest = line[name_len..].trim_ascii_start();
+        name_len > 0 && rest.first() == Some(&b':')
+    };
+    if !head.split(|&b| b == b'\n').any(is_field) {
+        return Some(
+            "no header field (`Name: value`) before the first empty line: not an RFC 5322 message"
+                .into(),
         );
     }
-    let bytes = std::fs::File::open(path)
-        .map_err(|e| describe_io_error(&e))
-        .and_then(|f| read_input(f, opts.max_size));
-    match bytes {
-        Ok(raw) => lint_bytes(&shown, &raw, opts),
-        Err(e) => FileResult::input_error(&shown, e),
+    None
+}
+
+fn read_file(path: &Path, max_size: u64) -> Result<Vec<u8>, String> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > max_size
+    {
+        return Err(format!(
+            "{} bytes, larger than the limit of {max_size} bytes (raise it with --max-size)",
+            meta.len(),
+        ));
     }
+    std::fs::File::open(path)
+        .map_err(|e| describe_io_error(&e))
+        .and_then(|f| read_input(f, max_size))
+}
+
+/// Lints one file; `Err` carries the reason when it is not a message at all.
+fn lint_file(path: &Path, opts: &LintOptions) -> Result<FileResult, (String, String)> {
+    let shown = path.display().to_string();
+    match read_file(path, opts.max_size) {
+        Ok(raw) => match not_a_message(&raw) {
+            Some(why) => Err((shown, why)),
+            None => Ok(lint_bytes(&shown, &raw, opts)),
+        },
+        Err(e) => Ok(FileResult::input_error(&shown, e)),
+    }
+}
+
+/// A file a directory walk found and left out, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// The results of one lint invocation and the files a directory walk skipped.
+#[derive(Debug, Clone, Default)]
+pub struct LintRun {
+    pub results: Vec<FileResult>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// Lints every input named on the command line, in order; problems become `error` results so
 /// that no input is silently dropped.
-pub fn lint_inputs(args: &[String], opts: &LintOptions) -> Vec<FileResult> {
-    let mut results = Vec::new();
+pub fn lint_inputs(args: &[PathBuf], opts: &LintOptions) -> Vec<FileResult> {
+    lint_run(args, opts).results
+}
+
+/// Like [`lint_inputs`], and lists the files of a directory walk that are not messages (they
+/// are skipped, not failed: a folder of messages often holds a README or a key too).
+pub fn lint_run(args: &[PathBuf], opts: &LintOptions) -> LintRun {
+    let mut run = LintRun::default();
     for arg in args {
+        let (results_before, skipped_before) = (run.results.len(), run.skipped.len());
         for input in expand(arg) {
-            results.push(match input {
-                Input::File(path) => lint_file(&path, opts),
+            let result = match input {
+                Input::File(path) => lint_file(&path, opts)
+                    .unwrap_or_else(|(shown, why)| FileResult::input_error(&shown, why)),
+                Input::Found(path) => match lint_file(&path, opts) {
+                    Ok(result) => result,
+                    Err((path, reason)) => {
+                        run.skipped.push(Skipped { path, reason });
+                        continue;
+                    }
+                },
                 Input::Stdin => match read_input(std::io::stdin().lock(), opts.max_size) {
-                    Ok(raw) => lint_bytes("-", &raw, opts),
+                    Ok(raw) => match not_a_message(&raw) {
+                        Some(why) => FileResult::input_error("-", format!("standard input: {why}")),
+                        None => lint_bytes("-", &raw, opts),
+                    },
                     Err(e) => FileResult::input_error("-", format!("standard input: {e}")),
                 },
                 Input::Problem(path, e) => FileResult::input_error(&path, e),
-            });
+            };
+            run.results.push(result);
+        }
+        if run.results.len() == results_before && run.skipped.len() > skipped_before {
+            run.results.push(FileResult::input_error(
+                &arg.display().to_string(),
+                "directory contains no messages: every file was skipped as not a message".into(),
+            ));
         }
     }
-    results
+    run
 }
 
 /// Exit code of a lint run: 2 when an input could not be linted, 1 when a file failed, else 0.

@@ -27,7 +27,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = kvc_smime::ber::octet_string_bytes(data);
     let _ = kvc_smime::cms::content_info(data, "fuzz");
     let _ = kvc_smime::cms::verify_signed_data(data, None, &[], SystemTime::UNIX_EPOCH, "fuzz");
-    let _ = kvc_smime::cms::verify_signed_data(data, Some(b"detached"), &[], SystemTime::UNIX_EPOCH, "fuzz");
+    let _ = kvc_smime::cms::verify_signed_data(
+        data,
+        Some(b"detached"),
+        &[],
+        SystemTime::UNIX_EPOCH,
+        "fuzz",
+    );
     let _ = kvc_smime::cms::decrypt(data, key(), "fuzz");
     let _ = kvc_smime::pkcs12::parse(data, "fuzz", "fuzz");
     let _ = kvc_smime::keys::parse_certificates(data, "fuzz");

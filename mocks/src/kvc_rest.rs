@@ -1962,7 +1962,13 @@ pub async fn serve_kvc_rest(
     let dir = ca_out.parent().unwrap_or_else(|| Path::new("."));
     let write = |name: &str, data: String| {
         let path = dir.join(name);
-        std::fs::write(&path, data).map_err(|source| MockError::Write {
+        // The user's private key is for the owner only (0600, whatever the umask).
+        if name.ends_with(".key.pem") {
+            kvc_smime::files::write_private(&path, data.as_bytes())
+        } else {
+            std::fs::write(&path, data)
+        }
+        .map_err(|source| MockError::Write {
             path: path.display().to_string(),
             source,
         })?;

@@ -90,8 +90,19 @@ pub fn pem_blocks(text: &[u8], input: &str) -> Result<Vec<PemBlock>> {
 
 use base64ct::Encoding as _;
 
+/// Reads a key, certificate or password file, at most [`crate::files::CONFIG_LIMIT`] bytes.
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| SmimeError::io(path, &e))
+    use crate::files::{CONFIG_LIMIT, ReadCappedError, describe_limit, read_capped};
+    read_capped(path, CONFIG_LIMIT).map_err(|e| match e {
+        ReadCappedError::Io(e) => SmimeError::io(path, &e),
+        ReadCappedError::TooLarge { limit } => SmimeError::bad_input(
+            path.display().to_string(),
+            format!(
+                "larger than the {} limit for key, certificate and password files",
+                describe_limit(limit)
+            ),
+        ),
+    })
 }
 
 fn is_pem(bytes: &[u8]) -> bool {

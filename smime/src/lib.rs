@@ -7,6 +7,7 @@
 //!   untrusted issuer / wrong key usage; PEM and password-protected PKCS#12 output.
 //! - [`keys`]: [`keys::load_private_key`] (PEM PKCS#8/PKCS#1/encrypted, DER, PKCS#12) and
 //!   [`keys::load_certificates`] (PEM/DER); errors name the file.
+//! - [`files`]: bounded reads of inputs and owner-only (0600) writes of keys and passwords.
 //! - [`cms`]: [`cms::decrypt`] (EnvelopedData AES-CBC, AuthEnvelopedData AES-GCM; RSA-OAEP or
 //!   PKCS#1 v1.5 key transport), [`cms::verify_signed_data`] (PKCS#1 v1.5 and RSASSA-PSS with
 //!   its parameters, messageDigest, certificate path at a given time), builders [`cms::sign`]
@@ -51,6 +52,7 @@ pub mod asn1;
 pub mod ber;
 pub mod cms;
 pub mod error;
+pub mod files;
 pub mod keys;
 pub mod message;
 pub mod mime;

@@ -518,7 +518,8 @@ impl TestPki {
     /// Write the PKI to `dir`: `root-ca.pem`, `root-ca.key.pem`, `untrusted-ca.pem`, and per
     /// identity and variant `<local>.<variant>.{sig,enc}.{pem,key.pem,p12}` (RSA 2048), plus for
     /// the valid variant `<local>.valid.{sig,enc}-bp256.{pem,key.pem,p12}` (brainpoolP256r1). The PKCS#12 files
-    /// are protected with `password` (also written to `p12-password.txt`). Returns the files written.
+    /// are protected with `password` (also written to `p12-password.txt`). Keys, PKCS#12 files and
+    /// the password file get mode 0600 whatever the umask. Returns the files written.
     pub fn write_dir(
         &self,
         dir: &Path,
@@ -530,7 +531,15 @@ impl TestPki {
         let mut written = Vec::new();
         let mut write = |name: &str, data: &[u8]| -> Result<()> {
             let p = dir.join(name);
-            std::fs::write(&p, data).map_err(|e| SmimeError::io(&p, &e))?;
+            // Keys, PKCS#12 files and the password are for the owner only (0600).
+            let secret =
+                name.ends_with(".key.pem") || name.ends_with(".p12") || name.ends_with(".txt");
+            if secret {
+                crate::files::write_private(&p, data)
+            } else {
+                std::fs::write(&p, data)
+            }
+            .map_err(|e| SmimeError::io(&p, &e))?;
             written.push(p);
             Ok(())
         };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::lint::{self, DEFAULT_MAX_SIZE, LintOptions, ProfileChoice};
+use crate::report::sanitize::terminal_text;
 use crate::report::{self, LintFormat};
 use crate::rules::KvcRegistry;
 
@@ -35,8 +36,11 @@ pub struct LintArgs {
     #[arg(long, value_name = "TIME", requires = "key")]
     pub at: Option<String>,
     /// Messages to check: files, directories (walked for *.eml, *.msg, *.mime, *.txt) or `-` for stdin.
+    ///
+    /// Not a message (NUL bytes, DER, no header field): an input error when named, skipped
+    /// (and listed on stderr) when a directory walk finds it.
     #[arg(value_name = "FILE", required = true)]
-    pub inputs: Vec<String>,
+    pub inputs: Vec<PathBuf>,
 }
 
 pub fn run(args: &LintArgs) -> ExitCode {
@@ -59,10 +63,21 @@ pub fn run(args: &LintArgs) -> ExitCode {
         registry,
         max_size: args.max_size,
     };
-    let results = lint::lint_inputs(&args.inputs, &opts);
+    let lint::LintRun { results, skipped } = lint::lint_run(&args.inputs, &opts);
+    for s in &skipped {
+        eprintln!(
+            "kvc-check: skipped {}: {}",
+            terminal_text(&s.path),
+            terminal_text(&s.reason)
+        );
+    }
     for r in &results {
         if let Some(e) = &r.error {
-            eprintln!("kvc-check: {}: {e}", r.path);
+            eprintln!(
+                "kvc-check: {}: {}",
+                terminal_text(&r.path),
+                terminal_text(e)
+            );
         }
     }
     let rendered = match report::render_lint(&results, args.format) {

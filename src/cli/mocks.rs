@@ -58,7 +58,10 @@ pub enum ServeMock {
 fn read_mailbox(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, String> {
     paths
         .iter()
-        .map(|p| std::fs::read(p).map_err(|e| format!("--mailbox {}: {e}", p.display())))
+        .map(|p| {
+            crate::input::read_capped_bytes(p, crate::input::MESSAGE_LIMIT, "messages")
+                .map_err(|e| format!("--mailbox {e}"))
+        })
         .collect()
 }
 

@@ -52,8 +52,10 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Prints an error to stderr and returns the usage/I/O exit code.
+/// Prints an error to stderr (control characters from inputs shown as `\u{..}`) and returns
+/// the usage/I/O exit code.
 pub fn fail(message: impl std::fmt::Display) -> ExitCode {
+    let message = crate::report::sanitize::terminal_text(&message.to_string());
     eprintln!("kvc-check: {message}");
     ExitCode::from(EXIT_USAGE)
 }

@@ -90,8 +90,19 @@ fn load_key(key: &Path, password_file: Option<&Path>) -> Result<PrivateKeyMateri
     load_private_key(key, password.as_deref())
 }
 
+/// The message or CMS blob, at most as large as `lint` accepts by default.
 fn read_input(p: &Path) -> Result<Vec<u8>, SmimeError> {
-    std::fs::read(p).map_err(|e| SmimeError::io(p, &e))
+    use kvc_smime::files::{ReadCappedError, describe_limit, read_capped};
+    read_capped(p, crate::input::MESSAGE_LIMIT).map_err(|e| match e {
+        ReadCappedError::Io(e) => SmimeError::io(p, &e),
+        ReadCappedError::TooLarge { limit } => SmimeError::bad_input(
+            p.display().to_string(),
+            format!(
+                "larger than the {} limit for S/MIME input",
+                describe_limit(limit)
+            ),
+        ),
+    })
 }
 
 fn decrypt(a: &DecryptArgs) -> ExitCode {
@@ -171,7 +182,11 @@ fn verify(a: &VerifyArgs) -> ExitCode {
     };
     match outcome {
         Ok(o) => {
-            print!("{}", render(&name, &o));
+            // Subjects and addresses come from the message: no terminal controls.
+            print!(
+                "{}",
+                crate::report::sanitize::terminal_text(&render(&name, &o))
+            );
             if o.is_valid() {
                 ExitCode::SUCCESS
             } else {

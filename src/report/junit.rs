@@ -80,6 +80,8 @@ pub fn render(results: &[FileResult]) -> Result<String, String> {
     report
         .to_string()
         .map(schema_compatible)
+        // Message content lands in texts and attributes: keep the document valid XML 1.0.
+        .map(|xml| crate::report::sanitize::xml_text(&xml))
         .map_err(|e| format!("JUnit output: {e}"))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod junit;
 pub mod run;
+pub mod sanitize;
 pub mod sarif;
 pub mod text;
 

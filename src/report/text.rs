@@ -4,6 +4,7 @@
 use anstyle::{AnsiColor, Style};
 
 use crate::lint::{FileResult, FileVerdict};
+use crate::report::sanitize::terminal_text as t;
 use crate::rules::{RequirementVerdict, Severity};
 
 const PASS: Style = AnsiColor::Green.on_default().bold();
@@ -37,9 +38,12 @@ fn render_file(r: &FileResult, out: &mut String) {
         .profile
         .map(|p| format!(" (profile {})", p.as_str()))
         .unwrap_or_default();
-    out.push_str(&format!("{style}{label}{style:#} {}{profile}\n", r.path));
+    out.push_str(&format!(
+        "{style}{label}{style:#} {}{profile}\n",
+        t(&r.path)
+    ));
     if let Some(e) = &r.error {
-        out.push_str(&format!("  {}: {e}\n", r.path));
+        out.push_str(&format!("  {}: {}\n", t(&r.path), t(e)));
     }
     for f in &r.findings {
         let (style, sev) = match f.severity {
@@ -48,13 +52,17 @@ fn render_file(r: &FileResult, out: &mut String) {
         };
         out.push_str(&format!(
             "  {style}{sev}{style:#} {:<11} {}: {} {DIM}[{}]{DIM:#}\n",
-            f.requirement, f.location, f.message, f.rule
+            f.requirement,
+            t(&f.location.to_string()),
+            t(&f.message),
+            f.rule
         ));
     }
     for d in &r.diagnostics {
         out.push_str(&format!(
             "  {DIM}note    line {}: {}{DIM:#}\n",
-            d.line, d.message
+            d.line,
+            t(&d.message)
         ));
     }
     if !r.requirements.is_empty() {

@@ -89,7 +89,7 @@ impl KvcRegistry {
     /// Adds the entries of a user registry file (`--registry FILE`).
     pub fn extend_from_file(&mut self, path: &Path) -> Result<(), String> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{origin}: {e}"))?;
+        let text = crate::input::read_config(path)?;
         let file: RegistryFile =
             serde_saphyr::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
         self.merge(file, &origin)

@@ -62,7 +62,7 @@ pub struct Answers {
 
 impl Answers {
     pub fn load(path: &Path, catalogue: &Catalogue) -> Result<Answers, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = crate::input::read_config(path)?;
         Self::parse(&path.display().to_string(), &text, catalogue)
     }
 

@@ -297,11 +297,16 @@ impl RestUsers {
         let expired = issue(REST_EXPIRED, CertVariant::Expired, &pki.foreign)?;
         let dir = dir.join("user-pki");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Private keys (`sut-key.pem`, `<address>.key.pem`) are for the owner only (0600).
         let write = |name: &str, text: String| {
             let path = dir.join(name);
-            std::fs::write(&path, text)
-                .map(|_| path.clone())
-                .map_err(|e| format!("{}: {e}", path.display()))
+            if name.ends_with("key.pem") {
+                kvc_smime::files::write_private(&path, text.as_bytes())
+            } else {
+                std::fs::write(&path, text)
+            }
+            .map(|_| path.clone())
+            .map_err(|e| format!("{}: {e}", path.display()))
         };
         let key_file = write("sut-key.pem", pki.sut.key_pem().map_err(pki_text)?)?;
         let cert_file = write("sut-cert.pem", pki.sut.certificate_pem().map_err(pki_text)?)?;

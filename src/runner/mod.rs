@@ -130,7 +130,10 @@ pub async fn run(
                         Ok(r) => r,
                         Err(e) => {
                             // A panicking case is a tool error; keep running the others.
-                            eprintln!("kvc-check: a case task ended abnormally: {e}");
+                            eprintln!(
+                                "kvc-check: a case task ended abnormally: {}",
+                                crate::report::sanitize::terminal_text(&e.to_string())
+                            );
                             continue;
                         }
                     };

@@ -12,9 +12,6 @@ use crate::catalogue::{Catalogue, Role};
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/suites");
 
-/// Largest case or mailbox file read from a `--suites` folder.
-pub const MAX_SUITE_FILE: u64 = 4 * 1024 * 1024;
-
 #[derive(Debug, Clone)]
 pub enum SuiteSource {
     /// The `suites/` folder as it was when the binary was built.
@@ -71,30 +68,15 @@ impl SuiteSource {
         Ok(out)
     }
 
-    /// A suite-relative file's bytes (at most [`MAX_SUITE_FILE`] from a folder).
-    pub fn read(&self, rel: &Path) -> Result<Vec<u8>, String> {
+    /// A suite-relative file's bytes (from a folder: at most `limit`).
+    pub fn read(&self, rel: &Path, limit: u64) -> Result<Vec<u8>, String> {
         match self {
             SuiteSource::Embedded => EMBEDDED
                 .get_file(rel)
                 .map(|f| f.contents().to_vec())
                 .ok_or_else(|| format!("{}: no such file in the embedded suites", rel.display())),
             SuiteSource::Folder(root) => {
-                use std::io::Read;
-                let path = root.join(rel);
-                let file =
-                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", rel.display()))?;
-                let mut bytes = Vec::new();
-                file.take(MAX_SUITE_FILE + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| format!("{}: {e}", rel.display()))?;
-                if bytes.len() as u64 > MAX_SUITE_FILE {
-                    return Err(format!(
-                        "{}: larger than the {} MiB limit for suite files",
-                        rel.display(),
-                        MAX_SUITE_FILE / (1024 * 1024)
-                    ));
-                }
-                Ok(bytes)
+                crate::input::read_capped_bytes(&root.join(rel), limit, "suite files")
             }
         }
     }
@@ -112,7 +94,7 @@ impl SuiteSource {
         }
         let mut cases: Vec<Case> = Vec::new();
         for rel in files {
-            let bytes = self.read(&rel)?;
+            let bytes = self.read(&rel, crate::input::CONFIG_LIMIT)?;
             let text = String::from_utf8(bytes)
                 .map_err(|e| format!("{}: not UTF-8: {e}", rel.display()))?;
             let mut case = load_case(&rel, &text, catalogue)?;
@@ -120,7 +102,7 @@ impl SuiteSource {
                 if let MailboxEntry::File(f) = entry {
                     let file = case.dir.join(f);
                     let data = self
-                        .read(&file)
+                        .read(&file, crate::input::MESSAGE_LIMIT)
                         .map_err(|e| format!("{}: mailbox file {e}", case.origin))?;
                     case.mailbox_files.insert(f.clone(), data);
                 }

@@ -95,16 +95,22 @@ pub struct HttpTrigger {
     pub fetch: String,
 }
 
+/// The folder commands run in by default: the config file's, absolute (a bare `mypvs.yaml` has
+/// the parent "", in which no command can start).
+pub fn config_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 impl SutConfig {
     pub fn load(path: &Path) -> Result<(SutConfig, PathBuf), String> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("--sut {shown}: {e}"))?;
+        let text = crate::input::read_config(path).map_err(|e| format!("--sut {e}"))?;
         let config = Self::parse(&shown, &text)?;
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        Ok((config, dir))
+        Ok((config, config_dir(path)))
     }
 
     pub fn parse(shown: &str, text: &str) -> Result<SutConfig, String> {
@@ -173,6 +179,20 @@ mod tests {
         .expect("parses");
         assert!(matches!(c.trigger, Trigger::Command(_)));
         assert_eq!(c.transport, "smtp-pop3");
+    }
+
+    #[rstest::rstest]
+    #[case::bare("mypvs.yaml", "")]
+    #[case::dot("./mypvs.yaml", "")]
+    #[case::relative("sub/dir/mypvs.yaml", "sub/dir")]
+    fn the_config_folder_is_absolute(#[case] path: &str, #[case] below_cwd: &str) {
+        let cwd = std::env::current_dir().expect("cwd");
+        let dir = config_dir(Path::new(path));
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert_eq!(
+            dir.components().collect::<PathBuf>(),
+            cwd.join(below_cwd).components().collect::<PathBuf>()
+        );
     }
 
     #[test]

@@ -16,8 +16,13 @@ pub fn progress(total: usize) -> ProgressBar {
     bar
 }
 
-/// The end-of-run summary (plain text; no timing apart from the total).
+/// The end-of-run summary (plain text; no timing apart from the total). Control characters
+/// (SUT text in reasons) are shown as `\u{..}`, so nothing the SUT sent acts on the terminal.
 pub fn summary(run: &RunResult, out_dir: &str) -> String {
+    crate::report::sanitize::terminal_text(&summary_raw(run, out_dir))
+}
+
+fn summary_raw(run: &RunResult, out_dir: &str) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "kvc-check run: role {}, SUT {}, transport {}\n",

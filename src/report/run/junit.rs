@@ -37,7 +37,10 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     let xml = report
         .to_string()
         .map_err(|e| format!("JUnit output: {e}"))?;
-    Ok(strip_testsuites_skipped(&xml))
+    // SUT output lands in texts and attributes: keep the document valid XML 1.0.
+    Ok(crate::report::sanitize::xml_text(
+        &strip_testsuites_skipped(&xml),
+    ))
 }
 
 /// A run that did not finish (interrupted, killed, or still under way when this file was
