@@ -138,12 +138,11 @@ fn binary_garbage_fails_with_an_explanation() {
         .collect();
     std::fs::write(&path, &garbage).unwrap();
     let out = lint(&[path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    // Not a message at all: an input error naming the file, no verdict (issue 10, item 13).
+    assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("does not look like an Internet message"),
-        "{text}"
-    );
+    assert!(text.contains("not an RFC 5322 message"), "{text}");
+    assert!(stderr(&out).contains("garbage.eml"), "{}", stderr(&out));
 }
 
 #[test]
