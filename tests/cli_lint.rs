@@ -130,7 +130,7 @@ fn empty_file_exits_2() {
 }
 
 #[test]
-fn binary_garbage_fails_with_an_explanation() {
+fn binary_garbage_is_an_input_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("garbage.eml");
     let garbage: Vec<u8> = (0..4096u32)
@@ -138,11 +138,12 @@ fn binary_garbage_fails_with_an_explanation() {
         .collect();
     std::fs::write(&path, &garbage).unwrap();
     let out = lint(&[path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Not a message at all: an input error naming the file, not CRLF findings (issue #10).
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
     assert!(
-        text.contains("does not look like an Internet message"),
-        "{text}"
+        err.contains(&format!("{}: ", path.display())) && err.contains("not an RFC 5322 message"),
+        "{err}"
     );
 }
 
