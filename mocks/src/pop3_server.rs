@@ -154,6 +154,8 @@ impl Session {
     async fn serve(&mut self) -> Step<Infallible> {
         self.reply("+OK kvc-check mock KV-Connect Client POP3 server ready")
             .await?;
+        // After `AUTH <mechanism>` a client may send its response line unasked.
+        let mut auth_pending = false;
         loop {
             let line = match self.read().await? {
                 LineRead::Line(l) => l,
@@ -167,14 +169,9 @@ impl Session {
             let mut words = text.split_ascii_whitespace();
             let cmd = words.next().unwrap_or("").to_ascii_uppercase();
             let args: Vec<&str> = words.collect();
-            self.record(
-                true,
-                if cmd == "PASS" {
-                    "PASS ***".into()
-                } else {
-                    text.clone()
-                },
-            );
+            let (shown, pending) = masked_line(&text, auth_pending);
+            auth_pending = pending;
+            self.record(true, shown);
             self.handle(&cmd, &args).await?;
         }
     }
@@ -411,6 +408,35 @@ impl Session {
     }
 }
 
+/// Commands of RFC 1939, RFC 2449, RFC 5034 and RFC 2595.
+const COMMANDS: &[&str] = &[
+    "USER", "PASS", "APOP", "AUTH", "CAPA", "STAT", "LIST", "UIDL", "RETR", "TOP", "DELE", "RSET",
+    "NOOP", "QUIT", "STLS",
+];
+
+/// A client line for the transcript with credentials masked (`PASS`, the `APOP` digest, an
+/// `AUTH` initial response, and a line that follows `AUTH <mechanism>` and is no command),
+/// and whether the next line may be such an AUTH response.
+fn masked_line(text: &str, auth_pending: bool) -> (String, bool) {
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    let cmd = words
+        .first()
+        .map(|w| w.to_ascii_uppercase())
+        .unwrap_or_default();
+    if auth_pending && !COMMANDS.contains(&cmd.as_str()) {
+        let shown = if text.trim() == "*" { "*" } else { "***" };
+        return (shown.into(), false);
+    }
+    match (cmd.as_str(), words.as_slice()) {
+        ("PASS", _) => ("PASS ***".into(), false),
+        ("APOP", [c, user, ..]) => (format!("{c} {user} ***"), false),
+        ("APOP", [c]) => ((*c).to_string(), false),
+        ("AUTH", [c, mech, _, ..]) => (format!("{c} {mech} ***"), false),
+        ("AUTH", [_, _]) => (text.to_string(), true),
+        _ => (text.to_string(), false),
+    }
+}
+
 /// The header, the empty line and the first `k` body lines of `data` (for TOP).
 fn top(data: &[u8], k: usize) -> &[u8] {
     let mut pos = 0;
@@ -432,7 +458,35 @@ fn top(data: &[u8], k: usize) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::top;
+    use super::{masked_line, top};
+
+    #[rstest::rstest]
+    #[case::pass("PASS geheim 123", false, "PASS ***", false)]
+    #[case::pass_lower("pass geheim", false, "PASS ***", false)]
+    #[case::apop(
+        "APOP praxis c4c9334bac560ecc979e58001b3e22fb",
+        false,
+        "APOP praxis ***",
+        false
+    )]
+    #[case::auth_initial("AUTH PLAIN AHByYXhpcwBnZWhlaW0=", false, "AUTH PLAIN ***", false)]
+    #[case::auth_tab("auth\tplain\tAHByYXhpcwBnZWhlaW0=", false, "auth plain ***", false)]
+    #[case::auth_then_response("AUTH PLAIN", false, "AUTH PLAIN", true)]
+    #[case::response("AHByYXhpcwBnZWhlaW0=", true, "***", false)]
+    #[case::cancel("*", true, "*", false)]
+    #[case::command_after_auth("USER praxis", true, "USER praxis", false)]
+    #[case::other("RETR 1", false, "RETR 1", false)]
+    fn credentials_are_masked(
+        #[case] line: &str,
+        #[case] pending: bool,
+        #[case] shown: &str,
+        #[case] next_pending: bool,
+    ) {
+        assert_eq!(
+            masked_line(line, pending),
+            (shown.to_string(), next_pending)
+        );
+    }
 
     #[test]
     fn top_lines() {

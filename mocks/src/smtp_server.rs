@@ -536,11 +536,10 @@ impl Session {
 /// The command line for the transcript, with an AUTH initial response masked.
 fn masked_command(line: &[u8]) -> String {
     let text = transcript_text(line);
-    let mut parts = text.splitn(3, ' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(cmd), Some(mech), Some(_)) if cmd.eq_ignore_ascii_case("AUTH") => {
-            format!("{cmd} {mech} ***")
-        }
+    // Any whitespace separates (a tab is no reason to show the credentials).
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    match words.as_slice() {
+        [cmd, mech, _, ..] if cmd.eq_ignore_ascii_case("AUTH") => format!("{cmd} {mech} ***"),
         _ => text,
     }
 }
@@ -581,6 +580,11 @@ mod tests {
     fn auth_lines_are_masked() {
         assert_eq!(masked_command(b"AUTH PLAIN AGEAYg==\r\n"), "AUTH PLAIN ***");
         assert_eq!(masked_command(b"AUTH LOGIN\r\n"), "AUTH LOGIN");
+        assert_eq!(
+            masked_command(b"auth\tPLAIN\tAGEAYg==\r\n"),
+            "auth PLAIN ***"
+        );
+        assert_eq!(masked_command(b"AUTH  LOGIN  YQ==\r\n"), "AUTH LOGIN ***");
         assert_eq!(masked_command(b"MAIL FROM:<a@b>\r\n"), "MAIL FROM:<a@b>");
     }
 }
