@@ -22,11 +22,21 @@ fn start(args: &[&str], out: &Path, tmp: &Path) -> Child {
 }
 
 /// A SUT whose every trigger takes a while: cases end one by one (`--jobs 1`).
-fn slow_sut(dir: &Path) -> std::path::PathBuf {
+fn slow_sut(dir: &Path, forks: bool) -> std::path::PathBuf {
+    if !forks {
+        let sut = dir.join("slow-plain.yaml");
+        std::fs::write(
+            &sut,
+            "name: slow\ntransport: smtp-pop3\ntrigger:\n  command:\n    send: \"sleep 1\"\n    fetch: \"sleep 1\"\n",
+        )
+        .expect("config");
+        return sut;
+    }
     let sut = dir.join("slow.yaml");
     std::fs::write(
         &sut,
-        "name: slow\ntransport: smtp-pop3\ntrigger:\n  command:\n    send: \"sleep 1\"\n    fetch: \"sleep 1\"\n",
+        // Each trigger forks a child that would outlive it: it must not outlive the run.
+        "name: slow\ntransport: smtp-pop3\ntrigger:\n  command:\n    send: \"sh -c 'sleep 3177 & sleep 1'\"\n    fetch: \"sh -c 'sleep 3177 & sleep 1'\"\n",
     )
     .expect("config");
     sut
@@ -77,7 +87,7 @@ fn assert_junit_incomplete(out: &Path) {
 #[test]
 fn sigterm_and_sigint_end_the_run_with_reports_marked_incomplete() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sut = slow_sut(dir.path());
+    let sut = slow_sut(dir.path(), true);
     let sut = sut.to_str().expect("utf-8 path");
     for signal in ["TERM", "INT"] {
         let out = dir.path().join(signal);
@@ -123,7 +133,8 @@ fn sigterm_and_sigint_end_the_run_with_reports_marked_incomplete() {
 #[test]
 fn sigkill_leaves_a_junit_that_reads_incomplete() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sut = slow_sut(dir.path());
+    // No forking trigger here: after SIGKILL nobody is left to stop a child.
+    let sut = slow_sut(dir.path(), false);
     let out = dir.path().join("r");
     let mut child = start(
         &[
