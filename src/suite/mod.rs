@@ -482,16 +482,18 @@ impl Expectation {
     /// failed or timed out: it fails only on something the SUT did (credentials to an
     /// untrusted server, a post encrypted to an expired certificate, a rule broken by a
     /// captured message), never on something that has not happened yet.
+    /// (The refusals other than the two "failure reported" checks, which judge a trigger's
+    /// answer, and the rules over captured messages.)
     pub fn fails_on_evidence_alone(&self) -> bool {
-        matches!(
+        let judges_a_trigger = matches!(
             self,
-            Expectation::TlsRefused(_)
-                | Expectation::SendAborted(_)
-                | Expectation::NotEncryptedTo(_)
-                | Expectation::KeptOnServer(_)
-                | Expectation::Lint(_)
-                | Expectation::DienstkennungApp(_)
-        )
+            Expectation::SendFailureReported(_) | Expectation::DeleteFailureReported(_)
+        );
+        (self.is_refusal() && !judges_a_trigger)
+            || matches!(
+                self,
+                Expectation::Lint(_) | Expectation::DienstkennungApp(_)
+            )
     }
 }
 
