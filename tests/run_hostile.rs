@@ -159,6 +159,10 @@ impl SutAdapter for Hostile {
     }
 }
 
+/// One test of this file at a time: `sends_50_mb_with_bounded_memory` reads the process-wide
+/// peak RSS, which tests running beside it would raise.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Collect;
 
 impl runner::Sink for Collect {
@@ -297,6 +301,7 @@ async fn assert_hostile(mode: Mode) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_connects() {
+    let _serial = SERIAL.lock().await;
     assert_hostile(Mode::NeverConnects).await;
     let (r, _) = hostile_run(Mode::NeverConnects).await;
     let (_, reason, _) = verdict(&r, "hostile/one-message");
@@ -305,16 +310,19 @@ async fn never_connects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connects_and_stalls() {
+    let _serial = SERIAL.lock().await;
     assert_hostile(Mode::Stall).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drops_the_connection_inside_data() {
+    let _serial = SERIAL.lock().await;
     assert_hostile(Mode::DropInData).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_garbage_instead_of_smtp() {
+    let _serial = SERIAL.lock().await;
     assert_hostile(Mode::Garbage).await;
 }
 
@@ -322,6 +330,7 @@ async fn sends_garbage_instead_of_smtp() {
 /// for one that never connects: a refusal has to be observed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_refusal_is_not_granted_to_garbage_or_silence() {
+    let _serial = SERIAL.lock().await;
     for mode in [Mode::Garbage, Mode::NeverConnects, Mode::Stall] {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctx = context(dir.path(), mode, Duration::from_secs(2));
@@ -334,6 +343,7 @@ async fn certificate_refusal_is_not_granted_to_garbage_or_silence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_50_mb_with_bounded_memory() {
+    let _serial = SERIAL.lock().await;
     let before = peak_rss();
     assert_hostile(Mode::Huge).await;
     let (r, _) = hostile_run(Mode::Huge).await;
@@ -349,6 +359,7 @@ async fn sends_50_mb_with_bounded_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_run_keeps_what_finished_and_is_marked_incomplete() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let ctx = context(dir.path(), Mode::NeverConnects, Duration::from_secs(20));
     let cases = suite_cases(&["kvc-pvs/anb130-fallback", "kvc-pvs/anb030-attest"]);
