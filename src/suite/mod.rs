@@ -859,6 +859,14 @@ pub fn validate_controls(cases: &[Case]) -> Result<(), String> {
                     case.origin, control.case
                 ));
             };
+            // A control runs before the refusals and is not judged next to a control itself:
+            // a refusal inside it would pass unchecked.
+            if target.expect.iter().any(Expectation::is_refusal) {
+                return Err(format!(
+                    "{}: control case {} holds a refusal check itself; a control case must only show the SUT accepting something",
+                    case.origin, target.id
+                ));
+            }
             if target.scope != Scope::Case {
                 return Err(format!(
                     "{}: control case {} has `scope: run`; a control must run per case, before the refusal",
@@ -1092,6 +1100,10 @@ expect:
             e.contains("has no `deleted_after_fetch` expectation"),
             "{e}"
         );
+        let mut mixed = control.clone();
+        mixed.expect.push(refusal.expect[0].clone());
+        let e = validate_controls(&[refusal.clone(), mixed]).unwrap_err();
+        assert!(e.contains("holds a refusal check itself"), "{e}");
         assert_eq!(
             missing_controls(std::slice::from_ref(&refusal), &[refusal.clone(), control])
                 .iter()
