@@ -2,6 +2,8 @@
 //! `kvc-requirements` taxonomy, linked from the rule through a relationship, so code-scanning
 //! tools can group findings by requirement ID.
 
+use std::sync::OnceLock;
+
 use serde_json::{Value, json};
 
 use crate::catalogue::Catalogue;
@@ -10,7 +12,23 @@ use crate::rules::{self, Location, Severity};
 
 const TAXONOMY: &str = "kvc-requirements";
 
-pub fn render(results: &[FileResult]) -> Result<String, String> {
+/// The rule descriptors and the requirement taxa: the same for every report, so built once
+/// (a SARIF report of one finding used to spend most of its time rebuilding them).
+struct Descriptors {
+    rules: Vec<&'static dyn rules::Rule>,
+    rule_descriptors: Value,
+    taxa: Value,
+}
+
+fn descriptors() -> Result<&'static Descriptors, String> {
+    static DESCRIPTORS: OnceLock<Result<Descriptors, String>> = OnceLock::new();
+    DESCRIPTORS
+        .get_or_init(build_descriptors)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn build_descriptors() -> Result<Descriptors, String> {
     let catalogue = Catalogue::embedded().map_err(str::to_string)?;
     let rules = rules::all_rules();
     // One taxon per requirement, in first-use order (several rules may share a requirement).
@@ -46,6 +64,19 @@ pub fn render(results: &[FileResult]) -> Result<String, String> {
             })
         })
         .collect();
+    Ok(Descriptors {
+        rules,
+        rule_descriptors: Value::Array(rule_descriptors),
+        taxa: Value::Array(taxa),
+    })
+}
+
+pub fn render(results: &[FileResult]) -> Result<String, String> {
+    let Descriptors {
+        rules,
+        rule_descriptors,
+        taxa,
+    } = descriptors()?;
     let rule_index = |id: &str| rules.iter().position(|r| r.id() == id);
     let mut sarif_results = Vec::new();
     let mut notifications = Vec::new();
