@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use kvc_check::catalogue::{Catalogue, Role};
-use kvc_mocks::reference_pvs::PvsFault;
+use kvc_mocks::reference::kvc_pvs::PvsFault;
 use serde_json::Value;
 
 fn kvc_check(args: &[&str], out: &Path) -> Output {

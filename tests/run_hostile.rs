@@ -67,7 +67,7 @@ async fn cmd(r: &mut BufReader<Tls>, line: &str) -> Result<String, String> {
 
 /// Connects over TLS, authenticates and opens DATA.
 async fn open_data(ep: &Endpoints, ca_pem: &str) -> Result<BufReader<Tls>, String> {
-    let config = kvc_mocks::tls::client_config_trusting(ca_pem).map_err(|e| e.to_string())?;
+    let config = kvc_mocks::net::tls::client_config_trusting(ca_pem).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(ep.smtp)
         .await
         .map_err(|e| e.to_string())?;

@@ -43,7 +43,7 @@ type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 async fn connect(ep: &Endpoints, ca_pem: &str) -> Result<Tls, String> {
     let rest = ep.rest.as_ref().ok_or("no REST endpoints")?;
-    let config = kvc_mocks::tls::client_config_trusting(ca_pem).map_err(|e| e.to_string())?;
+    let config = kvc_mocks::net::tls::client_config_trusting(ca_pem).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(rest.addr)
         .await
         .map_err(|e| e.to_string())?;

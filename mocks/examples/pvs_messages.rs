@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use kvc_mocks::reference_pvs::{Application, MessageIds, PvsFault, SendRequest, compose_message};
+use kvc_mocks::reference::kvc_pvs::{
+    Application, MessageIds, PvsFault, SendRequest, compose_message,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(

@@ -1,48 +1,42 @@
 //! Mock servers (real protocol servers on loopback) and reference systems under test.
 //!
-//! - [`tls`]: a throwaway test PKI (rcgen, ECDSA P-256) for the mock servers' TLS.
-//! - [`kvc_client`]: the mock KV-Connect Client: an SMTP server (implicit TLS, like port 465)
-//!   that captures what the system under test sends, and a POP3 server (implicit TLS, like 995)
-//!   that serves a configured mailbox and records what was fetched and deleted.
-//! - [`kvc_rest`]: the mock KV-Connect REST server (HTTPS, BASIC auth, `/kvconnect/rest`).
-//! - [`kvc_directory`]: the mock KV-Connect address directory (LDAPS, read-only).
-//! - [`kvc_messages`]: messages the mocks serve (built like the reference-system sample) and
-//!   broken variants.
-//! - [`reference_pvs`]: the reference practice system (PVS) that conforms to "Anbindung an
-//!   KV-Connect" V4.1, with named faults that each break exactly one requirement.
-//! - [`reference_pvs_rest`]: the same PVS on the KV-Connect REST server interface (HTTPS,
-//!   BASIC), doing the S/MIME itself: certificate lookup, sign+encrypt, fetch, decrypt, verify.
+//! Engines know protocols, products configure them:
+//! - [`net`]: accept loop and session limit, recorder, bounded line IO, the TLS test PKI
+//!   (rcgen, ECDSA P-256), what every session records and the recorded TLS handshake.
+//! - [`mail`]: SMTP server (implicit TLS) that captures what a client sends and POP3 server
+//!   (implicit TLS) that serves a maildrop, behind one handle.
+//! - [`kvc`]: the KV-Connect products: the KV-Connect Client mock (the mail servers with
+//!   KV-Connect's account), the REST server (HTTPS, BASIC auth, `/kvconnect/rest`), its address
+//!   directory (LDAPS, read-only), and the messages they serve.
+//! - [`reference`]: the reference practice system (PVS) that conforms to "Anbindung an
+//!   KV-Connect" V4.1, over SMTP/POP3 and over REST, with named faults that each break exactly
+//!   one requirement.
 //!
 //! The contract with the runner is `docs/MOCKS-API.md`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-mod accept;
 pub mod error;
-pub mod kvc_client;
-pub mod kvc_directory;
-pub mod kvc_messages;
-pub mod kvc_rest;
-mod lineio;
-mod observe;
-mod pop3_server;
-pub mod reference_pvs;
-pub mod reference_pvs_rest;
-mod smtp_server;
-pub mod tls;
+pub mod http;
+pub mod kvc;
+pub mod mail;
+pub mod net;
+pub mod reference;
 
 pub use error::MockError;
-pub use kvc_client::{
-    Account, AuthRecord, CapturedMessage, KvcClientConfig, KvcClientMock, Observations,
-    Pop3Session, SessionEnd, SmtpSession, TlsOutcome, TranscriptLine, serve_kvc_client,
-};
-pub use kvc_rest::{
+pub use kvc::client::{KvcClientConfig, KvcClientMock};
+pub use kvc::rest::{
     KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, KvcRestObservations,
-    KvcRestProfile, RecipientCertFault, RestAuth, RestRequest, RestResource, serve_kvc_rest,
+    KvcRestProfile, RecipientCertFault, RestAuth, RestRequest, RestResource,
 };
-pub use reference_pvs::{
+pub use kvc::standalone::{serve_kvc_client, serve_kvc_rest};
+pub use mail::{
+    Account, CapturedMessage, MailServer, MailServerConfig, Observations, Pop3Session, SmtpSession,
+};
+pub use net::session::{AuthRecord, SessionEnd, TlsOutcome, TranscriptLine};
+pub use net::tls::{ServerCertKind, TlsPki};
+pub use reference::kvc_pvs::{
     Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,
     compose_message,
 };
-pub use reference_pvs_rest::{RestFetchReport, RestPvs, RestPvsConfig, StoredMessage};
-pub use tls::{ServerCertKind, TlsPki};
+pub use reference::kvc_pvs_rest::{RestFetchReport, RestPvs, RestPvsConfig, StoredMessage};

@@ -77,7 +77,7 @@ async fn env(cert: ServerCertKind, mailbox: Vec<Vec<u8>>) -> Env {
             cert,
             mailbox,
             idle_timeout: Duration::from_secs(10),
-            ..KvcClientConfig::default()
+            ..kvc_mocks::kvc::client::default_config()
         },
         &pki,
     )

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use kvc_mocks::kvc_client::TlsOutcome;
-use kvc_mocks::kvc_directory::{KV_DIRECTORY_BASE_DN, KvcDirectoryConfig, KvcDirectoryMock};
-use kvc_mocks::kvc_rest::{KvcRestAccount, KvcRestProfile};
+use kvc_mocks::kvc::directory::{KV_DIRECTORY_BASE_DN, KvcDirectoryConfig, KvcDirectoryMock};
+use kvc_mocks::kvc::rest::{KvcRestAccount, KvcRestProfile};
+use kvc_mocks::net::session::TlsOutcome;
 use kvc_mocks::{ServerCertKind, TlsPki};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 

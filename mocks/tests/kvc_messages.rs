@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use kvc_mocks::kvc_messages::{
+use kvc_mocks::kvc::served_messages::{
     KvcMessagePki, KvcMessageSpec, KvcMessageVariant, UNKNOWN_DIENSTKENNUNG, build_served_message,
 };
 use kvc_smime::message::open_message;
@@ -201,7 +201,7 @@ fn openssl_cms_decrypts_and_verifies_the_built_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_mock_serves_a_built_message_that_the_sut_can_open() {
-    use kvc_mocks::kvc_rest::{KvcRestAccount, KvcRestConfig, KvcRestMock};
+    use kvc_mocks::kvc::rest::{KvcRestAccount, KvcRestConfig, KvcRestMock};
     let raw = build(KvcMessageVariant::Valid);
     let pki_tls = kvc_mocks::TlsPki::generate("localhost").unwrap();
     let acct = KvcRestAccount::new("praxis.1", "Geheim12");
@@ -263,7 +263,7 @@ async fn rest_mock_serves_a_built_message_that_the_sut_can_open() {
 /// returns a certificate for the CSR's key. A CSR with another subject ends in 903.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csr_from_openssl_req_is_issued_after_999() {
-    use kvc_mocks::kvc_rest::{KvcRestAccount, KvcRestConfig, KvcRestMock};
+    use kvc_mocks::kvc::rest::{KvcRestAccount, KvcRestConfig, KvcRestMock};
     let tls = kvc_mocks::TlsPki::generate("localhost").unwrap();
     let acct = KvcRestAccount::new("praxis.1", "Geheim12");
     let uid = acct.uid.clone();

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kvc_mocks::kvc_client::TlsOutcome;
-use kvc_mocks::kvc_rest::{
+use kvc_mocks::kvc::rest::{
     KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, RecipientCertFault,
     RestAuth, RestResource,
 };
+use kvc_mocks::net::session::TlsOutcome;
 use kvc_mocks::{ServerCertKind, TlsPki};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -25,7 +25,7 @@ async fn oversized_data_is_not_buffered() {
     let cfg = KvcClientConfig {
         max_message_bytes: 1024 * 1024,
         idle_timeout: Duration::from_secs(10),
-        ..KvcClientConfig::default()
+        ..kvc_mocks::kvc::client::default_config()
     };
     let mock = start(cfg, &pki).await;
     let mut c = smtp_login(mock.smtp_addr(), &pki).await;

@@ -15,7 +15,7 @@ fn config() -> KvcClientConfig {
     KvcClientConfig {
         idle_timeout: Duration::from_secs(5),
         mailbox: vec![M1.to_vec(), M2.to_vec()],
-        ..KvcClientConfig::default()
+        ..kvc_mocks::kvc::client::default_config()
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kvc_mocks::reference_pvs::*;
+use kvc_mocks::reference::kvc_pvs::*;
 use kvc_mocks::{KvcClientConfig, KvcClientMock, ServerCertKind, SessionEnd, TlsOutcome, TlsPki};
 
 const FROM: &str = "praxis@kv-connect.test";
@@ -249,7 +249,7 @@ async fn setup(cert: ServerCertKind, mailbox: Vec<Vec<u8>>) -> Setup {
             cert,
             mailbox,
             idle_timeout: Duration::from_secs(5),
-            ..KvcClientConfig::default()
+            ..kvc_mocks::kvc::client::default_config()
         },
         &pki,
     )

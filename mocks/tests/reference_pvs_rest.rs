@@ -9,14 +9,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use kvc_mocks::kvc_messages::{
-    KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
-};
-use kvc_mocks::kvc_rest::{
+use kvc_mocks::kvc::rest::{
     KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestMock, RecipientCertFault, RestResource,
 };
-use kvc_mocks::reference_pvs::{Application, PvsError, PvsFault, SendRequest};
-use kvc_mocks::reference_pvs_rest::{RestFetchReport, RestPvs, RestPvsConfig};
+use kvc_mocks::kvc::served_messages::{
+    KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
+};
+use kvc_mocks::reference::kvc_pvs::{Application, PvsError, PvsFault, SendRequest};
+use kvc_mocks::reference::kvc_pvs_rest::{RestFetchReport, RestPvs, RestPvsConfig};
 use kvc_mocks::{ServerCertKind, TlsPki};
 use rstest::rstest;
 
@@ -127,7 +127,10 @@ fn header(m: &[u8], name: &str) -> Vec<String> {
         .collect()
 }
 
-fn key_of(k: &kvc_mocks::kvc_messages::KvcMessagePki, who: &str) -> kvc_smime::PrivateKeyMaterial {
+fn key_of(
+    k: &kvc_mocks::kvc::served_messages::KvcMessagePki,
+    who: &str,
+) -> kvc_smime::PrivateKeyMaterial {
     let pem = match who {
         "sut" => k.sut.key_pem(),
         "sender" => k.sender.key_pem(),

@@ -11,7 +11,7 @@ use kvc_mocks::{KvcClientConfig, ServerCertKind, SessionEnd, TlsOutcome};
 fn config() -> KvcClientConfig {
     KvcClientConfig {
         idle_timeout: Duration::from_secs(5),
-        ..KvcClientConfig::default()
+        ..kvc_mocks::kvc::client::default_config()
     }
 }
 

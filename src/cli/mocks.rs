@@ -103,7 +103,7 @@ pub fn run(args: &MocksArgs) -> ExitCode {
             ca_out,
             ..
         } => runtime
-            .block_on(kvc_mocks::kvc_rest::serve_kvc_rest(
+            .block_on(kvc_mocks::kvc::standalone::serve_kvc_rest(
                 *port,
                 *ldaps_port,
                 ca_out,

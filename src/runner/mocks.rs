@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use std::sync::OnceLock;
 
-use kvc_mocks::kvc_directory::{KvcDirectoryConfig, KvcDirectoryMock};
-use kvc_mocks::kvc_messages::{
-    KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
-};
-use kvc_mocks::kvc_rest::{
+use kvc_mocks::kvc::directory::{KvcDirectoryConfig, KvcDirectoryMock};
+use kvc_mocks::kvc::rest::{
     KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, KvcRestObservations,
     RestAuth, RestResource,
+};
+use kvc_mocks::kvc::served_messages::{
+    KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
 };
 use kvc_mocks::{Account, KvcClientConfig, KvcClientMock, ServerCertKind, TlsPki};
 use kvc_smime::pki::{CertVariant, CertifiedKey, EndEntitySpec, KeyPurpose};
@@ -97,7 +97,7 @@ impl MockHost for KvcMockHost {
                 max_message_bytes: setup.max_message_bytes,
                 idle_timeout: setup.idle_timeout,
                 hostname: self.pki.host().to_string(),
-                ..KvcClientConfig::default()
+                ..kvc_mocks::kvc::client::default_config()
             };
             let mock = KvcClientMock::start(config, &self.pki)
                 .await

@@ -2,17 +2,15 @@
 //! small traits through which the runner starts mocks. The `kvc-mocks` crate is adapted to these
 //! traits in [`super::mocks`]; tests can substitute their own implementations.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::suite::ServerCert;
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::sut::endpoints::{BoxFuture, Endpoints, RestEndpoints};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Observations {
@@ -190,40 +188,6 @@ impl Observations {
     pub fn message_count(&self) -> usize {
         self.messages().count()
     }
-}
-
-/// Where a SUT connects to, as told to it (template placeholders of the command adapter).
-#[derive(Debug, Clone, Serialize)]
-pub struct Endpoints {
-    /// `smtp-pop3` or `rest`: the transport this case exercises.
-    pub transport: String,
-    /// Host name the SUT connects to and checks the certificate against.
-    pub host: String,
-    /// KV-Connect Client mock (`0.0.0.0:0` in REST cases).
-    pub smtp: SocketAddr,
-    pub pop3: SocketAddr,
-    /// REST cases: the base URL (`https://<host>:<port>/kvconnect/rest`) and the LDAPS directory.
-    pub rest: Option<RestEndpoints>,
-    pub ca_file: PathBuf,
-    pub ca_pem: String,
-    pub user: String,
-    pub password: String,
-    /// Sender address of the SUT's account.
-    pub from: String,
-}
-
-/// What a SUT on the REST transport is configured with, besides host, CA and account.
-#[derive(Debug, Clone, Serialize)]
-pub struct RestEndpoints {
-    pub base_url: String,
-    /// Address behind `host` (the SUT must connect here while checking the name `host`).
-    pub addr: SocketAddr,
-    pub ldap: SocketAddr,
-    /// The SUT's KV-Connect user key and certificate (PEM) and the user CA it must trust for
-    /// signatures of received messages.
-    pub user_key_file: PathBuf,
-    pub user_cert_file: PathBuf,
-    pub user_ca_file: PathBuf,
 }
 
 /// One message the REST mock serves to the SUT's mailbox.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Secrets, SendRequest, StoredReport, SutAdapter};
-use crate::runner::observe::{BoxFuture, Endpoints};
+use crate::sut::endpoints::{BoxFuture, Endpoints};
 
 pub const PLACEHOLDERS: &[&str] = &[
     "to",
@@ -629,7 +629,7 @@ mod tests {
             host: "localhost".into(),
             smtp: "127.0.0.1:1".parse().expect("addr"),
             pop3: "127.0.0.1:2".parse().expect("addr"),
-            rest: Some(crate::runner::observe::RestEndpoints {
+            rest: Some(crate::sut::endpoints::RestEndpoints {
                 base_url: "https://localhost:3/kvconnect/rest".into(),
                 addr: "127.0.0.1:3".parse().expect("addr"),
                 ldap: "127.0.0.1:4".parse().expect("addr"),

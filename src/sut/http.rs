@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Secrets, SendRequest, SutAdapter};
-use crate::runner::observe::{BoxFuture, Endpoints};
+use crate::sut::endpoints::{BoxFuture, Endpoints};
 
 /// Answer bytes kept for the evidence.
 const ANSWER_LIMIT: u64 = 16 * 1024;

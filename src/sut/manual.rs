@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use super::{SendRequest, SutAdapter};
-use crate::runner::observe::{BoxFuture, Endpoints};
+use crate::sut::endpoints::{BoxFuture, Endpoints};
 
 pub struct ManualAdapter {
     name: String,

@@ -11,13 +11,14 @@
 
 pub mod command;
 pub mod config;
+pub mod endpoints;
 pub mod http;
 pub mod manual;
 pub mod reference;
 
 use serde::Serialize;
 
-use crate::runner::observe::{BoxFuture, Endpoints};
+use crate::sut::endpoints::{BoxFuture, Endpoints};
 
 /// A message the SUT is asked to send.
 #[derive(Debug, Clone, Serialize)]

@@ -12,11 +12,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kvc_mocks::reference_pvs::{self, Application, PvsConfig, PvsFault, ReferencePvs};
-use kvc_mocks::reference_pvs_rest::{RestPvs, RestPvsConfig};
+use kvc_mocks::reference::kvc_pvs::{self, Application, PvsConfig, PvsFault, ReferencePvs};
+use kvc_mocks::reference::kvc_pvs_rest::{RestPvs, RestPvsConfig};
 
 use super::{SendRequest, StoredReport, SutAdapter};
-use crate::runner::observe::{BoxFuture, Endpoints};
+use crate::sut::endpoints::{BoxFuture, Endpoints};
 
 /// Bound for one send or fetch of the reference PVS (the case timeout bounds it too).
 const PVS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -133,10 +133,8 @@ fn application(name: &str, subject: Option<&str>) -> Application {
         "Arztbrief" => Application::Arztbrief,
         "unspecified" => Application::Unspecified,
         "eNachricht" => Application::Other {
-            dienstkennung: reference_pvs::FALLBACK_DIENSTKENNUNG.to_string(),
-            subject: subject
-                .unwrap_or(reference_pvs::NEUTRAL_SUBJECT)
-                .to_string(),
+            dienstkennung: kvc_pvs::FALLBACK_DIENSTKENNUNG.to_string(),
+            subject: subject.unwrap_or(kvc_pvs::NEUTRAL_SUBJECT).to_string(),
         },
         _ => Application::Unspecified,
     }
@@ -166,7 +164,7 @@ impl SutAdapter for ReferenceAdapter {
         req: &'a SendRequest,
     ) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
-            let request = reference_pvs::SendRequest {
+            let request = kvc_pvs::SendRequest {
                 to: req.to.clone(),
                 application: application(&req.application, req.subject.as_deref()),
                 subject: req.subject.clone(),

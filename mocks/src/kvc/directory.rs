@@ -29,10 +29,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::error::MockError;
-use crate::kvc_client::{SessionEnd, TlsOutcome, handshake};
-use crate::kvc_rest::{KvcRestAccount, KvcRestProfile};
-use crate::observe::Recorder;
-use crate::tls::{ServerCertKind, TlsPki};
+use crate::kvc::accounts::KvcRestAccount;
+use crate::kvc::rest::profile::KvcRestProfile;
+use crate::net::recorder::Recorder;
+use crate::net::session::{SessionEnd, TlsOutcome, handshake};
+use crate::net::tls::{ServerCertKind, TlsPki};
 
 /// Base DN of the KV-Connect directory (KVC-FACTS §10.1, evidenced).
 pub const KV_DIRECTORY_BASE_DN: &str = "ou=users,dc=kv-safenet,dc=de";
@@ -292,7 +293,7 @@ async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, shared: Arc<Shared
     let max = shared.config.max_connections;
     let rejected = || shared.update(|o| o.rejected_connections += 1);
     // The directory leaves TCP_NODELAY at its default.
-    crate::accept::accept_loop(listener, max, false, rejected, |tcp, peer| {
+    crate::net::accept::accept_loop(listener, max, false, rejected, |tcp, peer| {
         let tls = tls.clone();
         let shared = shared.clone();
         async move { session(tcp, peer, tls, &shared).await }

@@ -1,4 +1,4 @@
-//! SMTP server of the mock KV-Connect Client: implicit TLS, ESMTP (RFC 5321), AUTH PLAIN/LOGIN
+//! SMTP server: implicit TLS, ESMTP (RFC 5321), AUTH PLAIN/LOGIN
 //! (RFC 4954/4616), DATA with dot-unstuffing, BDAT (RFC 3030). Commands are parsed by
 //! smtp-proto; the state machine, limits and capture are ours.
 
@@ -14,10 +14,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::kvc_client::{
-    AuthRecord, CapturedMessage, SessionEnd, Shared, handshake, push_transcript,
+use crate::mail::maildrop::Shared;
+use crate::mail::records::CapturedMessage;
+use crate::net::lineio::{
+    LineRead, read_line, read_line_chunk, transcript_text, write_all_timeout,
 };
-use crate::lineio::{LineRead, read_line, read_line_chunk, transcript_text, write_all_timeout};
+use crate::net::session::{AuthRecord, SessionEnd, handshake, push_transcript};
 
 /// Chunk size for reading DATA (a longer line is read in several chunks; not buffered whole).
 const DATA_CHUNK: usize = 64 * 1024;
@@ -143,7 +145,7 @@ impl Session {
                     .await;
                 Err(SessionEnd::ProtocolError(format!(
                     "a line longer than {} bytes without line break",
-                    limits.max_line_bytes + crate::lineio::DISCARD_CAP
+                    limits.max_line_bytes + crate::net::lineio::DISCARD_CAP
                 )))
             }
             Ok(Ok(other)) => Ok(other),

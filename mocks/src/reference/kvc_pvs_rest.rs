@@ -41,7 +41,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::reference_pvs::{
+use crate::reference::kvc_pvs::{
     MessageIds, PvsError, PvsFault, SendRequest, bare_address, compose_message,
     knows_dienstkennung, pvs_tls_config,
 };

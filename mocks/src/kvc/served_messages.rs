@@ -67,7 +67,7 @@ impl KvcMessagePki {
     }
 
     /// An expired certificate (PEM) for `email`, e.g. for
-    /// [`crate::kvc_rest::RecipientCertFault::Replace`] (KVC-Anb080).
+    /// [`crate::kvc::rest::RecipientCertFault::Replace`] (KVC-Anb080).
     pub fn expired_certificate_pem(&self, email: &str) -> Result<String, MockError> {
         // Reuse a key: RSA key generation is the slow part.
         let mut spec = EndEntitySpec::new(email, KeyPurpose::Both).variant(CertVariant::Expired);
@@ -84,15 +84,15 @@ impl KvcMessagePki {
 const X500_UNIQUE_IDENTIFIER: &str = "2.5.4.45";
 
 impl KvcMessagePki {
-    /// A CSR issuer for [`crate::kvc_rest::KvcRestMock::set_csr_issuer`]: issues a user
+    /// A CSR issuer for [`crate::kvc::rest::KvcRestMock::set_csr_issuer`]: issues a user
     /// certificate (RSA signature by this PKI's root, SAN = the account address, EKU clientAuth +
     /// emailProtection, like §8) for the CSR's public key. A CSR whose subject has no
     /// `x500UniqueIdentifier` containing the username is refused (status 903 "Falsches Subject";
     /// the exact rule is NOT FOUND, §8). The CSR's own signature is not checked.
-    pub fn csr_issuer(&self) -> crate::kvc_rest::CsrIssuer {
+    pub fn csr_issuer(&self) -> crate::kvc::accounts::CsrIssuer {
         let root = self.pki.root.clone();
         std::sync::Arc::new(
-            move |pem: &str, account: &crate::kvc_rest::KvcRestAccount| {
+            move |pem: &str, account: &crate::kvc::accounts::KvcRestAccount| {
                 issue_from_csr(&root, pem, account)
             },
         )
@@ -102,7 +102,7 @@ impl KvcMessagePki {
 fn issue_from_csr(
     root: &CertifiedKey,
     pem: &str,
-    account: &crate::kvc_rest::KvcRestAccount,
+    account: &crate::kvc::accounts::KvcRestAccount,
 ) -> Result<String, String> {
     use der::asn1::{BitString, Ia5String, OctetString};
     use der::{Decode, Encode, EncodePem};
@@ -379,7 +379,7 @@ fn inner_entity(spec: &KvcMessageSpec) -> Vec<u8> {
 }
 
 /// Builds the message the mock serves to the SUT. Returns the raw e-mail (CRLF), ready for a
-/// mailbox of [`crate::kvc_rest::KvcRestMock`].
+/// mailbox of [`crate::kvc::rest::KvcRestMock`].
 pub fn build_served_message(
     pki: &KvcMessagePki,
     spec: &KvcMessageSpec,

@@ -1,4 +1,4 @@
-//! POP3 server of the mock KV-Connect Client (RFC 1939, CAPA per RFC 2449), implicit TLS.
+//! POP3 server (RFC 1939, CAPA per RFC 2449), implicit TLS.
 //! Hand-rolled: USER/PASS, CAPA, STAT, LIST, UIDL, RETR, TOP, DELE, RSET, NOOP, QUIT.
 //! Deletions take effect at QUIT (UPDATE state); a session that ends otherwise deletes nothing.
 
@@ -11,8 +11,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::kvc_client::{AuthRecord, SessionEnd, Shared, handshake, push_transcript};
-use crate::lineio::{LineRead, dot_stuff, read_line, transcript_text, write_all_timeout};
+use crate::mail::maildrop::Shared;
+use crate::net::lineio::{LineRead, dot_stuff, read_line, transcript_text, write_all_timeout};
+use crate::net::session::{AuthRecord, SessionEnd, handshake, push_transcript};
 
 /// Responses are written in pieces of this size, each within the idle timeout.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -144,7 +145,7 @@ impl Session {
                 let _ = self.reply("-ERR line too long, closing connection").await;
                 Err(SessionEnd::ProtocolError(format!(
                     "a line longer than {} bytes without line break",
-                    limits.max_line_bytes + crate::lineio::DISCARD_CAP
+                    limits.max_line_bytes + crate::net::lineio::DISCARD_CAP
                 )))
             }
             Ok(Ok(other)) => Ok(other),

@@ -6,7 +6,7 @@
 //! and fetches over POP3 with implicit TLS, verifying the server certificate against the
 //! configured CA and server name.
 //!
-//! The REST transport of the same PVS is [`crate::reference_pvs_rest::RestPvs`]; it shares the
+//! The REST transport of the same PVS is [`crate::reference::kvc_pvs_rest::RestPvs`]; it shares the
 //! message composition and the faults.
 //!
 //! Named faults ([`PvsFault`]) each break exactly one requirement; they are printed and parsed
@@ -30,10 +30,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::lineio::{
+use crate::net::lineio::{
     LineRead, dot_stuff, read_line, read_line_chunk, transcript_text, write_all_timeout,
 };
-use crate::tls::{client_config_trusting, provider};
+use crate::net::tls::{client_config_trusting, provider};
 
 /// `X-KVC-Sendersystem` of the reference PVS: `<product>;<version>` (KVC-Anb090/100), spelled
 /// identically in every message.
@@ -150,7 +150,7 @@ impl PvsFault {
         ]
     }
 
-    /// Whether the fault acts on the REST transport ([`crate::reference_pvs_rest::RestPvs`])
+    /// Whether the fault acts on the REST transport ([`crate::reference::kvc_pvs_rest::RestPvs`])
     /// only; on the SMTP/POP3 transport ([`ReferencePvs`]) it changes nothing.
     pub fn rest_only(&self) -> bool {
         matches!(

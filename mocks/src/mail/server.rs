@@ -1,0 +1,260 @@
+//! An SMTP server with implicit TLS (like port 465) and a POP3 server with implicit TLS (like
+//! port 995) behind one handle: the SMTP side captures every message byte for byte with its
+//! envelope and the transcript; the POP3 side serves the configured maildrop and records what was
+//! fetched and deleted. Both are hardened against a hostile peer: idle timeout, line length
+//! limit, message size limit (552, rest discarded without buffering), error limit, bounded
+//! concurrent sessions. Knows nothing of a product: the KV-Connect Client mock
+//! ([`crate::kvc::client`]) and later the KIM Fachdienst configure it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::MockError;
+use crate::mail::maildrop::{Account, Limits, Shared, State};
+use crate::mail::records::Observations;
+use crate::net::recorder::Recorder;
+use crate::net::session::SessionEnd;
+use crate::net::tls::{ServerCertKind, TlsPki};
+
+/// Configuration of [`MailServer`]. Build it with `..MailServerConfig::default()` so that
+/// fields added later do not break callers.
+#[derive(Debug, Clone)]
+pub struct MailServerConfig {
+    /// Address to bind both servers to (127.0.0.1).
+    pub bind: IpAddr,
+    /// 0 = ephemeral.
+    pub smtp_port: u16,
+    /// 0 = ephemeral.
+    pub pop3_port: u16,
+    /// Which certificate both servers present.
+    pub cert: ServerCertKind,
+    pub accounts: Vec<Account>,
+    /// Messages served over POP3, in order (message 1 = index 0).
+    pub mailbox: Vec<Vec<u8>>,
+    /// Larger DATA/BDAT: 552, rest discarded, memory bounded; the session is then closed
+    /// ([`SessionEnd::TooLarge`]).
+    pub max_message_bytes: usize,
+    /// A peer that sends nothing (or does not read) for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Longest command line accepted (bytes, CRLF included); longer ones are answered 500.
+    pub max_line_bytes: usize,
+    /// After this many error replies (500/501/503/... or -ERR for bad commands) the session is
+    /// closed with [`SessionEnd::ProtocolError`].
+    pub max_errors: usize,
+    /// Concurrent sessions per server; connections beyond it are closed at once (counted in
+    /// [`Observations::rejected_connections`]).
+    pub max_sessions: usize,
+    /// Host name in the SMTP greeting and EHLO reply.
+    pub hostname: String,
+}
+
+impl Default for MailServerConfig {
+    fn default() -> Self {
+        MailServerConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            smtp_port: 0,
+            pop3_port: 0,
+            cert: ServerCertKind::Valid,
+            accounts: Vec::new(),
+            mailbox: Vec::new(),
+            max_message_bytes: 64 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(30),
+            max_line_bytes: 4096,
+            max_errors: 10,
+            max_sessions: 32,
+            hostname: "localhost".into(),
+        }
+    }
+}
+
+/// The running mail servers.
+pub struct MailServer {
+    shared: Arc<Shared>,
+    smtp_addr: SocketAddr,
+    pop3_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MailServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailServer")
+            .field("smtp_addr", &self.smtp_addr)
+            .field("pop3_addr", &self.pop3_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Proto {
+    Smtp,
+    Pop3,
+}
+
+impl MailServer {
+    /// Binds both servers and starts accepting. Ports 0 are ephemeral; see
+    /// [`MailServer::smtp_addr`] / [`MailServer::pop3_addr`] for the bound addresses.
+    pub async fn start(config: MailServerConfig, pki: &TlsPki) -> Result<MailServer, MockError> {
+        if config.max_sessions == 0 {
+            return Err(MockError::Config("max_sessions must be at least 1".into()));
+        }
+        if config.max_line_bytes < 512 {
+            return Err(MockError::Config(
+                "max_line_bytes must be at least 512 (RFC 5321 §4.5.3.1.4)".into(),
+            ));
+        }
+        let tls = TlsAcceptor::from(pki.server_config(config.cert));
+        let smtp_addr = SocketAddr::new(config.bind, config.smtp_port);
+        let pop3_addr = SocketAddr::new(config.bind, config.pop3_port);
+        let smtp = TcpListener::bind(smtp_addr)
+            .await
+            .map_err(|source| MockError::Bind {
+                what: "SMTP server",
+                addr: smtp_addr,
+                source,
+            })?;
+        let pop3 = TcpListener::bind(pop3_addr)
+            .await
+            .map_err(|source| MockError::Bind {
+                what: "POP3 server",
+                addr: pop3_addr,
+                source,
+            })?;
+        let smtp_addr = smtp.local_addr()?;
+        let pop3_addr = pop3.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Recorder::new(State {
+                obs: Observations::default(),
+                mailbox: config
+                    .mailbox
+                    .into_iter()
+                    .map(|m| Some(Arc::<[u8]>::from(m)))
+                    .collect(),
+            }),
+            accounts: config.accounts,
+            limits: Limits {
+                max_message_bytes: config.max_message_bytes,
+                idle_timeout: config.idle_timeout,
+                max_line_bytes: config.max_line_bytes,
+                max_errors: config.max_errors.max(1),
+            },
+            hostname: config.hostname,
+        });
+        let tasks = vec![
+            tokio::spawn(accept_loop(
+                smtp,
+                tls.clone(),
+                shared.clone(),
+                config.max_sessions,
+                Proto::Smtp,
+            )),
+            tokio::spawn(accept_loop(
+                pop3,
+                tls,
+                shared.clone(),
+                config.max_sessions,
+                Proto::Pop3,
+            )),
+        ];
+        Ok(MailServer {
+            shared,
+            smtp_addr,
+            pop3_addr,
+            tasks,
+        })
+    }
+
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp_addr
+    }
+
+    pub fn pop3_addr(&self) -> SocketAddr {
+        self.pop3_addr
+    }
+
+    /// A snapshot of everything observed so far (sessions still running have `end: Open`).
+    pub fn observations(&self) -> Observations {
+        self.shared.state.snapshot(|s| &s.obs)
+    }
+
+    async fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&Observations) -> bool,
+    ) -> Observations {
+        self.shared
+            .state
+            .wait_until(timeout, |s| &s.obs, done)
+            .await
+    }
+
+    /// Waits until at least `n` messages were captured in total, or `timeout` passed; returns
+    /// the snapshot either way (the caller checks the count).
+    pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Observations {
+        self.wait_until(timeout, |o| o.messages().count() >= n)
+            .await
+    }
+
+    /// Waits until a POP3 session has ended with QUIT (its deletions are then committed), or
+    /// `timeout` passed.
+    pub async fn wait_for_pop3_quit(&self, timeout: Duration) -> Observations {
+        self.wait_until(timeout, |o| {
+            o.pop3.iter().any(|s| s.end == SessionEnd::Quit)
+        })
+        .await
+    }
+
+    /// Waits until every session that has started has ended, or `timeout` passed.
+    pub async fn wait_for_idle(&self, timeout: Duration) -> Observations {
+        self.wait_until(timeout, |o| {
+            o.smtp.iter().all(|s| s.end != SessionEnd::Open)
+                && o.pop3.iter().all(|s| s.end != SessionEnd::Open)
+        })
+        .await
+    }
+
+    /// Stops accepting and aborts running sessions (they stay recorded with `end: Open`).
+    /// Dropping the mock does the same without waiting.
+    pub async fn shutdown(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    shared: Arc<Shared>,
+    max_sessions: usize,
+    proto: Proto,
+) {
+    let rejected = || shared.update(|s| s.obs.rejected_connections += 1);
+    crate::net::accept::accept_loop(listener, max_sessions, true, rejected, |tcp, peer| {
+        let tls = tls.clone();
+        let shared = shared.clone();
+        async move {
+            match proto {
+                Proto::Smtp => crate::mail::smtp_server::run(tcp, peer, tls, shared).await,
+                Proto::Pop3 => crate::mail::pop3_server::run(tcp, peer, tls, shared).await,
+            }
+        }
+    })
+    .await
+}
