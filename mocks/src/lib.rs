@@ -35,8 +35,8 @@ pub use mail::{
 };
 pub use net::session::{AuthRecord, SessionEnd, TlsOutcome, TranscriptLine};
 pub use net::tls::{ServerCertKind, TlsPki};
+pub use reference::kvc_pvs::rest::{RestFetchReport, RestPvs, RestPvsConfig, StoredMessage};
 pub use reference::kvc_pvs::{
     Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,
     compose_message,
 };
-pub use reference::kvc_pvs_rest::{RestFetchReport, RestPvs, RestPvsConfig, StoredMessage};

@@ -15,8 +15,8 @@ use kvc_mocks::kvc::rest::{
 use kvc_mocks::kvc::served_messages::{
     KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
 };
+use kvc_mocks::reference::kvc_pvs::rest::{RestFetchReport, RestPvs, RestPvsConfig};
 use kvc_mocks::reference::kvc_pvs::{Application, PvsError, PvsFault, SendRequest};
-use kvc_mocks::reference::kvc_pvs_rest::{RestFetchReport, RestPvs, RestPvsConfig};
 use kvc_mocks::{ServerCertKind, TlsPki};
 use rstest::rstest;
 

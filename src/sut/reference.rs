@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kvc_mocks::reference::kvc_pvs::rest::{RestPvs, RestPvsConfig};
 use kvc_mocks::reference::kvc_pvs::{self, Application, PvsConfig, PvsFault, ReferencePvs};
-use kvc_mocks::reference::kvc_pvs_rest::{RestPvs, RestPvsConfig};
 
 use super::{SendRequest, StoredReport, SutAdapter};
 use crate::sut::endpoints::{BoxFuture, Endpoints};

@@ -1,6 +1,7 @@
 //! Mail protocol engines: an SMTP and a POP3 server behind one handle ([`MailServer`]), their
 //! shared maildrop and their records. No product knowledge: products configure them.
 
+pub mod client;
 pub mod maildrop;
 pub(crate) mod pop3_server;
 pub mod records;

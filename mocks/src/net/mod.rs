@@ -3,6 +3,7 @@
 //! and what every session records (TLS outcome, end, logins, transcript).
 
 pub(crate) mod accept;
+pub mod client;
 pub(crate) mod lineio;
 pub(crate) mod recorder;
 pub mod session;

@@ -22,28 +22,25 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
-use hyper::{Method, Request, header};
-use hyper_util::rt::TokioIo;
+
+use hyper::{Method, header};
 use kvc_smime::cms::KeyTransport;
 use kvc_smime::message::{KvConnectMessage, SmimeOutcome, build_kvconnect_message, open_message};
 use kvc_smime::pki::CertifiedKey;
 use kvc_smime::{Certificate, PrivateKeyMaterial};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
+use super::rest_xml as xml;
+use crate::http::client::HttpsClient;
+use crate::net::client::{client_tls_config, server_name};
 use crate::reference::kvc_pvs::{
-    MessageIds, PvsError, PvsFault, SendRequest, bare_address, compose_message,
-    knows_dienstkennung, pvs_tls_config,
+    MessageIds, PvsError, PvsFault, SendRequest, bare_address, compose_message, knows_dienstkennung,
 };
 
 const WHAT: &str = "REST";
@@ -135,13 +132,11 @@ pub struct RestFetchReport {
 /// The REST transport of the reference PVS.
 pub struct RestPvs {
     config: RestPvsConfig,
-    tls: Arc<rustls::ClientConfig>,
-    server_name: ServerName<'static>,
+    http: HttpsClient,
     /// `host:port` for the Host header and the redirect check.
     authority: String,
     /// Path of the base URL without trailing slash, e.g. `/kvconnect/rest`.
     base_path: String,
-    basic: String,
     own_key: PrivateKeyMaterial,
     own: Option<CertifiedKey>,
     trust: Vec<Certificate>,
@@ -209,13 +204,8 @@ impl RestPvs {
     /// Reads the key material and prepares the TLS configuration.
     pub fn new(config: RestPvsConfig) -> Result<RestPvs, PvsError> {
         let (authority, base_path) = parse_base_url(&config.base_url)?;
-        let server_name = ServerName::try_from(config.server_name.clone()).map_err(|e| {
-            PvsError::Config(format!(
-                "server name `{}` is not valid: {e}",
-                config.server_name
-            ))
-        })?;
-        let tls = pvs_tls_config(
+        let name = server_name(&config.server_name)?;
+        let tls = client_tls_config(
             config.faults.contains(&PvsFault::AcceptsAnyCertificate),
             &config.ca_pem,
         )?;
@@ -248,12 +238,22 @@ impl RestPvs {
             "Basic {}",
             B64.encode(format!("{}:{}", config.user, config.password))
         );
-        Ok(RestPvs {
+        let http = HttpsClient::new(
+            WHAT,
+            config.connect_to,
+            name,
             tls,
-            server_name,
+            vec![
+                (header::HOST, authority.clone()),
+                (header::AUTHORIZATION, basic),
+                (header::USER_AGENT, USER_AGENT.to_string()),
+            ],
+            MAX_RESPONSE_BYTES,
+        );
+        Ok(RestPvs {
+            http,
             authority,
             base_path,
-            basic,
             own_key,
             own,
             trust,
@@ -289,78 +289,12 @@ impl RestPvs {
         target: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Resp, PvsError> {
-        let addr = self.config.connect_to;
-        let shown = format!("{method} {target}");
-        let io_err = |stage: &str, e: &dyn std::fmt::Display| PvsError::Io {
-            what: WHAT,
-            stage: format!("{stage} ({shown})"),
-            source: std::io::Error::other(e.to_string()),
-        };
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|source| PvsError::Connect {
-                what: WHAT,
-                addr,
-                source,
-            })?;
-        let _ = tcp.set_nodelay(true);
-        let stream = TlsConnector::from(self.tls.clone())
-            .connect(self.server_name.clone(), tcp)
-            .await
-            .map_err(|e| PvsError::Tls {
-                what: WHAT,
-                addr,
-                server_name: self.config.server_name.clone(),
-                reason: e.to_string(),
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| io_err("HTTP handshake", &e))?;
-        let conn_task = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut b = Request::builder()
-            .method(method)
-            .uri(target)
-            .header(header::HOST, &self.authority)
-            .header(header::AUTHORIZATION, &self.basic)
-            .header(header::USER_AGENT, USER_AGENT);
-        let bytes = match body {
-            Some((ct, bytes)) => {
-                b = b.header(header::CONTENT_TYPE, ct);
-                bytes
-            }
-            None => Vec::new(),
-        };
-        let req = b
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| PvsError::Config(format!("cannot build request {shown}: {e}")))?;
-        let result = async {
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| io_err("request", &e))?;
-            let status = resp.status().as_u16();
-            let location = resp
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| io_err("response body", &*e))?
-                .to_bytes()
-                .to_vec();
-            Ok(Resp {
-                status,
-                location,
-                body,
-            })
-        }
-        .await;
-        conn_task.abort();
-        result
+        let r = self.http.request(method, target, body).await?;
+        Ok(Resp {
+            status: r.status,
+            location: r.location,
+            body: r.body,
+        })
     }
 
     fn url(&self, rel: &str) -> String {
@@ -800,174 +734,6 @@ fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-/// The few XML bodies of the REST interface (KVC-FACTS §4), read with quick-xml.
-mod xml {
-    use std::collections::BTreeMap;
-
-    use quick_xml::Reader;
-    use quick_xml::events::{BytesRef, Event};
-
-    fn entity(r: &BytesRef<'_>) -> String {
-        if let Ok(Some(c)) = r.resolve_char_ref() {
-            return c.to_string();
-        }
-        let name = r.decode().map(|n| n.to_string()).unwrap_or_default();
-        match name.as_str() {
-            "lt" => "<".into(),
-            "gt" => ">".into(),
-            "amp" => "&".into(),
-            "quot" => "\"".into(),
-            "apos" => "'".into(),
-            other => format!("&{other};"),
-        }
-    }
-
-    /// `uid` attribute of the `<account>` element.
-    pub fn account_uid(body: &[u8]) -> Option<String> {
-        let text = String::from_utf8_lossy(body);
-        let mut r = Reader::from_str(&text);
-        loop {
-            match r.read_event() {
-                Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == b"account" => {
-                    let a = e.try_get_attribute("uid").ok()??;
-                    return a
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .ok()
-                        .map(|v| v.trim().to_string());
-                }
-                Ok(Event::Eof) | Err(_) => return None,
-                _ => {}
-            }
-        }
-    }
-
-    /// Text of the child elements of every element named `record`, in document order: one map
-    /// (lower-case local name → text) per record.
-    fn records(body: &[u8], record: &[u8]) -> Result<Vec<BTreeMap<String, String>>, String> {
-        let text = String::from_utf8_lossy(body);
-        let mut r = Reader::from_str(&text);
-        let mut out = Vec::new();
-        let mut current: Option<BTreeMap<String, String>> = None;
-        let mut field: Option<(String, String)> = None;
-        loop {
-            match r.read_event().map_err(|e| e.to_string())? {
-                Event::Start(e) => {
-                    let name = String::from_utf8_lossy(e.local_name().as_ref()).to_lowercase();
-                    if name.as_bytes() == record {
-                        current = Some(BTreeMap::new());
-                    } else if current.is_some() {
-                        field = Some((name, String::new()));
-                    }
-                }
-                Event::Empty(e) => {
-                    let name = String::from_utf8_lossy(e.local_name().as_ref()).to_lowercase();
-                    if name.as_bytes() == record {
-                        out.push(BTreeMap::new());
-                    } else if let Some(c) = current.as_mut() {
-                        c.insert(name, String::new());
-                    }
-                }
-                Event::Text(t) => {
-                    if let Some((_, v)) = field.as_mut() {
-                        v.push_str(&t.decode().map_err(|e| e.to_string())?);
-                    }
-                }
-                Event::CData(t) => {
-                    if let Some((_, v)) = field.as_mut() {
-                        v.push_str(&t.decode().map_err(|e| e.to_string())?);
-                    }
-                }
-                Event::GeneralRef(g) => {
-                    if let Some((_, v)) = field.as_mut() {
-                        v.push_str(&entity(&g));
-                    }
-                }
-                Event::End(e) => {
-                    let name = String::from_utf8_lossy(e.local_name().as_ref()).to_lowercase();
-                    if name.as_bytes() == record {
-                        if let Some(c) = current.take() {
-                            out.push(c);
-                        }
-                    } else if let (Some(c), Some((n, v))) = (current.as_mut(), field.take()) {
-                        c.insert(n, v.trim().to_string());
-                    }
-                }
-                Event::Eof => return Ok(out),
-                _ => {}
-            }
-        }
-    }
-
-    /// `<headers><header><message-id>..</message-id>...</header>...</headers>`.
-    pub fn headers(body: &[u8]) -> Result<Vec<BTreeMap<String, String>>, String> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Vec::new());
-        }
-        records(body, b"header")
-    }
-
-    /// `<certificate><body>PEM</body>...</certificate>`.
-    pub fn certificate_body(body: &[u8]) -> Option<String> {
-        records(body, b"certificate")
-            .ok()?
-            .into_iter()
-            .next()?
-            .remove("body")
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn reads_the_rest_bodies() {
-            assert_eq!(
-                account_uid(b"<?xml version=\"1.0\"?>\n<account uid=\"u&amp;1\"><email>a@b</email></account>"),
-                Some("u&1".into())
-            );
-            let h = headers(b"<headers><header><message-id>a&lt;1&gt;@x</message-id><subject>S</subject></header><header><message-id>b@x</message-id></header></headers>").unwrap();
-            assert_eq!(h.len(), 2);
-            assert_eq!(h[0]["message-id"], "a<1>@x");
-            assert_eq!(h[0]["subject"], "S");
-            assert_eq!(h[1]["message-id"], "b@x");
-            assert!(headers(b"").unwrap().is_empty());
-            assert!(headers(b"<headers/>").unwrap().is_empty());
-            assert_eq!(
-                certificate_body(b"<certificate><id>1</id><body>-----BEGIN X-----\nAA\n-----END X-----</body></certificate>").as_deref(),
-                Some("-----BEGIN X-----\nAA\n-----END X-----")
-            );
-        }
-
-        proptest::proptest! {
-            /// Server answers are untrusted input: any bytes give a value or an error, never a
-            /// panic.
-            #[test]
-            fn any_bytes_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-                let _ = account_uid(&body);
-                let _ = headers(&body);
-                let _ = certificate_body(&body);
-            }
-
-            /// Near-valid documents (element soup from the real names) too.
-            #[test]
-            fn element_soup_never_panics(parts in proptest::collection::vec(
-                proptest::sample::select(vec![
-                    "<headers>", "</headers>", "<header>", "</header>", "<message-id>",
-                    "</message-id>", "<account uid=\"x\">", "<account uid='", "</account>",
-                    "<certificate>", "<body>", "</body>", "</certificate>", "&amp;", "&#x0;",
-                    "&bogus;", "<![CDATA[", "]]>", "<!--", "-->", "a@b", "\u{0}", "<?xml ?>",
-                ]),
-                0..40,
-            )) {
-                let body = parts.concat().into_bytes();
-                let _ = account_uid(&body);
-                let _ = headers(&body);
-                let _ = certificate_body(&body);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
