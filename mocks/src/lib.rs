@@ -19,6 +19,7 @@
 pub mod error;
 pub mod http;
 pub mod kvc;
+pub mod ldap;
 pub mod mail;
 pub mod net;
 pub mod reference;

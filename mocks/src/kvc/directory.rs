@@ -17,22 +17,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use ldap3_proto::LdapCodec;
-use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
-use ldap3_proto::simple::{
-    LdapMsg, LdapPartialAttribute, LdapSearchResultEntry, SearchRequest, ServerOps,
-};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::error::MockError;
 use crate::kvc::accounts::KvcRestAccount;
 use crate::kvc::rest::profile::KvcRestProfile;
-use crate::net::recorder::Recorder;
-use crate::net::session::{SessionEnd, TlsOutcome, handshake};
+use crate::ldap::server::dn_eq;
+use crate::ldap::{Attributes, DirectoryTree, LdapEntry, LdapLimits, LdapServer};
+pub use crate::ldap::{BindRecord, DirectoryObservations, LdapSession, SearchRecord};
 use crate::net::tls::{ServerCertKind, TlsPki};
 
 /// Base DN of the KV-Connect directory (KVC-FACTS §10.1, evidenced).
@@ -130,91 +122,50 @@ impl KvcDirectoryConfig {
     }
 }
 
-/// One bind request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindRecord {
-    /// Empty for anonymous.
-    pub dn: String,
-    pub success: bool,
+/// The KV-Connect tree: entries `cn=<username>,<base>`; only those with a certificate listed.
+struct KvcTree {
+    base_dn: String,
+    certificate_attribute: String,
+    entries: Vec<DirectoryEntry>,
+    allow_anonymous: bool,
 }
 
-/// One search request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchRecord {
-    pub base: String,
-    pub scope: String,
-    /// The filter in RFC 4515 notation (approximately).
-    pub filter: String,
-    pub attributes: Vec<String>,
-    /// Bound DN at the time ("" = anonymous).
-    pub bound_as: String,
-    pub entries_returned: usize,
-    /// LDAP result code (0 = success, 32 = noSuchObject, 50 = insufficientAccessRights).
-    pub result_code: u32,
-}
-
-/// One LDAPS connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LdapSession {
-    pub peer: SocketAddr,
-    pub tls: TlsOutcome,
-    pub binds: Vec<BindRecord>,
-    pub searches: Vec<SearchRecord>,
-    /// Other operations (compare, whoami, unsupported), by name.
-    pub other_ops: Vec<String>,
-    pub end: SessionEnd,
-}
-
-/// What the directory mock saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DirectoryObservations {
-    pub sessions: Vec<LdapSession>,
-    pub rejected_connections: usize,
-}
-
-impl DirectoryObservations {
-    pub fn searches(&self) -> impl Iterator<Item = &SearchRecord> {
-        self.sessions.iter().flat_map(|s| s.searches.iter())
+impl DirectoryTree for KvcTree {
+    fn base_dn(&self) -> &str {
+        &self.base_dn
     }
-    pub fn binds(&self) -> impl Iterator<Item = &BindRecord> {
-        self.sessions.iter().flat_map(|s| s.binds.iter())
+
+    fn entries(&self) -> Vec<LdapEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.certificate_der.is_some())
+            .map(|e| LdapEntry {
+                dn: entry_dn(&self.base_dn, &e.username),
+                attributes: attributes(e, &self.certificate_attribute),
+            })
+            .collect()
     }
-}
 
-const MAX_SESSIONS_RECORDED: usize = 10_000;
-const MAX_OPS_RECORDED: usize = 10_000;
-
-struct Shared {
-    config: KvcDirectoryConfig,
-    obs: Recorder<DirectoryObservations>,
-}
-
-impl Shared {
-    fn update<R>(&self, f: impl FnOnce(&mut DirectoryObservations) -> R) -> R {
-        self.obs.record(f)
+    fn bind(&self, dn: &str, password: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|e| dn_eq(dn, &entry_dn(&self.base_dn, &e.username)) && e.password == password)
     }
-    fn session(&self, idx: Option<usize>, f: impl FnOnce(&mut LdapSession)) {
-        if let Some(i) = idx {
-            self.update(|o| {
-                if let Some(s) = o.sessions.get_mut(i) {
-                    f(s)
-                }
-            });
-        }
+
+    fn allow_anonymous(&self) -> bool {
+        self.allow_anonymous
     }
 }
 
 /// The running directory mock.
 pub struct KvcDirectoryMock {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    task: Option<JoinHandle<()>>,
+    server: LdapServer<KvcTree>,
 }
 
 impl std::fmt::Debug for KvcDirectoryMock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KvcDirectoryMock")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -224,44 +175,41 @@ impl KvcDirectoryMock {
         config: KvcDirectoryConfig,
         pki: &TlsPki,
     ) -> Result<KvcDirectoryMock, MockError> {
-        if config.max_connections == 0 {
-            return Err(MockError::Config(
-                "max_connections must be at least 1".into(),
-            ));
-        }
-        let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| MockError::Bind {
-                what: "KV-Connect directory (LDAPS)",
-                addr,
-                source,
-            })?;
-        let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(pki.server_config(config.cert));
-        let shared = Arc::new(Shared {
-            config,
-            obs: Recorder::new(DirectoryObservations::default()),
+        let limits = LdapLimits {
+            max_connections: config.max_connections,
+            idle_timeout: config.idle_timeout,
+            max_message_bytes: config.max_message_bytes,
+        };
+        let tree = Arc::new(KvcTree {
+            base_dn: config.base_dn,
+            certificate_attribute: config.certificate_attribute,
+            entries: config.entries,
+            allow_anonymous: config.allow_anonymous,
         });
-        let task = tokio::spawn(accept_loop(listener, tls, shared.clone()));
-        Ok(KvcDirectoryMock {
-            shared,
-            addr,
-            task: Some(task),
-        })
+        let server = LdapServer::start(
+            "KV-Connect directory (LDAPS)",
+            config.bind,
+            config.port,
+            tls,
+            tree,
+            limits,
+        )
+        .await?;
+        Ok(KvcDirectoryMock { server })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `ldaps://localhost:<port>`.
     pub fn url(&self) -> String {
-        format!("ldaps://localhost:{}", self.addr.port())
+        format!("ldaps://localhost:{}", self.server.addr().port())
     }
 
     pub fn observations(&self) -> DirectoryObservations {
-        self.shared.obs.snapshot(|o| o)
+        self.server.observations()
     }
 
     /// Waits until `done` holds or `timeout` passed; returns the snapshot.
@@ -270,177 +218,20 @@ impl KvcDirectoryMock {
         timeout: Duration,
         done: impl Fn(&DirectoryObservations) -> bool,
     ) -> DirectoryObservations {
-        self.shared.obs.wait_until(timeout, |o| o, done).await
+        self.server.wait_until(timeout, done).await
     }
 
-    pub async fn shutdown(mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await
     }
-}
-
-impl Drop for KvcDirectoryMock {
-    fn drop(&mut self) {
-        if let Some(t) = &self.task {
-            t.abort();
-        }
-    }
-}
-
-async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, shared: Arc<Shared>) {
-    let max = shared.config.max_connections;
-    let rejected = || shared.update(|o| o.rejected_connections += 1);
-    // The directory leaves TCP_NODELAY at its default.
-    crate::net::accept::accept_loop(listener, max, false, rejected, |tcp, peer| {
-        let tls = tls.clone();
-        let shared = shared.clone();
-        async move { session(tcp, peer, tls, &shared).await }
-    })
-    .await
-}
-
-async fn session(tcp: tokio::net::TcpStream, peer: SocketAddr, tls: TlsAcceptor, shared: &Shared) {
-    let idle = shared.config.idle_timeout;
-    let idx = shared.update(|o| {
-        if o.sessions.len() >= MAX_SESSIONS_RECORDED {
-            return None;
-        }
-        o.sessions.push(LdapSession {
-            peer,
-            tls: TlsOutcome::NotAttempted,
-            binds: Vec::new(),
-            searches: Vec::new(),
-            other_ops: Vec::new(),
-            end: SessionEnd::Open,
-        });
-        Some(o.sessions.len() - 1)
-    });
-    let stream = match handshake(tcp, &tls, idle).await {
-        Ok((s, outcome)) => {
-            shared.session(idx, |s| s.tls = outcome);
-            s
-        }
-        Err((outcome, end)) => {
-            shared.session(idx, |s| {
-                s.tls = outcome;
-                s.end = end;
-            });
-            return;
-        }
-    };
-    let (r, w) = tokio::io::split(stream);
-    let codec = || LdapCodec::new(Some(shared.config.max_message_bytes), None);
-    let mut reqs = FramedRead::new(r, codec());
-    let mut resp = FramedWrite::new(w, codec());
-    let mut bound_as = String::new();
-    let end = loop {
-        let msg = match tokio::time::timeout(idle, reqs.next()).await {
-            Err(_) => break SessionEnd::IdleTimeout,
-            Ok(None) => break SessionEnd::PeerClosed,
-            Ok(Some(Err(e))) => break SessionEnd::ProtocolError(e.to_string()),
-            Ok(Some(Ok(m))) => m,
-        };
-        let op = match ServerOps::try_from(msg) {
-            Ok(op) => op,
-            Err(_) => {
-                let _ = resp
-                    .send(ldap3_proto::simple::DisconnectionNotice::gen_response(
-                        LdapResultCode::ProtocolError,
-                        "unsupported operation",
-                    ))
-                    .await;
-                break SessionEnd::ProtocolError("unsupported LDAP operation".into());
-            }
-        };
-        let replies: Vec<LdapMsg> = match op {
-            ServerOps::SimpleBind(b) => {
-                let anonymous = b.dn.is_empty() && b.pw.is_empty();
-                let ok = if anonymous {
-                    shared.config.allow_anonymous
-                } else {
-                    shared.config.entries.iter().any(|e| {
-                        dn_eq(&b.dn, &entry_dn(&shared.config.base_dn, &e.username))
-                            && e.password == b.pw
-                            && !b.pw.is_empty()
-                    })
-                };
-                shared.session(idx, |s| {
-                    if s.binds.len() < MAX_OPS_RECORDED {
-                        s.binds.push(BindRecord {
-                            dn: b.dn.clone(),
-                            success: ok,
-                        })
-                    }
-                });
-                if ok {
-                    bound_as = b.dn.clone();
-                    vec![b.gen_success()]
-                } else {
-                    vec![b.gen_invalid_cred()]
-                }
-            }
-            ServerOps::Search(sr) => {
-                let (replies, rec) = search(&shared.config, &sr, &bound_as);
-                shared.session(idx, |s| {
-                    if s.searches.len() < MAX_OPS_RECORDED {
-                        s.searches.push(rec)
-                    }
-                });
-                replies
-            }
-            ServerOps::Unbind(_) => break SessionEnd::Quit,
-            ServerOps::Abandon { .. } => continue,
-            ServerOps::Compare(c) => {
-                shared.session(idx, |s| s.other_ops.push("compare".into()));
-                vec![c.gen_error(
-                    LdapResultCode::UnwillingToPerform,
-                    "compare is not supported by the mock".into(),
-                )]
-            }
-            ServerOps::Whoami(w) => {
-                shared.session(idx, |s| s.other_ops.push("whoami".into()));
-                vec![w.gen_success(&format!("dn: {bound_as}"))]
-            }
-        };
-        let mut failed = false;
-        for m in replies {
-            if resp.send(m).await.is_err() {
-                failed = true;
-                break;
-            }
-        }
-        if failed {
-            break SessionEnd::PeerClosed;
-        }
-    };
-    shared.session(idx, |s| s.end = end);
 }
 
 fn entry_dn(base: &str, username: &str) -> String {
     format!("cn={username},{base}")
 }
 
-/// DN comparison: case-insensitive, spaces around `,` and `=` ignored.
-fn dn_eq(a: &str, b: &str) -> bool {
-    norm_dn(a) == norm_dn(b)
-}
-
-fn norm_dn(s: &str) -> String {
-    s.split(',')
-        .map(|rdn| {
-            rdn.split('=')
-                .map(|p| p.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-                .join("=")
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// The attributes of an entry: (name, values).
-fn attributes(e: &DirectoryEntry, cert_attr: &str) -> Vec<(String, Vec<Vec<u8>>)> {
+fn attributes(e: &DirectoryEntry, cert_attr: &str) -> Attributes {
     let s = |v: &str| vec![v.as_bytes().to_vec()];
     let mut out = vec![
         (
@@ -465,198 +256,4 @@ fn attributes(e: &DirectoryEntry, cert_attr: &str) -> Vec<(String, Vec<Vec<u8>>)
         out.push((cert_attr.to_string(), vec![der.clone()]));
     }
     out
-}
-
-/// Attribute type without options (`userCertificate;binary` -> `usercertificate`).
-fn attr_base(a: &str) -> String {
-    a.split(';').next().unwrap_or(a).trim().to_ascii_lowercase()
-}
-
-fn values_of<'a>(attrs: &'a [(String, Vec<Vec<u8>>)], name: &str) -> Vec<&'a [u8]> {
-    let want = attr_base(name);
-    attrs
-        .iter()
-        .filter(|(n, _)| attr_base(n) == want)
-        .flat_map(|(_, v)| v.iter().map(Vec::as_slice))
-        .collect()
-}
-
-fn lower(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).to_lowercase()
-}
-
-fn matches(f: &LdapFilter, attrs: &[(String, Vec<Vec<u8>>)]) -> bool {
-    match f {
-        LdapFilter::And(fs) => fs.iter().all(|f| matches(f, attrs)),
-        LdapFilter::Or(fs) => fs.iter().any(|f| matches(f, attrs)),
-        LdapFilter::Not(f) => !matches(f, attrs),
-        LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) => {
-            let v = v.to_lowercase();
-            values_of(attrs, a).iter().any(|x| lower(x) == v)
-        }
-        LdapFilter::Present(a) => !values_of(attrs, a).is_empty(),
-        LdapFilter::GreaterOrEqual(a, v) => {
-            let v = v.to_lowercase();
-            values_of(attrs, a).iter().any(|x| lower(x) >= v)
-        }
-        LdapFilter::LessOrEqual(a, v) => {
-            let v = v.to_lowercase();
-            values_of(attrs, a).iter().any(|x| lower(x) <= v)
-        }
-        LdapFilter::Substring(a, sub) => values_of(attrs, a).iter().any(|x| {
-            let x = lower(x);
-            let mut rest: &str = &x;
-            if let Some(i) = &sub.initial {
-                let i = i.to_lowercase();
-                match rest.strip_prefix(i.as_str()) {
-                    Some(r) => rest = r,
-                    None => return false,
-                }
-            }
-            for any in &sub.any {
-                let any = any.to_lowercase();
-                match rest.find(any.as_str()) {
-                    Some(p) => rest = &rest[p + any.len()..],
-                    None => return false,
-                }
-            }
-            match &sub.final_ {
-                Some(f) => rest.ends_with(f.to_lowercase().as_str()),
-                None => true,
-            }
-        }),
-        LdapFilter::Extensible(_) => false,
-    }
-}
-
-fn filter_string(f: &LdapFilter) -> String {
-    match f {
-        LdapFilter::And(fs) => format!("(&{})", fs.iter().map(filter_string).collect::<String>()),
-        LdapFilter::Or(fs) => format!("(|{})", fs.iter().map(filter_string).collect::<String>()),
-        LdapFilter::Not(f) => format!("(!{})", filter_string(f)),
-        LdapFilter::Equality(a, v) => format!("({a}={v})"),
-        LdapFilter::Approx(a, v) => format!("({a}~={v})"),
-        LdapFilter::Present(a) => format!("({a}=*)"),
-        LdapFilter::GreaterOrEqual(a, v) => format!("({a}>={v})"),
-        LdapFilter::LessOrEqual(a, v) => format!("({a}<={v})"),
-        LdapFilter::Substring(a, s) => format!(
-            "({a}={}*{}{})",
-            s.initial.clone().unwrap_or_default(),
-            s.any.iter().map(|x| format!("{x}*")).collect::<String>(),
-            s.final_.clone().unwrap_or_default()
-        ),
-        LdapFilter::Extensible(_) => "(extensible)".into(),
-    }
-}
-
-/// Selects the requested attributes (empty or `*` = all; `1.1` = none).
-fn select(attrs: Vec<(String, Vec<Vec<u8>>)>, requested: &[String]) -> Vec<LdapPartialAttribute> {
-    let all = requested.is_empty() || requested.iter().any(|r| r == "*");
-    let none = requested.len() == 1 && requested[0] == "1.1";
-    attrs
-        .into_iter()
-        .filter(|(n, _)| !none && (all || requested.iter().any(|r| attr_base(r) == attr_base(n))))
-        .map(|(atype, vals)| LdapPartialAttribute { atype, vals })
-        .collect()
-}
-
-fn search(
-    config: &KvcDirectoryConfig,
-    sr: &SearchRequest,
-    bound_as: &str,
-) -> (Vec<LdapMsg>, SearchRecord) {
-    let scope = match sr.scope {
-        LdapSearchScope::Base => "base",
-        LdapSearchScope::OneLevel => "one",
-        LdapSearchScope::Subtree => "sub",
-        LdapSearchScope::Children => "children",
-    };
-    let mut rec = SearchRecord {
-        base: sr.base.clone(),
-        scope: scope.into(),
-        filter: filter_string(&sr.filter),
-        attributes: sr.attrs.clone(),
-        bound_as: bound_as.to_string(),
-        entries_returned: 0,
-        result_code: 0,
-    };
-    if bound_as.is_empty() && !config.allow_anonymous {
-        rec.result_code = 50;
-        return (
-            vec![sr.gen_error(
-                LdapResultCode::InsufficentAccessRights,
-                "anonymous access is disabled".into(),
-            )],
-            rec,
-        );
-    }
-    let base_n = norm_dn(&sr.base);
-    let dir_n = norm_dn(&config.base_dn);
-    let listed = config
-        .entries
-        .iter()
-        .filter(|e| e.certificate_der.is_some());
-    let mut out = Vec::new();
-    if base_n == dir_n || (dir_n.ends_with(&format!(",{base_n}")) && !base_n.is_empty()) {
-        let above = base_n != dir_n;
-        if matches!(sr.scope, LdapSearchScope::Base) {
-            if !above {
-                let ou = config
-                    .base_dn
-                    .split(',')
-                    .next()
-                    .and_then(|r| r.split_once('='))
-                    .map(|(_, v)| v.trim().to_string())
-                    .unwrap_or_default();
-                let attrs = vec![
-                    (
-                        "objectClass".to_string(),
-                        vec![b"top".to_vec(), b"organizationalUnit".to_vec()],
-                    ),
-                    ("ou".to_string(), vec![ou.into_bytes()]),
-                ];
-                if matches(&sr.filter, &attrs) {
-                    out.push(sr.gen_result_entry(LdapSearchResultEntry {
-                        dn: config.base_dn.clone(),
-                        attributes: select(attrs, &sr.attrs),
-                    }));
-                }
-            }
-        } else if !(above && matches!(sr.scope, LdapSearchScope::OneLevel)) {
-            for e in listed {
-                let attrs = attributes(e, &config.certificate_attribute);
-                if matches(&sr.filter, &attrs) {
-                    out.push(sr.gen_result_entry(LdapSearchResultEntry {
-                        dn: entry_dn(&config.base_dn, &e.username),
-                        attributes: select(attrs, &sr.attrs),
-                    }));
-                }
-            }
-        }
-    } else if let Some(e) = listed
-        .clone()
-        .find(|e| norm_dn(&entry_dn(&config.base_dn, &e.username)) == base_n)
-    {
-        if matches!(sr.scope, LdapSearchScope::Base | LdapSearchScope::Subtree) {
-            let attrs = attributes(e, &config.certificate_attribute);
-            if matches(&sr.filter, &attrs) {
-                out.push(sr.gen_result_entry(LdapSearchResultEntry {
-                    dn: entry_dn(&config.base_dn, &e.username),
-                    attributes: select(attrs, &sr.attrs),
-                }));
-            }
-        }
-    } else {
-        rec.result_code = 32;
-        return (
-            vec![sr.gen_error(
-                LdapResultCode::NoSuchObject,
-                format!("no such object: {}", sr.base),
-            )],
-            rec,
-        );
-    }
-    rec.entries_returned = out.len();
-    out.push(sr.gen_success());
-    (out, rec)
 }
