@@ -23,6 +23,7 @@ pub mod ldap;
 pub mod mail;
 pub mod net;
 pub mod reference;
+pub mod server;
 
 pub use error::MockError;
 pub use kvc::client::{KvcClientConfig, KvcClientMock};
@@ -41,3 +42,4 @@ pub use reference::kvc_pvs::{
     Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,
     compose_message,
 };
+pub use server::{MockServer, ServiceEndpoint, ServiceKind};

@@ -19,9 +19,9 @@ use kvc_mocks::{Account, KvcClientConfig, KvcClientMock, ServerCertKind, TlsPki}
 use kvc_smime::pki::{CertVariant, CertifiedKey, EndEntitySpec, KeyPurpose};
 
 use super::observe::{
-    AuthRecord, BoxFuture, CapturedMessage, KvcClientSetup, KvcRestSetup, MockHost, Observations,
-    PostedMail, PostedOpening, RestConnection, RestEndpoints, RestObservations, RestRequest,
-    RunningMock, ServedMessage, Session, SessionEnd, TlsOutcome, TranscriptLine,
+    BoxFuture, CapturedMessage, KvcClientSetup, KvcRestSetup, MockHost, Observations, PostedMail,
+    PostedOpening, RestConnection, RestEndpoints, RestObservations, RestRequest, RunningMock,
+    ServedMessage, Session,
 };
 use crate::lint::SmimeKeys;
 use crate::suite::ServedVariant;
@@ -174,44 +174,6 @@ impl RunningMock for Running {
     }
 }
 
-fn tls(t: kvc_mocks::TlsOutcome) -> TlsOutcome {
-    match t {
-        kvc_mocks::TlsOutcome::Established { sni } => TlsOutcome::Established { sni },
-        kvc_mocks::TlsOutcome::HandshakeFailed(why) => TlsOutcome::HandshakeFailed(why),
-        kvc_mocks::TlsOutcome::NotAttempted => TlsOutcome::NotAttempted,
-    }
-}
-
-fn end(e: kvc_mocks::SessionEnd) -> SessionEnd {
-    match e {
-        kvc_mocks::SessionEnd::Quit => SessionEnd::Quit,
-        kvc_mocks::SessionEnd::PeerClosed => SessionEnd::PeerClosed,
-        kvc_mocks::SessionEnd::IdleTimeout => SessionEnd::IdleTimeout,
-        kvc_mocks::SessionEnd::TooLarge => SessionEnd::TooLarge,
-        kvc_mocks::SessionEnd::ProtocolError(e) => SessionEnd::ProtocolError(e),
-        kvc_mocks::SessionEnd::Open => SessionEnd::Open,
-    }
-}
-
-fn auth(a: Vec<kvc_mocks::AuthRecord>) -> Vec<AuthRecord> {
-    a.into_iter()
-        .map(|a| AuthRecord {
-            mechanism: a.mechanism,
-            user: a.user,
-            success: a.success,
-        })
-        .collect()
-}
-
-fn transcript(t: Vec<kvc_mocks::TranscriptLine>) -> Vec<TranscriptLine> {
-    t.into_iter()
-        .map(|l| TranscriptLine {
-            from_client: l.from_client,
-            line: l.line,
-        })
-        .collect()
-}
-
 fn convert(o: kvc_mocks::Observations) -> Observations {
     Observations {
         rest: None,
@@ -221,9 +183,9 @@ fn convert(o: kvc_mocks::Observations) -> Observations {
             .into_iter()
             .map(|s| Session {
                 peer: s.peer.to_string(),
-                tls: tls(s.tls),
-                auth: auth(s.auth),
-                transcript: transcript(s.transcript),
+                tls: s.tls,
+                auth: s.auth,
+                transcript: s.transcript,
                 messages: s
                     .messages
                     .into_iter()
@@ -235,7 +197,7 @@ fn convert(o: kvc_mocks::Observations) -> Observations {
                     .collect(),
                 retrieved: Vec::new(),
                 deleted: Vec::new(),
-                end: end(s.end),
+                end: s.end,
             })
             .collect(),
         pop3: o
@@ -243,13 +205,13 @@ fn convert(o: kvc_mocks::Observations) -> Observations {
             .into_iter()
             .map(|s| Session {
                 peer: s.peer.to_string(),
-                tls: tls(s.tls),
-                auth: auth(s.auth),
-                transcript: transcript(s.transcript),
+                tls: s.tls,
+                auth: s.auth,
+                transcript: s.transcript,
                 messages: Vec::new(),
                 retrieved: s.retrieved,
                 deleted: s.deleted,
-                end: end(s.end),
+                end: s.end,
             })
             .collect(),
     }
@@ -623,7 +585,7 @@ fn convert_rest(
             .into_iter()
             .map(|c| RestConnection {
                 peer: c.peer.to_string(),
-                tls: tls(c.tls),
+                tls: c.tls,
             })
             .collect(),
         requests: o

@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::suite::ServerCert;
 
 pub use crate::sut::endpoints::{BoxFuture, Endpoints, RestEndpoints};
+/// What every session records is the mocks' own evidence type, not a copy.
+pub use kvc_mocks::{AuthRecord, SessionEnd, TlsOutcome, TranscriptLine};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Observations {
@@ -112,38 +114,6 @@ pub struct PostedMail {
     pub status: u16,
     /// The message as posted; accepted ones (2xx) are also in [`Observations::messages`].
     pub message: CapturedMessage,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
-pub enum TlsOutcome {
-    Established { sni: Option<String> },
-    HandshakeFailed(String),
-    NotAttempted,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
-pub enum SessionEnd {
-    Quit,
-    PeerClosed,
-    IdleTimeout,
-    TooLarge,
-    ProtocolError(String),
-    Open,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AuthRecord {
-    pub mechanism: String,
-    pub user: String,
-    pub success: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TranscriptLine {
-    pub from_client: bool,
-    pub line: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

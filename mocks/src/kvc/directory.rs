@@ -257,3 +257,21 @@ fn attributes(e: &DirectoryEntry, cert_attr: &str) -> Attributes {
     }
     out
 }
+
+impl crate::server::MockServer for KvcDirectoryMock {
+    fn services(&self) -> Vec<crate::server::ServiceEndpoint> {
+        vec![crate::server::ServiceEndpoint {
+            name: "directory",
+            kind: crate::server::ServiceKind::Ldaps,
+            addr: self.server.addr(),
+        }]
+    }
+
+    fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.server.changed()
+    }
+
+    fn shutdown(self: Box<Self>) -> crate::server::BoxFuture<'static, ()> {
+        Box::pin(KvcDirectoryMock::shutdown(*self))
+    }
+}

@@ -182,6 +182,11 @@ impl<T: DirectoryTree> LdapServer<T> {
         self.addr
     }
 
+    /// Sees a new value after every change of the records.
+    pub fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.obs.subscribe()
+    }
+
     pub fn observations(&self) -> DirectoryObservations {
         self.shared.obs.snapshot(|o| o)
     }

@@ -258,3 +258,29 @@ async fn accept_loop(
     })
     .await
 }
+
+impl crate::server::MockServer for MailServer {
+    fn services(&self) -> Vec<crate::server::ServiceEndpoint> {
+        use crate::server::{ServiceEndpoint, ServiceKind};
+        vec![
+            ServiceEndpoint {
+                name: "smtp",
+                kind: ServiceKind::Smtp,
+                addr: self.smtp_addr,
+            },
+            ServiceEndpoint {
+                name: "pop3",
+                kind: ServiceKind::Pop3,
+                addr: self.pop3_addr,
+            },
+        ]
+    }
+
+    fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.state.subscribe()
+    }
+
+    fn shutdown(self: Box<Self>) -> crate::server::BoxFuture<'static, ()> {
+        Box::pin(MailServer::shutdown(*self))
+    }
+}

@@ -25,6 +25,11 @@ impl<T> Recorder<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A receiver that sees a new value after every change.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
     /// Applies `f` to the state and wakes waiters.
     pub(crate) fn record<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let r = f(&mut self.lock());

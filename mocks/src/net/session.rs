@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 /// How the TLS handshake of a session went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
 pub enum TlsOutcome {
     Established {
         sni: Option<String>,
@@ -19,7 +21,8 @@ pub enum TlsOutcome {
 }
 
 /// Why a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum SessionEnd {
     Quit,
     PeerClosed,
@@ -30,7 +33,7 @@ pub enum SessionEnd {
     Open,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthRecord {
     /// "PLAIN", "LOGIN" (SMTP) or "USER" (POP3 USER/PASS).
     pub mechanism: String,
@@ -40,7 +43,7 @@ pub struct AuthRecord {
 
 /// One line of a session transcript, without its line break. DATA/BDAT content and POP3
 /// RETR/TOP content are not included; credentials (AUTH responses, PASS) are masked as `***`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TranscriptLine {
     pub from_client: bool,
     pub line: String,

@@ -544,3 +544,21 @@ pub(crate) fn xml_escape(s: &str) -> String {
     }
     out
 }
+
+impl crate::server::MockServer for KvcRestMock {
+    fn services(&self) -> Vec<crate::server::ServiceEndpoint> {
+        vec![crate::server::ServiceEndpoint {
+            name: "rest",
+            kind: crate::server::ServiceKind::Https,
+            addr: self.addr,
+        }]
+    }
+
+    fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.state.subscribe()
+    }
+
+    fn shutdown(self: Box<Self>) -> crate::server::BoxFuture<'static, ()> {
+        Box::pin(KvcRestMock::shutdown(*self))
+    }
+}
