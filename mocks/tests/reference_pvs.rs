@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
+use kvc_mocks::net::client::ClientError;
 use kvc_mocks::reference::kvc_pvs::*;
 use kvc_mocks::{KvcClientConfig, KvcClientMock, ServerCertKind, SessionEnd, TlsOutcome, TlsPki};
 
@@ -360,9 +361,15 @@ async fn refuses_bad_certificates_before_sending_credentials() {
         let s = setup(kind, vec![b"Subject: x\r\n\r\nx\r\n".to_vec()]).await;
         let p = pvs(&s, &[]);
         let err = p.send(&arztbrief()).await.unwrap_err();
-        assert!(matches!(err, PvsError::Tls { .. }), "{kind:?}: {err}");
+        assert!(
+            matches!(err, PvsError::Client(ClientError::Tls { .. })),
+            "{kind:?}: {err}"
+        );
         let err = p.fetch_all().await.unwrap_err();
-        assert!(matches!(err, PvsError::Tls { .. }), "{kind:?}: {err}");
+        assert!(
+            matches!(err, PvsError::Client(ClientError::Tls { .. })),
+            "{kind:?}: {err}"
+        );
         let obs = s.mock.wait_for_idle(STEP).await;
         assert!(matches!(obs.smtp[0].tls, TlsOutcome::HandshakeFailed(_)));
         assert!(matches!(obs.pop3[0].tls, TlsOutcome::HandshakeFailed(_)));

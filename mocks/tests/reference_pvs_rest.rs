@@ -15,6 +15,7 @@ use kvc_mocks::kvc::rest::{
 use kvc_mocks::kvc::served_messages::{
     KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
 };
+use kvc_mocks::net::client::ClientError;
 use kvc_mocks::reference::kvc_pvs::rest::{RestFetchReport, RestPvs, RestPvsConfig};
 use kvc_mocks::reference::kvc_pvs::{Application, PvsError, PvsFault, SendRequest};
 use kvc_mocks::{ServerCertKind, TlsPki};
@@ -644,9 +645,15 @@ async fn refuses_bad_server_certificates_before_sending_credentials(#[case] kind
     .await;
     let p = pvs(&e, &[]);
     let err = p.send(&arztbrief(&[PEER_EMAIL])).await.unwrap_err();
-    assert!(matches!(err, PvsError::Tls { .. }), "{kind:?}: {err}");
+    assert!(
+        matches!(err, PvsError::Client(ClientError::Tls { .. })),
+        "{kind:?}: {err}"
+    );
     let err = p.fetch_all().await.unwrap_err();
-    assert!(matches!(err, PvsError::Tls { .. }), "{kind:?}: {err}");
+    assert!(
+        matches!(err, PvsError::Client(ClientError::Tls { .. })),
+        "{kind:?}: {err}"
+    );
     let obs = e.mock.observations();
     assert!(!obs.credentials_offered(), "{kind:?}");
     assert!(obs.requests.is_empty());

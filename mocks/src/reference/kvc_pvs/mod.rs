@@ -106,21 +106,10 @@ pub enum PvsError {
     UnknownFault(String),
     #[error("reference PVS configuration: {0}")]
     Config(String),
-    #[error("cannot connect to {what} at {addr}: {source}")]
-    Connect {
-        what: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    /// The TLS handshake failed, e.g. because the server certificate was refused; no
-    /// credentials were sent.
-    #[error("TLS handshake with {what} at {addr} (server name {server_name}) failed: {reason}")]
-    Tls {
-        what: &'static str,
-        addr: SocketAddr,
-        server_name: String,
-        reason: String,
-    },
+    /// Connecting, the TLS handshake (e.g. the server certificate was refused: no credentials
+    /// were sent) or the line protocol failed in a client.
+    #[error(transparent)]
+    Client(#[from] ClientError),
     #[error("{what}: unexpected reply to {command}: {reply}")]
     Protocol {
         what: &'static str,
@@ -150,44 +139,6 @@ pub enum PvsError {
         operation: &'static str,
         after: Duration,
     },
-}
-
-impl From<ClientError> for PvsError {
-    fn from(e: ClientError) -> PvsError {
-        match e {
-            ClientError::Config(m) => PvsError::Config(m),
-            ClientError::Connect { what, addr, source } => PvsError::Connect { what, addr, source },
-            ClientError::Tls {
-                what,
-                addr,
-                server_name,
-                reason,
-            } => PvsError::Tls {
-                what,
-                addr,
-                server_name,
-                reason,
-            },
-            ClientError::Protocol {
-                what,
-                command,
-                reply,
-            } => PvsError::Protocol {
-                what,
-                command,
-                reply,
-            },
-            ClientError::Io {
-                what,
-                stage,
-                source,
-            } => PvsError::Io {
-                what,
-                stage,
-                source,
-            },
-        }
-    }
 }
 
 /// The reference PVS.
