@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use kvc_check::catalogue::{Catalogue, Role};
+use kvc_mocks::reference::Fault;
 use kvc_mocks::reference::kvc_pvs::PvsFault;
 use serde_json::Value;
 
@@ -157,11 +158,22 @@ fn cascade(f: PvsFault) -> &'static [&'static str] {
 
 #[test]
 fn every_fault_fails_its_requirement_and_nothing_unrelated() {
-    let dir = tempfile::tempdir().expect("tempdir");
     // The reference PVS runs both transports; REST-only faults act on its REST cases.
-    let faults = PvsFault::all();
+    let faults = <PvsFault as Fault>::all();
     assert!(faults.len() >= 21, "fault list shrank: {faults:?}");
-    assert!(faults.iter().any(|f| f.rest_only()));
+    assert!(faults.iter().any(|f| f.applies_to() == ["rest"]));
+    every_fault_fails_its_requirement::<PvsFault>("kvc-pvs", cascade);
+}
+
+/// The suite's mutation test, the same for every role with a reference system: each fault makes
+/// the run fail exactly its requirement (plus its `cascade`), only in cases of a transport it
+/// applies to, and keeps the failing cases' messages.
+fn every_fault_fails_its_requirement<F: Fault + Send>(
+    role: &str,
+    cascade: fn(F) -> &'static [&'static str],
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = F::all();
     // Five runs at a time: all 21 at once on two cores starve the REST receive cases past
     // any sensible timeout (the case then ends `error`, not `fail`).
     let queue = std::sync::Arc::new(std::sync::Mutex::new(faults.to_vec()));
@@ -169,15 +181,25 @@ fn every_fault_fails_its_requirement_and_nothing_unrelated() {
         .map(|_| {
             let queue = queue.clone();
             let dir = dir.path().to_path_buf();
+            let role = role.to_string();
             std::thread::spawn(move || {
+                let role = role.as_str();
                 let mut done = Vec::new();
                 loop {
                     let next = queue.lock().expect("queue").pop();
                     let Some(f) = next else { break };
                     let out = dir.join(f.id());
                     let id = f.id().to_string();
-                    let o = kvc_check(&["--fault", &id, "--timeout", "5"], &out);
-                    done.push((id, f.requirement().to_string(), cascade(f), o, report(&out)));
+                    let o = kvc_check(&["--role", role, "--fault", &id, "--timeout", "5"], &out);
+                    let transports = f.applies_to();
+                    done.push((
+                        id,
+                        f.requirement().to_string(),
+                        cascade(f),
+                        transports,
+                        o,
+                        report(&out),
+                    ));
                 }
                 done
             })
@@ -187,7 +209,7 @@ fn every_fault_fails_its_requirement_and_nothing_unrelated() {
         .into_iter()
         .flat_map(|w| w.join().expect("worker"))
         .collect();
-    for (id, requirement, cascade, o, r) in results {
+    for (id, requirement, cascade, transports, o, r) in results {
         let allowed: Vec<&str> = std::iter::once(requirement.as_str())
             .chain(cascade.iter().copied())
             .collect();
@@ -220,6 +242,16 @@ fn every_fault_fails_its_requirement_and_nothing_unrelated() {
                 "--fault {id} failed an unrelated case {}: {}",
                 c["id"],
                 c["reason"]
+            );
+            let transport = if c["sessions"]["rest"].is_null() {
+                "smtp-pop3"
+            } else {
+                "rest"
+            };
+            assert!(
+                transports.contains(&transport),
+                "--fault {id} applies to {transports:?} but failed the {transport} case {}",
+                c["id"]
             );
         }
         let failing_reqs: Vec<&str> = r["requirements"]
