@@ -1505,6 +1505,7 @@ mod tests {
     fn rest(requests: Vec<RestRequest>) -> Observations {
         Observations {
             rest: Some(RestObservations {
+                directory: Default::default(),
                 connections: vec![RestConnection {
                     peer: "127.0.0.1:1".into(),
                     tls: TlsOutcome::Established { sni: None },

@@ -487,6 +487,7 @@ impl RunningRest {
                 o,
                 self.mailbox_ids.clone(),
                 self.mock.mailbox_ids(&self.user),
+                self.directory.observations(),
             )),
         }
     }
@@ -578,6 +579,7 @@ fn convert_rest(
     o: KvcRestObservations,
     mailbox_ids: Vec<String>,
     remaining_ids: Vec<String>,
+    directory: kvc_mocks::kvc::directory::DirectoryObservations,
 ) -> RestObservations {
     RestObservations {
         connections: o
@@ -622,5 +624,6 @@ fn convert_rest(
         mailbox_ids,
         remaining_ids,
         rejected_connections: o.rejected_connections,
+        directory,
     }
 }

@@ -55,6 +55,9 @@ pub struct RestObservations {
     pub remaining_ids: Vec<String>,
     /// Connections closed at once because too many were open.
     pub rejected_connections: usize,
+    /// What the LDAPS directory beside the REST server saw: binds and searches (a SUT looks
+    /// recipients up there, KVC-FACTS §10).
+    pub directory: kvc_mocks::kvc::directory::DirectoryObservations,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -36,11 +36,12 @@ pub struct HttpLimits {
 }
 
 /// One TCP connection and its TLS outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HttpConnection {
     pub peer: SocketAddr,
     pub tls: TlsOutcome,
     /// Since the server started.
+    #[serde(rename = "at_ms", serialize_with = "crate::net::session::serialize_millis")]
     pub at: Duration,
 }
 

@@ -56,7 +56,7 @@ pub struct LdapLimits {
 }
 
 /// One bind request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BindRecord {
     /// Empty for anonymous.
     pub dn: String,
@@ -64,7 +64,7 @@ pub struct BindRecord {
 }
 
 /// One search request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SearchRecord {
     pub base: String,
     pub scope: String,
@@ -79,7 +79,7 @@ pub struct SearchRecord {
 }
 
 /// One LDAPS connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LdapSession {
     pub peer: SocketAddr,
     pub tls: TlsOutcome,
@@ -91,7 +91,7 @@ pub struct LdapSession {
 }
 
 /// What the directory server saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DirectoryObservations {
     pub sessions: Vec<LdapSession>,
     pub rejected_connections: usize,

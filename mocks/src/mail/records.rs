@@ -3,14 +3,18 @@
 
 use std::net::SocketAddr;
 
+use serde::Serialize;
+
 use crate::net::session::{AuthRecord, SessionEnd, TlsOutcome, TranscriptLine};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SmtpSession {
     pub peer: SocketAddr,
     pub tls: TlsOutcome,
     pub auth: Vec<AuthRecord>,
     pub transcript: Vec<TranscriptLine>,
+    /// In the report as files of their own, not inside the session.
+    #[serde(skip)]
     pub messages: Vec<CapturedMessage>,
     pub end: SessionEnd,
 }
@@ -31,7 +35,7 @@ impl SmtpSession {
 }
 
 /// A message accepted with 250 after DATA (or the last BDAT chunk).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CapturedMessage {
     /// The MAIL FROM reverse-path without angle brackets ("" for the null sender).
     pub mail_from: String,
@@ -41,10 +45,11 @@ pub struct CapturedMessage {
     /// `.CRLF`. The line break of the last line belongs to the message (RFC 5321 §4.1.1.4), so a
     /// client that sends a file ending in CRLF is captured byte-equal to that file. BDAT chunks
     /// are concatenated unchanged.
+    #[serde(skip)]
     pub data: Vec<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pop3Session {
     pub peer: SocketAddr,
     pub tls: TlsOutcome,
@@ -54,6 +59,7 @@ pub struct Pop3Session {
     /// message numbers as long as no earlier session deleted anything.
     pub retrieved: Vec<usize>,
     /// Like `retrieved`, for TOP.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub topped: Vec<usize>,
     /// Positions deleted by this session; committed (and only recorded) at QUIT, RFC 1939.
     pub deleted: Vec<usize>,
@@ -76,7 +82,7 @@ impl Pop3Session {
 }
 
 /// What the mock saw, as a snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Observations {
     pub smtp: Vec<SmtpSession>,
     pub pop3: Vec<Pop3Session>,

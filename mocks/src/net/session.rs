@@ -87,3 +87,13 @@ pub async fn handshake(
         }
     }
 }
+
+/// A duration in reports: whole milliseconds (`at_ms`, `duration_ms`).
+pub fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// For `skip_serializing_if`: a counter that stayed zero.
+pub fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
