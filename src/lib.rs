@@ -9,6 +9,7 @@ pub mod input;
 pub mod lint;
 pub mod message;
 pub mod report;
+pub mod roles;
 pub mod rules;
 pub mod runner;
 pub mod suite;

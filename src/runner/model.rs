@@ -63,7 +63,7 @@ pub struct Check {
     #[serde(skip)]
     pub needs_control: Option<crate::suite::Control>,
     /// Whether a `fail` stands when the case ended early (see
-    /// [`crate::suite::Expectation::fails_on_evidence_alone`]).
+    /// [`crate::roles::expect::Expect::fails_on_evidence_alone`]).
     #[serde(skip)]
     pub fails_on_evidence_alone: bool,
 }

@@ -3,20 +3,24 @@
 //! A case names the requirement IDs it covers, how to set the mocks up, the steps that drive the
 //! system under test (SUT) and the expectations that must hold on what the mocks observed. The
 //! loader rejects unknown keys (with the YAML location serde-saphyr reports) and requirement IDs
-//! that are not in [`crate::catalogue`] (with `file:line`). See `suites/README.md`.
+//! that are not in [`crate::catalogue`] (with `file:line`). The `expect:` items are read with the
+//! vocabulary of the case's role and validated by their families ([`crate::roles`]). See
+//! `suites/README.md`.
 
 pub mod source;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::catalogue::{Catalogue, Role};
+pub use crate::roles::expect::Expectation;
+use crate::roles::expect::{CaseHeader, ParsedItem};
 
 /// One loaded case, validated.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Case {
     pub id: String,
     pub title: String,
@@ -33,10 +37,8 @@ pub struct Case {
     /// `path:line` of the case's `id`, for error messages and the report.
     pub origin: String,
     /// Suite-relative directory of the case file (mailbox files are relative to it).
-    #[serde(skip)]
     pub dir: PathBuf,
     /// The `file:` mailbox entries' bytes, read when the suite was loaded.
-    #[serde(skip)]
     pub mailbox_files: BTreeMap<String, Vec<u8>>,
 }
 
@@ -280,91 +282,12 @@ fn one() -> usize {
     1
 }
 
-/// What must hold on the observations.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Expectation {
-    /// The lint rules of these requirements pass on every message in scope (at least one).
-    Lint(LintExpectation),
-    /// At least `min` messages were captured in this case.
-    Messages(MessagesExpectation),
-    /// The application part of X-KVC-Dienstkennung of every message captured in this case
-    /// equals this value; `fallback` = the registry's `fallback_app` (KVC-Anb130).
-    DienstkennungApp(String),
-    /// X-KVC-Sendersystem is spelled identically in every message in scope (KVC-Anb100).
-    SendersystemConsistent(Over),
-    /// Every message arrived through the declared transport: a TLS session with successful
-    /// AUTH on the SMTP service (KVC-Anb010).
-    Transport(TransportExpectation),
-    /// The SUT retrieved every message of the mailbox over POP3 (KVC-Anb020).
-    Pop3RetrievedAll(WaitPlain),
-    /// The SUT connected to the service but aborted the TLS handshake; it never sent
-    /// credentials nor a message (KVC-Anb021). A refusal: needs `control`.
-    TlsRefused(TlsRefused),
-    /// REST: the SUT looked up the certificate of `recipient`, found none, and posted nothing
-    /// (SEED-ANB §3.1.2, KVC-Anb010).
-    SendAborted(RecipientExpectation),
-    /// REST: no posted message is encrypted to `recipient`'s certificate, which the directory
-    /// serves expired; the SUT must have looked it up (KVC-Anb080).
-    NotEncryptedTo(RecipientExpectation),
-    /// REST: the SUT fetched (GET) every listed mailbox entry (1-based) and never deleted it
-    /// (an undecryptable message stays on the server, KVC-Anb010).
-    KeptOnServer(EntriesExpectation),
-    /// REST: the SUT deleted every listed mailbox entry, each only after fetching it.
-    DeletedAfterFetch(EntriesExpectation),
-    /// REST: the SUT fetched (GET) every mailbox entry, unknown applications included
-    /// (KVC-Anb020).
-    FetchedAll(WaitPlain),
-    /// REST: the server refused `POST mails` (`setup.rest.send_status`) and the SUT reported
-    /// the send as failed (its trigger failed) instead of as sent (SEED-ANB §3.1.2).
-    SendFailureReported(Refusal),
-    /// REST: the server refused the `DELETE` of fetched messages (`setup.rest.delete_status`)
-    /// and the SUT reported an error (its fetch trigger failed) (SEED-ANB §3.1.2).
-    DeleteFailureReported(Refusal),
-    /// The SUT's own record of what it stored, asked through its adapter after the steps:
-    /// listed entries not stored as valid and the user warned (KVC-Anb022); entries in
-    /// `valid` stored as valid. Without an adapter answer the case asks for attestation.
-    Stored(StoredExpectation),
-    /// A question a human answers (`--answers`); the question comes from the catalogue.
-    Attest(AttestExpectation),
-    /// The requirement is not decided in this run; the case is skipped with this reason.
-    Skip(String),
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LintExpectation {
-    pub requirements: Vec<String>,
-    #[serde(default)]
-    pub over: OverScope,
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OverScope {
     #[default]
     Case,
     Run,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Over {
-    #[serde(default)]
-    pub over: OverScope,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessagesExpectation {
-    pub min: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransportExpectation {
-    /// `smtp-pop3` (the only transport the mocks offer so far).
-    pub transport: String,
 }
 
 /// The positive control of a refusal: a check in another case of the same run that shows the
@@ -391,134 +314,6 @@ impl Control {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsRefused {
-    pub service: Service,
-    #[serde(default)]
-    pub control: Option<Control>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecipientExpectation {
-    pub recipient: String,
-    /// Refusals (`send_aborted`, `not_encrypted_to`) need one.
-    #[serde(default)]
-    pub control: Option<Control>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntriesExpectation {
-    /// 1-based mailbox entries.
-    pub entries: Vec<usize>,
-    /// `kept_on_server` is a refusal and needs one; `deleted_after_fetch` takes none.
-    #[serde(default)]
-    pub control: Option<Control>,
-}
-
-/// A refusal expectation without arguments of its own.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Refusal {
-    #[serde(default)]
-    pub control: Option<Control>,
-}
-
-impl Expectation {
-    /// The YAML key of the expectation, which also starts the name of its checks.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Expectation::Lint(_) => "lint",
-            Expectation::Messages(_) => "messages",
-            Expectation::DienstkennungApp(_) => "dienstkennung_app",
-            Expectation::SendersystemConsistent(_) => "sendersystem_consistent",
-            Expectation::Transport(_) => "transport",
-            Expectation::Pop3RetrievedAll(_) => "pop3_retrieved_all",
-            Expectation::TlsRefused(_) => "tls_refused",
-            Expectation::SendAborted(_) => "send_aborted",
-            Expectation::NotEncryptedTo(_) => "not_encrypted_to",
-            Expectation::KeptOnServer(_) => "kept_on_server",
-            Expectation::DeletedAfterFetch(_) => "deleted_after_fetch",
-            Expectation::FetchedAll(_) => "fetched_all",
-            Expectation::SendFailureReported(_) => "send_failure_reported",
-            Expectation::DeleteFailureReported(_) => "delete_failure_reported",
-            Expectation::Stored(_) => "stored",
-            Expectation::Attest(_) => "attest",
-            Expectation::Skip(_) => "skip",
-        }
-    }
-
-    /// A check of the form "the SUT must refuse X": it passes when something did NOT happen,
-    /// which a SUT that does nothing right also achieves. Such a check needs a positive
-    /// control. (`stored` carries its control inside: its `valid` entries.)
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            Expectation::TlsRefused(_)
-                | Expectation::SendAborted(_)
-                | Expectation::NotEncryptedTo(_)
-                | Expectation::KeptOnServer(_)
-                | Expectation::SendFailureReported(_)
-                | Expectation::DeleteFailureReported(_)
-        )
-    }
-
-    /// The positive control named next to the check.
-    pub fn control(&self) -> Option<&Control> {
-        match self {
-            Expectation::TlsRefused(t) => t.control.as_ref(),
-            Expectation::SendAborted(r) | Expectation::NotEncryptedTo(r) => r.control.as_ref(),
-            Expectation::KeptOnServer(e) | Expectation::DeletedAfterFetch(e) => e.control.as_ref(),
-            Expectation::SendFailureReported(r) | Expectation::DeleteFailureReported(r) => {
-                r.control.as_ref()
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether a `fail` of this check stands on what was observed so far when a later step
-    /// failed or timed out: it fails only on something the SUT did (credentials to an
-    /// untrusted server, a post encrypted to an expired certificate, a rule broken by a
-    /// captured message), never on something that has not happened yet.
-    /// (The refusals other than the two "failure reported" checks, which judge a trigger's
-    /// answer, and the rules over captured messages.)
-    pub fn fails_on_evidence_alone(&self) -> bool {
-        let judges_a_trigger = matches!(
-            self,
-            Expectation::SendFailureReported(_) | Expectation::DeleteFailureReported(_)
-        );
-        (self.is_refusal() && !judges_a_trigger)
-            || matches!(
-                self,
-                Expectation::Lint(_) | Expectation::DienstkennungApp(_)
-            )
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoredExpectation {
-    /// 1-based mailbox entries that must not be stored as valid, with a warning to the user.
-    #[serde(default)]
-    pub rejected: Vec<usize>,
-    /// 1-based mailbox entries that must be stored as valid (shows the SUT processed the mailbox).
-    #[serde(default)]
-    pub valid: Vec<usize>,
-    /// Requirement attested when the adapter cannot answer.
-    pub requirement: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttestExpectation {
-    pub requirement: String,
-    /// Overrides the catalogue's question (e.g. for one part of a requirement).
-    #[serde(default)]
-    pub question: Option<String>,
-}
-
 // ---- raw YAML shape (with locations) -----------------------------------------------------
 
 #[derive(Debug, Deserialize)]
@@ -539,7 +334,18 @@ struct RawCase {
     setup: Setup,
     #[serde(default)]
     steps: Vec<Step>,
-    expect: Vec<Spanned<Expectation>>,
+    /// Read again with the role's vocabulary (see `load_case`); here only its place is checked.
+    #[allow(dead_code)]
+    expect: Vec<serde::de::IgnoredAny>,
+}
+
+/// A YAML error as `path:line: message`.
+fn yaml_error(shown: &str, e: &serde_saphyr::Error) -> String {
+    let line = e
+        .location()
+        .map(|l| format!(":{}", l.line()))
+        .unwrap_or_default();
+    format!("{shown}{line}: {e}")
 }
 
 /// Known transports of a KV-Connect SUT.
@@ -548,13 +354,7 @@ pub const TRANSPORTS: &[&str] = &["smtp-pop3", "rest"];
 /// Parses and validates one case file. Errors read `path:line: ...`.
 pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case, String> {
     let shown = path.display().to_string();
-    let raw: RawCase = serde_saphyr::from_str(text).map_err(|e| {
-        let line = e
-            .location()
-            .map(|l| format!(":{}", l.line()))
-            .unwrap_or_default();
-        format!("{shown}{line}: {e}")
-    })?;
+    let raw: RawCase = serde_saphyr::from_str(text).map_err(|e| yaml_error(&shown, &e))?;
     let at = |line: u64| format!("{shown}:{line}");
     let id = raw.id.value.clone();
     if id.is_empty() || id.chars().any(|c| c.is_whitespace()) {
@@ -610,7 +410,6 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             "{shown}: timeout {t} s is out of range (0 < timeout <= 3600)"
         ));
     }
-    let covered: BTreeSet<&str> = requirements.iter().map(String::as_str).collect();
     let needs_mock = !raw.steps.is_empty();
     if needs_mock && raw.setup.mock == MockKind::None {
         return Err(format!(
@@ -643,151 +442,43 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             raw.applicability.transport
         ));
     }
-    let mailbox_len = raw.setup.mailbox.len();
+    // The `expect:` list is read in a second pass, with the vocabulary of the case's role.
+    let items = crate::roles::vocabulary(raw.role)(text).map_err(|e| yaml_error(&shown, &e))?;
+    let header = CaseHeader {
+        id: &id,
+        requirements: &requirements,
+        setup: &raw.setup,
+        has_steps: needs_mock,
+        catalogue,
+    };
     let mut expect = Vec::new();
-    for e in &raw.expect {
-        let line = e.referenced.line();
-        let check_req = |r: &str| -> Result<(), String> {
-            match catalogue.get(r) {
-                None => Err(format!(
-                    "{}: unknown requirement ID `{r}` in expectation",
-                    at(line)
-                )),
-                Some(req) if !covered.contains(req.id.as_str()) => Err(format!(
-                    "{}: expectation names {r}, which the case does not list in `requirements`",
-                    at(line)
-                )),
-                Some(_) => Ok(()),
-            }
-        };
-        let mut value = e.value.clone();
-        match &mut value {
-            Expectation::Lint(l) => {
-                if l.requirements.is_empty() {
-                    return Err(format!("{}: lint: no requirement listed", at(line)));
-                }
-                for r in &mut l.requirements {
-                    check_req(r)?;
-                    if let Some(req) = catalogue.get(r) {
-                        *r = req.id.clone();
-                    }
-                }
-            }
-            Expectation::Attest(a) => {
-                check_req(&a.requirement)?;
-                let req = catalogue.get(&a.requirement);
-                if let Some(req) = req {
-                    a.requirement = req.id.clone();
-                }
-                if a.question.is_none() && req.and_then(|r| r.attest_question.as_ref()).is_none() {
-                    return Err(format!(
-                        "{}: attest: {} has no attest_question in the catalogue; give `question:`",
-                        at(line),
-                        a.requirement
-                    ));
-                }
-            }
-            Expectation::Transport(t) if !TRANSPORTS.contains(&t.transport.as_str()) => {
-                return Err(format!(
-                    "{}: transport: unknown transport `{}`",
-                    at(line),
-                    t.transport
-                ));
-            }
-            Expectation::DienstkennungApp(app) if app.is_empty() => {
-                return Err(format!("{}: dienstkennung_app: empty value", at(line)));
-            }
-            Expectation::SendAborted(_)
-            | Expectation::NotEncryptedTo(_)
-            | Expectation::KeptOnServer(_)
-            | Expectation::DeletedAfterFetch(_)
-            | Expectation::FetchedAll(_)
-            | Expectation::SendFailureReported(_)
-            | Expectation::DeleteFailureReported(_)
-                if raw.setup.mock != MockKind::KvcRest =>
-            {
-                return Err(format!(
-                    "{}: this expectation observes the REST mock; set `setup.mock: kvc-rest`",
-                    at(line)
-                ));
-            }
-            Expectation::SendFailureReported(_)
-                if raw
-                    .setup
-                    .rest
-                    .send_status
-                    .is_none_or(|s| (200..300).contains(&s)) =>
-            {
-                return Err(format!(
-                    "{}: send_failure_reported needs `setup.rest.send_status` with a non-2xx status",
-                    at(line)
-                ));
-            }
-            Expectation::DeleteFailureReported(_)
-                if raw
-                    .setup
-                    .rest
-                    .delete_status
-                    .is_none_or(|s| (200..300).contains(&s)) =>
-            {
-                return Err(format!(
-                    "{}: delete_failure_reported needs `setup.rest.delete_status` with a non-2xx status",
-                    at(line)
-                ));
-            }
-            Expectation::KeptOnServer(x) | Expectation::DeletedAfterFetch(x) => {
-                if x.entries.is_empty() {
-                    return Err(format!("{}: entries: none listed", at(line)));
-                }
-                if let Some(bad) = x.entries.iter().find(|&&n| n == 0 || n > mailbox_len) {
-                    return Err(format!(
-                        "{}: entry {bad} is not in the mailbox (1..={mailbox_len})",
-                        at(line)
-                    ));
-                }
-            }
-            Expectation::Stored(st) => {
-                check_req(&st.requirement)?;
-                if let Some(req) = catalogue.get(&st.requirement) {
-                    st.requirement = req.id.clone();
-                }
-                if st.rejected.is_empty() && st.valid.is_empty() {
-                    return Err(format!("{}: stored: no entry listed", at(line)));
-                }
-                if let Some(bad) = st
-                    .rejected
-                    .iter()
-                    .chain(st.valid.iter())
-                    .find(|&&n| n == 0 || n > mailbox_len)
-                {
-                    return Err(format!(
-                        "{}: entry {bad} is not in the mailbox (1..={mailbox_len})",
-                        at(line)
-                    ));
-                }
-            }
-            _ => {}
-        }
-        if value.is_refusal() && value.control().is_none() {
+    for ParsedItem {
+        line,
+        kind,
+        mut family,
+    } in items
+    {
+        family
+            .validate(&header)
+            .map_err(|e| format!("{}: {e}", at(line)))?;
+        if family.is_refusal() && family.control().is_none() {
             return Err(format!(
-                "{}: `{}` is a refusal check: name its positive control next to it \
+                "{}: `{kind}` is a refusal check: name its positive control next to it \
                  (`control: {{case: <case id>, check: <expectation>}}`), a case of the same \
                  run in which the SUT accepts the good counterpart",
                 at(line),
-                value.kind()
             ));
         }
-        if !value.is_refusal()
-            && let Some(c) = value.control()
+        if !family.is_refusal()
+            && let Some(c) = family.control()
         {
             return Err(format!(
-                "{}: `{}` is not a refusal check and takes no control (found control {})",
+                "{}: `{kind}` is not a refusal check and takes no control (found control {})",
                 at(line),
-                value.kind(),
                 c.case
             ));
         }
-        if let Some(c) = value.control()
+        if let Some(c) = family.control()
             && c.case == id
         {
             return Err(format!(
@@ -795,23 +486,13 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
                 at(line)
             ));
         }
-        if let Expectation::Stored(st) = &value
-            && st.valid.is_empty()
-        {
-            return Err(format!(
-                "{}: stored: list at least one `valid` entry: it is the positive control of \
-                 the rejected ones (a SUT that stores nothing must not pass)",
-                at(line)
-            ));
-        }
-        let observes = !matches!(value, Expectation::Attest(_) | Expectation::Skip(_));
-        if observes && !needs_mock {
+        if family.observes() && !needs_mock {
             return Err(format!(
                 "{}: this expectation observes the SUT, but the case has no steps",
                 at(line)
             ));
         }
-        expect.push(value);
+        expect.push(Expectation::new(kind, family));
     }
     if expect.is_empty() {
         return Err(format!(
@@ -852,7 +533,7 @@ pub fn load_dir(dir: &Path, catalogue: &Catalogue) -> Result<Vec<Case>, String> 
 /// which is no refusal itself.
 pub fn validate_controls(cases: &[Case]) -> Result<(), String> {
     for case in cases {
-        for control in case.expect.iter().filter_map(Expectation::control) {
+        for control in case.expect.iter().filter_map(|e| e.control()) {
             let Some(target) = cases.iter().find(|c| c.id == control.case) else {
                 return Err(format!(
                     "{}: control case `{}` is not in this suite",
@@ -861,7 +542,7 @@ pub fn validate_controls(cases: &[Case]) -> Result<(), String> {
             };
             // A control runs before the refusals and is not judged next to a control itself:
             // a refusal inside it would pass unchecked.
-            if target.expect.iter().any(Expectation::is_refusal) {
+            if target.expect.iter().any(|e| e.is_refusal()) {
                 return Err(format!(
                     "{}: control case {} holds a refusal check itself; a control case must only show the SUT accepting something",
                     case.origin, target.id
@@ -895,7 +576,7 @@ pub fn validate_controls(cases: &[Case]) -> Result<(), String> {
 pub fn missing_controls(selected: &[Case], all: &[Case]) -> Vec<Case> {
     let mut out: Vec<Case> = Vec::new();
     for case in selected {
-        for control in case.expect.iter().filter_map(Expectation::control) {
+        for control in case.expect.iter().filter_map(|e| e.control()) {
             if selected.iter().any(|c| c.id == control.case)
                 || out.iter().any(|c| c.id == control.case)
             {
@@ -941,227 +622,4 @@ pub fn to_crlf(text: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cat() -> &'static Catalogue {
-        Catalogue::embedded().expect("catalogue")
-    }
-
-    const GOOD: &str = "id: t/one
-title: A case
-requirements: [KVC-Anb170]
-role: kvc-pvs
-profile: kvc
-setup:
-  mock: kvc-client
-steps:
-  - send: {to: [a@b.kv-safenet.de], application: Arztbrief}
-  - wait_messages: {count: 1}
-expect:
-  - lint: {requirements: [KVC-Anb170]}
-";
-
-    #[test]
-    fn loads_a_good_case() {
-        let c = load_case(Path::new("s/one.yaml"), GOOD, cat()).expect("loads");
-        assert_eq!(c.id, "t/one");
-        assert_eq!(c.requirements, vec!["KVC-Anb170"]);
-        assert_eq!(c.steps.len(), 2);
-        assert_eq!(c.origin, "s/one.yaml:1");
-    }
-
-    #[test]
-    fn unknown_key_names_file_and_line() {
-        let text = GOOD.replace("profile: kvc\n", "profile: kvc\nbogus: 1\n");
-        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
-        assert!(e.starts_with("s/one.yaml:6:"), "{e}");
-        assert!(e.contains("bogus"), "{e}");
-    }
-
-    #[test]
-    fn unknown_step_key_is_rejected() {
-        let text = GOOD.replace("{count: 1}", "{count: 1, colour: red}");
-        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
-        assert!(e.starts_with("s/one.yaml:10:"), "{e}");
-    }
-
-    #[test]
-    fn unknown_requirement_names_file_and_line() {
-        let text = GOOD.replace("[KVC-Anb170]\nrole", "[KVC-Anb999]\nrole");
-        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
-        assert!(e.starts_with("s/one.yaml:3:"), "{e}");
-        assert!(e.contains("KVC-Anb999"), "{e}");
-    }
-
-    #[test]
-    fn expectation_outside_the_case_requirements_is_rejected() {
-        let text = GOOD.replace(
-            "lint: {requirements: [KVC-Anb170]}",
-            "lint: {requirements: [KVC-Anb160]}",
-        );
-        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
-        assert!(e.starts_with("s/one.yaml:12:"), "{e}");
-    }
-
-    #[test]
-    fn role_mismatch_is_rejected() {
-        let text = GOOD.replace("[KVC-Anb170]\nrole", "[A_23165]\nrole");
-        let e = load_case(Path::new("s/one.yaml"), &text, cat()).unwrap_err();
-        assert!(e.contains("does not apply to role kvc-pvs"), "{e}");
-    }
-
-    const REST: &str = "id: t/rest
-title: A REST case
-requirements: [KVC-Anb010]
-role: kvc-pvs
-profile: kvc
-setup:
-  mock: kvc-rest
-  mailbox:
-    - served: encrypted-to-someone-else
-steps:
-  - fetch: {may_fail: true}
-expect:
-  - kept_on_server: {entries: [1], control: {case: t/control, check: deleted_after_fetch}}
-";
-
-    const CONTROL: &str = "id: t/control
-title: The control
-requirements: [KVC-Anb010]
-role: kvc-pvs
-profile: kvc
-setup:
-  mock: kvc-rest
-  mailbox:
-    - served: valid
-steps:
-  - fetch: {}
-expect:
-  - deleted_after_fetch: {entries: [1]}
-";
-
-    #[test]
-    fn a_refusal_names_its_positive_control() {
-        let e = load_case(
-            Path::new("s/rest.yaml"),
-            &REST.replace(
-                ", control: {case: t/control, check: deleted_after_fetch}",
-                "",
-            ),
-            cat(),
-        )
-        .unwrap_err();
-        assert!(e.starts_with("s/rest.yaml:13:"), "{e}");
-        assert!(
-            e.contains("refusal check: name its positive control"),
-            "{e}"
-        );
-        let e = load_case(
-            Path::new("s/c.yaml"),
-            &CONTROL.replace(
-                "deleted_after_fetch: {entries: [1]}",
-                "deleted_after_fetch: {entries: [1], control: {case: t/rest, check: x}}",
-            ),
-            cat(),
-        )
-        .unwrap_err();
-        assert!(
-            e.contains("not a refusal check and takes no control"),
-            "{e}"
-        );
-        let stored = CONTROL.replace(
-            "requirements: [KVC-Anb010]",
-            "requirements: [KVC-Anb010, KVC-Anb022]",
-        );
-        let e = load_case(
-            Path::new("s/c.yaml"),
-            &stored.replace(
-                "deleted_after_fetch: {entries: [1]}",
-                "stored: {requirement: KVC-Anb022, rejected: [1]}",
-            ),
-            cat(),
-        )
-        .unwrap_err();
-        assert!(e.contains("positive control of the rejected ones"), "{e}");
-
-        let refusal = load_case(Path::new("s/rest.yaml"), REST, cat()).expect("refusal");
-        let control = load_case(Path::new("s/c.yaml"), CONTROL, cat()).expect("control");
-        validate_controls(&[refusal.clone(), control.clone()]).expect("valid pair");
-        let e = validate_controls(std::slice::from_ref(&refusal)).unwrap_err();
-        assert!(
-            e.contains("control case `t/control` is not in this suite"),
-            "{e}"
-        );
-        let mut other = control.clone();
-        other.expect = vec![Expectation::FetchedAll(WaitPlain {})];
-        let e = validate_controls(&[refusal.clone(), other]).unwrap_err();
-        assert!(
-            e.contains("has no `deleted_after_fetch` expectation"),
-            "{e}"
-        );
-        let mut mixed = control.clone();
-        mixed.expect.push(refusal.expect[0].clone());
-        let e = validate_controls(&[refusal.clone(), mixed]).unwrap_err();
-        assert!(e.contains("holds a refusal check itself"), "{e}");
-        assert_eq!(
-            missing_controls(std::slice::from_ref(&refusal), &[refusal.clone(), control])
-                .iter()
-                .map(|c| c.id.as_str())
-                .collect::<Vec<_>>(),
-            vec!["t/control"]
-        );
-    }
-
-    #[test]
-    fn loads_a_rest_case() {
-        let c = load_case(Path::new("s/rest.yaml"), REST, cat()).expect("loads");
-        assert_eq!(c.setup.mock, MockKind::KvcRest);
-        assert_eq!(c.setup.mock.transport("smtp-pop3"), Some("rest"));
-        assert!(matches!(
-            c.setup.mailbox[0],
-            MailboxEntry::Served(ServedVariant::EncryptedToSomeoneElse)
-        ));
-    }
-
-    #[test]
-    fn rest_mistakes_are_rejected() {
-        let e = load_case(
-            Path::new("s/rest.yaml"),
-            &REST.replace("mock: kvc-rest", "mock: kvc-client"),
-            cat(),
-        )
-        .unwrap_err();
-        assert!(e.contains("`served:` entries need `mock: kvc-rest`"), "{e}");
-        let e = load_case(
-            Path::new("s/rest.yaml"),
-            &REST.replace("entries: [1]", "entries: [2]"),
-            cat(),
-        )
-        .unwrap_err();
-        assert!(e.starts_with("s/rest.yaml:13:"), "{e}");
-        assert!(e.contains("entry 2 is not in the mailbox"), "{e}");
-        let e = load_case(
-            Path::new("s/rest.yaml"),
-            &REST.replace("served: encrypted-to-someone-else", "served: forged"),
-            cat(),
-        )
-        .unwrap_err();
-        assert!(e.contains("forged"), "{e}");
-        let e = load_case(
-            Path::new("s/rest.yaml"),
-            &REST.replace(
-                "profile: kvc\n",
-                "profile: kvc\napplicability: {transport: [smtp-pop3]}\n",
-            ),
-            cat(),
-        )
-        .unwrap_err();
-        assert!(e.contains("could never run"), "{e}");
-    }
-
-    #[test]
-    fn crlf_conversion() {
-        assert_eq!(to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
-    }
-}
+mod tests;

@@ -1,0 +1,3 @@
+//! What every role shares.
+
+pub mod expect;

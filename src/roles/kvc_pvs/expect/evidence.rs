@@ -1,0 +1,113 @@
+//! Evidence texts the KV-Connect families share: SMTP/POP3 sessions, the REST mock's
+//! connections and requests.
+
+use crate::roles::expect::{CaseHeader, Scope, check};
+use crate::runner::model::{Check, Verdict};
+use crate::runner::observe::{RestObservations, RestRequest, Session, SessionEnd, TlsOutcome};
+use crate::suite::MockKind;
+
+/// Requests shown in evidence before the list is cut.
+const SHOWN_REQUESTS: usize = 40;
+
+pub fn session_summary(s: &Session) -> String {
+    let auth = if s.auth.is_empty() {
+        "no AUTH".to_string()
+    } else {
+        s.auth
+            .iter()
+            .map(|a| {
+                format!(
+                    "AUTH {} as {} {}",
+                    a.mechanism,
+                    a.user,
+                    if a.success { "accepted" } else { "rejected" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "session from {}: {}; {auth}; {} message(s); ended: {}",
+        s.peer,
+        tls_text(&s.tls),
+        s.messages.len(),
+        end_text(&s.end)
+    )
+}
+
+pub fn end_text(e: &SessionEnd) -> String {
+    match e {
+        SessionEnd::Quit => "QUIT".into(),
+        SessionEnd::PeerClosed => "peer closed the connection".into(),
+        SessionEnd::IdleTimeout => "idle timeout (peer stalled)".into(),
+        SessionEnd::TooLarge => "message too large (552)".into(),
+        SessionEnd::ProtocolError(e) => format!("protocol error: {e}"),
+        SessionEnd::Open => "still open".into(),
+    }
+}
+
+pub fn tls_text(t: &TlsOutcome) -> String {
+    match t {
+        TlsOutcome::Established { sni } => {
+            format!("TLS established (SNI {})", sni.as_deref().unwrap_or("none"))
+        }
+        TlsOutcome::HandshakeFailed(why) => format!("TLS handshake failed: {why}"),
+        TlsOutcome::NotAttempted => "no TLS".into(),
+    }
+}
+
+/// One evidence text for what the REST mock saw: connections with their TLS outcome, then the
+/// requests in order (credentials are never shown, only the account and whether they matched).
+pub fn rest_summary(rest: &RestObservations) -> String {
+    if rest.connections.is_empty() && rest.requests.is_empty() {
+        return "the SUT never connected to the REST server".into();
+    }
+    let mut lines: Vec<String> = rest
+        .connections
+        .iter()
+        .map(|c| format!("connection from {}: {}", c.peer, tls_text(&c.tls)))
+        .collect();
+    if rest.rejected_connections > 0 {
+        lines.push(format!(
+            "{} connection(s) closed at once (too many open)",
+            rest.rejected_connections
+        ));
+    }
+    lines.extend(
+        rest.requests
+            .iter()
+            .take(SHOWN_REQUESTS)
+            .map(RestRequest::summary),
+    );
+    if rest.requests.len() > SHOWN_REQUESTS {
+        lines.push(format!(
+            "... and {} more request(s)",
+            rest.requests.len() - SHOWN_REQUESTS
+        ));
+    }
+    lines.join("\n")
+}
+
+pub fn rest_of<'a>(scope: &Scope<'a>) -> Option<&'a RestObservations> {
+    scope.obs.rest.as_ref()
+}
+
+/// The check of a REST family in a case that ran without the REST mock.
+pub fn no_rest(name: &str, requirement: &str, expected: String) -> Check {
+    check(
+        name,
+        Some(requirement),
+        Verdict::Error,
+        expected,
+        "the case ran without the REST mock",
+    )
+}
+
+/// The REST families observe the REST mock: the case must start it.
+pub fn needs_rest_mock(case: &CaseHeader) -> Result<(), String> {
+    if case.setup.mock == MockKind::KvcRest {
+        Ok(())
+    } else {
+        Err("this expectation observes the REST mock; set `setup.mock: kvc-rest`".into())
+    }
+}

@@ -1,0 +1,480 @@
+//! One case, start to end: applicability, the mock it talks through, its steps against the SUT
+//! adapter, then its expectations over what was observed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::expect;
+use super::model::{
+    CaseResult, MessageRecord, SessionsRecord, StepOutcome, StepRecord, StoredAnswer, Verdict,
+};
+use super::observe::{self, Endpoints, KvcClientSetup, KvcRestSetup, Observations, ServedMessage};
+use super::records::message_records;
+use super::verdict::{cut_short, decide};
+use super::{DEFAULT_MAX_MESSAGE_BYTES, RunContext};
+use crate::suite::{Case, MailboxEntry, MockKind, Step};
+use crate::sut::{SendRequest, SutAdapter};
+
+/// How long a case waits, after its last step, for SUT sessions to end.
+const IDLE_GRACE: Duration = Duration::from_millis(250);
+
+/// The transport a case exercises: its mock's, else the SUT's primary one.
+pub(super) fn case_transport(case: &Case, transports: &[String]) -> String {
+    let primary = transports
+        .first()
+        .map(String::as_str)
+        .unwrap_or("smtp-pop3");
+    case.setup
+        .mock
+        .transport(primary)
+        .unwrap_or(primary)
+        .to_string()
+}
+
+/// Why a case does not apply to this SUT, if it does not.
+fn not_applicable(case: &Case, transports: &[String]) -> Option<String> {
+    let declared = &case.applicability.transport;
+    match case
+        .setup
+        .mock
+        .transport(transports.first().map(String::as_str).unwrap_or(""))
+    {
+        Some(t) if !transports.iter().any(|s| s == t) => Some(format!(
+            "transport {t} not in this run (the SUT offers {})",
+            transports.join(", ")
+        )),
+        Some(t) if !declared.is_empty() && !declared.iter().any(|d| d == t) => Some(format!(
+            "the case applies to transport {} only",
+            declared.join(", ")
+        )),
+        None if !declared.is_empty() && !declared.iter().any(|d| transports.contains(d)) => {
+            Some(format!(
+                "transport {} not in this run (the SUT offers {})",
+                declared.join(", "),
+                transports.join(", ")
+            ))
+        }
+        _ => None,
+    }
+}
+/// Runs one case with a hard upper bound on its duration (the case timeout plus a grace
+/// period); a case that overruns it still yields an `error` result.
+pub(super) async fn execute_guarded(
+    case: Case,
+    ctx: Arc<RunContext>,
+    run_messages: Option<Arc<Vec<MessageRecord>>>,
+) -> CaseResult {
+    let timeout = case_timeout(&case, &ctx);
+    let skeleton = skeleton(&case);
+    let start = Instant::now();
+    match tokio::time::timeout(
+        timeout + Duration::from_secs(5),
+        execute(case, ctx, run_messages),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = skeleton;
+            r.verdict = Verdict::Error;
+            r.reason = Some(format!(
+                "the case did not end within its timeout of {:.1} s (plus 5 s grace)",
+                timeout.as_secs_f64()
+            ));
+            r.duration_ms = start.elapsed().as_millis() as u64;
+            r
+        }
+    }
+}
+
+fn case_timeout(case: &Case, ctx: &RunContext) -> Duration {
+    case.timeout
+        .map(Duration::from_secs_f64)
+        .unwrap_or(ctx.timeout)
+}
+
+fn skeleton(case: &Case) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        origin: case.origin.clone(),
+        requirements: case.requirements.clone(),
+        role: case.role.as_str().to_string(),
+        profile: case.profile.clone(),
+        verdict: Verdict::Error,
+        reason: None,
+        duration_ms: 0,
+        steps: Vec::new(),
+        checks: Vec::new(),
+        messages: Vec::new(),
+        sessions: SessionsRecord::default(),
+        attest: Vec::new(),
+        mailbox_len: 0,
+        stored: None,
+    }
+}
+async fn execute(
+    case: Case,
+    ctx: Arc<RunContext>,
+    run_messages: Option<Arc<Vec<MessageRecord>>>,
+) -> CaseResult {
+    let start = Instant::now();
+    let mut result = skeleton(&case);
+    let transports = ctx.sut.transports();
+    let transport = case_transport(&case, &transports);
+    let finish = |mut r: CaseResult| {
+        r.duration_ms = start.elapsed().as_millis() as u64;
+        r
+    };
+
+    if let Some(reason) = not_applicable(&case, &transports) {
+        result.verdict = Verdict::Skip;
+        result.reason = Some(reason);
+        return finish(result);
+    }
+
+    let empty = Observations::default();
+    if case.setup.mock == MockKind::None || case.steps.is_empty() {
+        let scope = expect::Scope {
+            case: &case,
+            own: &[],
+            run: &[],
+            obs: &empty,
+            mailbox_len: 0,
+            registry: &ctx.registry,
+            answers: &ctx.answers,
+            catalogue: ctx.catalogue,
+            transport: &transport,
+            stored: None,
+            steps: &[],
+        };
+        let (checks, attest) = expect::evaluate(&scope);
+        let (verdict, reason) = decide(&checks);
+        result.checks = checks;
+        result.attest = attest;
+        result.verdict = verdict;
+        result.reason = reason;
+        return finish(result);
+    }
+
+    // Skip expectations decide without running anything.
+    if let Some(reason) = case.expect.iter().find_map(|e| e.skip_reason()) {
+        result.verdict = Verdict::Skip;
+        result.reason = Some(reason.to_string());
+        return finish(result);
+    }
+
+    let timeout = case_timeout(&case, &ctx);
+    let deadline = start + timeout;
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+
+    let mailbox_len = case.setup.mailbox.len();
+    let started = if transport == "rest" {
+        start_rest_mock(&case, &ctx, timeout).await
+    } else {
+        start_client_mock(&case, &ctx, timeout).await
+    };
+    let mock = match started {
+        Ok(m) => m,
+        Err(e) => {
+            result.reason = Some(e);
+            return finish(result);
+        }
+    };
+    let endpoints = Endpoints {
+        transport: transport.clone(),
+        host: ctx.mocks.host(),
+        smtp: mock.smtp_addr(),
+        pop3: mock.pop3_addr(),
+        rest: mock.rest(),
+        ca_file: ctx.mocks.ca_file(),
+        ca_pem: ctx.mocks.ca_pem(),
+        user: ctx.mocks.user(),
+        password: ctx.mocks.password(),
+        from: ctx.mocks.from(),
+    };
+
+    let mut step_error: Option<String> = None;
+    for (i, step) in case.steps.iter().enumerate() {
+        let step_start = Instant::now();
+        let index = i + 1;
+        let (outcome, detail) = run_step(step, &*mock, &*ctx.sut, &endpoints, remaining()).await;
+        let record = StepRecord {
+            index,
+            description: step.describe(),
+            outcome,
+            detail: detail.clone(),
+            duration_ms: step_start.elapsed().as_millis() as u64,
+        };
+        result.steps.push(record);
+        if matches!(outcome, StepOutcome::Failed | StepOutcome::TimedOut) {
+            step_error = Some(format!("step {index} ({}): {detail}", step.describe()));
+            break;
+        }
+    }
+
+    // The SUT's own account of what it stored (KVC-Anb022), asked once the steps are done.
+    let wants_store = case.expect.iter().any(|e| e.needs_store_report());
+    if wants_store && step_error.is_none() {
+        result.stored = Some(
+            match tokio::time::timeout(remaining(), ctx.sut.stored(&endpoints)).await {
+                Ok(Ok(Some(messages))) => StoredAnswer::Reported { messages },
+                Ok(Ok(None)) => StoredAnswer::Unsupported,
+                Ok(Err(error)) => StoredAnswer::Failed { error },
+                Err(_) => StoredAnswer::Failed {
+                    error: "the adapter did not answer within the case timeout".into(),
+                },
+            },
+        );
+    }
+
+    // Let sessions the SUT is ending (QUIT in flight) finish, so transcripts are complete; a
+    // stalled session does not hold the case up beyond this grace.
+    let obs = mock.wait_for_idle(remaining().min(IDLE_GRACE)).await;
+    mock.shutdown().await;
+    let messages = message_records(&case, &obs, &ctx.registry, &*ctx.mocks);
+    result.sessions = SessionsRecord {
+        smtp: obs.smtp.clone(),
+        pop3: obs.pop3.clone(),
+        rest: obs.rest.clone(),
+        rejected_connections: obs.rejected_connections,
+    };
+    result.mailbox_len = mailbox_len;
+    let mut run_refs: Vec<&MessageRecord> = Vec::new();
+    if let Some(shared) = &run_messages {
+        run_refs.extend(shared.iter());
+    }
+    run_refs.extend(messages.iter());
+    let scope = expect::Scope {
+        case: &case,
+        own: &messages,
+        run: &run_refs,
+        obs: &obs,
+        mailbox_len,
+        registry: &ctx.registry,
+        answers: &ctx.answers,
+        catalogue: ctx.catalogue,
+        transport: &transport,
+        stored: result.stored.as_ref(),
+        steps: &result.steps,
+    };
+    let (mut checks, attest) = expect::evaluate(&scope);
+    let (verdict, reason) = match &step_error {
+        // The evidence gathered before the step ended still decides a clear failure.
+        Some(e) => {
+            let (v, r) = cut_short(&mut checks, e);
+            (v, Some(r))
+        }
+        None => decide(&checks),
+    };
+    result.checks = checks;
+    result.attest = attest;
+    result.verdict = verdict;
+    result.reason = reason;
+    result.messages = messages;
+    finish(result)
+}
+
+async fn start_client_mock(
+    case: &Case,
+    ctx: &RunContext,
+    timeout: Duration,
+) -> Result<Box<dyn observe::RunningMock>, String> {
+    let mut mailbox = Vec::new();
+    for m in &case.setup.mailbox {
+        mailbox.push(m.bytes(case).map_err(|e| format!("{}: {e}", case.origin))?);
+    }
+    let (smtp_port, pop3_port) = ctx.fixed_ports.unwrap_or((0, 0));
+    let setup = KvcClientSetup {
+        cert: case.setup.server_cert,
+        mailbox,
+        max_message_bytes: case
+            .setup
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        idle_timeout: ctx.idle_timeout.min(timeout),
+        smtp_port,
+        pop3_port,
+    };
+    ctx.mocks
+        .start_kvc_client(setup)
+        .await
+        .map_err(|e| format!("starting the mock KV-Connect Client: {e}"))
+}
+
+async fn start_rest_mock(
+    case: &Case,
+    ctx: &RunContext,
+    timeout: Duration,
+) -> Result<Box<dyn observe::RunningMock>, String> {
+    let mut mailbox = Vec::new();
+    for m in &case.setup.mailbox {
+        mailbox.push(match m {
+            MailboxEntry::Served(v) => ServedMessage::Built(*v),
+            other => ServedMessage::Raw(
+                other
+                    .bytes(case)
+                    .map_err(|e| format!("{}: {e}", case.origin))?,
+            ),
+        });
+    }
+    let (port, ldap_port) = ctx.fixed_rest_ports.unwrap_or((0, 0));
+    let setup = KvcRestSetup {
+        cert: case.setup.server_cert,
+        mailbox,
+        max_body_bytes: case
+            .setup
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        idle_timeout: ctx.idle_timeout.min(timeout),
+        send_status: case.setup.rest.send_status,
+        delete_status: case.setup.rest.delete_status,
+        response_delay: case.setup.rest.delay_ms.map(Duration::from_millis),
+        port,
+        ldap_port,
+    };
+    ctx.mocks
+        .start_kvc_rest(setup)
+        .await
+        .map_err(|e| format!("starting the mock KV-Connect REST server: {e}"))
+}
+
+async fn run_step(
+    step: &Step,
+    mock: &dyn observe::RunningMock,
+    sut: &dyn SutAdapter,
+    endpoints: &Endpoints,
+    remaining: Duration,
+) -> (StepOutcome, String) {
+    if remaining.is_zero() {
+        return (
+            StepOutcome::TimedOut,
+            "the case timeout was reached before this step".into(),
+        );
+    }
+    let secs = remaining.as_secs_f64();
+    match step {
+        Step::Send(s) => {
+            let req = SendRequest {
+                to: s.to.clone(),
+                application: s.application.clone(),
+                subject: s.subject.clone(),
+                body: s.body.clone(),
+            };
+            trigger(sut.send(endpoints, &req), remaining, s.may_fail).await
+        }
+        Step::Fetch(f) => trigger(sut.fetch(endpoints), remaining, f.may_fail).await,
+        Step::WaitMessages(w) => {
+            let obs = mock.wait_for_messages(w.count, remaining).await;
+            let n = obs.message_count();
+            if n >= w.count {
+                (StepOutcome::Ok, format!("{n} message(s) received"))
+            } else {
+                (
+                    if w.may_time_out {
+                        StepOutcome::FailedAllowed
+                    } else {
+                        StepOutcome::TimedOut
+                    },
+                    format!(
+                        "{n} of {} message(s) within {secs:.1} s; {}",
+                        w.count,
+                        describe_sessions(&obs)
+                    ),
+                )
+            }
+        }
+        Step::WaitPop3Quit(_) => {
+            let obs = mock.wait_for_pop3_quit(remaining).await;
+            if obs.pop3.iter().any(|s| s.end == observe::SessionEnd::Quit) {
+                (StepOutcome::Ok, "POP3 session ended with QUIT".into())
+            } else {
+                (
+                    StepOutcome::TimedOut,
+                    format!(
+                        "no POP3 QUIT within {secs:.1} s; {}",
+                        describe_sessions(&obs)
+                    ),
+                )
+            }
+        }
+        Step::WaitConnections(w) => {
+            let until = Instant::now() + remaining;
+            loop {
+                let obs = mock.observations();
+                let ended = match w.service {
+                    crate::suite::Service::Smtp => ended_sessions(&obs.smtp),
+                    crate::suite::Service::Pop3 => ended_sessions(&obs.pop3),
+                    // HTTPS connections count once the TLS handshake has ended either way.
+                    crate::suite::Service::Https => {
+                        obs.rest.as_ref().map(|r| r.connections.len()).unwrap_or(0)
+                    }
+                };
+                if ended >= w.count {
+                    return (
+                        StepOutcome::Ok,
+                        format!("{ended} {} connection(s) ended", w.service.as_str()),
+                    );
+                }
+                if Instant::now() >= until {
+                    return (
+                        StepOutcome::TimedOut,
+                        format!(
+                            "{ended} of {} {} connection(s) ended within {secs:.1} s; {}",
+                            w.count,
+                            w.service.as_str(),
+                            describe_sessions(&obs)
+                        ),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn trigger(
+    fut: observe::BoxFuture<'_, Result<String, String>>,
+    remaining: Duration,
+    may_fail: bool,
+) -> (StepOutcome, String) {
+    match tokio::time::timeout(remaining, fut).await {
+        Ok(Ok(detail)) => (StepOutcome::Ok, detail),
+        Ok(Err(e)) if may_fail => (StepOutcome::FailedAllowed, e),
+        Ok(Err(e)) => (StepOutcome::Failed, format!("the SUT trigger failed: {e}")),
+        Err(_) => (
+            StepOutcome::TimedOut,
+            format!(
+                "the SUT trigger did not return within {:.1} s",
+                remaining.as_secs_f64()
+            ),
+        ),
+    }
+}
+
+fn ended_sessions(sessions: &[observe::Session]) -> usize {
+    sessions
+        .iter()
+        .filter(|s| s.end != observe::SessionEnd::Open)
+        .count()
+}
+
+fn describe_sessions(obs: &Observations) -> String {
+    if let Some(rest) = &obs.rest {
+        return expect::rest_summary(rest);
+    }
+    if obs.smtp.is_empty() && obs.pop3.is_empty() && obs.rejected_connections == 0 {
+        return "the SUT never connected".into();
+    }
+    let mut parts: Vec<String> = obs.rejected_note().into_iter().collect();
+    for (name, sessions) in [("SMTP", &obs.smtp), ("POP3", &obs.pop3)] {
+        for s in sessions {
+            parts.push(format!(
+                "{name} session from {} ended: {}",
+                s.peer,
+                expect::end_text(&s.end)
+            ));
+        }
+    }
+    parts.join("; ")
+}
