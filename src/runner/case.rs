@@ -452,10 +452,10 @@ async fn trigger(
     }
 }
 
-fn ended_sessions(sessions: &[observe::Session]) -> usize {
+fn ended_sessions<S: observe::MailSessionRecord>(sessions: &[S]) -> usize {
     sessions
         .iter()
-        .filter(|s| s.end != observe::SessionEnd::Open)
+        .filter(|s| *s.end() != observe::SessionEnd::Open)
         .count()
 }
 
@@ -467,14 +467,14 @@ fn describe_sessions(obs: &Observations) -> String {
         return "the SUT never connected".into();
     }
     let mut parts: Vec<String> = obs.rejected_note().into_iter().collect();
-    for (name, sessions) in [("SMTP", &obs.smtp), ("POP3", &obs.pop3)] {
-        for s in sessions {
-            parts.push(format!(
-                "{name} session from {} ended: {}",
-                s.peer,
-                expect::end_text(&s.end)
-            ));
-        }
-    }
+    let ended = |name: &str, s: &dyn observe::MailSessionRecord| {
+        format!(
+            "{name} session from {} ended: {}",
+            s.peer(),
+            expect::end_text(s.end())
+        )
+    };
+    parts.extend(obs.smtp.iter().map(|s| ended("SMTP", s)));
+    parts.extend(obs.pop3.iter().map(|s| ended("POP3", s)));
     parts.join("; ")
 }

@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 use kvc_mocks::kvc::directory::{KvcDirectoryConfig, KvcDirectoryMock};
 use kvc_mocks::kvc::rest::{
     KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, KvcRestObservations,
-    RestAuth, RestResource,
 };
 use kvc_mocks::kvc::served_messages::{
     KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
@@ -19,9 +18,8 @@ use kvc_mocks::{Account, KvcClientConfig, KvcClientMock, ServerCertKind, TlsPki}
 use kvc_smime::pki::{CertVariant, CertifiedKey, EndEntitySpec, KeyPurpose};
 
 use super::observe::{
-    BoxFuture, CapturedMessage, KvcClientSetup, KvcRestSetup, MockHost, Observations, PostedMail,
-    PostedOpening, RestConnection, RestEndpoints, RestObservations, RestRequest, RunningMock,
-    ServedMessage, Session,
+    BoxFuture, KvcClientSetup, KvcRestSetup, MockHost, Observations, PostedOpening, RestEndpoints,
+    RestObservations, RunningMock, ServedMessage,
 };
 use crate::lint::SmimeKeys;
 use crate::suite::ServedVariant;
@@ -178,42 +176,8 @@ fn convert(o: kvc_mocks::Observations) -> Observations {
     Observations {
         rest: None,
         rejected_connections: o.rejected_connections,
-        smtp: o
-            .smtp
-            .into_iter()
-            .map(|s| Session {
-                peer: s.peer.to_string(),
-                tls: s.tls,
-                auth: s.auth,
-                transcript: s.transcript,
-                messages: s
-                    .messages
-                    .into_iter()
-                    .map(|m| CapturedMessage {
-                        mail_from: m.mail_from,
-                        rcpt_to: m.rcpt_to,
-                        data: m.data,
-                    })
-                    .collect(),
-                retrieved: Vec::new(),
-                deleted: Vec::new(),
-                end: s.end,
-            })
-            .collect(),
-        pop3: o
-            .pop3
-            .into_iter()
-            .map(|s| Session {
-                peer: s.peer.to_string(),
-                tls: s.tls,
-                auth: s.auth,
-                transcript: s.transcript,
-                messages: Vec::new(),
-                retrieved: s.retrieved,
-                deleted: s.deleted,
-                end: s.end,
-            })
-            .collect(),
+        smtp: o.smtp,
+        pop3: o.pop3,
     }
 }
 
@@ -544,37 +508,6 @@ impl RunningMock for RunningRest {
     }
 }
 
-fn resource(r: &RestResource) -> (&'static str, Option<String>) {
-    match r {
-        RestResource::Version => ("version", None),
-        RestResource::Login { username } => ("login", Some(username.clone())),
-        RestResource::Account { uid } => ("account", Some(uid.clone())),
-        RestResource::Headers { uid, .. } => ("headers", Some(uid.clone())),
-        RestResource::AllMails { uid } => ("mails", Some(uid.clone())),
-        RestResource::Mail { message_id, .. } => ("mail", Some(message_id.clone())),
-        RestResource::Send => ("send", None),
-        RestResource::CsrSubmit => ("csr", None),
-        RestResource::CsrStatus { id } => ("csr-status", Some(id.clone())),
-        RestResource::Certificates { uid, email } => {
-            ("certificates", email.clone().or_else(|| uid.clone()))
-        }
-        RestResource::AccountCertificate { uid } => ("account-certificate", Some(uid.clone())),
-        RestResource::Password { uid } => ("password", Some(uid.clone())),
-        RestResource::AddressBook { file } => ("address-book", Some(file.clone())),
-        RestResource::Unknown => ("unknown", None),
-        RestResource::NotRouted => ("not-routed", None),
-    }
-}
-
-fn rest_auth(a: &RestAuth) -> String {
-    match a {
-        RestAuth::NotRequired => "none".into(),
-        RestAuth::Missing => "missing".into(),
-        RestAuth::Ok { user } => format!("ok {user}"),
-        RestAuth::Failed { user } => format!("failed {user}"),
-    }
-}
-
 fn convert_rest(
     o: KvcRestObservations,
     mailbox_ids: Vec<String>,
@@ -582,45 +515,9 @@ fn convert_rest(
     directory: kvc_mocks::kvc::directory::DirectoryObservations,
 ) -> RestObservations {
     RestObservations {
-        connections: o
-            .connections
-            .into_iter()
-            .map(|c| RestConnection {
-                peer: c.peer.to_string(),
-                tls: c.tls,
-            })
-            .collect(),
-        requests: o
-            .requests
-            .into_iter()
-            .map(|r| {
-                let (name, subject) = resource(&r.resource);
-                RestRequest {
-                    method: r.method,
-                    target: r.target,
-                    resource: name.to_string(),
-                    subject,
-                    auth: rest_auth(&r.auth),
-                    status: r.status,
-                    bytes_in: r.bytes_in,
-                    at_ms: r.at.as_millis() as u64,
-                    note: r.note,
-                }
-            })
-            .collect(),
-        posted: o
-            .posted
-            .into_iter()
-            .map(|p| PostedMail {
-                status: p.status,
-                message: CapturedMessage {
-                    mail_from: p.user.clone(),
-                    rcpt_to: p.delivered_to,
-                    data: p.data,
-                },
-                user: p.user,
-            })
-            .collect(),
+        connections: o.connections,
+        requests: o.requests,
+        posted: o.posted,
         mailbox_ids,
         remaining_ids,
         rejected_connections: o.rejected_connections,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::catalogue::Catalogue;
 use crate::lint::FileResult;
-use crate::runner::observe::{RestObservations, Session};
+use crate::runner::observe::{Pop3Session, RestObservations, SmtpSession};
 
 /// Verdict of a check, a case or a requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -165,8 +165,8 @@ pub enum StoredAnswer {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionsRecord {
-    pub smtp: Vec<Session>,
-    pub pop3: Vec<Session>,
+    pub smtp: Vec<SmtpSession>,
+    pub pop3: Vec<Pop3Session>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rest: Option<RestObservations>,
     /// SMTP/POP3 connections the mock closed at once (too many open).

@@ -1,4 +1,4 @@
-//! What the runner sees of a SUT: the mocks' observations, in the runner's own types, and the
+//! What the runner sees of a SUT: the mocks' own records (no copies), gathered per case, and the
 //! small traits through which the runner starts mocks. The `kvc-mocks` crate is adapted to these
 //! traits in [`super::mocks`]; tests can substitute their own implementations.
 
@@ -11,13 +11,16 @@ use serde::Serialize;
 use crate::suite::ServerCert;
 
 pub use crate::sut::endpoints::{BoxFuture, Endpoints, RestEndpoints};
-/// What every session records is the mocks' own evidence type, not a copy.
+/// The records are the mocks' own evidence types, not copies.
+pub use kvc_mocks::kvc::directory::DirectoryObservations;
+pub use kvc_mocks::kvc::rest::{PostedMail, RestAuth, RestConnection, RestRequest, RestResource};
+pub use kvc_mocks::mail::{MailSessionRecord, Pop3Session, SmtpSession};
 pub use kvc_mocks::{AuthRecord, SessionEnd, TlsOutcome, TranscriptLine};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Observations {
-    pub smtp: Vec<Session>,
-    pub pop3: Vec<Session>,
+    pub smtp: Vec<SmtpSession>,
+    pub pop3: Vec<Pop3Session>,
     /// What the mock KV-Connect REST server saw (REST cases only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rest: Option<RestObservations>,
@@ -57,105 +60,54 @@ pub struct RestObservations {
     pub rejected_connections: usize,
     /// What the LDAPS directory beside the REST server saw: binds and searches (a SUT looks
     /// recipients up there, KVC-FACTS §10).
-    pub directory: kvc_mocks::kvc::directory::DirectoryObservations,
+    pub directory: DirectoryObservations,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct RestConnection {
-    pub peer: String,
-    pub tls: TlsOutcome,
+/// How a captured message reached the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// SMTP DATA at the mail mock.
+    Smtp,
+    /// `POST mails` the REST mock accepted.
+    Rest,
 }
 
-/// One HTTP request as the REST mock handled it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RestRequest {
-    pub method: String,
-    pub target: String,
-    /// Routed resource, e.g. `mail`, `headers`, `send`, `certificates`, `login`.
-    pub resource: String,
-    /// Message id (`mail`) or looked-up address/uid (`certificates`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// `none`, `missing`, `ok <user>`, `failed <user>`.
-    pub auth: String,
-    pub status: u16,
-    pub bytes_in: usize,
-    /// Milliseconds since the mock started.
-    pub at_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-impl RestRequest {
-    pub fn offered_credentials(&self) -> bool {
-        self.auth.starts_with("ok ") || self.auth.starts_with("failed ")
-    }
-
-    pub fn summary(&self) -> String {
-        format!(
-            "{} {} -> {}{}{}",
-            self.method,
-            self.target,
-            self.status,
-            if self.auth == "none" {
-                String::new()
-            } else {
-                format!(" (auth: {})", self.auth)
-            },
-            self.note
-                .as_ref()
-                .map(|n| format!(" [{n}]"))
-                .unwrap_or_default()
-        )
-    }
-}
-
-/// A `POST mails` body.
-#[derive(Debug, Clone, Serialize)]
-pub struct PostedMail {
-    pub user: String,
-    pub status: u16,
-    /// The message as posted; accepted ones (2xx) are also in [`Observations::messages`].
-    pub message: CapturedMessage,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CapturedMessage {
-    pub mail_from: String,
-    pub rcpt_to: Vec<String>,
-    #[serde(skip)]
-    pub data: Vec<u8>,
-}
-
-/// One SMTP or POP3 session as the mock saw it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Session {
-    pub peer: String,
-    pub tls: TlsOutcome,
-    pub auth: Vec<AuthRecord>,
-    pub transcript: Vec<TranscriptLine>,
-    /// SMTP: messages received in this session.
-    #[serde(skip)]
-    pub messages: Vec<CapturedMessage>,
-    /// POP3: 1-based message numbers, in RETR order.
-    pub retrieved: Vec<usize>,
-    pub deleted: Vec<usize>,
-    pub end: SessionEnd,
+/// A message the SUT handed over, wherever it was captured.
+#[derive(Debug, Clone, Copy)]
+pub struct Captured<'a> {
+    pub via: Via,
+    /// SMTP: the MAIL FROM path; REST: the authenticated account.
+    pub mail_from: &'a str,
+    /// SMTP: the RCPT TO paths; REST: the accounts it was delivered to.
+    pub rcpt_to: &'a [String],
+    pub data: &'a [u8],
 }
 
 impl Observations {
     /// Every message the SUT handed over: SMTP DATA, and REST `POST mails` the server accepted.
-    pub fn messages(&self) -> impl Iterator<Item = &CapturedMessage> {
+    pub fn messages(&self) -> impl Iterator<Item = Captured<'_>> {
+        let smtp = self
+            .smtp
+            .iter()
+            .flat_map(|s| s.messages.iter())
+            .map(|m| Captured {
+                via: Via::Smtp,
+                mail_from: &m.mail_from,
+                rcpt_to: &m.rcpt_to,
+                data: &m.data,
+            });
         let posted = self
             .rest
             .iter()
             .flat_map(|r| r.posted.iter())
             .filter(|p| (200..300).contains(&p.status))
-            .map(|p| &p.message);
-        self.smtp
-            .iter()
-            .flat_map(|s| s.messages.iter())
-            .chain(posted)
+            .map(|p| Captured {
+                via: Via::Rest,
+                mail_from: &p.user,
+                rcpt_to: &p.delivered_to,
+                data: &p.data,
+            });
+        smtp.chain(posted)
     }
 
     pub fn message_count(&self) -> usize {

@@ -2,7 +2,7 @@
 //! and named by the file the report writes it to.
 
 use super::model::MessageRecord;
-use super::observe::{MockHost, Observations};
+use super::observe::{MockHost, Observations, Via};
 use crate::lint::{self, LintOptions, ProfileChoice};
 use crate::rules::KvcRegistry;
 use crate::suite::Case;
@@ -51,14 +51,13 @@ pub fn message_records(
     mocks: &dyn MockHost,
 ) -> Vec<MessageRecord> {
     let dir = case_dir(&case.id);
-    let smtp_count: usize = obs.smtp.iter().map(|s| s.messages.len()).sum();
     obs.messages()
         .enumerate()
         .map(|(i, m)| {
             let file = format!("cases/{dir}/message-{}.eml", i + 1);
             let mut opts = lint_options(&case.profile, registry);
-            let opening = if i >= smtp_count {
-                mocks.open_posted(&m.data)
+            let opening = if m.via == Via::Rest {
+                mocks.open_posted(m.data)
             } else {
                 None
             };
@@ -69,13 +68,13 @@ pub fn message_records(
                 }
                 None => (None, Vec::new()),
             };
-            let mut linted = lint::lint_bytes(&file, &m.data, &opts);
+            let mut linted = lint::lint_bytes(&file, m.data, &opts);
             if opts.smime.is_some() && linted.smime.is_none() && linted.error.is_some() {
                 // The message does not open (e.g. not encrypted to the key): its header rules
                 // still count, the S/MIME failure is kept as a diagnostic.
                 opts.smime = None;
                 let why = linted.error.take().unwrap_or_default();
-                linted = lint::lint_bytes(&file, &m.data, &opts);
+                linted = lint::lint_bytes(&file, m.data, &opts);
                 linted.diagnostics.push(lint::Diagnostic {
                     line: 1,
                     message: format!("S/MIME: {why}"),
@@ -86,11 +85,11 @@ pub fn message_records(
                 lint: linted,
                 file,
                 size: m.data.len(),
-                mail_from: m.mail_from.clone(),
-                rcpt_to: m.rcpt_to.clone(),
+                mail_from: m.mail_from.to_string(),
+                rcpt_to: m.rcpt_to.to_vec(),
                 opened_with,
                 decryptable_by,
-                data: m.data.clone(),
+                data: m.data.to_vec(),
             }
         })
         .collect()

@@ -41,7 +41,10 @@ pub struct HttpConnection {
     pub peer: SocketAddr,
     pub tls: TlsOutcome,
     /// Since the server started.
-    #[serde(rename = "at_ms", serialize_with = "crate::net::session::serialize_millis")]
+    #[serde(
+        rename = "at_ms",
+        serialize_with = "crate::net::session::serialize_millis"
+    )]
     pub at: Duration,
 }
 

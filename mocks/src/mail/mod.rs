@@ -9,5 +9,5 @@ pub mod server;
 pub(crate) mod smtp_server;
 
 pub use maildrop::Account;
-pub use records::{CapturedMessage, Observations, Pop3Session, SmtpSession};
+pub use records::{CapturedMessage, MailSessionRecord, Observations, Pop3Session, SmtpSession};
 pub use server::{MailServer, MailServerConfig};

@@ -96,3 +96,49 @@ impl Observations {
         self.smtp.iter().flat_map(|s| s.messages.iter())
     }
 }
+
+/// What SMTP and POP3 sessions have in common, for evidence that treats them alike.
+pub trait MailSessionRecord {
+    fn peer(&self) -> SocketAddr;
+    fn tls(&self) -> &TlsOutcome;
+    fn auth(&self) -> &[AuthRecord];
+    fn transcript(&self) -> &[TranscriptLine];
+    fn end(&self) -> &SessionEnd;
+    /// Whether the client sent credentials in this session (see
+    /// [`SmtpSession::credentials_offered`]).
+    fn credentials_offered(&self) -> bool;
+    /// Messages the client handed over in this session (POP3: none).
+    fn message_count(&self) -> usize;
+}
+
+macro_rules! mail_session_record {
+    ($t:ty, $messages:expr) => {
+        impl MailSessionRecord for $t {
+            fn peer(&self) -> SocketAddr {
+                self.peer
+            }
+            fn tls(&self) -> &TlsOutcome {
+                &self.tls
+            }
+            fn auth(&self) -> &[AuthRecord] {
+                &self.auth
+            }
+            fn transcript(&self) -> &[TranscriptLine] {
+                &self.transcript
+            }
+            fn end(&self) -> &SessionEnd {
+                &self.end
+            }
+            fn credentials_offered(&self) -> bool {
+                <$t>::credentials_offered(self)
+            }
+            fn message_count(&self) -> usize {
+                let count: fn(&$t) -> usize = $messages;
+                count(self)
+            }
+        }
+    };
+}
+
+mail_session_record!(SmtpSession, |s| s.messages.len());
+mail_session_record!(Pop3Session, |_| 0);

@@ -1,19 +1,21 @@
 //! Evidence texts the KV-Connect families share: SMTP/POP3 sessions, the REST mock's
-//! connections and requests.
+//! connections and requests, and the directory beside it.
 
 use crate::roles::expect::{CaseHeader, Scope, check};
 use crate::runner::model::{Check, Verdict};
-use crate::runner::observe::{RestObservations, RestRequest, Session, SessionEnd, TlsOutcome};
+use crate::runner::observe::{
+    DirectoryObservations, MailSessionRecord, RestObservations, RestRequest, SessionEnd, TlsOutcome,
+};
 use crate::suite::MockKind;
 
 /// Requests shown in evidence before the list is cut.
 const SHOWN_REQUESTS: usize = 40;
 
-pub fn session_summary(s: &Session) -> String {
-    let auth = if s.auth.is_empty() {
+pub fn session_summary(s: &impl MailSessionRecord) -> String {
+    let auth = if s.auth().is_empty() {
         "no AUTH".to_string()
     } else {
-        s.auth
+        s.auth()
             .iter()
             .map(|a| {
                 format!(
@@ -28,10 +30,10 @@ pub fn session_summary(s: &Session) -> String {
     };
     format!(
         "session from {}: {}; {auth}; {} message(s); ended: {}",
-        s.peer,
-        tls_text(&s.tls),
-        s.messages.len(),
-        end_text(&s.end)
+        s.peer(),
+        tls_text(s.tls()),
+        s.message_count(),
+        end_text(s.end())
     )
 }
 
@@ -85,7 +87,54 @@ pub fn rest_summary(rest: &RestObservations) -> String {
             rest.requests.len() - SHOWN_REQUESTS
         ));
     }
+    lines.extend(directory_lines(&rest.directory));
     lines.join("\n")
+}
+
+/// The LDAPS directory beside the REST server: who bound and what was searched (a SUT may look
+/// recipients up there instead of over REST, KVC-FACTS §10).
+fn directory_lines(d: &DirectoryObservations) -> Vec<String> {
+    let mut lines = Vec::new();
+    for s in &d.sessions {
+        lines.push(format!(
+            "directory connection from {}: {}",
+            s.peer,
+            tls_text(&s.tls)
+        ));
+        for b in &s.binds {
+            let who = if b.dn.is_empty() {
+                "anonymous"
+            } else {
+                b.dn.as_str()
+            };
+            let outcome = if b.success { "accepted" } else { "rejected" };
+            lines.push(format!("  bind as {who}: {outcome}"));
+        }
+        for q in s.searches.iter().take(SHOWN_REQUESTS) {
+            lines.push(format!(
+                "  search base `{}` scope {} filter {} -> {} entr{} (result {})",
+                q.base,
+                q.scope,
+                q.filter,
+                q.entries_returned,
+                if q.entries_returned == 1 { "y" } else { "ies" },
+                q.result_code
+            ));
+        }
+        if s.searches.len() > SHOWN_REQUESTS {
+            lines.push(format!(
+                "  ... and {} more search(es)",
+                s.searches.len() - SHOWN_REQUESTS
+            ));
+        }
+    }
+    if d.rejected_connections > 0 {
+        lines.push(format!(
+            "{} directory connection(s) closed at once (too many open)",
+            d.rejected_connections
+        ));
+    }
+    lines
 }
 
 pub fn rest_of<'a>(scope: &Scope<'a>) -> Option<&'a RestObservations> {

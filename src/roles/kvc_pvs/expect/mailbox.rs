@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::evidence::{needs_rest_mock, no_rest, rest_of, rest_summary, session_summary};
 use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
 use crate::runner::model::{Check, Verdict};
-use crate::runner::observe::RestObservations;
+use crate::runner::observe::{RestObservations, RestResource};
 use crate::suite::Control;
 
 /// `pop3_retrieved_all: {}`: the SUT retrieved (RETR) every message of the POP3 mailbox.
@@ -283,8 +283,7 @@ impl Expect for DeletedAfterFetch {
 fn first_request(rest: &RestObservations, method: &str, id: &str, ok_only: bool) -> Option<usize> {
     rest.requests.iter().position(|r| {
         r.method == method
-            && r.resource == "mail"
-            && r.subject.as_deref() == Some(id)
+            && matches!(&r.resource, RestResource::Mail { message_id, .. } if message_id == id)
             && (!ok_only || (200..300).contains(&r.status))
     })
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::evidence::{needs_rest_mock, no_rest, rest_of, rest_summary};
 use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
 use crate::runner::model::{Check, StepOutcome, StepRecord, Verdict};
-use crate::runner::observe::{RestObservations, RestRequest};
+use crate::runner::observe::{RestObservations, RestRequest, RestResource};
 use crate::suite::{Control, Step};
 
 /// The YAML shape of the two recipient families.
@@ -103,9 +103,9 @@ fn lookups<'a>(rest: &'a RestObservations, recipient: &str) -> Vec<&'a RestReque
     rest.requests
         .iter()
         .filter(|r| {
-            r.resource == "certificates"
-                && r.subject
-                    .as_deref()
+            matches!(r.resource, RestResource::Certificates { .. })
+                && r.resource
+                    .subject()
                     .is_some_and(|s| same_address(s, recipient))
         })
         .collect()
@@ -343,7 +343,11 @@ fn failure_reported(scope: &Scope, kind: Refused, req: &str) -> Check {
         Refused::Delete => rest
             .requests
             .iter()
-            .filter(|r| r.method == "DELETE" && r.resource == "mail" && r.status == status)
+            .filter(|r| {
+                r.method == "DELETE"
+                    && matches!(r.resource, RestResource::Mail { .. })
+                    && r.status == status
+            })
             .count(),
     };
     if refused == 0 {

@@ -7,8 +7,10 @@ use crate::roles::kvc_pvs::expect::tls::client_refused;
 use crate::rules::KvcRegistry;
 use crate::runner::answers::Answers;
 use crate::runner::model::{Check, StoredAnswer, Verdict};
+use std::time::Duration;
+
 use crate::runner::observe::{
-    Observations, RestConnection, RestObservations, RestRequest, TlsOutcome,
+    Observations, RestAuth, RestConnection, RestObservations, RestRequest, RestResource, TlsOutcome,
 };
 use crate::runner::verdict::CONTROL_FAILED;
 use crate::suite::Case;
@@ -24,16 +26,36 @@ fn cat() -> &'static Catalogue {
     Catalogue::embedded().expect("catalogue")
 }
 
+fn peer() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 1))
+}
+
 fn req(method: &str, resource: &str, subject: &str, status: u16) -> RestRequest {
     RestRequest {
+        peer: peer(),
         method: method.into(),
         target: format!("/kvconnect/rest/{resource}/{subject}"),
-        resource: resource.into(),
-        subject: Some(subject.into()),
-        auth: "ok praxis@kv-connect.test".into(),
+        resource: match resource {
+            "mail" => RestResource::Mail {
+                uid: "praxis".into(),
+                message_id: subject.into(),
+            },
+            "version" => RestResource::Version,
+            "certificates" => RestResource::Certificates {
+                uid: None,
+                email: Some(subject.into()),
+            },
+            other => panic!("no test request for resource {other}"),
+        },
+        auth: RestAuth::Ok {
+            user: "praxis@kv-connect.test".into(),
+        },
+        content_type: None,
         status,
         bytes_in: 0,
-        at_ms: 0,
+        bytes_out: 0,
+        at: Duration::ZERO,
+        duration: Duration::ZERO,
         note: None,
     }
 }
@@ -43,8 +65,9 @@ fn rest(requests: Vec<RestRequest>) -> Observations {
         rest: Some(RestObservations {
             directory: Default::default(),
             connections: vec![RestConnection {
-                peer: "127.0.0.1:1".into(),
+                peer: peer(),
                 tls: TlsOutcome::Established { sni: None },
+                at: Duration::ZERO,
             }],
             requests,
             posted: vec![],
@@ -127,7 +150,7 @@ fn a_refusal_over_https_means_no_request_at_all() {
     assert_eq!(run(&case, &refused, None)[0].verdict, Verdict::Pass);
     let mut version_only = rest(vec![req("GET", "version", "", 200)]);
     if let Some(r) = version_only.rest.as_mut() {
-        r.requests[0].auth = "none".into();
+        r.requests[0].auth = RestAuth::NotRequired;
     }
     assert_eq!(run(&case, &version_only, None)[0].verdict, Verdict::Fail);
     let never = Observations {
@@ -239,4 +262,42 @@ fn the_requirement_comes_from_the_case() {
     let case = crate::suite::load_case(std::path::Path::new("t.yaml"), &one, cat()).expect("case");
     let c = &run(&case, &rest(vec![]), None)[0];
     assert_eq!(c.requirement.as_deref(), Some("KVC-Anb020"));
+}
+
+#[test]
+fn rest_evidence_shows_the_directory_binds_and_searches() {
+    use kvc_mocks::ldap::{BindRecord, LdapSession, SearchRecord};
+    let mut obs = rest(vec![req("GET", "version", "", 200)]);
+    let Some(r) = obs.rest.as_mut() else {
+        panic!("REST observations")
+    };
+    r.directory.sessions.push(LdapSession {
+        peer: peer(),
+        tls: TlsOutcome::Established { sni: None },
+        binds: vec![BindRecord {
+            dn: String::new(),
+            success: true,
+        }],
+        searches: vec![SearchRecord {
+            base: "ou=users,dc=kv-safenet,dc=de".into(),
+            scope: "sub".into(),
+            filter: "(mail=empfaenger@kv-connect.test)".into(),
+            attributes: vec!["userCertificate;binary".into()],
+            bound_as: String::new(),
+            entries_returned: 1,
+            result_code: 0,
+        }],
+        other_ops: vec![],
+        end: kvc_mocks::SessionEnd::Quit,
+    });
+    let text = super::evidence::rest_summary(r);
+    assert!(
+        text.contains("directory connection from 127.0.0.1:1"),
+        "{text}"
+    );
+    assert!(text.contains("bind as anonymous: accepted"), "{text}");
+    assert!(
+        text.contains("search base `ou=users,dc=kv-safenet,dc=de` scope sub filter (mail=empfaenger@kv-connect.test) -> 1 entry (result 0)"),
+        "{text}"
+    );
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::evidence::{no_rest, rest_of, rest_summary, session_summary};
 use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
 use crate::runner::model::{Check, Verdict};
-use crate::runner::observe::{RestRequest, Session, TlsOutcome};
+use crate::runner::observe::{MailSessionRecord, TlsOutcome};
 use crate::suite::{Control, Service};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,7 +79,12 @@ pub fn client_refused(reason: &str) -> bool {
     .any(|p| r.contains(p))
 }
 
-fn refused_on_sessions(scope: &Scope, service: Service, sessions: &[Session], req: &str) -> Check {
+fn refused_on_sessions<S: MailSessionRecord>(
+    scope: &Scope,
+    service: Service,
+    sessions: &[S],
+    req: &str,
+) -> Check {
     let cert = scope.case.setup.server_cert.as_str();
     let name = format!("tls_refused {}", service.as_str());
     let expected = format!(
@@ -98,16 +103,16 @@ fn refused_on_sessions(scope: &Scope, service: Service, sessions: &[Session], re
             ),
         );
     }
-    let mut summaries: Vec<String> = sessions.iter().map(session_summary).collect();
+    let mut summaries: Vec<String> = sessions.iter().map(|s| session_summary(s)).collect();
     summaries.extend(scope.obs.rejected_note());
     // A client that completes the handshake and then closes without a single command (e.g.
     // OpenSSL checking the host name after the handshake) refused too; any command after the
     // handshake means it accepted the server.
     let accepted = sessions.iter().any(|s| {
-        !s.auth.is_empty()
-            || !s.messages.is_empty()
-            || (matches!(s.tls, TlsOutcome::Established { .. })
-                && s.transcript.iter().any(|l| l.from_client))
+        !s.auth().is_empty()
+            || s.message_count() > 0
+            || (matches!(s.tls(), TlsOutcome::Established { .. })
+                && s.transcript().iter().any(|l| l.from_client))
     });
     if accepted {
         return check(
@@ -118,7 +123,7 @@ fn refused_on_sessions(scope: &Scope, service: Service, sessions: &[Session], re
             summaries.join("\n"),
         );
     }
-    let unclear = sessions.iter().any(|s| match &s.tls {
+    let unclear = sessions.iter().any(|s| match s.tls() {
         TlsOutcome::HandshakeFailed(why) => !client_refused(why),
         TlsOutcome::Established { .. } => false,
         TlsOutcome::NotAttempted => true,
@@ -166,7 +171,7 @@ fn refused_over_https(scope: &Scope, req: &str) -> Check {
     // Any request after the handshake means the SUT accepted the server, with or without
     // credentials (even `server/version`, which needs none).
     if !rest.requests.is_empty() || !rest.posted.is_empty() {
-        let offered = rest.requests.iter().any(RestRequest::offered_credentials);
+        let offered = rest.requests.iter().any(|r| r.auth.offered_credentials());
         return check(
             name,
             Some(req),
