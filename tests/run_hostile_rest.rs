@@ -99,8 +99,8 @@ impl SutAdapter for Hostile {
         format!("hostile REST SUT ({:?})", self.mode)
     }
 
-    fn transports(&self) -> Vec<String> {
-        vec!["rest".into()]
+    fn transports(&self) -> Vec<kvc_check::sut::Transport> {
+        vec![kvc_check::sut::Transport::Rest]
     }
 
     fn send<'a>(

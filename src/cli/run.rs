@@ -227,7 +227,7 @@ fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
         Trigger::Command(c) => Arc::new(
             crate::sut::command::CommandAdapter::new(
                 &config.name,
-                &config.transport,
+                config.transport,
                 &c.send,
                 &c.fetch,
                 c.cwd.as_ref().map(|d| dir.join(d)).unwrap_or(dir.clone()),
@@ -236,13 +236,13 @@ fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
         ),
         Trigger::Http(h) => Arc::new(crate::sut::http::HttpAdapter::new(
             &config.name,
-            &config.transport,
+            config.transport,
             &h.send,
             &h.fetch,
         )?),
         Trigger::Manual => Arc::new(crate::sut::manual::ManualAdapter::new(
             &config.name,
-            &config.transport,
+            config.transport,
         )),
     };
     Ok((adapter, config.fixed_ports(), config.fixed_rest_ports()))
@@ -308,7 +308,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         .unwrap_or_else(|| "localhost".into());
     let host = KvcMockHost::new(&host_name, &ca_file, account)?;
     let (sut, fixed_ports, fixed_rest_ports) = adapter(args, &host)?;
-    if sut.transports().iter().any(|t| t == "rest")
+    if sut.transports().contains(&crate::sut::Transport::Rest)
         && cases
             .iter()
             .any(|c| c.setup.mock == crate::suite::MockKind::KvcRest)
@@ -325,7 +325,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         started: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
         role: args.role.as_str().into(),
         sut: sut.describe(),
-        transport: sut.transports().join(", "),
+        transport: crate::sut::Transport::list(&sut.transports()),
         faults,
         jobs: args.jobs,
         timeout_s: args.timeout,

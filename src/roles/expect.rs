@@ -233,7 +233,7 @@ pub struct Scope<'a> {
     pub answers: &'a Answers,
     pub catalogue: &'a Catalogue,
     /// The transport this case exercises.
-    pub transport: &'a str,
+    pub transport: crate::sut::Transport,
     /// The SUT adapter's report of its local store, if the case asked for it.
     pub stored: Option<&'a StoredAnswer>,
     /// The case's steps as run (what the SUT's triggers reported).

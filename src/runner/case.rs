@@ -13,45 +13,36 @@ use super::records::message_records;
 use super::verdict::{cut_short, decide};
 use super::{DEFAULT_MAX_MESSAGE_BYTES, RunContext};
 use crate::suite::{Case, MailboxEntry, MockKind, Step};
+use crate::sut::Transport;
 use crate::sut::{SendRequest, SutAdapter};
 
 /// How long a case waits, after its last step, for SUT sessions to end.
 const IDLE_GRACE: Duration = Duration::from_millis(250);
 
 /// The transport a case exercises: its mock's, else the SUT's primary one.
-pub(super) fn case_transport(case: &Case, transports: &[String]) -> String {
-    let primary = transports
-        .first()
-        .map(String::as_str)
-        .unwrap_or("smtp-pop3");
-    case.setup
-        .mock
-        .transport(primary)
-        .unwrap_or(primary)
-        .to_string()
+pub(super) fn case_transport(case: &Case, transports: &[Transport]) -> Transport {
+    let primary = transports.first().copied().unwrap_or(Transport::SmtpPop3);
+    case.setup.mock.transport(primary).unwrap_or(primary)
 }
 
 /// Why a case does not apply to this SUT, if it does not.
-fn not_applicable(case: &Case, transports: &[String]) -> Option<String> {
+fn not_applicable(case: &Case, transports: &[Transport]) -> Option<String> {
     let declared = &case.applicability.transport;
-    match case
-        .setup
-        .mock
-        .transport(transports.first().map(String::as_str).unwrap_or(""))
-    {
-        Some(t) if !transports.iter().any(|s| s == t) => Some(format!(
+    let primary = transports.first().copied()?;
+    match case.setup.mock.transport(primary) {
+        Some(t) if !transports.contains(&t) => Some(format!(
             "transport {t} not in this run (the SUT offers {})",
-            transports.join(", ")
+            Transport::list(transports)
         )),
-        Some(t) if !declared.is_empty() && !declared.iter().any(|d| d == t) => Some(format!(
+        Some(t) if !declared.is_empty() && !declared.contains(&t) => Some(format!(
             "the case applies to transport {} only",
-            declared.join(", ")
+            Transport::list(declared)
         )),
         None if !declared.is_empty() && !declared.iter().any(|d| transports.contains(d)) => {
             Some(format!(
                 "transport {} not in this run (the SUT offers {})",
-                declared.join(", "),
-                transports.join(", ")
+                Transport::list(declared),
+                Transport::list(transports)
             ))
         }
         _ => None,
@@ -144,7 +135,7 @@ async fn execute(
             registry: &ctx.registry,
             answers: &ctx.answers,
             catalogue: ctx.catalogue,
-            transport: &transport,
+            transport,
             stored: None,
             steps: &[],
         };
@@ -169,7 +160,7 @@ async fn execute(
     let remaining = || deadline.saturating_duration_since(Instant::now());
 
     let mailbox_len = case.setup.mailbox.len();
-    let started = if transport == "rest" {
+    let started = if transport == Transport::Rest {
         start_rest_mock(&case, &ctx, timeout).await
     } else {
         start_client_mock(&case, &ctx, timeout).await
@@ -182,7 +173,7 @@ async fn execute(
         }
     };
     let endpoints = Endpoints {
-        transport: transport.clone(),
+        transport,
         host: ctx.mocks.host(),
         smtp: mock.smtp_addr(),
         pop3: mock.pop3_addr(),
@@ -254,7 +245,7 @@ async fn execute(
         registry: &ctx.registry,
         answers: &ctx.answers,
         catalogue: ctx.catalogue,
-        transport: &transport,
+        transport,
         stored: result.stored.as_ref(),
         steps: &result.steps,
     };

@@ -219,7 +219,7 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
             registry: &ctx.registry,
             answers: &ctx.answers,
             catalogue: ctx.catalogue,
-            transport: &transport,
+            transport,
             stored: r.stored.as_ref(),
             steps: &r.steps,
         };

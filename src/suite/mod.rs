@@ -18,6 +18,7 @@ use serde_saphyr::Spanned;
 use crate::catalogue::{Catalogue, Role};
 pub use crate::roles::expect::Expectation;
 use crate::roles::expect::{CaseHeader, ParsedItem};
+use crate::sut::Transport;
 
 /// One loaded case, validated.
 #[derive(Debug, Clone)]
@@ -58,7 +59,7 @@ pub enum Scope {
 pub struct Applicability {
     /// SUT transports the case applies to (`smtp-pop3`, `rest`); empty = any.
     #[serde(default)]
-    pub transport: Vec<String>,
+    pub transport: Vec<Transport>,
 }
 
 /// Which certificate the mock KV-Connect Client presents (KVC-Anb021).
@@ -101,12 +102,20 @@ pub enum MockKind {
 
 impl MockKind {
     /// The transport a case with this mock exercises; `primary` = the SUT's first transport.
-    pub fn transport(self, primary: &str) -> Option<&str> {
+    pub fn transport(self, primary: Transport) -> Option<Transport> {
         match self {
             MockKind::None => None,
-            MockKind::KvcClient => Some("smtp-pop3"),
-            MockKind::KvcRest => Some("rest"),
             MockKind::Transport => Some(primary),
+            fixed => fixed.fixed_transport(),
+        }
+    }
+
+    /// The transport this mock stands for, if it stands for one by itself.
+    pub fn fixed_transport(self) -> Option<Transport> {
+        match self {
+            MockKind::KvcClient => Some(Transport::SmtpPop3),
+            MockKind::KvcRest => Some(Transport::Rest),
+            MockKind::None | MockKind::Transport => None,
         }
     }
 }
@@ -348,9 +357,6 @@ fn yaml_error(shown: &str, e: &serde_saphyr::Error) -> String {
     format!("{shown}{line}: {e}")
 }
 
-/// Known transports of a KV-Connect SUT.
-pub const TRANSPORTS: &[&str] = &["smtp-pop3", "rest"];
-
 /// Parses and validates one case file. Errors read `path:line: ...`.
 pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case, String> {
     let shown = path.display().to_string();
@@ -395,14 +401,6 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             at(raw.id.referenced.line())
         ));
     }
-    for t in &raw.applicability.transport {
-        if !TRANSPORTS.contains(&t.as_str()) {
-            return Err(format!(
-                "{shown}: applicability: unknown transport `{t}` (known: {})",
-                TRANSPORTS.join(", ")
-            ));
-        }
-    }
     if let Some(t) = raw.timeout
         && !(t > 0.0 && t <= 3600.0)
     {
@@ -428,14 +426,10 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             "{shown}: setup.mailbox: `served:` entries need `mock: kvc-rest` (only the REST mock builds S/MIME messages)"
         ));
     }
-    let fixed_transport = match raw.setup.mock {
-        MockKind::KvcClient => Some("smtp-pop3"),
-        MockKind::KvcRest => Some("rest"),
-        MockKind::None | MockKind::Transport => None,
-    };
+    let fixed_transport = raw.setup.mock.fixed_transport();
     if let Some(t) = fixed_transport
         && !raw.applicability.transport.is_empty()
-        && !raw.applicability.transport.iter().any(|a| a == t)
+        && !raw.applicability.transport.contains(&t)
     {
         return Err(format!(
             "{shown}: applicability.transport {:?} excludes the transport of `mock` ({t}): the case could never run",

@@ -179,7 +179,10 @@ fn a_refusal_names_its_positive_control() {
 fn loads_a_rest_case() {
     let c = load_case(Path::new("s/rest.yaml"), REST, cat()).expect("loads");
     assert_eq!(c.setup.mock, MockKind::KvcRest);
-    assert_eq!(c.setup.mock.transport("smtp-pop3"), Some("rest"));
+    assert_eq!(
+        c.setup.mock.transport(crate::sut::Transport::SmtpPop3),
+        Some(crate::sut::Transport::Rest)
+    );
     assert!(matches!(
         c.setup.mailbox[0],
         MailboxEntry::Served(ServedVariant::EncryptedToSomeoneElse)

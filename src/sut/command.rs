@@ -50,7 +50,7 @@ const OUTPUT_LIMIT: usize = 16 * 1024;
 
 pub struct CommandAdapter {
     name: String,
-    transport: String,
+    transport: crate::sut::Transport,
     send: Vec<String>,
     fetch: Vec<String>,
     stored: Option<Vec<String>>,
@@ -60,7 +60,7 @@ pub struct CommandAdapter {
 impl CommandAdapter {
     pub fn new(
         name: &str,
-        transport: &str,
+        transport: crate::sut::Transport,
         send: &str,
         fetch: &str,
         cwd: PathBuf,
@@ -72,7 +72,7 @@ impl CommandAdapter {
         }
         Ok(CommandAdapter {
             name: name.to_string(),
-            transport: transport.to_string(),
+            transport,
             send,
             fetch,
             stored: None,
@@ -406,8 +406,8 @@ impl SutAdapter for CommandAdapter {
         format!("{} (command: {})", self.name, self.send.join(" "))
     }
 
-    fn transports(&self) -> Vec<String> {
-        vec![self.transport.clone()]
+    fn transports(&self) -> Vec<crate::sut::Transport> {
+        vec![self.transport]
     }
 
     fn send<'a>(
@@ -625,7 +625,7 @@ mod tests {
     #[test]
     fn path_placeholders_are_absolute() {
         let ep = Endpoints {
-            transport: "rest".into(),
+            transport: crate::sut::Transport::Rest,
             host: "localhost".into(),
             smtp: "127.0.0.1:1".parse().expect("addr"),
             pop3: "127.0.0.1:2".parse().expect("addr"),

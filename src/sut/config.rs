@@ -27,7 +27,7 @@ use serde::Deserialize;
 pub struct SutConfig {
     pub name: String,
     #[serde(default = "default_transport")]
-    pub transport: String,
+    pub transport: super::Transport,
     #[serde(default)]
     pub connect: Connect,
     #[serde(default)]
@@ -35,8 +35,8 @@ pub struct SutConfig {
     pub trigger: Trigger,
 }
 
-fn default_transport() -> String {
-    "smtp-pop3".into()
+fn default_transport() -> super::Transport {
+    super::Transport::SmtpPop3
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -121,13 +121,6 @@ impl SutConfig {
                 .unwrap_or_default();
             format!("--sut {shown}{line}: {e}")
         })?;
-        if !crate::suite::TRANSPORTS.contains(&config.transport.as_str()) {
-            return Err(format!(
-                "--sut {shown}: unknown transport `{}` (known: {})",
-                config.transport,
-                crate::suite::TRANSPORTS.join(", ")
-            ));
-        }
         if config.connect.smtp_port.is_some() != config.connect.pop3_port.is_some() {
             return Err(format!(
                 "--sut {shown}: connect: give both smtp_port and pop3_port, or neither"
@@ -178,7 +171,7 @@ mod tests {
         )
         .expect("parses");
         assert!(matches!(c.trigger, Trigger::Command(_)));
-        assert_eq!(c.transport, "smtp-pop3");
+        assert_eq!(c.transport, super::super::Transport::SmtpPop3);
     }
 
     #[rstest::rstest]

@@ -14,8 +14,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Where a SUT connects to, as told to it (template placeholders of the command adapter).
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoints {
-    /// `smtp-pop3` or `rest`: the transport this case exercises.
-    pub transport: String,
+    /// The transport this case exercises.
+    pub transport: super::Transport,
     /// Host name the SUT connects to and checks the certificate against.
     pub host: String,
     /// KV-Connect Client mock (`0.0.0.0:0` in REST cases).

@@ -20,18 +20,23 @@ const ANSWER_LIMIT: u64 = 16 * 1024;
 
 pub struct HttpAdapter {
     name: String,
-    transport: String,
+    transport: crate::sut::Transport,
     send: String,
     fetch: String,
 }
 
 impl HttpAdapter {
-    pub fn new(name: &str, transport: &str, send: &str, fetch: &str) -> Result<Self, String> {
+    pub fn new(
+        name: &str,
+        transport: crate::sut::Transport,
+        send: &str,
+        fetch: &str,
+    ) -> Result<Self, String> {
         parse_url(send)?;
         parse_url(fetch)?;
         Ok(HttpAdapter {
             name: name.into(),
-            transport: transport.into(),
+            transport,
             send: send.into(),
             fetch: fetch.into(),
         })
@@ -189,8 +194,8 @@ impl SutAdapter for HttpAdapter {
         format!("{} (http: {})", self.name, shown_url(&self.send))
     }
 
-    fn transports(&self) -> Vec<String> {
-        vec![self.transport.clone()]
+    fn transports(&self) -> Vec<crate::sut::Transport> {
+        vec![self.transport]
     }
 
     fn send<'a>(

@@ -9,14 +9,14 @@ use crate::sut::endpoints::{BoxFuture, Endpoints};
 
 pub struct ManualAdapter {
     name: String,
-    transport: String,
+    transport: crate::sut::Transport,
 }
 
 impl ManualAdapter {
-    pub fn new(name: &str, transport: &str) -> Self {
+    pub fn new(name: &str, transport: crate::sut::Transport) -> Self {
         ManualAdapter {
             name: name.into(),
-            transport: transport.into(),
+            transport,
         }
     }
 }
@@ -59,8 +59,8 @@ impl SutAdapter for ManualAdapter {
         format!("{} (manual)", self.name)
     }
 
-    fn transports(&self) -> Vec<String> {
-        vec![self.transport.clone()]
+    fn transports(&self) -> Vec<crate::sut::Transport> {
+        vec![self.transport]
     }
 
     fn send<'a>(

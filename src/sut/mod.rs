@@ -15,6 +15,9 @@ pub mod endpoints;
 pub mod http;
 pub mod manual;
 pub mod reference;
+pub mod transport;
+
+pub use transport::Transport;
 
 use serde::Serialize;
 
@@ -37,8 +40,8 @@ pub trait SutAdapter: Send + Sync {
     fn describe(&self) -> String;
     /// Transports the SUT offers (`smtp-pop3`, `rest`), the primary first: cases with
     /// `mock: transport` use the primary one.
-    fn transports(&self) -> Vec<String> {
-        vec!["smtp-pop3".into()]
+    fn transports(&self) -> Vec<Transport> {
+        vec![Transport::SmtpPop3]
     }
     fn send<'a>(
         &'a self,

@@ -154,8 +154,8 @@ impl SutAdapter for ReferenceAdapter {
         )
     }
 
-    fn transports(&self) -> Vec<String> {
-        vec!["smtp-pop3".into(), "rest".into()]
+    fn transports(&self) -> Vec<crate::sut::Transport> {
+        crate::sut::Transport::ALL.to_vec()
     }
 
     fn send<'a>(
@@ -171,7 +171,7 @@ impl SutAdapter for ReferenceAdapter {
                 body: req.body.clone(),
                 attachment: None,
             };
-            if ep.transport == "rest" {
+            if ep.transport == crate::sut::Transport::Rest {
                 let rest = self.rest_instance(ep)?;
                 return rest
                     .pvs
@@ -190,7 +190,7 @@ impl SutAdapter for ReferenceAdapter {
 
     fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
-            if ep.transport == "rest" {
+            if ep.transport == crate::sut::Transport::Rest {
                 let rest = self.rest_instance(ep)?;
                 let report = rest.pvs.fetch_all().await.map_err(|e| e.to_string())?;
                 locked(&rest.rejected).extend(report.rejected.iter().cloned());
@@ -226,7 +226,7 @@ impl SutAdapter for ReferenceAdapter {
         ep: &'a Endpoints,
     ) -> BoxFuture<'a, Result<Option<Vec<StoredReport>>, String>> {
         Box::pin(async move {
-            if ep.transport != "rest" {
+            if ep.transport != crate::sut::Transport::Rest {
                 // Over the KV-Connect Client the Client verifies signatures, not the PVS.
                 return Ok(None);
             }

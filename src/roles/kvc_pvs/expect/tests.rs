@@ -91,7 +91,7 @@ fn run(case: &Case, obs: &Observations, stored: Option<&StoredAnswer>) -> Vec<Ch
         registry: &registry,
         answers: &answers,
         catalogue: cat(),
-        transport: "rest",
+        transport: crate::sut::Transport::Rest,
         stored,
         steps: &[],
     };

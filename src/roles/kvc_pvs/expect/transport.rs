@@ -8,22 +8,19 @@ use super::evidence::{no_rest, rest_of, rest_summary, session_summary};
 use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
 use crate::runner::model::{Check, MessageRecord, Verdict};
 use crate::runner::observe::TlsOutcome;
-use crate::suite::TRANSPORTS;
+use crate::sut::Transport as Via;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transport {
     /// `smtp-pop3` or `rest`.
-    pub transport: String,
+    pub transport: Via,
     #[serde(default)]
     pub requirement: Decides,
 }
 
 impl Expect for Transport {
     fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
-        if !TRANSPORTS.contains(&self.transport.as_str()) {
-            return Err(format!("transport: unknown transport `{}`", self.transport));
-        }
         self.requirement.resolve(case, "transport")
     }
 
@@ -34,17 +31,17 @@ impl Expect for Transport {
 
 impl Transport {
     fn judge(&self, scope: &Scope) -> Check {
-        let transport = self.transport.as_str();
+        let transport = self.transport;
         let req = self.requirement.id();
         let name = format!("transport {transport}");
         let expected = format!(
             "the SUT (declared transport `{}`) delivers through the KV-Connect Client: SMTP over TLS with successful AUTH, at least one message",
             scope.transport
         );
-        if transport == "rest" && scope.transport == "rest" {
+        if transport == Via::Rest && scope.transport == Via::Rest {
             return transport_rest(scope, name, req);
         }
-        if transport != "smtp-pop3" || scope.transport != "smtp-pop3" {
+        if transport != Via::SmtpPop3 || scope.transport != Via::SmtpPop3 {
             return check(
                 name,
                 Some(req),
