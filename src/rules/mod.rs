@@ -75,12 +75,25 @@ pub enum Profile {
 }
 
 impl Profile {
+    pub const ALL: [Profile; 3] = [Profile::Kvc, Profile::Kim10, Profile::Kim15];
+
+    /// The profile spelled `kvc`, `kim-1.0` or `kim-1.5`.
+    pub fn parse(name: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Kvc => "kvc",
             Profile::Kim10 => "kim-1.0",
             Profile::Kim15 => "kim-1.5",
         }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -91,7 +91,7 @@ fn skeleton(case: &Case) -> CaseResult {
         origin: case.origin.clone(),
         requirements: case.requirements.clone(),
         role: case.role.as_str().to_string(),
-        profile: case.profile.clone(),
+        profile: case.profile,
         verdict: Verdict::Error,
         reason: None,
         duration_ms: 0,

@@ -129,7 +129,7 @@ pub struct CaseResult {
     pub origin: String,
     pub requirements: Vec<String>,
     pub role: String,
-    pub profile: String,
+    pub profile: crate::rules::Profile,
     pub verdict: Verdict,
     /// One line saying why the case did not pass (the first decisive check or step).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@
 use super::model::MessageRecord;
 use super::observe::{MockHost, Observations, Via};
 use crate::lint::{self, LintOptions, ProfileChoice};
-use crate::rules::KvcRegistry;
+use crate::rules::{KvcRegistry, Profile};
 use crate::suite::Case;
 
 /// A path segment safe for the report directory, from a case ID (`/` keeps nesting).
@@ -25,12 +25,12 @@ pub fn case_dir(id: &str) -> String {
     out.trim_matches('/').to_string()
 }
 
-fn lint_options(profile: &str, registry: &KvcRegistry) -> LintOptions {
+fn lint_options(profile: Profile, registry: &KvcRegistry) -> LintOptions {
     LintOptions {
         profile: match profile {
-            "kim-1.0" => ProfileChoice::Kim10,
-            "kim-1.5" => ProfileChoice::Kim15,
-            _ => ProfileChoice::Kvc,
+            Profile::Kvc => ProfileChoice::Kvc,
+            Profile::Kim10 => ProfileChoice::Kim10,
+            Profile::Kim15 => ProfileChoice::Kim15,
         },
         registry: registry.clone(),
         max_size: lint::DEFAULT_MAX_SIZE,
@@ -55,7 +55,7 @@ pub fn message_records(
         .enumerate()
         .map(|(i, m)| {
             let file = format!("cases/{dir}/message-{}.eml", i + 1);
-            let mut opts = lint_options(&case.profile, registry);
+            let mut opts = lint_options(case.profile, registry);
             let opening = if m.via == Via::Rest {
                 mocks.open_posted(m.data)
             } else {

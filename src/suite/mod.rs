@@ -18,6 +18,7 @@ use serde_saphyr::Spanned;
 use crate::catalogue::{Catalogue, Role};
 pub use crate::roles::expect::Expectation;
 use crate::roles::expect::{CaseHeader, ParsedItem};
+use crate::rules::Profile;
 use crate::sut::Transport;
 
 /// One loaded case, validated.
@@ -27,7 +28,7 @@ pub struct Case {
     pub title: String,
     pub requirements: Vec<String>,
     pub role: Role,
-    pub profile: String,
+    pub profile: Profile,
     pub applicability: Applicability,
     pub scope: Scope,
     /// Per-case timeout in seconds; `None` = the run's `--timeout`.
@@ -369,13 +370,13 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             at(raw.id.referenced.line())
         ));
     }
-    if !["kvc", "kim-1.0", "kim-1.5"].contains(&raw.profile.value.as_str()) {
+    let Some(profile) = Profile::parse(&raw.profile.value) else {
         return Err(format!(
             "{}: unknown profile `{}` (known: kvc, kim-1.0, kim-1.5)",
             at(raw.profile.referenced.line()),
             raw.profile.value
         ));
-    }
+    };
     let mut requirements = Vec::new();
     for r in &raw.requirements {
         let Some(req) = catalogue.get(&r.value) else {
@@ -500,7 +501,7 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
         title: raw.title,
         requirements,
         role: raw.role,
-        profile: raw.profile.value,
+        profile,
         applicability: raw.applicability,
         scope: raw.scope,
         timeout: raw.timeout,

@@ -77,7 +77,7 @@ mod tests {
             origin: "x.yaml:1".into(),
             requirements: vec!["KVC-Anb170".into()],
             role: "kvc-pvs".into(),
-            profile: "kvc".into(),
+            profile: crate::rules::Profile::Kvc,
             verdict: Verdict::Fail,
             reason: Some("r".into()),
             duration_ms: 1,
