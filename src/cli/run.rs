@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use crate::catalogue::{Catalogue, Role};
 use crate::report::run::{ReportWriter, console, json, junit};
+use crate::roles::kvc_pvs::plan;
 use crate::rules::KvcRegistry;
 use crate::runner::answers::Answers;
 use crate::runner::mocks::KvcMockHost;
 use crate::runner::model::RunInfo;
-use crate::runner::observe::MockHost;
 use crate::runner::{self, RunContext};
 use crate::suite::source::SuiteSource;
 use crate::suite::{self, Case};
@@ -209,13 +209,7 @@ type Adapter = (Arc<dyn SutAdapter>, Option<(u16, u16)>, Option<(u16, u16)>);
 /// Builds the adapter for `--sut`, or the reference system.
 fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
     let Some(path) = &args.sut else {
-        let reference = crate::sut::reference::ReferenceAdapter::new(
-            &args.faults,
-            host.server_name(),
-            host.ca_pem(),
-            host.account(),
-        )?;
-        return Ok((Arc::new(reference), None, None));
+        return Ok((plan::reference(&args.faults, host)?, None, None));
     };
     if !args.faults.is_empty() {
         return Err(
@@ -297,25 +291,11 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         Some(p) => Some(SutConfig::load(p)?.0),
         None => None,
     };
-    let ca_file = sut_config
-        .as_ref()
-        .and_then(|c| c.connect.ca_file.clone())
-        .unwrap_or_else(|| out.join("ca.pem"));
-    let account = sut_config.as_ref().and_then(|c| c.account.clone());
-    let host_name = sut_config
-        .as_ref()
-        .and_then(|c| c.connect.host.clone())
-        .unwrap_or_else(|| "localhost".into());
-    let host = KvcMockHost::new(&host_name, &ca_file, account)?;
+    // The role's world and reference system (only kvc-pvs has a suite so far; `--role` is
+    // refused earlier for a role without one).
+    let host = plan::stage(sut_config.as_ref(), &out)?;
     let (sut, fixed_ports, fixed_rest_ports) = adapter(args, &host)?;
-    if sut.transports().contains(&crate::sut::Transport::Rest)
-        && cases
-            .iter()
-            .any(|c| c.setup.mock == crate::suite::MockKind::KvcRest)
-    {
-        // RSA key generation before the first case, not inside its timeout.
-        host.prepare_rest()?;
-    }
+    plan::prepare(&host, sut.as_ref(), &cases)?;
 
     let mut faults = args.faults.clone();
     faults.sort();

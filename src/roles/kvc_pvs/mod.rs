@@ -2,3 +2,4 @@
 //! Client (SMTP/POP3) or the REST server interface.
 
 pub mod expect;
+pub mod plan;
