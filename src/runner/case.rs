@@ -224,12 +224,7 @@ async fn execute(
     let obs = mock.wait_for_idle(remaining().min(IDLE_GRACE)).await;
     mock.shutdown().await;
     let messages = message_records(&case, &obs, &ctx.registry, &*ctx.mocks);
-    result.sessions = SessionsRecord {
-        smtp: obs.smtp.clone(),
-        pop3: obs.pop3.clone(),
-        rest: obs.rest.clone(),
-        rejected_connections: obs.rejected_connections,
-    };
+    result.sessions = obs.clone();
     result.mailbox_len = mailbox_len;
     let mut run_refs: Vec<&MessageRecord> = Vec::new();
     if let Some(shared) = &run_messages {

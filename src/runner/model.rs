@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::catalogue::Catalogue;
 use crate::lint::FileResult;
-use crate::runner::observe::{Pop3Session, RestObservations, SmtpSession};
 
 /// Verdict of a check, a case or a requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -163,20 +162,8 @@ pub enum StoredAnswer {
     },
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SessionsRecord {
-    pub smtp: Vec<SmtpSession>,
-    pub pop3: Vec<Pop3Session>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rest: Option<RestObservations>,
-    /// SMTP/POP3 connections the mock closed at once (too many open).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub rejected_connections: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
+/// What the mocks recorded during a case, as the report keeps it: the observations themselves.
+pub type SessionsRecord = crate::runner::observe::Observations;
 
 /// Per-requirement rollup: passes only when every case covering it passes (skipped cases
 /// aside); attest while a question is open.
