@@ -41,59 +41,37 @@ pub struct SendAborted(pub Recipient);
 #[serde(transparent)]
 pub struct NotEncryptedTo(pub Recipient);
 
-impl Expect for SendAborted {
-    fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
-        self.0.validate(case, "send_aborted")
-    }
+/// The two recipient refusals differ only in their YAML key and evaluator: a post that broke
+/// the rule stays posted, so their fails stand on evidence alone.
+macro_rules! recipient_refusal {
+    ($family:ty, $key:literal, $judge:ident) => {
+        impl Expect for $family {
+            fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
+                self.0.validate(case, $key)
+            }
 
-    fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
-        out.checks.push(send_aborted(
-            scope,
-            &self.0.recipient,
-            self.0.requirement.id(),
-        ));
-    }
+            fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
+                out.checks
+                    .push($judge(scope, &self.0.recipient, self.0.requirement.id()));
+            }
 
-    fn is_refusal(&self) -> bool {
-        true
-    }
+            fn is_refusal(&self) -> bool {
+                true
+            }
 
-    fn control(&self) -> Option<&Control> {
-        self.0.control.as_ref()
-    }
+            fn control(&self) -> Option<&Control> {
+                self.0.control.as_ref()
+            }
 
-    /// A message posted despite the missing certificate stays posted.
-    fn fails_on_evidence_alone(&self) -> bool {
-        true
-    }
+            fn fails_on_evidence_alone(&self) -> bool {
+                true
+            }
+        }
+    };
 }
 
-impl Expect for NotEncryptedTo {
-    fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
-        self.0.validate(case, "not_encrypted_to")
-    }
-
-    fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
-        out.checks.push(not_encrypted_to(
-            scope,
-            &self.0.recipient,
-            self.0.requirement.id(),
-        ));
-    }
-
-    fn is_refusal(&self) -> bool {
-        true
-    }
-
-    fn control(&self) -> Option<&Control> {
-        self.0.control.as_ref()
-    }
-
-    /// A post encrypted to the expired certificate stays posted.
-    fn fails_on_evidence_alone(&self) -> bool {
-        true
-    }
-}
+recipient_refusal!(SendAborted, "send_aborted", send_aborted);
+recipient_refusal!(NotEncryptedTo, "not_encrypted_to", not_encrypted_to);
 
 fn same_address(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
