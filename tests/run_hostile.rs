@@ -344,16 +344,21 @@ async fn certificate_refusal_is_not_granted_to_garbage_or_silence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_50_mb_with_bounded_memory() {
     let _serial = SERIAL.lock().await;
+    // Pay the one-off costs (runtime, TLS and PKI set-up, catalogue, lint registry) before the
+    // baseline, so the growth measured is the huge messages' alone, whichever test ran first.
+    let _ = hostile_run(Mode::Garbage).await;
     let before = peak_rss();
     assert_hostile(Mode::Huge).await;
     let (r, _) = hostile_run(Mode::Huge).await;
     let (_, reason, _) = verdict(&r, "hostile/one-message");
     assert!(reason.contains("too large"), "{reason}");
     if let (Some(before), Some(after)) = (before, peak_rss()) {
-        // 2 x 50 MB went through the mocks (limit 1 MiB / 16 MiB): buffering them would
-        // raise the peak by far more.
+        // 2 x 50 MB went through the mocks (limit 1 MiB / 16 MiB). Measured growth: 34-54 MB
+        // (the 16 MiB capture with its reallocation, TLS and socket buffers, two runtimes'
+        // threads). Buffering even one 50 MB message whole would add at least 64 MiB (a Vec
+        // doubling to 64 MiB while copying its 32 MiB), so 64 MiB still catches it.
         let growth = after.saturating_sub(before);
-        assert!(growth < 48 * 1024 * 1024, "peak RSS grew by {growth} bytes");
+        assert!(growth < 64 * 1024 * 1024, "peak RSS grew by {growth} bytes");
     }
 }
 
