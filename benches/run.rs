@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kvc_check::catalogue::Catalogue;
+use kvc_check::roles::kvc_pvs::world::KvcMockHost;
 use kvc_check::rules::KvcRegistry;
 use kvc_check::runner::answers::Answers;
-use kvc_check::runner::mocks::KvcMockHost;
 use kvc_check::runner::model::{CaseResult, RunInfo, RunResult, Verdict};
 use kvc_check::runner::observe::MockHost;
 use kvc_check::runner::{self, RunContext, Sink};
@@ -66,8 +66,7 @@ fn bench(c: &mut Criterion) {
         catalogue: Catalogue::embedded().expect("catalogue"),
         jobs: 1,
         timeout: Duration::from_secs(10),
-        fixed_ports: None,
-        fixed_rest_ports: None,
+        fixed_ports: Default::default(),
         idle_timeout: Duration::from_secs(10),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use kvc_check::catalogue::Catalogue;
 use kvc_check::report::run::ReportWriter;
+use kvc_check::roles::kvc_pvs::world::KvcMockHost;
 use kvc_check::rules::KvcRegistry;
 use kvc_check::runner::answers::Answers;
-use kvc_check::runner::mocks::KvcMockHost;
 use kvc_check::runner::model::{RunInfo, RunResult, Verdict};
 use kvc_check::runner::observe::{BoxFuture, Endpoints, MockHost};
 use kvc_check::runner::{self, RunContext};
@@ -68,7 +68,7 @@ async fn cmd(r: &mut BufReader<Tls>, line: &str) -> Result<String, String> {
 /// Connects over TLS, authenticates and opens DATA.
 async fn open_data(ep: &Endpoints, ca_pem: &str) -> Result<BufReader<Tls>, String> {
     let config = kvc_mocks::net::tls::client_config_trusting(ca_pem).map_err(|e| e.to_string())?;
-    let tcp = TcpStream::connect(ep.smtp)
+    let tcp = TcpStream::connect(ep.addr("smtp"))
         .await
         .map_err(|e| e.to_string())?;
     let name =
@@ -103,7 +103,7 @@ impl SutAdapter for Hostile {
             match self.mode {
                 Mode::NeverConnects => {}
                 Mode::Stall => {
-                    let tcp = TcpStream::connect(ep.smtp)
+                    let tcp = TcpStream::connect(ep.addr("smtp"))
                         .await
                         .map_err(|e| e.to_string())?;
                     tokio::spawn(async move {
@@ -112,7 +112,7 @@ impl SutAdapter for Hostile {
                     });
                 }
                 Mode::Garbage => {
-                    let mut tcp = TcpStream::connect(ep.smtp)
+                    let mut tcp = TcpStream::connect(ep.addr("smtp"))
                         .await
                         .map_err(|e| e.to_string())?;
                     let _ = tcp
@@ -216,8 +216,7 @@ fn context(dir: &Path, mode: Mode, timeout: Duration) -> Arc<RunContext> {
         catalogue: Catalogue::embedded().expect("catalogue"),
         jobs: 4,
         timeout,
-        fixed_ports: None,
-        fixed_rest_ports: None,
+        fixed_ports: Default::default(),
         idle_timeout: timeout,
     })
 }

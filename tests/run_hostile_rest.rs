@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use kvc_check::catalogue::Catalogue;
+use kvc_check::roles::kvc_pvs::world::KvcMockHost;
 use kvc_check::rules::KvcRegistry;
 use kvc_check::runner::answers::Answers;
-use kvc_check::runner::mocks::KvcMockHost;
 use kvc_check::runner::model::{CaseResult, RunInfo, RunResult, Verdict};
 use kvc_check::runner::observe::{BoxFuture, Endpoints, MockHost};
 use kvc_check::runner::{self, RunContext};
@@ -42,9 +42,8 @@ struct Hostile {
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 async fn connect(ep: &Endpoints, ca_pem: &str) -> Result<Tls, String> {
-    let rest = ep.rest.as_ref().ok_or("no REST endpoints")?;
     let config = kvc_mocks::net::tls::client_config_trusting(ca_pem).map_err(|e| e.to_string())?;
-    let tcp = TcpStream::connect(rest.addr)
+    let tcp = TcpStream::connect(ep.addr("rest"))
         .await
         .map_err(|e| e.to_string())?;
     let name =
@@ -113,7 +112,7 @@ impl SutAdapter for Hostile {
             let mail = "From: praxis@kv-connect.test\r\nTo: empfaenger@kv-connect.test\r\nSubject: x\r\n\r\nnot encrypted\r\n";
             let status = match self.mode {
                 Mode::NoTls => {
-                    let addr = ep.rest.as_ref().ok_or("no REST endpoints")?.addr;
+                    let addr = ep.addr("rest");
                     let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
                     let head = format!(
                         "POST {path}/mails HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nContent-Length: {}\r\n\r\n",
@@ -231,8 +230,7 @@ async fn hostile_run(mode: Mode) -> (RunResult, Duration) {
         catalogue: Catalogue::embedded().expect("catalogue"),
         jobs: 4,
         timeout,
-        fixed_ports: None,
-        fixed_rest_ports: None,
+        fixed_ports: Default::default(),
         idle_timeout: timeout,
     });
     let cases = suite_cases(&[

@@ -12,11 +12,15 @@
 //!   KV-Connect" V4.1, over SMTP/POP3 and over REST, with named faults that each break exactly
 //!   one requirement.
 //!
+//! Every mock server shows the runner one face ([`server::MockServer`]): its services by name,
+//! what it saw as shared [`evidence::Evidence`], a change signal and a stop.
+//!
 //! The contract with the runner is `docs/MOCKS-API.md`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod error;
+pub mod evidence;
 pub mod http;
 pub mod kvc;
 pub mod ldap;
@@ -26,6 +30,7 @@ pub mod reference;
 pub mod server;
 
 pub use error::MockError;
+pub use evidence::{Captured, Evidence, HttpEvidence, Resource, Via};
 pub use kvc::client::{KvcClientConfig, KvcClientMock};
 pub use kvc::rest::{
     KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, KvcRestObservations,
@@ -42,4 +47,4 @@ pub use reference::kvc_pvs::{
     Application, MessageIds, PvsConfig, PvsError, PvsFault, ReferencePvs, SendRequest,
     compose_message,
 };
-pub use server::{MockServer, ServiceEndpoint, ServiceKind};
+pub use server::{MockServer, MockSet, ServiceEndpoint, ServiceKind};

@@ -6,6 +6,7 @@
 //! 2 = a case could not be decided (error), the run was interrupted, or a usage/configuration
 //! error.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,11 +15,10 @@ use std::time::Duration;
 
 use crate::catalogue::{Catalogue, Role};
 use crate::report::run::{ReportWriter, console, json, junit};
-use crate::roles::kvc_pvs::plan;
 use crate::rules::KvcRegistry;
 use crate::runner::answers::Answers;
-use crate::runner::mocks::KvcMockHost;
 use crate::runner::model::RunInfo;
+use crate::runner::observe::MockHost;
 use crate::runner::{self, RunContext};
 use crate::suite::source::SuiteSource;
 use crate::suite::{self, Case};
@@ -203,13 +203,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// The SUT adapter and the fixed ports it is configured with, if any (SMTP/POP3, REST/LDAPS).
-type Adapter = (Arc<dyn SutAdapter>, Option<(u16, u16)>, Option<(u16, u16)>);
+/// The SUT adapter and the ports by service it is configured with, if any.
+type Adapter = (Arc<dyn SutAdapter>, BTreeMap<String, u16>);
 
 /// Builds the adapter for `--sut`, or the reference system.
-fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
+fn adapter(args: &RunArgs, host: &dyn MockHost) -> Result<Adapter, String> {
     let Some(path) = &args.sut else {
-        return Ok((plan::reference(&args.faults, host)?, None, None));
+        return Ok((host.reference(&args.faults)?, BTreeMap::new()));
     };
     if !args.faults.is_empty() {
         return Err(
@@ -239,7 +239,7 @@ fn adapter(args: &RunArgs, host: &KvcMockHost) -> Result<Adapter, String> {
             config.transport,
         )),
     };
-    Ok((adapter, config.fixed_ports(), config.fixed_rest_ports()))
+    Ok((adapter, config.fixed_ports()))
 }
 
 fn run_inner(args: &RunArgs) -> Result<u8, String> {
@@ -293,9 +293,9 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     };
     // The role's world and reference system (only kvc-pvs has a suite so far; `--role` is
     // refused earlier for a role without one).
-    let host = plan::stage(sut_config.as_ref(), &out)?;
-    let (sut, fixed_ports, fixed_rest_ports) = adapter(args, &host)?;
-    plan::prepare(&host, sut.as_ref(), &cases)?;
+    let host = crate::roles::stage(args.role, sut_config.as_ref(), &out)?;
+    let (sut, fixed_ports) = adapter(args, &*host)?;
+    host.prepare(sut.as_ref(), &cases)?;
 
     let mut faults = args.faults.clone();
     faults.sort();
@@ -320,14 +320,13 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     let timeout = Duration::from_secs_f64(args.timeout);
     let ctx = Arc::new(RunContext {
         sut,
-        mocks: Arc::new(host),
+        mocks: host,
         registry: Arc::new(registry),
         answers: Arc::new(answers),
         catalogue,
         jobs: args.jobs,
         timeout,
         fixed_ports,
-        fixed_rest_ports,
         idle_timeout: timeout,
     });
     let progress = console::progress(cases.len());

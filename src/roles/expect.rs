@@ -13,7 +13,7 @@ use crate::catalogue::Catalogue;
 use crate::rules::KvcRegistry;
 use crate::runner::answers::Answers;
 use crate::runner::model::{AttestRecord, Check, MessageRecord, StepRecord, StoredAnswer, Verdict};
-use crate::runner::observe::Observations;
+use crate::runner::observe::Evidence;
 use crate::suite::{Case, Control, OverScope, Setup};
 
 /// One family of checks, as parsed from one `expect:` item of a case file.
@@ -226,7 +226,7 @@ pub struct Scope<'a> {
     pub own: &'a [MessageRecord],
     /// Every message of the run (only for `over: run`; includes `own`).
     pub run: &'a [&'a MessageRecord],
-    pub obs: &'a Observations,
+    pub obs: &'a Evidence,
     /// Size of the mailbox the mock served.
     pub mailbox_len: usize,
     pub registry: &'a KvcRegistry,

@@ -1,13 +1,19 @@
 //! Roles: what a system under test of one role is checked for. `expect` is the role-neutral
 //! interface of expectations; `common` holds the families every role may use; each role folder
-//! registers its own vocabulary (the YAML keys its cases may hold), so a new role adds its
-//! folder and one line in [`vocabulary`], and touches no other role's files.
+//! registers its own vocabulary (the YAML keys its cases may hold) and stages its own world
+//! (mocks, PKI, reference system), so a new role adds its folder and one line each in
+//! [`vocabulary`] and [`stage`], and touches no other role's files.
 
 pub mod common;
 pub mod expect;
 pub mod kvc_pvs;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use crate::catalogue::Role;
+use crate::runner::observe::MockHost;
+use crate::sut::config::SutConfig;
 
 /// How the `expect:` list of a case of this role is read.
 pub fn vocabulary(role: Role) -> expect::ParseExpectations {
@@ -15,5 +21,14 @@ pub fn vocabulary(role: Role) -> expect::ParseExpectations {
         Role::KvcPvs => kvc_pvs::expect::KvcPvsExpectation::parse,
         // No KIM family yet: their cases may use the common ones.
         Role::KimCm | Role::KimFd => common::expect::CommonExpectation::parse,
+    }
+}
+
+/// Stages the world of a `role` for one run (its mocks, PKI and reference system); `sut` is
+/// the SUT's configuration, if not the reference system, and `out` the report directory.
+pub fn stage(role: Role, sut: Option<&SutConfig>, out: &Path) -> Result<Arc<dyn MockHost>, String> {
+    match role {
+        Role::KvcPvs => Ok(Arc::new(kvc_pvs::world::KvcMockHost::stage(sut, out)?)),
+        Role::KimCm | Role::KimFd => Err(format!("role {} has no mock world yet", role.as_str())),
     }
 }

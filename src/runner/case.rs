@@ -8,11 +8,11 @@ use super::expect;
 use super::model::{
     CaseResult, MessageRecord, SessionsRecord, StepOutcome, StepRecord, StoredAnswer, Verdict,
 };
-use super::observe::{self, Endpoints, KvcClientSetup, KvcRestSetup, Observations, ServedMessage};
+use super::observe::{self, CaseWorld, Endpoints, Evidence, MockSet};
 use super::records::message_records;
 use super::verdict::{cut_short, decide};
 use super::{DEFAULT_MAX_MESSAGE_BYTES, RunContext};
-use crate::suite::{Case, MailboxEntry, MockKind, Step};
+use crate::suite::{Case, MockKind, Step};
 use crate::sut::Transport;
 use crate::sut::{SendRequest, SutAdapter};
 
@@ -124,7 +124,7 @@ async fn execute(
         return finish(result);
     }
 
-    let empty = Observations::default();
+    let empty = Evidence::default();
     if case.setup.mock == MockKind::None || case.steps.is_empty() {
         let scope = expect::Scope {
             case: &case,
@@ -160,24 +160,29 @@ async fn execute(
     let remaining = || deadline.saturating_duration_since(Instant::now());
 
     let mailbox_len = case.setup.mailbox.len();
-    let started = if transport == Transport::Rest {
-        start_rest_mock(&case, &ctx, timeout).await
-    } else {
-        start_client_mock(&case, &ctx, timeout).await
+    let world = CaseWorld {
+        transport,
+        idle_timeout: ctx.idle_timeout.min(timeout),
+        default_max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        fixed_ports: ctx.fixed_ports.clone(),
     };
-    let mock = match started {
+    let started = match ctx.mocks.start_case(&case, world).await {
         Ok(m) => m,
         Err(e) => {
             result.reason = Some(e);
             return finish(result);
         }
     };
+    let mock = started.mocks;
     let endpoints = Endpoints {
         transport,
         host: ctx.mocks.host(),
-        smtp: mock.smtp_addr(),
-        pop3: mock.pop3_addr(),
-        rest: mock.rest(),
+        services: mock
+            .endpoints()
+            .into_iter()
+            .map(|(name, addr)| (name.to_string(), addr))
+            .collect(),
+        rest: started.rest,
         ca_file: ctx.mocks.ca_file(),
         ca_pem: ctx.mocks.ca_pem(),
         user: ctx.mocks.user(),
@@ -189,7 +194,7 @@ async fn execute(
     for (i, step) in case.steps.iter().enumerate() {
         let step_start = Instant::now();
         let index = i + 1;
-        let (outcome, detail) = run_step(step, &*mock, &*ctx.sut, &endpoints, remaining()).await;
+        let (outcome, detail) = run_step(step, &mock, &*ctx.sut, &endpoints, remaining()).await;
         let record = StepRecord {
             index,
             description: step.describe(),
@@ -221,7 +226,9 @@ async fn execute(
 
     // Let sessions the SUT is ending (QUIT in flight) finish, so transcripts are complete; a
     // stalled session does not hold the case up beyond this grace.
-    let obs = mock.wait_for_idle(remaining().min(IDLE_GRACE)).await;
+    let obs = mock
+        .wait_until(remaining().min(IDLE_GRACE), mail_sessions_ended)
+        .await;
     mock.shutdown().await;
     let messages = message_records(&case, &obs, &ctx.registry, &*ctx.mocks);
     result.sessions = obs.clone();
@@ -261,73 +268,16 @@ async fn execute(
     finish(result)
 }
 
-async fn start_client_mock(
-    case: &Case,
-    ctx: &RunContext,
-    timeout: Duration,
-) -> Result<Box<dyn observe::RunningMock>, String> {
-    let mut mailbox = Vec::new();
-    for m in &case.setup.mailbox {
-        mailbox.push(m.bytes(case).map_err(|e| format!("{}: {e}", case.origin))?);
-    }
-    let (smtp_port, pop3_port) = ctx.fixed_ports.unwrap_or((0, 0));
-    let setup = KvcClientSetup {
-        cert: case.setup.server_cert,
-        mailbox,
-        max_message_bytes: case
-            .setup
-            .max_message_bytes
-            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
-        idle_timeout: ctx.idle_timeout.min(timeout),
-        smtp_port,
-        pop3_port,
-    };
-    ctx.mocks
-        .start_kvc_client(setup)
-        .await
-        .map_err(|e| format!("starting the mock KV-Connect Client: {e}"))
-}
-
-async fn start_rest_mock(
-    case: &Case,
-    ctx: &RunContext,
-    timeout: Duration,
-) -> Result<Box<dyn observe::RunningMock>, String> {
-    let mut mailbox = Vec::new();
-    for m in &case.setup.mailbox {
-        mailbox.push(match m {
-            MailboxEntry::Served(v) => ServedMessage::Built(*v),
-            other => ServedMessage::Raw(
-                other
-                    .bytes(case)
-                    .map_err(|e| format!("{}: {e}", case.origin))?,
-            ),
-        });
-    }
-    let (port, ldap_port) = ctx.fixed_rest_ports.unwrap_or((0, 0));
-    let setup = KvcRestSetup {
-        cert: case.setup.server_cert,
-        mailbox,
-        max_body_bytes: case
-            .setup
-            .max_message_bytes
-            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
-        idle_timeout: ctx.idle_timeout.min(timeout),
-        send_status: case.setup.rest.send_status,
-        delete_status: case.setup.rest.delete_status,
-        response_delay: case.setup.rest.delay_ms.map(Duration::from_millis),
-        port,
-        ldap_port,
-    };
-    ctx.mocks
-        .start_kvc_rest(setup)
-        .await
-        .map_err(|e| format!("starting the mock KV-Connect REST server: {e}"))
+/// No SMTP or POP3 session is open any more (HTTP requests end with their response; a
+/// directory connection may stay open between searches).
+fn mail_sessions_ended(e: &Evidence) -> bool {
+    e.smtp.iter().all(|s| s.end != observe::SessionEnd::Open)
+        && e.pop3.iter().all(|s| s.end != observe::SessionEnd::Open)
 }
 
 async fn run_step(
     step: &Step,
-    mock: &dyn observe::RunningMock,
+    mock: &MockSet,
     sut: &dyn SutAdapter,
     endpoints: &Endpoints,
     remaining: Duration,
@@ -351,7 +301,9 @@ async fn run_step(
         }
         Step::Fetch(f) => trigger(sut.fetch(endpoints), remaining, f.may_fail).await,
         Step::WaitMessages(w) => {
-            let obs = mock.wait_for_messages(w.count, remaining).await;
+            let obs = mock
+                .wait_until(remaining, |e| e.message_count() >= w.count)
+                .await;
             let n = obs.message_count();
             if n >= w.count {
                 (StepOutcome::Ok, format!("{n} message(s) received"))
@@ -371,8 +323,9 @@ async fn run_step(
             }
         }
         Step::WaitPop3Quit(_) => {
-            let obs = mock.wait_for_pop3_quit(remaining).await;
-            if obs.pop3.iter().any(|s| s.end == observe::SessionEnd::Quit) {
+            let quit = |e: &Evidence| e.pop3.iter().any(|s| s.end == observe::SessionEnd::Quit);
+            let obs = mock.wait_until(remaining, quit).await;
+            if quit(&obs) {
                 (StepOutcome::Ok, "POP3 session ended with QUIT".into())
             } else {
                 (
@@ -387,13 +340,13 @@ async fn run_step(
         Step::WaitConnections(w) => {
             let until = Instant::now() + remaining;
             loop {
-                let obs = mock.observations();
+                let obs = mock.evidence();
                 let ended = match w.service {
                     crate::suite::Service::Smtp => ended_sessions(&obs.smtp),
                     crate::suite::Service::Pop3 => ended_sessions(&obs.pop3),
                     // HTTPS connections count once the TLS handshake has ended either way.
                     crate::suite::Service::Https => {
-                        obs.rest.as_ref().map(|r| r.connections.len()).unwrap_or(0)
+                        obs.http.as_ref().map(|h| h.connections.len()).unwrap_or(0)
                     }
                 };
                 if ended >= w.count {
@@ -445,9 +398,9 @@ fn ended_sessions<S: observe::MailSessionRecord>(sessions: &[S]) -> usize {
         .count()
 }
 
-fn describe_sessions(obs: &Observations) -> String {
-    if let Some(rest) = &obs.rest {
-        return expect::rest_summary(rest);
+fn describe_sessions(obs: &Evidence) -> String {
+    if obs.http.is_some() {
+        return expect::rest_summary(obs);
     }
     if obs.smtp.is_empty() && obs.pop3.is_empty() && obs.rejected_connections == 0 {
         return "the SUT never connected".into();

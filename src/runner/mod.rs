@@ -9,7 +9,6 @@
 pub mod answers;
 mod case;
 pub mod expect;
-pub mod mocks;
 pub mod model;
 pub mod observe;
 mod records;
@@ -29,7 +28,7 @@ use crate::sut::SutAdapter;
 use answers::Answers;
 use case::{case_transport, execute_guarded};
 use model::{CaseResult, MessageRecord, RunInfo, RunResult, StepOutcome};
-use observe::{MockHost, Observations};
+use observe::MockHost;
 pub use records::{case_dir, message_records};
 use verdict::decide;
 
@@ -46,10 +45,9 @@ pub struct RunContext {
     pub jobs: usize,
     /// Default per-case timeout.
     pub timeout: Duration,
-    /// Ports the SUT is configured with (cases then run one at a time).
-    pub fixed_ports: Option<(u16, u16)>,
-    /// REST server and LDAPS ports the SUT is configured with.
-    pub fixed_rest_ports: Option<(u16, u16)>,
+    /// Ports by service name the SUT is configured with (`smtp`, `pop3`, `rest`,
+    /// `directory`); with any, cases run one at a time.
+    pub fixed_ports: std::collections::BTreeMap<String, u16>,
     /// A stalled SUT connection is dropped by the mock after this.
     pub idle_timeout: Duration,
 }
@@ -106,7 +104,7 @@ pub async fn run(
         } else {
             Vec::new()
         });
-        let jobs = if ctx.fixed_ports.is_some() || ctx.fixed_rest_ports.is_some() {
+        let jobs = if !ctx.fixed_ports.is_empty() {
             1
         } else {
             ctx.jobs.max(1)
@@ -204,12 +202,7 @@ fn reevaluate_run_scoped(result: &mut RunResult, cases: &[Case], ctx: &RunContex
         if r.checks.is_empty() || step_failed {
             continue;
         }
-        let obs = Observations {
-            smtp: r.sessions.smtp.clone(),
-            pop3: r.sessions.pop3.clone(),
-            rest: r.sessions.rest.clone(),
-            rejected_connections: r.sessions.rejected_connections,
-        };
+        let obs = r.sessions.clone();
         let scope = expect::Scope {
             case,
             own: &r.messages,

@@ -163,7 +163,7 @@ pub enum StoredAnswer {
 }
 
 /// What the mocks recorded during a case, as the report keeps it: the observations themselves.
-pub type SessionsRecord = crate::runner::observe::Observations;
+pub type SessionsRecord = crate::runner::observe::Evidence;
 
 /// Per-requirement rollup: passes only when every case covering it passes (skipped cases
 /// aside); attest while a question is open.

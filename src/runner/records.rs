@@ -2,7 +2,7 @@
 //! and named by the file the report writes it to.
 
 use super::model::MessageRecord;
-use super::observe::{MockHost, Observations, Via};
+use super::observe::{Evidence, MockHost};
 use crate::lint::{self, LintOptions, ProfileChoice};
 use crate::rules::{KvcRegistry, Profile};
 use crate::suite::Case;
@@ -41,12 +41,12 @@ fn lint_options(profile: Profile, registry: &KvcRegistry) -> LintOptions {
 }
 
 /// Lints captured messages and turns them into records (`cases/<case>/message-N.eml`). A
-/// message posted over REST is linted as `kvc-check lint --key <recipient key>` would: opened
-/// with the key of a recipient account the mock holds, so decryption and signature results
-/// join the header rules.
+/// message the role's host can open (kvc-pvs: one posted over REST) is linted as `kvc-check
+/// lint --key <recipient key>` would: opened with the key of a recipient account the mocks
+/// hold, so decryption and signature results join the header rules.
 pub fn message_records(
     case: &Case,
-    obs: &Observations,
+    obs: &Evidence,
     registry: &KvcRegistry,
     mocks: &dyn MockHost,
 ) -> Vec<MessageRecord> {
@@ -56,11 +56,7 @@ pub fn message_records(
         .map(|(i, m)| {
             let file = format!("cases/{dir}/message-{}.eml", i + 1);
             let mut opts = lint_options(case.profile, registry);
-            let opening = if m.via == Via::Rest {
-                mocks.open_posted(m.data)
-            } else {
-                None
-            };
+            let opening = mocks.open_captured(&m);
             let (opened_with, decryptable_by) = match opening {
                 Some(o) => {
                     opts.smime = Some(o.keys);

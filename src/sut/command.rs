@@ -211,8 +211,8 @@ pub fn substitute(word: &str, value: &dyn Fn(&str) -> Option<String>) -> String 
 fn endpoint_value(ep: &Endpoints, name: &str) -> Option<String> {
     Some(match name {
         "smtp_host" | "pop3_host" => ep.host.clone(),
-        "smtp_port" => ep.smtp.port().to_string(),
-        "pop3_port" => ep.pop3.port().to_string(),
+        "smtp_port" => ep.port("smtp").to_string(),
+        "pop3_port" => ep.port("pop3").to_string(),
         "ca_file" => absolute(&ep.ca_file),
         "user" => ep.user.clone(),
         "password" => ep.password.clone(),
@@ -229,8 +229,8 @@ fn endpoint_value(ep: &Endpoints, name: &str) -> Option<String> {
             };
             match name {
                 "rest_url" => r.base_url.clone(),
-                "rest_port" => r.addr.port().to_string(),
-                "ldap_port" => r.ldap.port().to_string(),
+                "rest_port" => ep.port("rest").to_string(),
+                "ldap_port" => ep.port("directory").to_string(),
                 "user_key_file" => absolute(&r.user_key_file),
                 "user_cert_file" => absolute(&r.user_cert_file),
                 _ => absolute(&r.user_ca_file),
@@ -627,12 +627,12 @@ mod tests {
         let ep = Endpoints {
             transport: crate::sut::Transport::Rest,
             host: "localhost".into(),
-            smtp: "127.0.0.1:1".parse().expect("addr"),
-            pop3: "127.0.0.1:2".parse().expect("addr"),
+            services: [("rest", "127.0.0.1:3"), ("directory", "127.0.0.1:4")]
+                .into_iter()
+                .map(|(n, a)| (n.to_string(), a.parse().expect("addr")))
+                .collect(),
             rest: Some(crate::sut::endpoints::RestEndpoints {
                 base_url: "https://localhost:3/kvconnect/rest".into(),
-                addr: "127.0.0.1:3".parse().expect("addr"),
-                ldap: "127.0.0.1:4".parse().expect("addr"),
                 user_key_file: "rel/user-pki/sut-key.pem".into(),
                 user_cert_file: "rel/user-pki/sut-cert.pem".into(),
                 user_ca_file: "rel/user-pki/user-ca.pem".into(),
@@ -644,6 +644,9 @@ mod tests {
             from: "u@x".into(),
         };
         let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(endpoint_value(&ep, "rest_port").as_deref(), Some("3"));
+        assert_eq!(endpoint_value(&ep, "ldap_port").as_deref(), Some("4"));
+        assert_eq!(endpoint_value(&ep, "smtp_port").as_deref(), Some("0"));
         for (name, rel) in [
             ("ca_file", "rel/ca.pem"),
             ("user_key_file", "rel/user-pki/sut-key.pem"),

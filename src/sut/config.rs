@@ -148,14 +148,22 @@ impl SutConfig {
         Ok(config)
     }
 
-    /// Fixed ports the SUT is configured with, if any.
-    pub fn fixed_ports(&self) -> Option<(u16, u16)> {
-        self.connect.smtp_port.zip(self.connect.pop3_port)
-    }
-
-    /// Fixed REST server and directory ports, if any.
-    pub fn fixed_rest_ports(&self) -> Option<(u16, u16)> {
-        self.connect.rest_port.zip(self.connect.ldap_port)
+    /// Ports by service name the SUT is configured with: SMTP and POP3 when both are set,
+    /// the REST server and directory when both are set.
+    pub fn fixed_ports(&self) -> std::collections::BTreeMap<String, u16> {
+        let c = &self.connect;
+        let pairs = [
+            (("smtp", c.smtp_port), ("pop3", c.pop3_port)),
+            (("rest", c.rest_port), ("directory", c.ldap_port)),
+        ];
+        let mut ports = std::collections::BTreeMap::new();
+        for ((a, pa), (b, pb)) in pairs {
+            if let (Some(pa), Some(pb)) = (pa, pb) {
+                ports.insert(a.to_string(), pa);
+                ports.insert(b.to_string(), pb);
+            }
+        }
+        ports
     }
 }
 

@@ -2,6 +2,7 @@
 //! trust, which account to use. The runner fills it from the running mocks; the adapters turn
 //! it into command placeholders, HTTP fields or instructions.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,10 +19,9 @@ pub struct Endpoints {
     pub transport: super::Transport,
     /// Host name the SUT connects to and checks the certificate against.
     pub host: String,
-    /// KV-Connect Client mock (`0.0.0.0:0` in REST cases).
-    pub smtp: SocketAddr,
-    pub pop3: SocketAddr,
-    /// REST cases: the base URL (`https://<host>:<port>/kvconnect/rest`) and the LDAPS directory.
+    /// Service name → address of the mocks of this case (`smtp`, `pop3`; `rest`, `directory`).
+    pub services: BTreeMap<String, SocketAddr>,
+    /// REST cases: the base URL and the SUT's key material.
     pub rest: Option<RestEndpoints>,
     pub ca_file: PathBuf,
     pub ca_pem: String,
@@ -34,13 +34,27 @@ pub struct Endpoints {
 /// What a SUT on the REST transport is configured with, besides host, CA and account.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestEndpoints {
+    /// `https://<host>:<port>/kvconnect/rest` (the address behind it is service `rest`).
     pub base_url: String,
-    /// Address behind `host` (the SUT must connect here while checking the name `host`).
-    pub addr: SocketAddr,
-    pub ldap: SocketAddr,
     /// The SUT's KV-Connect user key and certificate (PEM) and the user CA it must trust for
     /// signatures of received messages.
     pub user_key_file: PathBuf,
     pub user_cert_file: PathBuf,
     pub user_ca_file: PathBuf,
+}
+
+impl Endpoints {
+    /// The address of `service`; `0.0.0.0:0` if no mock of this case offers it (a template
+    /// placeholder for it then reads port 0).
+    pub fn addr(&self, service: &str) -> SocketAddr {
+        self.services
+            .get(service)
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The port of `service` (0 if absent).
+    pub fn port(&self, service: &str) -> u16 {
+        self.addr(service).port()
+    }
 }

@@ -107,7 +107,7 @@ fn absolute(path: &std::path::Path) -> String {
 fn endpoints_json(ep: &Endpoints) -> serde_json::Value {
     let mut v = json!({
         "transport": ep.transport,
-        "host": ep.host, "smtp_port": ep.smtp.port(), "pop3_port": ep.pop3.port(),
+        "host": ep.host, "smtp_port": ep.port("smtp"), "pop3_port": ep.port("pop3"),
         "ca_file": absolute(&ep.ca_file), "user": ep.user,
         "password": ep.password, "from": ep.from,
     });
@@ -115,7 +115,7 @@ fn endpoints_json(ep: &Endpoints) -> serde_json::Value {
         map.insert(
             "rest".into(),
             json!({
-                "base_url": r.base_url, "port": r.addr.port(), "ldap_port": r.ldap.port(),
+                "base_url": r.base_url, "port": ep.port("rest"), "ldap_port": ep.port("directory"),
                 "user_key_file": absolute(&r.user_key_file),
                 "user_cert_file": absolute(&r.user_cert_file),
                 "user_ca_file": absolute(&r.user_ca_file),

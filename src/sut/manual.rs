@@ -27,7 +27,7 @@ fn connection_text(ep: &Endpoints) -> String {
             "    KV-Connect REST server {} (BASIC auth)   directory ldaps://{}:{}\n    trust CA {}\n    user {}  password {}\n    user key {}  certificate {}  user CA (signatures) {}",
             r.base_url,
             ep.host,
-            r.ldap.port(),
+            ep.port("directory"),
             ep.ca_file.display(),
             ep.user,
             ep.password,
@@ -39,9 +39,9 @@ fn connection_text(ep: &Endpoints) -> String {
     format!(
         "    SMTP  {}:{} (implicit TLS)   POP3 {}:{} (TLS)\n    trust CA {}\n    user {}  password {}",
         ep.host,
-        ep.smtp.port(),
+        ep.port("smtp"),
         ep.host,
-        ep.pop3.port(),
+        ep.port("pop3"),
         ep.ca_file.display(),
         ep.user,
         ep.password

@@ -84,7 +84,7 @@ impl ReferenceAdapter {
         };
         let pvs = RestPvs::new(RestPvsConfig {
             base_url: rest.base_url.clone(),
-            connect_to: rest.addr,
+            connect_to: ep.addr("rest"),
             server_name: self.server_name.clone(),
             ca_pem: self.ca_pem.clone(),
             user: self.user.clone(),
@@ -107,13 +107,13 @@ impl ReferenceAdapter {
     }
 
     fn instance(&self, ep: &Endpoints) -> Arc<ReferencePvs> {
-        let key = (ep.smtp, ep.pop3);
+        let key = (ep.addr("smtp"), ep.addr("pop3"));
         let mut map = locked(&self.instances);
         map.entry(key)
             .or_insert_with(|| {
                 Arc::new(ReferencePvs::new(PvsConfig {
-                    smtp: ep.smtp,
-                    pop3: ep.pop3,
+                    smtp: key.0,
+                    pop3: key.1,
                     server_name: self.server_name.clone(),
                     ca_pem: self.ca_pem.clone(),
                     user: self.user.clone(),

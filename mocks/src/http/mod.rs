@@ -1,6 +1,8 @@
 //! HTTP engines: an HTTPS server ([`server`]) that products give their routes.
 
 pub mod client;
+pub mod records;
 pub mod server;
 
+pub use records::{BasicAuth, HttpRequest, RouteName};
 pub use server::{Exchange, HttpConnection, HttpExchange, HttpLimits, Reply, Routes};

@@ -267,6 +267,13 @@ impl crate::server::MockServer for KvcDirectoryMock {
         }]
     }
 
+    fn evidence(&self) -> crate::evidence::Evidence {
+        crate::evidence::Evidence {
+            ldap: Some(self.observations()),
+            ..Default::default()
+        }
+    }
+
     fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
         self.server.changed()
     }

@@ -276,6 +276,16 @@ impl crate::server::MockServer for MailServer {
         ]
     }
 
+    fn evidence(&self) -> crate::evidence::Evidence {
+        let o = self.observations();
+        crate::evidence::Evidence {
+            smtp: o.smtp,
+            pop3: o.pop3,
+            rejected_connections: o.rejected_connections,
+            ..Default::default()
+        }
+    }
+
     fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
         self.shared.state.subscribe()
     }

@@ -243,6 +243,8 @@ pub struct KvcRestMock {
     shared: Arc<Shared>,
     addr: SocketAddr,
     host: String,
+    /// Accounts whose mailbox held messages at start, with those messages' ids.
+    served: Vec<(String, Vec<String>)>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -292,7 +294,7 @@ impl KvcRestMock {
         let addr = listener.local_addr()?;
         let now = SystemTime::now();
         let mut n = 0u64;
-        let accounts = config
+        let accounts: Vec<AccountState> = config
             .accounts
             .into_iter()
             .map(|mut account| {
@@ -308,6 +310,14 @@ impl KvcRestMock {
                     password_last_change: now,
                     mails,
                 }
+            })
+            .collect();
+        let served = accounts
+            .iter()
+            .filter(|a| !a.mails.is_empty())
+            .map(|a| {
+                let ids = a.mails.iter().map(|m| m.id.clone()).collect();
+                (a.account.username.clone(), ids)
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -344,6 +354,7 @@ impl KvcRestMock {
             shared,
             addr,
             host: config.host,
+            served,
             task: Some(task),
         })
     }
@@ -504,18 +515,9 @@ impl Routes for Shared {
 
     fn exchanged(&self, e: HttpExchange, tag: RestTag) {
         self.record(RestRequest {
-            peer: e.peer,
-            method: e.method,
-            target: e.target,
+            exchange: e,
             resource: tag.resource,
             auth: tag.auth,
-            content_type: e.content_type,
-            status: e.status,
-            bytes_in: e.bytes_in,
-            bytes_out: e.bytes_out,
-            at: e.at,
-            duration: e.duration,
-            note: e.note,
         });
     }
 
@@ -552,6 +554,39 @@ impl crate::server::MockServer for KvcRestMock {
             kind: crate::server::ServiceKind::Https,
             addr: self.addr,
         }]
+    }
+
+    /// The requests with their resource as [`Resource::KvcRest`]; mailbox ids: those served at
+    /// start and which of the served accounts' messages are still there.
+    fn evidence(&self) -> crate::evidence::Evidence {
+        let o = self.observations();
+        let remaining_ids = self
+            .served
+            .iter()
+            .flat_map(|(user, _)| self.mailbox_ids(user))
+            .collect();
+        let http = crate::evidence::HttpEvidence {
+            connections: o.connections,
+            requests: o
+                .requests
+                .into_iter()
+                .map(|r| r.map_resource(crate::evidence::Resource::KvcRest))
+                .collect(),
+            posted: o.posted,
+            mailbox_ids: self
+                .served
+                .iter()
+                .flat_map(|(_, ids)| ids.clone())
+                .collect(),
+            remaining_ids,
+            csrs: o.csrs,
+            rejected_connections: o.rejected_connections,
+            dropped_records: o.dropped_records,
+        };
+        crate::evidence::Evidence {
+            http: Some(http),
+            ..Default::default()
+        }
     }
 
     fn changed(&self) -> tokio::sync::watch::Receiver<u64> {

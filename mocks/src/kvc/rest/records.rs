@@ -1,12 +1,7 @@
 //! What the REST server records: connections with their TLS outcome, requests with the
 //! resource and authentication they reached, posted mails and CSRs.
 
-use std::fmt;
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use serde::ser::SerializeStruct;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// Which resource a request addressed (after routing).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +42,9 @@ pub enum RestResource {
     NotRouted,
 }
 
-impl RestResource {
+impl crate::http::RouteName for RestResource {
     /// The routed resource by name: `mail`, `headers`, `send`, `certificates`, `login`, ….
-    pub fn name(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             RestResource::Version => "version",
             RestResource::Login { .. } => "login",
@@ -71,7 +66,7 @@ impl RestResource {
 
     /// What the request was about: the message id (`mail`), the looked-up address or uid
     /// (`certificates`), the account or file otherwise.
-    pub fn subject(&self) -> Option<&str> {
+    fn subject(&self) -> Option<&str> {
         match self {
             RestResource::Login { username } => Some(username),
             RestResource::Account { uid }
@@ -92,111 +87,11 @@ impl RestResource {
     }
 }
 
-/// BASIC authentication of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestAuth {
-    /// The resource needs none and none was checked.
-    NotRequired,
-    /// No (parsable) `Authorization: Basic` header.
-    Missing,
-    /// Credentials of an account, correct.
-    Ok { user: String },
-    /// Unknown user or wrong password.
-    Failed { user: String },
-}
-
-impl RestAuth {
-    /// Whether the client sent credentials (right or wrong).
-    pub fn offered_credentials(&self) -> bool {
-        matches!(self, RestAuth::Ok { .. } | RestAuth::Failed { .. })
-    }
-}
-
-/// `none`, `missing`, `ok <user>`, `failed <user>` (the user name only, never a password).
-impl fmt::Display for RestAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RestAuth::NotRequired => f.write_str("none"),
-            RestAuth::Missing => f.write_str("missing"),
-            RestAuth::Ok { user } => write!(f, "ok {user}"),
-            RestAuth::Failed { user } => write!(f, "failed {user}"),
-        }
-    }
-}
+/// BASIC authentication of one request (the HTTP engine's record).
+pub use crate::http::BasicAuth as RestAuth;
 
 /// One HTTP request, as the mock handled it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestRequest {
-    pub peer: SocketAddr,
-    pub method: String,
-    /// Path and query as received.
-    pub target: String,
-    pub resource: RestResource,
-    pub auth: RestAuth,
-    /// Request `Content-Type`, if any.
-    pub content_type: Option<String>,
-    pub status: u16,
-    /// Body bytes read (for 413: what was read before giving up).
-    pub bytes_in: usize,
-    pub bytes_out: usize,
-    /// When the request arrived, since the mock started.
-    pub at: Duration,
-    /// Time to the response (including a scripted delay).
-    pub duration: Duration,
-    /// Why this status (rejections, faults, checks), if there is something to say.
-    pub note: Option<String>,
-}
-
-/// In reports: the resource by name with its subject, the authentication as text, times in
-/// milliseconds.
-impl Serialize for RestRequest {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut r = serializer.serialize_struct("RestRequest", 12)?;
-        r.serialize_field("method", &self.method)?;
-        r.serialize_field("target", &self.target)?;
-        r.serialize_field("resource", self.resource.name())?;
-        match self.resource.subject() {
-            Some(subject) => r.serialize_field("subject", subject)?,
-            None => r.skip_field("subject")?,
-        }
-        r.serialize_field("auth", &self.auth.to_string())?;
-        match &self.content_type {
-            Some(ct) => r.serialize_field("content_type", ct)?,
-            None => r.skip_field("content_type")?,
-        }
-        r.serialize_field("status", &self.status)?;
-        r.serialize_field("bytes_in", &self.bytes_in)?;
-        r.serialize_field("bytes_out", &self.bytes_out)?;
-        r.serialize_field("at_ms", &(self.at.as_millis() as u64))?;
-        r.serialize_field("duration_ms", &(self.duration.as_millis() as u64))?;
-        match &self.note {
-            Some(n) => r.serialize_field("note", n)?,
-            None => r.skip_field("note")?,
-        }
-        r.end()
-    }
-}
-
-impl RestRequest {
-    /// One line for evidence: `GET /x -> 200 (auth: ok user) [note]`.
-    pub fn summary(&self) -> String {
-        format!(
-            "{} {} -> {}{}{}",
-            self.method,
-            self.target,
-            self.status,
-            if self.auth == RestAuth::NotRequired {
-                String::new()
-            } else {
-                format!(" (auth: {})", self.auth)
-            },
-            self.note
-                .as_ref()
-                .map(|n| format!(" [{n}]"))
-                .unwrap_or_default()
-        )
-    }
-}
+pub type RestRequest = crate::http::HttpRequest<RestResource>;
 
 /// One TCP connection and its TLS handshake.
 pub type RestConnection = crate::http::HttpConnection;

@@ -4,7 +4,8 @@
 use crate::roles::expect::{CaseHeader, Scope, check};
 use crate::runner::model::{Check, Verdict};
 use crate::runner::observe::{
-    DirectoryObservations, MailSessionRecord, RestObservations, RestRequest, SessionEnd, TlsOutcome,
+    DirectoryObservations, Evidence, HttpEvidence, HttpRequest, MailSessionRecord, SessionEnd,
+    TlsOutcome,
 };
 use crate::suite::MockKind;
 
@@ -60,8 +61,11 @@ pub fn tls_text(t: &TlsOutcome) -> String {
 
 /// One evidence text for what the REST mock saw: connections with their TLS outcome, then the
 /// requests in order (credentials are never shown, only the account and whether they matched).
-pub fn rest_summary(rest: &RestObservations) -> String {
-    if rest.connections.is_empty() && rest.requests.is_empty() {
+/// The directory's binds and searches follow (a SUT may look recipients up there).
+pub fn rest_summary(obs: &Evidence) -> String {
+    let none = HttpEvidence::default();
+    let rest = obs.http.as_ref().unwrap_or(&none);
+    if rest.connections.is_empty() && rest.requests.is_empty() && obs.ldap.is_none() {
         return "the SUT never connected to the REST server".into();
     }
     let mut lines: Vec<String> = rest
@@ -79,7 +83,7 @@ pub fn rest_summary(rest: &RestObservations) -> String {
         rest.requests
             .iter()
             .take(SHOWN_REQUESTS)
-            .map(RestRequest::summary),
+            .map(HttpRequest::summary),
     );
     if rest.requests.len() > SHOWN_REQUESTS {
         lines.push(format!(
@@ -87,7 +91,7 @@ pub fn rest_summary(rest: &RestObservations) -> String {
             rest.requests.len() - SHOWN_REQUESTS
         ));
     }
-    lines.extend(directory_lines(&rest.directory));
+    lines.extend(obs.ldap.as_ref().map(directory_lines).unwrap_or_default());
     lines.join("\n")
 }
 
@@ -137,8 +141,8 @@ fn directory_lines(d: &DirectoryObservations) -> Vec<String> {
     lines
 }
 
-pub fn rest_of<'a>(scope: &Scope<'a>) -> Option<&'a RestObservations> {
-    scope.obs.rest.as_ref()
+pub fn rest_of<'a>(scope: &Scope<'a>) -> Option<&'a HttpEvidence> {
+    scope.obs.http.as_ref()
 }
 
 /// The check of a REST family in a case that ran without the REST mock.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::evidence::{needs_rest_mock, no_rest, rest_of, rest_summary, session_summary};
 use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
 use crate::runner::model::{Check, Verdict};
-use crate::runner::observe::{RestObservations, RestResource};
+use crate::runner::observe::{HttpEvidence, RestResource};
 use crate::suite::Control;
 
 /// `pop3_retrieved_all: {}`: the SUT retrieved (RETR) every message of the POP3 mailbox.
@@ -117,7 +117,7 @@ fn fetched_all(scope: &Scope, req: &str) -> Check {
     let Some(rest) = rest_of(scope) else {
         return no_rest(name, req, expected);
     };
-    let summary = rest_summary(rest);
+    let summary = rest_summary(scope.obs);
     if rest.requests.is_empty() {
         return check(name, Some(req), Verdict::Error, expected, summary);
     }
@@ -280,16 +280,16 @@ impl Expect for DeletedAfterFetch {
 }
 
 /// Index of the first request matching, in request order.
-fn first_request(rest: &RestObservations, method: &str, id: &str, ok_only: bool) -> Option<usize> {
+fn first_request(rest: &HttpEvidence, method: &str, id: &str, ok_only: bool) -> Option<usize> {
     rest.requests.iter().position(|r| {
         r.method == method
-            && matches!(&r.resource, RestResource::Mail { message_id, .. } if message_id == id)
+            && matches!(r.resource.kvc_rest(), Some(RestResource::Mail { message_id, .. }) if message_id == id)
             && (!ok_only || (200..300).contains(&r.status))
     })
 }
 
 /// Mailbox entry `n` (1-based) with its message id as the REST mock served it.
-pub fn entry_id(rest: &RestObservations, n: usize) -> Result<&str, String> {
+pub fn entry_id(rest: &HttpEvidence, n: usize) -> Result<&str, String> {
     rest.mailbox_ids
         .get(n.wrapping_sub(1))
         .map(String::as_str)
@@ -303,7 +303,7 @@ fn per_entry(
     name: String,
     expected: &str,
     entries: &[usize],
-    judge: impl Fn(&RestObservations, usize, &str) -> (Verdict, String),
+    judge: impl Fn(&HttpEvidence, usize, &str) -> (Verdict, String),
 ) -> Check {
     let Some(rest) = rest_of(scope) else {
         return no_rest(&name, req, expected.to_string());
@@ -322,6 +322,6 @@ fn per_entry(
         Some(req),
         verdict,
         expected,
-        format!("{}\n{}", notes.join("\n"), rest_summary(rest)),
+        format!("{}\n{}", notes.join("\n"), rest_summary(scope.obs)),
     )
 }

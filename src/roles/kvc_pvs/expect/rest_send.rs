@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::evidence::{needs_rest_mock, no_rest, rest_of, rest_summary};
 use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
 use crate::runner::model::{Check, StepOutcome, StepRecord, Verdict};
-use crate::runner::observe::{RestObservations, RestRequest, RestResource};
+use crate::runner::observe::{HttpEvidence, HttpRequest, RestResource, RouteName};
 use crate::suite::{Control, Step};
 
 /// The YAML shape of the two recipient families.
@@ -77,14 +77,17 @@ fn same_address(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
-fn lookups<'a>(rest: &'a RestObservations, recipient: &str) -> Vec<&'a RestRequest> {
+fn lookups<'a>(rest: &'a HttpEvidence, recipient: &str) -> Vec<&'a HttpRequest> {
     rest.requests
         .iter()
         .filter(|r| {
-            matches!(r.resource, RestResource::Certificates { .. })
-                && r.resource
-                    .subject()
-                    .is_some_and(|s| same_address(s, recipient))
+            matches!(
+                r.resource.kvc_rest(),
+                Some(RestResource::Certificates { .. })
+            ) && r
+                .resource
+                .subject()
+                .is_some_and(|s| same_address(s, recipient))
         })
         .collect()
 }
@@ -97,7 +100,7 @@ fn send_aborted(scope: &Scope, recipient: &str, req: &str) -> Check {
     let Some(rest) = rest_of(scope) else {
         return no_rest(&name, req, expected);
     };
-    let summary = rest_summary(rest);
+    let summary = rest_summary(scope.obs);
     if !rest.posted.is_empty() {
         return check(
             name,
@@ -132,7 +135,7 @@ fn not_encrypted_to(scope: &Scope, recipient: &str, req: &str) -> Check {
     let Some(rest) = rest_of(scope) else {
         return no_rest(&name, req, expected);
     };
-    let summary = rest_summary(rest);
+    let summary = rest_summary(scope.obs);
     let encrypted: Vec<String> = scope
         .own
         .iter()
@@ -315,7 +318,7 @@ fn failure_reported(scope: &Scope, kind: Refused, req: &str) -> Check {
     let Some(rest) = rest_of(scope) else {
         return no_rest(name, req, expected);
     };
-    let summary = rest_summary(rest);
+    let summary = rest_summary(scope.obs);
     let refused = match kind {
         Refused::Send => rest.posted.iter().filter(|p| p.status == status).count(),
         Refused::Delete => rest
@@ -323,7 +326,7 @@ fn failure_reported(scope: &Scope, kind: Refused, req: &str) -> Check {
             .iter()
             .filter(|r| {
                 r.method == "DELETE"
-                    && matches!(r.resource, RestResource::Mail { .. })
+                    && matches!(r.resource.kvc_rest(), Some(RestResource::Mail { .. }))
                     && r.status == status
             })
             .count(),

@@ -10,10 +10,11 @@ use crate::runner::model::{Check, StoredAnswer, Verdict};
 use std::time::Duration;
 
 use crate::runner::observe::{
-    Observations, RestAuth, RestConnection, RestObservations, RestRequest, RestResource, TlsOutcome,
+    Evidence, HttpEvidence, HttpRequest, Resource, RestAuth, RestResource, TlsOutcome,
 };
 use crate::runner::verdict::CONTROL_FAILED;
 use crate::suite::Case;
+use kvc_mocks::http::{HttpConnection, HttpExchange};
 
 fn rest_case(expect: &str) -> Case {
     let text = format!(
@@ -30,12 +31,21 @@ fn peer() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 1))
 }
 
-fn req(method: &str, resource: &str, subject: &str, status: u16) -> RestRequest {
-    RestRequest {
-        peer: peer(),
-        method: method.into(),
-        target: format!("/kvconnect/rest/{resource}/{subject}"),
-        resource: match resource {
+fn req(method: &str, resource: &str, subject: &str, status: u16) -> HttpRequest {
+    HttpRequest {
+        exchange: HttpExchange {
+            peer: peer(),
+            method: method.into(),
+            target: format!("/kvconnect/rest/{resource}/{subject}"),
+            content_type: None,
+            status,
+            bytes_in: 0,
+            bytes_out: 0,
+            at: Duration::ZERO,
+            duration: Duration::ZERO,
+            note: None,
+        },
+        resource: Resource::KvcRest(match resource {
             "mail" => RestResource::Mail {
                 uid: "praxis".into(),
                 message_id: subject.into(),
@@ -46,25 +56,17 @@ fn req(method: &str, resource: &str, subject: &str, status: u16) -> RestRequest 
                 email: Some(subject.into()),
             },
             other => panic!("no test request for resource {other}"),
-        },
+        }),
         auth: RestAuth::Ok {
             user: "praxis@kv-connect.test".into(),
         },
-        content_type: None,
-        status,
-        bytes_in: 0,
-        bytes_out: 0,
-        at: Duration::ZERO,
-        duration: Duration::ZERO,
-        note: None,
     }
 }
 
-fn rest(requests: Vec<RestRequest>) -> Observations {
-    Observations {
-        rest: Some(RestObservations {
-            directory: Default::default(),
-            connections: vec![RestConnection {
+fn rest(requests: Vec<HttpRequest>) -> Evidence {
+    Evidence {
+        http: Some(HttpEvidence {
+            connections: vec![HttpConnection {
                 peer: peer(),
                 tls: TlsOutcome::Established { sni: None },
                 at: Duration::ZERO,
@@ -73,13 +75,13 @@ fn rest(requests: Vec<RestRequest>) -> Observations {
             posted: vec![],
             mailbox_ids: vec!["a@x".into(), "b@x".into()],
             remaining_ids: vec![],
-            rejected_connections: 0,
+            ..HttpEvidence::default()
         }),
-        ..Observations::default()
+        ..Evidence::default()
     }
 }
 
-fn run(case: &Case, obs: &Observations, stored: Option<&StoredAnswer>) -> Vec<Check> {
+fn run(case: &Case, obs: &Evidence, stored: Option<&StoredAnswer>) -> Vec<Check> {
     let registry = KvcRegistry::builtin().expect("registry");
     let answers = Answers::default();
     let scope = Scope {
@@ -143,19 +145,19 @@ fn a_refusal_over_https_means_no_request_at_all() {
         "tls_refused: {service: https, requirement: KVC-Anb021, control: {case: t/control, check: transport rest}}",
     );
     let mut refused = rest(vec![]);
-    if let Some(r) = refused.rest.as_mut() {
+    if let Some(r) = refused.http.as_mut() {
         r.connections[0].tls =
             TlsOutcome::HandshakeFailed("received fatal alert: UnknownCA".into());
     }
     assert_eq!(run(&case, &refused, None)[0].verdict, Verdict::Pass);
     let mut version_only = rest(vec![req("GET", "version", "", 200)]);
-    if let Some(r) = version_only.rest.as_mut() {
+    if let Some(r) = version_only.http.as_mut() {
         r.requests[0].auth = RestAuth::NotRequired;
     }
     assert_eq!(run(&case, &version_only, None)[0].verdict, Verdict::Fail);
-    let never = Observations {
-        rest: Some(RestObservations::default()),
-        ..Observations::default()
+    let never = Evidence {
+        http: Some(HttpEvidence::default()),
+        ..Evidence::default()
     };
     assert_eq!(run(&case, &never, None)[0].verdict, Verdict::Error);
 }
@@ -268,10 +270,8 @@ fn the_requirement_comes_from_the_case() {
 fn rest_evidence_shows_the_directory_binds_and_searches() {
     use kvc_mocks::ldap::{BindRecord, LdapSession, SearchRecord};
     let mut obs = rest(vec![req("GET", "version", "", 200)]);
-    let Some(r) = obs.rest.as_mut() else {
-        panic!("REST observations")
-    };
-    r.directory.sessions.push(LdapSession {
+    let directory = obs.ldap.get_or_insert_with(Default::default);
+    directory.sessions.push(LdapSession {
         peer: peer(),
         tls: TlsOutcome::Established { sni: None },
         binds: vec![BindRecord {
@@ -290,7 +290,7 @@ fn rest_evidence_shows_the_directory_binds_and_searches() {
         other_ops: vec![],
         end: kvc_mocks::SessionEnd::Quit,
     });
-    let text = super::evidence::rest_summary(r);
+    let text = super::evidence::rest_summary(&obs);
     assert!(
         text.contains("directory connection from 127.0.0.1:1"),
         "{text}"

@@ -167,7 +167,7 @@ fn refused_over_https(scope: &Scope, req: &str) -> Check {
             "the SUT never connected to the REST server: a refusal cannot be told from inactivity",
         );
     }
-    let summary = rest_summary(rest);
+    let summary = rest_summary(scope.obs);
     // Any request after the handshake means the SUT accepted the server, with or without
     // credentials (even `server/version`, which needs none).
     if !rest.requests.is_empty() || !rest.posted.is_empty() {

@@ -1,15 +1,16 @@
-//! The `kvc-mocks` crate behind the runner's [`MockHost`] / [`RunningMock`] traits: one test PKI
-//! per run (its CA written where the SUT expects it), one mock KV-Connect Client per case.
+//! The kvc-pvs world behind the runner's [`MockHost`]: one test PKI per run (its CA written where
+//! the SUT expects it); per case either the mock KV-Connect Client (SMTP/POP3) or the mock
+//! KV-Connect REST server with its LDAPS directory, configured from the case's setup.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::sync::OnceLock;
 
 use kvc_mocks::kvc::directory::{KvcDirectoryConfig, KvcDirectoryMock};
 use kvc_mocks::kvc::rest::{
-    KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock, KvcRestObservations,
+    KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock,
 };
 use kvc_mocks::kvc::served_messages::{
     KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
@@ -17,14 +18,15 @@ use kvc_mocks::kvc::served_messages::{
 use kvc_mocks::{Account, KvcClientConfig, KvcClientMock, ServerCertKind, TlsPki};
 use kvc_smime::pki::{CertVariant, CertifiedKey, EndEntitySpec, KeyPurpose};
 
-use super::observe::{
-    BoxFuture, KvcClientSetup, KvcRestSetup, MockHost, Observations, PostedOpening, RestEndpoints,
-    RestObservations, RunningMock, ServedMessage,
-};
 use crate::lint::SmimeKeys;
-use crate::suite::ServedVariant;
-use crate::suite::ServerCert;
-use crate::sut::config;
+use crate::runner::observe::{
+    BoxFuture, Captured, CapturedOpening, CaseWorld, MockHost, MockSet, RestEndpoints,
+    StartedMocks, Via,
+};
+use crate::suite::{Case, MailboxEntry, MockKind, ServedVariant, ServerCert};
+use crate::sut::config::SutConfig;
+use crate::sut::reference::ReferenceAdapter;
+use crate::sut::{SutAdapter, Transport, config};
 
 /// Default account of the SUT at the mock (the keystore PIN travels with the password).
 pub const DEFAULT_USER: &str = "praxis@kv-connect.test";
@@ -38,6 +40,19 @@ pub struct KvcMockHost {
 }
 
 impl KvcMockHost {
+    /// Stages a run: the PKI for the host name the SUT connects to (its config, else
+    /// `localhost`), the CA written where the SUT expects it (its config, else `<out>/ca.pem`).
+    pub fn stage(sut: Option<&SutConfig>, out: &Path) -> Result<KvcMockHost, String> {
+        let ca_file = sut
+            .and_then(|c| c.connect.ca_file.clone())
+            .unwrap_or_else(|| out.join("ca.pem"));
+        let account = sut.and_then(|c| c.account.clone());
+        let host_name = sut
+            .and_then(|c| c.connect.host.clone())
+            .unwrap_or_else(|| "localhost".into());
+        KvcMockHost::new(&host_name, &ca_file, account)
+    }
+
     /// Generates the run's PKI for `host` and writes its CA certificate to `ca_file`.
     pub fn new(
         host: &str,
@@ -81,38 +96,48 @@ fn cert_kind(c: ServerCert) -> ServerCertKind {
 }
 
 impl MockHost for KvcMockHost {
-    fn start_kvc_client<'a>(
+    /// The REST user PKI (RSA key generation) when REST cases will run.
+    fn prepare(&self, sut: &dyn SutAdapter, cases: &[Case]) -> Result<(), String> {
+        if sut.transports().contains(&Transport::Rest)
+            && cases.iter().any(|c| c.setup.mock == MockKind::KvcRest)
+        {
+            self.prepare_rest()?;
+        }
+        Ok(())
+    }
+
+    /// The reference PVS on both transports.
+    fn reference(&self, faults: &[String]) -> Result<Arc<dyn SutAdapter>, String> {
+        let reference =
+            ReferenceAdapter::new(faults, self.server_name(), self.ca_pem(), self.account())?;
+        Ok(Arc::new(reference))
+    }
+
+    fn start_case<'a>(
         &'a self,
-        setup: KvcClientSetup,
-    ) -> BoxFuture<'a, Result<Box<dyn RunningMock>, String>> {
+        case: &'a Case,
+        world: CaseWorld,
+    ) -> BoxFuture<'a, Result<StartedMocks, String>> {
         Box::pin(async move {
-            let config = KvcClientConfig {
-                smtp_port: setup.smtp_port,
-                pop3_port: setup.pop3_port,
-                cert: cert_kind(setup.cert),
-                accounts: vec![self.account.clone()],
-                mailbox: setup.mailbox,
-                max_message_bytes: setup.max_message_bytes,
-                idle_timeout: setup.idle_timeout,
-                hostname: self.pki.host().to_string(),
-                ..kvc_mocks::kvc::client::default_config()
-            };
-            let mock = KvcClientMock::start(config, &self.pki)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(Box::new(Running(mock)) as Box<dyn RunningMock>)
+            if world.transport == Transport::Rest {
+                self.start_rest(case, &world)
+                    .await
+                    .map_err(|e| format!("starting the mock KV-Connect REST server: {e}"))
+            } else {
+                self.start_client(case, &world)
+                    .await
+                    .map_err(|e| format!("starting the mock KV-Connect Client: {e}"))
+            }
         })
     }
 
-    fn start_kvc_rest<'a>(
-        &'a self,
-        setup: KvcRestSetup,
-    ) -> BoxFuture<'a, Result<Box<dyn RunningMock>, String>> {
-        Box::pin(self.start_rest(setup))
-    }
-
-    fn open_posted(&self, raw: &[u8]) -> Option<PostedOpening> {
-        self.open_posted_message(raw)
+    fn open_captured(&self, message: &Captured<'_>) -> Option<CapturedOpening> {
+        // SMTP messages between PVS and KV-Connect Client are plain MIME (S/MIME is the
+        // Client's business); a message posted over REST is the PVS's own S/MIME.
+        match message.via {
+            Via::Rest => self.open_posted_message(message.data),
+            Via::Smtp => None,
+        }
     }
 
     fn ca_file(&self) -> PathBuf {
@@ -140,45 +165,36 @@ impl MockHost for KvcMockHost {
     }
 }
 
-struct Running(KvcClientMock);
-
-impl RunningMock for Running {
-    fn smtp_addr(&self) -> SocketAddr {
-        self.0.smtp_addr()
-    }
-
-    fn pop3_addr(&self) -> SocketAddr {
-        self.0.pop3_addr()
-    }
-
-    fn observations(&self) -> Observations {
-        convert(self.0.observations())
-    }
-
-    fn wait_for_messages(&self, n: usize, timeout: Duration) -> BoxFuture<'_, Observations> {
-        Box::pin(async move { convert(self.0.wait_for_messages(n, timeout).await) })
-    }
-
-    fn wait_for_pop3_quit(&self, timeout: Duration) -> BoxFuture<'_, Observations> {
-        Box::pin(async move { convert(self.0.wait_for_pop3_quit(timeout).await) })
-    }
-
-    fn wait_for_idle(&self, timeout: Duration) -> BoxFuture<'_, Observations> {
-        Box::pin(async move { convert(self.0.wait_for_idle(timeout).await) })
-    }
-
-    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async move { self.0.shutdown().await })
+impl KvcMockHost {
+    async fn start_client(&self, case: &Case, world: &CaseWorld) -> Result<StartedMocks, String> {
+        let mut mailbox = Vec::new();
+        for m in &case.setup.mailbox {
+            mailbox.push(m.bytes(case).map_err(|e| format!("{}: {e}", case.origin))?);
+        }
+        let config = KvcClientConfig {
+            smtp_port: world.port("smtp"),
+            pop3_port: world.port("pop3"),
+            cert: cert_kind(case.setup.server_cert),
+            accounts: vec![self.account.clone()],
+            mailbox,
+            max_message_bytes: max_message_bytes(case, world),
+            idle_timeout: world.idle_timeout,
+            hostname: self.pki.host().to_string(),
+            ..kvc_mocks::kvc::client::default_config()
+        };
+        let mock = KvcClientMock::start(config, &self.pki)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut mocks = MockSet::new();
+        mocks.push(Box::new(mock))?;
+        Ok(StartedMocks { mocks, rest: None })
     }
 }
 
-fn convert(o: kvc_mocks::Observations) -> Observations {
-    Observations {
-        rest: None,
-        rejected_connections: o.rejected_connections,
-        smtp: o.smtp,
-        pop3: o.pop3,
-    }
+fn max_message_bytes(case: &Case, world: &CaseWorld) -> usize {
+    case.setup
+        .max_message_bytes
+        .unwrap_or(world.default_max_message_bytes)
 }
 
 // ---- KV-Connect REST server ------------------------------------------------------------------
@@ -310,19 +326,22 @@ impl KvcMockHost {
             .map_err(Clone::clone)
     }
 
-    async fn start_rest(&self, setup: KvcRestSetup) -> Result<Box<dyn RunningMock>, String> {
+    async fn start_rest(&self, case: &Case, world: &CaseWorld) -> Result<StartedMocks, String> {
         let users = self.rest_users()?;
         let sut = &self.account.user;
+        // Served variants are built for the SUT's user certificate; other entries are raw bytes.
         let mut mailbox = Vec::new();
-        for m in &setup.mailbox {
+        for m in &case.setup.mailbox {
             mailbox.push(match m {
-                ServedMessage::Raw(b) => b.clone(),
-                ServedMessage::Built(v) => build_served_message(
+                MailboxEntry::Served(v) => build_served_message(
                     &users.pki,
                     &KvcMessageSpec::arztbrief(REST_CORRESPONDENT, sut),
                     served_variant(*v),
                 )
                 .map_err(|e| format!("building a served message: {e}"))?,
+                other => other
+                    .bytes(case)
+                    .map_err(|e| format!("{}: {e}", case.origin))?,
             });
         }
         let mut me = rest_account(sut, &self.account.password, Some(&users.pki.sut))?;
@@ -338,58 +357,56 @@ impl KvcMockHost {
             rest_account(REST_EXPIRED, DEFAULT_PASSWORD, Some(&users.expired))?,
             rest_account(REST_NO_CERTIFICATE, DEFAULT_PASSWORD, None)?,
         ];
+        let rest = &case.setup.rest;
         let config = KvcRestConfig {
-            port: setup.port,
+            port: world.port("rest"),
             host: self.pki.host().to_string(),
-            cert: cert_kind(setup.cert),
+            cert: cert_kind(case.setup.server_cert),
             accounts: accounts.clone(),
             faults: KvcRestFaults {
-                send_status: setup.send_status,
-                delete_status: setup.delete_status,
-                response_delay: setup.response_delay,
+                send_status: rest.send_status,
+                delete_status: rest.delete_status,
+                response_delay: rest.delay_ms.map(Duration::from_millis),
                 ..KvcRestFaults::default()
             },
             limits: KvcRestLimits {
-                max_body_bytes: setup.max_body_bytes,
-                header_timeout: setup.idle_timeout,
-                request_timeout: setup.idle_timeout,
+                max_body_bytes: max_message_bytes(case, world),
+                header_timeout: world.idle_timeout,
+                request_timeout: world.idle_timeout,
                 ..KvcRestLimits::default()
             },
             ..KvcRestConfig::default()
         };
         let dir_config = KvcDirectoryConfig {
-            port: setup.ldap_port,
+            port: world.port("directory"),
             ..KvcDirectoryConfig::from_accounts(&accounts, &config.profile)
         };
         let mock = KvcRestMock::start(config, &self.pki)
             .await
             .map_err(|e| e.to_string())?;
-        let directory = match KvcDirectoryMock::start(dir_config, &self.pki).await {
-            Ok(d) => d,
+        let base_url = mock.base_url();
+        let mut mocks = MockSet::new();
+        mocks.push(Box::new(mock))?;
+        match KvcDirectoryMock::start(dir_config, &self.pki).await {
+            Ok(d) => mocks.push(Box::new(d))?,
             Err(e) => {
-                mock.shutdown().await;
+                mocks.shutdown().await;
                 return Err(format!("starting the directory: {e}"));
             }
-        };
-        let mailbox_ids = mock.mailbox_ids(sut);
-        let endpoints = RestEndpoints {
-            base_url: mock.base_url(),
-            addr: mock.addr(),
-            ldap: directory.addr(),
+        }
+        let rest = RestEndpoints {
+            base_url,
             user_key_file: users.key_file.clone(),
             user_cert_file: users.cert_file.clone(),
             user_ca_file: users.user_ca_file.clone(),
         };
-        Ok(Box::new(RunningRest {
-            mock,
-            directory,
-            user: sut.clone(),
-            mailbox_ids,
-            endpoints,
-        }) as Box<dyn RunningMock>)
+        Ok(StartedMocks {
+            mocks,
+            rest: Some(rest),
+        })
     }
 
-    fn open_posted_message(&self, raw: &[u8]) -> Option<PostedOpening> {
+    fn open_posted_message(&self, raw: &[u8]) -> Option<CapturedOpening> {
         let users = self.rest_users().ok()?;
         let trust = vec![users.pki.pki.root.certificate.clone()];
         let (head, _) = kvc_smime::mime::split_header_body(raw);
@@ -417,7 +434,7 @@ impl KvcMockHost {
             .iter()
             .find(|(a, _)| is_recipient(a) && decryptable_by.contains(a))
             .or_else(|| keyed.iter().find(|(a, _)| is_recipient(a)))?;
-        Some(PostedOpening {
+        Some(CapturedOpening {
             recipient: chosen.0.clone(),
             keys: SmimeKeys {
                 key: chosen.1.to_key_material(&format!("key of {}", chosen.0)),
@@ -426,101 +443,5 @@ impl KvcMockHost {
             },
             decryptable_by,
         })
-    }
-}
-
-struct RunningRest {
-    mock: KvcRestMock,
-    directory: KvcDirectoryMock,
-    user: String,
-    mailbox_ids: Vec<String>,
-    endpoints: RestEndpoints,
-}
-
-fn unspecified() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 0))
-}
-
-impl RunningRest {
-    fn snapshot(&self, o: KvcRestObservations) -> Observations {
-        Observations {
-            smtp: Vec::new(),
-            pop3: Vec::new(),
-            rejected_connections: 0,
-            rest: Some(convert_rest(
-                o,
-                self.mailbox_ids.clone(),
-                self.mock.mailbox_ids(&self.user),
-                self.directory.observations(),
-            )),
-        }
-    }
-}
-
-fn posted_count(o: &KvcRestObservations) -> usize {
-    o.posted
-        .iter()
-        .filter(|p| (200..300).contains(&p.status))
-        .count()
-}
-
-impl RunningMock for RunningRest {
-    fn smtp_addr(&self) -> SocketAddr {
-        unspecified()
-    }
-
-    fn pop3_addr(&self) -> SocketAddr {
-        unspecified()
-    }
-
-    fn rest(&self) -> Option<RestEndpoints> {
-        Some(self.endpoints.clone())
-    }
-
-    fn observations(&self) -> Observations {
-        self.snapshot(self.mock.observations())
-    }
-
-    fn wait_for_messages(&self, n: usize, timeout: Duration) -> BoxFuture<'_, Observations> {
-        Box::pin(async move {
-            let o = self
-                .mock
-                .wait_until(timeout, |o| posted_count(o) >= n)
-                .await;
-            self.snapshot(o)
-        })
-    }
-
-    fn wait_for_pop3_quit(&self, _timeout: Duration) -> BoxFuture<'_, Observations> {
-        Box::pin(async move { self.observations() })
-    }
-
-    fn wait_for_idle(&self, _timeout: Duration) -> BoxFuture<'_, Observations> {
-        // REST requests end with their response; the adapter has returned by now.
-        Box::pin(async move { self.observations() })
-    }
-
-    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            self.mock.shutdown().await;
-            self.directory.shutdown().await;
-        })
-    }
-}
-
-fn convert_rest(
-    o: KvcRestObservations,
-    mailbox_ids: Vec<String>,
-    remaining_ids: Vec<String>,
-    directory: kvc_mocks::kvc::directory::DirectoryObservations,
-) -> RestObservations {
-    RestObservations {
-        connections: o.connections,
-        requests: o.requests,
-        posted: o.posted,
-        mailbox_ids,
-        remaining_ids,
-        rejected_connections: o.rejected_connections,
-        directory,
     }
 }

@@ -1,0 +1,125 @@
+//! What an HTTPS server records per request, in one shape for every product: the engine's
+//! exchange, the BASIC authentication outcome, and the resource the product's routes reached.
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+use super::server::HttpExchange;
+
+/// A routed resource as the report names it.
+pub trait RouteName {
+    /// The resource by name (`mail`, `send`, `certificates`, …).
+    fn name(&self) -> &'static str;
+    /// What the request was about (an account, a message id, a file), if anything.
+    fn subject(&self) -> Option<&str>;
+}
+
+/// BASIC authentication of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BasicAuth {
+    /// The resource needs none and none was checked.
+    NotRequired,
+    /// No (parsable) `Authorization: Basic` header.
+    Missing,
+    /// Credentials of an account, correct.
+    Ok { user: String },
+    /// Unknown user or wrong password.
+    Failed { user: String },
+}
+
+impl BasicAuth {
+    /// Whether the client sent credentials (right or wrong).
+    pub fn offered_credentials(&self) -> bool {
+        matches!(self, BasicAuth::Ok { .. } | BasicAuth::Failed { .. })
+    }
+}
+
+/// `none`, `missing`, `ok <user>`, `failed <user>` (the user name only, never a password).
+impl fmt::Display for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BasicAuth::NotRequired => f.write_str("none"),
+            BasicAuth::Missing => f.write_str("missing"),
+            BasicAuth::Ok { user } => write!(f, "ok {user}"),
+            BasicAuth::Failed { user } => write!(f, "failed {user}"),
+        }
+    }
+}
+
+/// One HTTP request as a server handled it: the engine's exchange (its fields read through
+/// `Deref`: `method`, `target`, `status`, `note`, …) with what the product's routes learnt, the
+/// resource `R` it reached and the BASIC authentication outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest<R> {
+    pub exchange: HttpExchange,
+    pub resource: R,
+    pub auth: BasicAuth,
+}
+
+impl<R> std::ops::Deref for HttpRequest<R> {
+    type Target = HttpExchange;
+
+    fn deref(&self) -> &HttpExchange {
+        &self.exchange
+    }
+}
+
+impl<R> HttpRequest<R> {
+    /// The same record with its resource mapped (a product's type into a shared one).
+    pub fn map_resource<S>(self, f: impl FnOnce(R) -> S) -> HttpRequest<S> {
+        HttpRequest {
+            exchange: self.exchange,
+            resource: f(self.resource),
+            auth: self.auth,
+        }
+    }
+
+    /// One line for evidence: `GET /x -> 200 (auth: ok user) [note]`.
+    pub fn summary(&self) -> String {
+        let auth = if self.auth == BasicAuth::NotRequired {
+            String::new()
+        } else {
+            format!(" (auth: {})", self.auth)
+        };
+        let note = self
+            .note
+            .as_ref()
+            .map(|n| format!(" [{n}]"))
+            .unwrap_or_default();
+        format!(
+            "{} {} -> {}{auth}{note}",
+            self.method, self.target, self.status
+        )
+    }
+}
+
+/// In reports: the resource by name with its subject, the authentication as text, times in
+/// milliseconds.
+impl<R: RouteName> Serialize for HttpRequest<R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut r = serializer.serialize_struct("HttpRequest", 12)?;
+        r.serialize_field("method", &self.method)?;
+        r.serialize_field("target", &self.target)?;
+        r.serialize_field("resource", self.resource.name())?;
+        match self.resource.subject() {
+            Some(subject) => r.serialize_field("subject", subject)?,
+            None => r.skip_field("subject")?,
+        }
+        r.serialize_field("auth", &self.auth.to_string())?;
+        match &self.content_type {
+            Some(ct) => r.serialize_field("content_type", ct)?,
+            None => r.skip_field("content_type")?,
+        }
+        r.serialize_field("status", &self.status)?;
+        r.serialize_field("bytes_in", &self.bytes_in)?;
+        r.serialize_field("bytes_out", &self.bytes_out)?;
+        r.serialize_field("at_ms", &(self.at.as_millis() as u64))?;
+        r.serialize_field("duration_ms", &(self.duration.as_millis() as u64))?;
+        match &self.note {
+            Some(n) => r.serialize_field("note", n)?,
+            None => r.skip_field("note")?,
+        }
+        r.end()
+    }
+}
