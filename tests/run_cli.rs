@@ -142,6 +142,10 @@ fn default_run_passes_against_the_reference_pvs() {
     // report.html is one self-contained file with the captured messages embedded.
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
     assert!(html.contains("data:message/rfc822;base64,"));
+    // Both transports' evidence is shown: the mail transcripts and the REST exchanges.
+    for section in ["SMTP transcript", "POP3 transcript", "REST transcript"] {
+        assert!(html.contains(section), "report.html has no {section}");
+    }
     assert!(!html.contains("<script src") && !html.contains("<link "));
 }
 
@@ -243,7 +247,7 @@ fn every_fault_fails_its_requirement<F: Fault + Send>(
                 c["id"],
                 c["reason"]
             );
-            let transport = if c["sessions"]["rest"].is_null() {
+            let transport = if c["sessions"]["http"].is_null() {
                 "smtp-pop3"
             } else {
                 "rest"

@@ -18,6 +18,9 @@ const PREVIEW_LIMIT: usize = 8 * 1024;
 
 pub fn render(run: &RunResult) -> Result<String, String> {
     let mut env = Environment::new();
+    // A field the template prints or walks that the report no longer has is an error, not an
+    // empty line: a renamed evidence field must not silently drop a transcript.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
     // The name ends in .html, so minijinja escapes every interpolation.
     env.add_template("report.html", TEMPLATE)
         .map_err(|e| format!("HTML template: {e}"))?;
