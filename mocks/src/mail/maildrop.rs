@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
+use tokio::io::AsyncBufRead;
+
 use crate::mail::records::{Observations, Pop3Session, SmtpSession};
+use crate::net::lineio::{DISCARD_CAP, LineRead, read_line};
 use crate::net::recorder::Recorder;
 use crate::net::session::{SessionEnd, TlsOutcome};
 
@@ -32,6 +35,112 @@ pub(crate) struct Limits {
     pub idle_timeout: Duration,
     pub max_line_bytes: usize,
     pub max_errors: usize,
+}
+
+/// The replies a line protocol sends before it closes a session for a broken limit.
+pub(crate) struct ClosingReplies {
+    pub idle: &'static str,
+    pub line_too_long: &'static str,
+    pub too_many_errors: &'static str,
+}
+
+/// A session ended by a limit: the reply to send first (if the peer is still there) and how
+/// the session is recorded.
+pub(crate) struct Closing {
+    pub reply: Option<&'static str>,
+    pub end: SessionEnd,
+}
+
+impl Limits {
+    /// Reads one command line within the idle timeout and the line limit.
+    pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
+        &self,
+        io: &mut R,
+        replies: &ClosingReplies,
+    ) -> Result<LineRead, Closing> {
+        let (reply, end) =
+            match tokio::time::timeout(self.idle_timeout, read_line(io, self.max_line_bytes)).await
+            {
+                Ok(Ok(LineRead::Eof)) | Ok(Err(_)) => (None, SessionEnd::PeerClosed),
+                Ok(Ok(LineRead::Flood)) => (
+                    Some(replies.line_too_long),
+                    SessionEnd::ProtocolError(format!(
+                        "a line longer than {} bytes without line break",
+                        self.max_line_bytes + DISCARD_CAP
+                    )),
+                ),
+                Ok(Ok(line)) => return Ok(line),
+                Err(_) => (Some(replies.idle), SessionEnd::IdleTimeout),
+            };
+        Err(Closing { reply, end })
+    }
+
+    /// Counts one error reply (`text`); at `max_errors` the session is closed.
+    pub(crate) fn count_error(
+        &self,
+        errors: &mut usize,
+        text: &str,
+        replies: &ClosingReplies,
+    ) -> Option<Closing> {
+        *errors += 1;
+        (*errors >= self.max_errors).then(|| Closing {
+            reply: Some(replies.too_many_errors),
+            end: SessionEnd::ProtocolError(format!(
+                "{errors} error replies (limit {}); last: {text}",
+                self.max_errors
+            )),
+        })
+    }
+}
+
+/// How a failed reply write ends a session: a peer that stopped reading is idle, anything
+/// else a closed connection.
+pub(crate) fn write_failed(e: std::io::Error) -> SessionEnd {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        SessionEnd::IdleTimeout
+    } else {
+        SessionEnd::PeerClosed
+    }
+}
+
+/// What the SMTP and POP3 sessions share around their own replies: limited line reads and
+/// the error budget, each closing the session with the protocol's reply when a limit breaks.
+pub(crate) trait LineSession {
+    /// The replies sent before a limit closes the session.
+    const CLOSING: ClosingReplies;
+    type Io: AsyncBufRead + Unpin + Send;
+
+    /// The limits, the error count and the connection, borrowed apart.
+    fn line_io(&mut self) -> (&Limits, &mut usize, &mut Self::Io);
+
+    /// Sends one reply (and records it).
+    async fn reply(&mut self, text: &str) -> Result<(), SessionEnd>;
+
+    /// An error reply that counts toward `max_errors`.
+    async fn error(&mut self, text: &str) -> Result<(), SessionEnd> {
+        let (limits, errors, _) = self.line_io();
+        match limits.count_error(errors, text, &Self::CLOSING) {
+            Some(closing) => self.close(closing).await,
+            None => self.reply(text).await,
+        }
+    }
+
+    /// Reads one command line within the limits.
+    async fn read(&mut self) -> Result<LineRead, SessionEnd> {
+        let (limits, _, io) = self.line_io();
+        match limits.read_line(io, &Self::CLOSING).await {
+            Ok(line) => Ok(line),
+            Err(closing) => self.close(closing).await,
+        }
+    }
+
+    /// Sends the closing reply, if any, and ends the session.
+    async fn close<T>(&mut self, closing: Closing) -> Result<T, SessionEnd> {
+        if let Some(text) = closing.reply {
+            let _ = self.reply(text).await;
+        }
+        Err(closing.end)
+    }
 }
 
 #[derive(Default)]

@@ -11,8 +11,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::mail::maildrop::Shared;
-use crate::net::lineio::{LineRead, dot_stuff, read_line, transcript_text, write_all_timeout};
+use crate::mail::maildrop::{ClosingReplies, Limits, LineSession, Shared, write_failed};
+use crate::net::lineio::{LineRead, dot_stuff, transcript_text, write_all_timeout};
 use crate::net::session::{AuthRecord, SessionEnd, handshake, push_transcript};
 
 /// Responses are written in pieces of this size, each within the idle timeout.
@@ -70,11 +70,23 @@ struct Session {
 
 type Step<T = ()> = Result<T, SessionEnd>;
 
-fn map_write_err(e: std::io::Error) -> SessionEnd {
-    if e.kind() == std::io::ErrorKind::TimedOut {
-        SessionEnd::IdleTimeout
-    } else {
-        SessionEnd::PeerClosed
+impl LineSession for Session {
+    /// What the POP3 server answers before it closes a session for a broken limit.
+    const CLOSING: ClosingReplies = ClosingReplies {
+        idle: "-ERR idle timeout, closing connection",
+        line_too_long: "-ERR line too long, closing connection",
+        too_many_errors: "-ERR too many errors, closing connection",
+    };
+    type Io = BufReader<TlsStream<TcpStream>>;
+
+    fn line_io(&mut self) -> (&Limits, &mut usize, &mut Self::Io) {
+        (&self.shared.limits, &mut self.errors, &mut self.io)
+    }
+
+    /// A single-line response.
+    async fn reply(&mut self, status: &str) -> Step {
+        self.record(false, status.to_string());
+        self.send(format!("{status}\r\n").as_bytes()).await
     }
 }
 
@@ -90,15 +102,9 @@ impl Session {
         for piece in bytes.chunks(WRITE_CHUNK) {
             write_all_timeout(self.io.get_mut(), piece, limit)
                 .await
-                .map_err(map_write_err)?;
+                .map_err(write_failed)?;
         }
         Ok(())
-    }
-
-    /// A single-line response, or a multi-line one when `body` is given (dot-stuffed here).
-    async fn reply(&mut self, status: &str) -> Step {
-        self.record(false, status.to_string());
-        self.send(format!("{status}\r\n").as_bytes()).await
     }
 
     async fn reply_multi(&mut self, status: &str, lines: &[String]) -> Step {
@@ -114,42 +120,6 @@ impl Session {
         }
         out.push_str(".\r\n");
         self.send(out.as_bytes()).await
-    }
-
-    async fn error(&mut self, text: &str) -> Step {
-        self.errors += 1;
-        if self.errors >= self.shared.limits.max_errors {
-            let _ = self.reply("-ERR too many errors, closing connection").await;
-            return Err(SessionEnd::ProtocolError(format!(
-                "{} error replies (limit {}); last: {text}",
-                self.errors, self.shared.limits.max_errors
-            )));
-        }
-        self.reply(text).await
-    }
-
-    async fn read(&mut self) -> Step<LineRead> {
-        let limits = self.shared.limits.clone();
-        match tokio::time::timeout(
-            limits.idle_timeout,
-            read_line(&mut self.io, limits.max_line_bytes),
-        )
-        .await
-        {
-            Err(_) => {
-                let _ = self.reply("-ERR idle timeout, closing connection").await;
-                Err(SessionEnd::IdleTimeout)
-            }
-            Ok(Err(_)) | Ok(Ok(LineRead::Eof)) => Err(SessionEnd::PeerClosed),
-            Ok(Ok(LineRead::Flood)) => {
-                let _ = self.reply("-ERR line too long, closing connection").await;
-                Err(SessionEnd::ProtocolError(format!(
-                    "a line longer than {} bytes without line break",
-                    limits.max_line_bytes + crate::net::lineio::DISCARD_CAP
-                )))
-            }
-            Ok(Ok(other)) => Ok(other),
-        }
     }
 
     async fn serve(&mut self) -> Step<Infallible> {

@@ -14,11 +14,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::mail::maildrop::Shared;
+use crate::mail::maildrop::{ClosingReplies, Limits, LineSession, Shared, write_failed};
 use crate::mail::records::CapturedMessage;
-use crate::net::lineio::{
-    LineRead, read_line, read_line_chunk, transcript_text, write_all_timeout,
-};
+use crate::net::lineio::{LineRead, read_line_chunk, transcript_text, write_all_timeout};
 use crate::net::session::{AuthRecord, SessionEnd, handshake, push_transcript};
 
 /// Chunk size for reading DATA (a longer line is read in several chunks; not buffered whole).
@@ -84,11 +82,17 @@ struct Session {
 
 type Step<T = ()> = Result<T, SessionEnd>;
 
-impl Session {
-    fn record(&self, from_client: bool, line: String) {
-        self.shared.smtp(self.idx, |s| {
-            push_transcript(&mut s.transcript, from_client, line)
-        });
+impl LineSession for Session {
+    /// What the SMTP server answers before it closes a session for a broken limit.
+    const CLOSING: ClosingReplies = ClosingReplies {
+        idle: "421 4.4.2 Idle timeout, closing connection",
+        line_too_long: "500 5.5.2 Line too long, closing connection",
+        too_many_errors: "421 4.7.0 Too many errors, closing connection",
+    };
+    type Io = BufReader<TlsStream<TcpStream>>;
+
+    fn line_io(&mut self) -> (&Limits, &mut usize, &mut Self::Io) {
+        (&self.shared.limits, &mut self.errors, &mut self.io)
     }
 
     /// Sends a reply (lines separated by CRLF, without the final CRLF).
@@ -100,56 +104,15 @@ impl Session {
         let limit = self.shared.limits.idle_timeout;
         write_all_timeout(self.io.get_mut(), bytes.as_bytes(), limit)
             .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::TimedOut {
-                    SessionEnd::IdleTimeout
-                } else {
-                    SessionEnd::PeerClosed
-                }
-            })
+            .map_err(write_failed)
     }
+}
 
-    /// An error reply that counts toward `max_errors`.
-    async fn error(&mut self, text: &str) -> Step {
-        self.errors += 1;
-        if self.errors >= self.shared.limits.max_errors {
-            let _ = self
-                .reply("421 4.7.0 Too many errors, closing connection")
-                .await;
-            return Err(SessionEnd::ProtocolError(format!(
-                "{} error replies (limit {}); last: {text}",
-                self.errors, self.shared.limits.max_errors
-            )));
-        }
-        self.reply(text).await
-    }
-
-    async fn read(&mut self) -> Step<LineRead> {
-        let limits = self.shared.limits.clone();
-        match tokio::time::timeout(
-            limits.idle_timeout,
-            read_line(&mut self.io, limits.max_line_bytes),
-        )
-        .await
-        {
-            Err(_) => {
-                let _ = self
-                    .reply("421 4.4.2 Idle timeout, closing connection")
-                    .await;
-                Err(SessionEnd::IdleTimeout)
-            }
-            Ok(Err(_)) | Ok(Ok(LineRead::Eof)) => Err(SessionEnd::PeerClosed),
-            Ok(Ok(LineRead::Flood)) => {
-                let _ = self
-                    .reply("500 5.5.2 Line too long, closing connection")
-                    .await;
-                Err(SessionEnd::ProtocolError(format!(
-                    "a line longer than {} bytes without line break",
-                    limits.max_line_bytes + crate::net::lineio::DISCARD_CAP
-                )))
-            }
-            Ok(Ok(other)) => Ok(other),
-        }
+impl Session {
+    fn record(&self, from_client: bool, line: String) {
+        self.shared.smtp(self.idx, |s| {
+            push_transcript(&mut s.transcript, from_client, line)
+        });
     }
 
     /// Reads an AUTH continuation line; `None` if it was too long (already answered).
