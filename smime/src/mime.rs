@@ -27,6 +27,31 @@ pub fn split_header_body(raw: &[u8]) -> (&[u8], &[u8]) {
     (raw, &[])
 }
 
+/// The header fields of a raw block in order, as (name, value) with the value's continuation
+/// lines kept behind CRLF (folding intact, as a signer must keep it); lines without a colon
+/// are skipped.
+pub fn folded_fields(block: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(block);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.1.push_str("\r\n");
+                last.1.push_str(line);
+            }
+            continue;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            fields.push((n.to_string(), v.trim_start().to_string()));
+        }
+    }
+    fields
+}
+
 /// Parsed header fields (unfolded, in order).
 #[derive(Clone, Debug, Default)]
 pub struct Headers {
@@ -37,24 +62,13 @@ pub struct Headers {
 impl Headers {
     /// Parse a raw header block.
     pub fn parse(block: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(block);
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for line in text.split('\n') {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
-            if line.starts_with([' ', '\t']) {
-                if let Some(last) = fields.last_mut() {
-                    last.1.push(' ');
-                    last.1.push_str(line.trim());
-                }
-                continue;
-            }
-            if let Some((n, v)) = line.split_once(':') {
-                fields.push((n.trim().to_string(), v.trim().to_string()));
-            }
-        }
+        let fields = folded_fields(block)
+            .into_iter()
+            .map(|(n, v)| {
+                let unfolded: Vec<&str> = v.split("\r\n").map(str::trim).collect();
+                (n.trim().to_string(), unfolded.join(" "))
+            })
+            .collect();
         Self { fields }
     }
     /// First value of a field (case-insensitive name).

@@ -201,20 +201,25 @@ pub fn compose_message(
     m.push_str(&format!("--{b}--\r\n"));
     let bytes = m.into_bytes();
     if has(PvsFault::BareLf) {
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                i += 1;
-                continue;
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        out
+        crlf_to_lf(&bytes)
     } else {
         bytes
     }
+}
+
+/// Every CRLF as a bare LF (the KVC-Anb023 fault); a lone CR stays.
+pub(crate) fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 /// The same Dienstkennung with the case of its second part (the Sendungstyp) changed; the

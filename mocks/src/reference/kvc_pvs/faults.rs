@@ -7,9 +7,27 @@ use std::str::FromStr;
 use super::PvsError;
 use crate::reference::Fault;
 
-/// One fault of the reference PVS; each breaks exactly one requirement and changes nothing else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PvsFault {
+/// Declares [`PvsFault`] and [`PvsFault::all`] from one list, so a new fault cannot be left
+/// out of the fault matrix.
+macro_rules! pvs_faults {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// One fault of the reference PVS; each breaks exactly one requirement and changes
+        /// nothing else.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum PvsFault {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl PvsFault {
+            /// Every fault, in declaration order.
+            pub fn all() -> &'static [PvsFault] {
+                &[$(PvsFault::$name,)*]
+            }
+        }
+    };
+}
+
+pvs_faults! {
     /// KVC-Anb010: `send` returns Ok, but nothing is sent (no SMTP transaction; on the REST
     /// transport no `POST mails`).
     NotSent,
@@ -73,33 +91,6 @@ pub enum PvsFault {
 }
 
 impl PvsFault {
-    pub fn all() -> &'static [PvsFault] {
-        use PvsFault::*;
-        &[
-            NotSent,
-            SkipsUnknownApplications,
-            AcceptsAnyCertificate,
-            BareLf,
-            NoSendersystem,
-            SendersystemWithoutVersion,
-            SendersystemInconsistent,
-            NoDienstkennung,
-            DienstkennungWrongCase,
-            InventedDienstkennung,
-            WrongSubject,
-            PersonalDataInSubject,
-            MessageIdWithoutBrackets,
-            BccHeader,
-            KeepsBadSignatures,
-            EncryptsToExpiredCertificate,
-            IgnoresMissingCertificate,
-            DeletesUndecryptable,
-            DeletesBeforeFetch,
-            IgnoresSendFailure,
-            IgnoresDeleteFailure,
-        ]
-    }
-
     /// Whether the fault acts on the REST transport ([`crate::reference::kvc_pvs::rest::RestPvs`])
     /// only; on the SMTP/POP3 transport ([`ReferencePvs`]) it changes nothing.
     pub fn rest_only(&self) -> bool {

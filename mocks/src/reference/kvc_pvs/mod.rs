@@ -110,18 +110,6 @@ pub enum PvsError {
     /// were sent) or the line protocol failed in a client.
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("{what}: unexpected reply to {command}: {reply}")]
-    Protocol {
-        what: &'static str,
-        command: String,
-        reply: String,
-    },
-    #[error("{what}: I/O error during {stage}: {source}")]
-    Io {
-        what: &'static str,
-        stage: String,
-        source: std::io::Error,
-    },
     /// A REST request was answered with a status that ends the operation (REST transport).
     #[error("REST: {request} answered HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
     Http {
@@ -139,6 +127,21 @@ pub enum PvsError {
         operation: &'static str,
         after: Duration,
     },
+}
+
+impl PvsError {
+    /// The server answered something the client cannot use.
+    pub(crate) fn protocol(
+        what: &'static str,
+        command: impl Into<String>,
+        reply: impl Into<String>,
+    ) -> PvsError {
+        PvsError::Client(ClientError::Protocol {
+            what,
+            command: command.into(),
+            reply: reply.into(),
+        })
+    }
 }
 
 /// The reference PVS.
@@ -260,11 +263,7 @@ impl ReferencePvs {
             .split_whitespace()
             .nth(1)
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| PvsError::Protocol {
-                what: "POP3",
-                command: "STAT".into(),
-                reply: stat.clone(),
-            })?;
+            .ok_or_else(|| PvsError::protocol("POP3", "STAT", stat.clone()))?;
         let mut out = Vec::with_capacity(n);
         for i in 1..=n {
             if self.has(PvsFault::SkipsUnknownApplications) {

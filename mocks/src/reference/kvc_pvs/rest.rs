@@ -323,17 +323,19 @@ impl RestPvs {
                     detail: r.detail(),
                 });
             }
-            return xml::account_uid(&r.body).ok_or_else(|| PvsError::Protocol {
-                what: WHAT,
-                command: format!("GET {first}"),
-                reply: format!("no <account uid=\"...\"> in: {}", r.detail()),
+            return xml::account_uid(&r.body).ok_or_else(|| {
+                PvsError::protocol(
+                    WHAT,
+                    format!("GET {first}"),
+                    format!("no <account uid=\"...\"> in: {}", r.detail()),
+                )
             });
         }
-        Err(PvsError::Protocol {
-            what: WHAT,
-            command: format!("GET {first}"),
-            reply: format!("more than {MAX_REDIRECTS} redirects"),
-        })
+        Err(PvsError::protocol(
+            WHAT,
+            format!("GET {first}"),
+            format!("more than {MAX_REDIRECTS} redirects"),
+        ))
     }
 
     /// The request target of a `Location`; a redirect to another host is refused (the
@@ -348,11 +350,11 @@ impl RestPvs {
                 None => (rest, "/"),
             };
             if !https || !auth.eq_ignore_ascii_case(&self.authority) {
-                return Err(PvsError::Protocol {
-                    what: WHAT,
-                    command: format!("GET {from}"),
-                    reply: format!("redirect to `{loc}` (another origin) refused"),
-                });
+                return Err(PvsError::protocol(
+                    WHAT,
+                    format!("GET {from}"),
+                    format!("redirect to `{loc}` (another origin) refused"),
+                ));
             }
             Ok(path.to_string())
         } else if loc.starts_with('/') {
@@ -431,7 +433,7 @@ impl RestPvs {
         })
         .map_err(|e| PvsError::Config(format!("cannot sign/encrypt the message: {e}")))?;
         if bare_lf {
-            out = crlf_to_lf(&out);
+            out = super::compose::crlf_to_lf(&out);
         }
         if self.has(PvsFault::NotSent) {
             return Ok(out);
@@ -544,10 +546,12 @@ impl RestPvs {
                 detail: r.detail(),
             });
         }
-        let headers = xml::headers(&r.body).map_err(|e| PvsError::Protocol {
-            what: WHAT,
-            command: format!("GET {target}"),
-            reply: format!("unreadable header list: {e}"),
+        let headers = xml::headers(&r.body).map_err(|e| {
+            PvsError::protocol(
+                WHAT,
+                format!("GET {target}"),
+                format!("unreadable header list: {e}"),
+            )
         })?;
         for h in headers {
             let Some(id) = h.get("message-id").map(|s| s.trim().to_string()) else {
@@ -690,24 +694,7 @@ fn integrity_reason(o: &SmimeOutcome) -> String {
 /// body).
 fn split_for_signing(composed: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
     let (head, body) = kvc_smime::mime::split_header_body(composed);
-    let text = String::from_utf8_lossy(head);
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = fields.last_mut() {
-                last.1.push_str("\r\n");
-                last.1.push_str(line);
-            }
-            continue;
-        }
-        if let Some((n, v)) = line.split_once(':') {
-            fields.push((n.to_string(), v.trim_start().to_string()));
-        }
-    }
+    let fields = kvc_smime::mime::folded_fields(head);
     let mut outer = Vec::new();
     let mut entity = Vec::new();
     for (n, v) in fields {
@@ -720,20 +707,6 @@ fn split_for_signing(composed: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
     entity.extend_from_slice(b"\r\n");
     entity.extend_from_slice(body);
     (outer, entity)
-}
-
-fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -759,7 +732,10 @@ mod tests {
             ]
         );
         assert_eq!(entity, b"Content-Type: text/plain\r\n\r\nbody\r\n");
-        assert_eq!(crlf_to_lf(b"a\r\nb\rc\n"), b"a\nb\rc\n");
+        assert_eq!(
+            super::super::compose::crlf_to_lf(b"a\r\nb\rc\n"),
+            b"a\nb\rc\n"
+        );
         assert_eq!(enc("<a+b@c.de>"), "%3Ca%2Bb@c.de%3E");
     }
 }
