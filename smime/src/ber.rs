@@ -119,18 +119,7 @@ fn read_tlv_depth(data: &[u8], depth: usize) -> Result<Tlv<'_>> {
 
 /// Iterate over the child TLVs of a constructed content (skipping end-of-contents markers).
 pub fn children(content: &[u8]) -> Result<Vec<Tlv<'_>>> {
-    let mut out = Vec::new();
-    let mut rest = content;
-    while !rest.is_empty() {
-        if rest.len() >= 2 && rest[0] == 0 && rest[1] == 0 {
-            rest = &rest[2..];
-            continue;
-        }
-        let t = read_tlv(rest)?;
-        rest = &rest[t.total_len..];
-        out.push(t);
-    }
-    Ok(out)
+    children_raw(content)?.into_iter().map(read_tlv).collect()
 }
 
 /// The complete encodings (header + content) of the child TLVs of a constructed content.

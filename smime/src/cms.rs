@@ -166,6 +166,26 @@ fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A hash AlgorithmIdentifier must have absent or NULL parameters (RFC 5754).
+/// RFC 5652 ties a structure's version to the kind of its identifier (`rid`, `sid`).
+fn version_for_id(
+    input: &str,
+    what: &str,
+    id: &str,
+    actual: CmsVersion,
+    expected: CmsVersion,
+) -> Result<()> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(bad(
+        input,
+        format!(
+            "{what} version is {}, RFC 5652 requires {} for its {id} type",
+            actual as u8, expected as u8
+        ),
+    ))
+}
+
 fn check_hash_params(a: &AlgorithmIdentifierOwned) -> std::result::Result<(), String> {
     match &a.parameters {
         None => Ok(()),
@@ -551,33 +571,24 @@ fn decrypt_content(
         let iv =
             OctetString::from_ber(&params_der).map_err(|e| bad(input, format!("CBC IV: {e}")))?;
         let iv = iv.as_bytes();
+        let length_mismatch = |_| {
+            SmimeError::new(
+                ErrorKind::WrongKey,
+                input,
+                format!(
+                    "key/IV length mismatch (key {} bytes, IV {} bytes)",
+                    cek.len(),
+                    iv.len()
+                ),
+            )
+        };
         let r = if a.oid == oids::AES256_CBC {
             cbc::Decryptor::<aes::Aes256>::new_from_slices(cek, iv)
-                .map_err(|_| {
-                    SmimeError::new(
-                        ErrorKind::WrongKey,
-                        input,
-                        format!(
-                            "key/IV length mismatch (key {} bytes, IV {} bytes)",
-                            cek.len(),
-                            iv.len()
-                        ),
-                    )
-                })?
+                .map_err(length_mismatch)?
                 .decrypt_padded_vec::<Pkcs7>(ct)
         } else {
             cbc::Decryptor::<aes::Aes128>::new_from_slices(cek, iv)
-                .map_err(|_| {
-                    SmimeError::new(
-                        ErrorKind::WrongKey,
-                        input,
-                        format!(
-                            "key/IV length mismatch (key {} bytes, IV {} bytes)",
-                            cek.len(),
-                            iv.len()
-                        ),
-                    )
-                })?
+                .map_err(length_mismatch)?
                 .decrypt_padded_vec::<Pkcs7>(ct)
         };
         return r.map_err(|_| tampered(input, "AES-CBC padding is invalid after decryption: wrong content-encryption key or altered ciphertext"));
@@ -682,15 +693,7 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
                     RecipientIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V0,
                     RecipientIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V2,
                 };
-                if k.version != expected {
-                    return Err(bad(
-                        input,
-                        format!(
-                            "KeyTransRecipientInfo version is {}, RFC 5652 requires {} for its rid type",
-                            k.version as u8, expected as u8
-                        ),
-                    ));
-                }
+                version_for_id(input, "KeyTransRecipientInfo", "rid", k.version, expected)?;
                 match &k.rid {
                     RecipientIdentifier::IssuerAndSerialNumber(ias) => recipients.push(ias.clone()),
                     RecipientIdentifier::SubjectKeyIdentifier(_) => {
@@ -1121,15 +1124,7 @@ pub fn verify_signed_data(
             SignerIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V1,
             SignerIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V3,
         };
-        if si.version != expected {
-            return Err(bad(
-                input,
-                format!(
-                    "SignerInfo version is {}, RFC 5652 requires {} for its sid type",
-                    si.version as u8, expected as u8
-                ),
-            ));
-        }
+        version_for_id(input, "SignerInfo", "sid", si.version, expected)?;
         check_hash_params(&si.digest_alg).map_err(|e| bad(input, e))?;
         if !sd
             .digest_algorithms
@@ -1363,25 +1358,19 @@ fn attr(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
     })
 }
 
+/// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt.
 fn pss_alg() -> Result<AlgorithmIdentifierOwned> {
-    let sha256 = alg_null(oids::SHA256);
-    let mgf = AlgorithmIdentifierOwned {
-        oid: oids::MGF1,
-        parameters: Some(Any::encode_from(&sha256).map_err(berr)?),
-    };
-    let params = RsaParams {
-        hash: Some(sha256),
-        mgf: Some(mgf),
-        third: Some(Any::encode_from(&32u32).map_err(berr)?),
-        trailer: None,
-    };
-    Ok(AlgorithmIdentifierOwned {
-        oid: oids::RSASSA_PSS,
-        parameters: Some(Any::encode_from(&params).map_err(berr)?),
-    })
+    rsa_sha256_alg(oids::RSASSA_PSS, Some(32))
 }
 
+/// RSAES-OAEP with SHA-256 and MGF1-SHA-256.
 fn oaep_alg() -> Result<AlgorithmIdentifierOwned> {
+    rsa_sha256_alg(oids::RSAES_OAEP, None)
+}
+
+/// An RSA scheme (`oid`) whose parameters name SHA-256 and MGF1-SHA-256, with a PSS salt
+/// length where given.
+fn rsa_sha256_alg(oid: ObjectIdentifier, salt: Option<u32>) -> Result<AlgorithmIdentifierOwned> {
     let sha256 = alg_null(oids::SHA256);
     let mgf = AlgorithmIdentifierOwned {
         oid: oids::MGF1,
@@ -1390,11 +1379,13 @@ fn oaep_alg() -> Result<AlgorithmIdentifierOwned> {
     let params = RsaParams {
         hash: Some(sha256),
         mgf: Some(mgf),
-        third: None,
+        third: salt
+            .map(|n| Any::encode_from(&n).map_err(berr))
+            .transpose()?,
         trailer: None,
     };
     Ok(AlgorithmIdentifierOwned {
-        oid: oids::RSAES_OAEP,
+        oid,
         parameters: Some(Any::encode_from(&params).map_err(berr)?),
     })
 }

@@ -99,6 +99,27 @@ pub struct SmimeOutcome {
     pub findings: Vec<SmimeFinding>,
 }
 
+impl SmimeOutcome {
+    /// Nothing decided yet: no result codes, no layers opened.
+    fn empty(profile: Profile) -> SmimeOutcome {
+        SmimeOutcome {
+            profile,
+            decryption_result: String::new(),
+            decryption_explanation: String::new(),
+            integrity_check_result: Vec::new(),
+            integrity_explanations: Vec::new(),
+            inner_message: None,
+            decrypted_content: None,
+            signer_subject: None,
+            signer_emails: Vec::new(),
+            layers: 0,
+            signed_recipient_emails: None,
+            unprotected_recipient_emails: None,
+            findings: Vec::new(),
+        }
+    }
+}
+
 fn ser_emails<S: serde::Serializer>(
     v: &Option<Vec<RecipientEmail>>,
     s: S,
@@ -240,21 +261,7 @@ pub fn open_message_named(
         trust,
         at: at.unwrap_or_else(SystemTime::now),
         input: input.to_string(),
-        out: SmimeOutcome {
-            profile: Profile::KvConnect,
-            decryption_result: String::new(),
-            decryption_explanation: String::new(),
-            integrity_check_result: Vec::new(),
-            integrity_explanations: Vec::new(),
-            inner_message: None,
-            decrypted_content: None,
-            signer_subject: None,
-            signer_emails: Vec::new(),
-            layers: 0,
-            signed_recipient_emails: None,
-            unprotected_recipient_emails: None,
-            findings: Vec::new(),
-        },
+        out: SmimeOutcome::empty(Profile::KvConnect),
     };
     open_layer(raw, &mut st, 0)?;
     // A failing check replaces "01".
@@ -460,25 +467,11 @@ pub fn verify_message(
         trust,
         at: at.unwrap_or_else(SystemTime::now),
         input: input.to_string(),
-        out: SmimeOutcome {
-            profile: if komle {
-                Profile::KomLe
-            } else {
-                Profile::KvConnect
-            },
-            decryption_result: String::new(),
-            decryption_explanation: String::new(),
-            integrity_check_result: Vec::new(),
-            integrity_explanations: Vec::new(),
-            inner_message: None,
-            decrypted_content: None,
-            signer_subject: None,
-            signer_emails: Vec::new(),
-            layers: 0,
-            signed_recipient_emails: None,
-            unprotected_recipient_emails: None,
-            findings: Vec::new(),
-        },
+        out: SmimeOutcome::empty(if komle {
+            Profile::KomLe
+        } else {
+            Profile::KvConnect
+        }),
     };
     if outer.as_ref().is_some_and(|h| h.fields.is_empty()) {
         return Err(SmimeError::bad_input(
@@ -1138,6 +1131,13 @@ pub fn build_kvconnect_message(m: &KvConnectMessage<'_>) -> Result<Vec<u8>> {
             ..SignOptions::default()
         },
     )?;
+    let signed = multipart_signed(m.content, &sig);
+    kvconnect_envelope(&signed, &m.headers, &m.recipients, m.key_transport)
+}
+
+/// The detached `multipart/signed` entity: `content` as the first part, the CMS signature
+/// `sig` (DER) as `smime.p7s`.
+pub fn multipart_signed(content: &[u8], sig: &[u8]) -> Vec<u8> {
     let boundary = format!("----kvc-check-{:016x}", {
         use rand::Rng;
         rand::rng().next_u64()
@@ -1146,23 +1146,34 @@ pub fn build_kvconnect_message(m: &KvConnectMessage<'_>) -> Result<Vec<u8>> {
         "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"{boundary}\"\r\n\r\nThis is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
     )
     .into_bytes();
-    signed.extend_from_slice(m.content);
+    signed.extend_from_slice(content);
     signed.extend_from_slice(
         format!("\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=smime.p7s\r\n\r\n").as_bytes(),
     );
-    signed.extend_from_slice(&mime::encode_base64_lines(&sig));
+    signed.extend_from_slice(&mime::encode_base64_lines(sig));
     signed.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    signed
+}
+
+/// The outer KV-Connect message: `signed` in an EnvelopedData (AES-256-CBC) to `recipients`,
+/// base64 under the `headers` and the `application/pkcs7-mime` fields.
+pub fn kvconnect_envelope(
+    signed: &[u8],
+    headers: &[(String, String)],
+    recipients: &[Certificate],
+    key_transport: KeyTransport,
+) -> Result<Vec<u8>> {
     let enc = cms::envelope(
-        &signed,
-        &m.recipients,
+        signed,
+        recipients,
         &EnvelopeOptions {
             content_encryption: ContentEncryption::Aes256Cbc,
-            key_transport: m.key_transport,
+            key_transport,
             recipient_emails: None,
         },
     )?;
     let mut out = Vec::new();
-    for (n, v) in &m.headers {
+    for (n, v) in headers {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
     out.extend_from_slice(b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; name=\"smime.p7m\"; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n");

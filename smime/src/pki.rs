@@ -29,16 +29,22 @@ use crate::oids;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// A certificate with its private key.
+/// A certificate with its private key (`K`: RSA, or brainpoolP256r1 for the card PKI).
 #[derive(Clone, Debug)]
-pub struct CertifiedKey {
+pub struct Certified<K> {
     /// The certificate.
     pub certificate: Certificate,
-    /// Its RSA private key.
-    pub key: PrivateKey,
+    /// Its private key.
+    pub key: K,
 }
 
-impl CertifiedKey {
+/// A certificate with its RSA private key.
+pub type CertifiedKey = Certified<PrivateKey>;
+
+/// A certificate with a brainpoolP256r1 private key.
+pub type EcCertifiedKey = Certified<bp256::r1::SecretKey>;
+
+impl<K: EncodePrivateKey> Certified<K> {
     /// Certificate as PEM.
     pub fn certificate_pem(&self) -> Result<String> {
         self.certificate
@@ -68,6 +74,28 @@ impl CertifiedKey {
         all.extend_from_slice(chain);
         crate::pkcs12::build(der.as_bytes(), &all, password, friendly_name)
     }
+
+    /// The files of one identity as `pki init` writes them: `<base>.pem` (certificate),
+    /// `<base>.key.pem` (key) and `<base>.p12` (both, with the issuing `ca`).
+    fn files(
+        &self,
+        base: &str,
+        ca: &Certificate,
+        password: &str,
+        friendly_name: &str,
+    ) -> Result<[(String, Vec<u8>); 3]> {
+        Ok([
+            (format!("{base}.pem"), self.certificate_pem()?.into_bytes()),
+            (format!("{base}.key.pem"), self.key_pem()?.into_bytes()),
+            (
+                format!("{base}.p12"),
+                self.to_pkcs12(std::slice::from_ref(ca), password, friendly_name)?,
+            ),
+        ])
+    }
+}
+
+impl CertifiedKey {
     /// As key material for decryption.
     pub fn to_key_material(&self, source: &str) -> crate::keys::PrivateKeyMaterial {
         crate::keys::PrivateKeyMaterial::with_certificate(
@@ -183,49 +211,6 @@ pub struct TestPki {
 fn rsa_spki(key: &PublicKey) -> Result<SubjectPublicKeyInfoOwned> {
     SubjectPublicKeyInfoOwned::from_der(&rsa_spki_der(key)?)
         .map_err(|e| SmimeError::build(e.to_string()))
-}
-
-/// A certificate with a brainpoolP256r1 private key.
-#[derive(Clone, Debug)]
-pub struct EcCertifiedKey {
-    /// The certificate.
-    pub certificate: Certificate,
-    /// Its brainpoolP256r1 private key.
-    pub key: bp256::r1::SecretKey,
-}
-
-impl EcCertifiedKey {
-    /// Certificate as PEM.
-    pub fn certificate_pem(&self) -> Result<String> {
-        self.certificate
-            .to_pem(LineEnding::LF)
-            .map_err(|e| SmimeError::build(format!("certificate PEM: {e}")))
-    }
-    /// Private key as unencrypted PKCS#8 PEM.
-    pub fn key_pem(&self) -> Result<String> {
-        use bp256::pkcs8::EncodePrivateKey as _;
-        Ok(self
-            .key
-            .to_pkcs8_pem(bp256::pkcs8::LineEnding::LF)
-            .map_err(|e| SmimeError::build(format!("key PEM: {e}")))?
-            .to_string())
-    }
-    /// Password-protected PKCS#12 with the key, this certificate and `chain`.
-    pub fn to_pkcs12(
-        &self,
-        chain: &[Certificate],
-        password: &str,
-        friendly_name: &str,
-    ) -> Result<Vec<u8>> {
-        use bp256::pkcs8::EncodePrivateKey as _;
-        let der = self
-            .key
-            .to_pkcs8_der()
-            .map_err(|e| SmimeError::build(format!("PKCS#8: {e}")))?;
-        let mut all = vec![self.certificate.clone()];
-        all.extend_from_slice(chain);
-        crate::pkcs12::build(der.as_bytes(), &all, password, friendly_name)
-    }
 }
 
 /// DER of the SubjectPublicKeyInfo of an RSA public key.
@@ -578,22 +563,16 @@ impl TestPki {
                     ] {
                         let ec = self.issue_brainpool(&EndEntitySpec::new(email, purpose))?;
                         let base = format!("{local}.valid.{kind}-bp256");
-                        write(&format!("{base}.pem"), ec.certificate_pem()?.as_bytes())?;
-                        write(&format!("{base}.key.pem"), ec.key_pem()?.as_bytes())?;
-                        write(
-                            &format!("{base}.p12"),
-                            &ec.to_pkcs12(std::slice::from_ref(&ca.certificate), password, email)?,
-                        )?;
+                        for (name, data) in ec.files(&base, &ca.certificate, password, email)? {
+                            write(&name, &data)?;
+                        }
                     }
                 }
                 for (kind, ck) in [("sig", &id.signature), ("enc", &id.encryption)] {
                     let base = format!("{local}.{}.{kind}", v.name());
-                    write(&format!("{base}.pem"), ck.certificate_pem()?.as_bytes())?;
-                    write(&format!("{base}.key.pem"), ck.key_pem()?.as_bytes())?;
-                    write(
-                        &format!("{base}.p12"),
-                        &ck.to_pkcs12(std::slice::from_ref(&ca.certificate), password, email)?,
-                    )?;
+                    for (name, data) in ck.files(&base, &ca.certificate, password, email)? {
+                        write(&name, &data)?;
+                    }
                 }
             }
         }

@@ -15,10 +15,10 @@
 
 use std::time::SystemTime;
 
-use kvc_smime::cms::{
-    self, ContentEncryption, EnvelopeOptions, KeyTransport, SignOptions, SignatureScheme,
+use kvc_smime::cms::{self, KeyTransport, SignOptions, SignatureScheme};
+use kvc_smime::message::{
+    KvConnectMessage, build_kvconnect_message, kvconnect_envelope, multipart_signed,
 };
-use kvc_smime::message::{KvConnectMessage, build_kvconnect_message};
 use kvc_smime::mime;
 use kvc_smime::pki::{CertVariant, CertifiedKey, EndEntitySpec, KeyPurpose, TestPki};
 
@@ -251,8 +251,14 @@ fn issue_from_csr(
         .map_err(e)
 }
 
-/// A good message or one deliberately broken variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A good message or one deliberately broken variant; in case files by its [`name`]
+/// (`bad-signature`, ...).
+///
+/// [`name`]: KvcMessageVariant::name
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum KvcMessageVariant {
     /// Like the reference system: decrypts for the SUT, signature valid, signer = From.
     Valid,
@@ -469,32 +475,6 @@ fn build_tampered(
     if let Some(b) = altered.get_mut(pos) {
         *b = if *b == b'M' { b'N' } else { b'M' };
     }
-    let boundary = format!("----kvc-mock-signed-{}", uuid::Uuid::new_v4().simple());
-    let mut signed = format!(
-        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"{boundary}\"\r\n\r\nThis is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
-    )
-    .into_bytes();
-    signed.extend_from_slice(&altered);
-    signed.extend_from_slice(
-        format!("\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=smime.p7s\r\n\r\n").as_bytes(),
-    );
-    signed.extend_from_slice(&mime::encode_base64_lines(&sig));
-    signed.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let enc = cms::envelope(
-        &signed,
-        recipients,
-        &EnvelopeOptions {
-            content_encryption: ContentEncryption::Aes256Cbc,
-            key_transport: KeyTransport::Pkcs1v15,
-            recipient_emails: None,
-        },
-    )
-    .map_err(pki_err)?;
-    let mut out = Vec::new();
-    for (n, v) in headers {
-        out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
-    }
-    out.extend_from_slice(b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; name=\"smime.p7m\"; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n");
-    out.extend_from_slice(&mime::encode_base64_lines(&enc));
-    Ok(out)
+    let signed = multipart_signed(&altered, &sig);
+    kvconnect_envelope(&signed, headers, recipients, KeyTransport::Pkcs1v15).map_err(pki_err)
 }
