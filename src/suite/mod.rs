@@ -63,27 +63,8 @@ pub struct Applicability {
     pub transport: Vec<Transport>,
 }
 
-/// Which certificate the mock KV-Connect Client presents (KVC-Anb021).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServerCert {
-    #[default]
-    Valid,
-    UntrustedCa,
-    Expired,
-    WrongName,
-}
-
-impl ServerCert {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerCert::Valid => "valid",
-            ServerCert::UntrustedCa => "untrusted-ca",
-            ServerCert::Expired => "expired",
-            ServerCert::WrongName => "wrong-name",
-        }
-    }
-}
+/// Which certificate the mock a case talks to presents (KVC-Anb021): the mocks' own type.
+pub use kvc_mocks::ServerCertKind as ServerCert;
 
 /// The mock a case talks through.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,32 +103,8 @@ impl MockKind {
 }
 
 /// A message the REST mock builds for the SUT (like the reference-system sample, addressed to
-/// the SUT's user certificate), intact or broken in one named way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServedVariant {
-    Valid,
-    BadSignature,
-    SignerNotFrom,
-    ForeignCaSigner,
-    EncryptedToSomeoneElse,
-    UnknownDienstkennung,
-    MdnRequested,
-}
-
-impl ServedVariant {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServedVariant::Valid => "valid",
-            ServedVariant::BadSignature => "bad-signature",
-            ServedVariant::SignerNotFrom => "signer-not-from",
-            ServedVariant::ForeignCaSigner => "foreign-ca-signer",
-            ServedVariant::EncryptedToSomeoneElse => "encrypted-to-someone-else",
-            ServedVariant::UnknownDienstkennung => "unknown-dienstkennung",
-            ServedVariant::MdnRequested => "mdn-requested",
-        }
-    }
-}
+/// the SUT's user certificate), intact or broken in one named way: the mocks' own type.
+pub use kvc_mocks::kvc::served_messages::KvcMessageVariant as ServedVariant;
 
 /// Scripted REST server behaviour of one case.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -464,15 +421,6 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
                 at(line),
             ));
         }
-        if !family.is_refusal()
-            && let Some(c) = family.control()
-        {
-            return Err(format!(
-                "{}: `{kind}` is not a refusal check and takes no control (found control {})",
-                at(line),
-                c.case
-            ));
-        }
         if let Some(c) = family.control()
             && c.case == id
         {
@@ -598,7 +546,7 @@ impl MailboxEntry {
             MailboxEntry::Inline(text) => Ok(to_crlf(text.as_bytes())),
             MailboxEntry::Served(v) => Err(format!(
                 "mailbox entry `served: {}` is built by the REST mock, not read",
-                v.as_str()
+                v.name()
             )),
         }
     }

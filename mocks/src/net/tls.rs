@@ -18,10 +18,25 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::MockError;
 
-/// Which certificate a mock server presents (KVC-Anb021 cases).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Which certificate a mock server presents (KVC-Anb021 cases); in case files by its
+/// [`as_str`](ServerCertKind::as_str) name (`untrusted-ca`, ...).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ServerCertKind {
     /// Issued by the test CA for the configured host name, currently valid.
+    #[default]
     Valid,
     /// Issued by a rogue CA with the same subject name as the test CA but another key.
     UntrustedCa,
@@ -39,6 +54,15 @@ impl ServerCertKind {
             ServerCertKind::Expired,
             ServerCertKind::WrongName,
         ]
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerCertKind::Valid => "valid",
+            ServerCertKind::UntrustedCa => "untrusted-ca",
+            ServerCertKind::Expired => "expired",
+            ServerCertKind::WrongName => "wrong-name",
+        }
     }
 }
 

@@ -12,10 +12,8 @@ use kvc_mocks::kvc::directory::{KvcDirectoryConfig, KvcDirectoryMock};
 use kvc_mocks::kvc::rest::{
     KvcRestAccount, KvcRestConfig, KvcRestFaults, KvcRestLimits, KvcRestMock,
 };
-use kvc_mocks::kvc::served_messages::{
-    KvcMessagePki, KvcMessageSpec, KvcMessageVariant, build_served_message,
-};
-use kvc_mocks::{Account, KvcClientConfig, KvcClientMock, ServerCertKind, TlsPki};
+use kvc_mocks::kvc::served_messages::{KvcMessagePki, KvcMessageSpec, build_served_message};
+use kvc_mocks::{Account, KvcClientConfig, KvcClientMock, TlsPki};
 use kvc_smime::pki::{CertVariant, CertifiedKey, EndEntitySpec, KeyPurpose};
 
 use crate::lint::SmimeKeys;
@@ -23,7 +21,7 @@ use crate::runner::observe::{
     BoxFuture, Captured, CapturedOpening, CaseWorld, MockHost, MockSet, RestEndpoints,
     StartedMocks, Via,
 };
-use crate::suite::{Case, MailboxEntry, MockKind, ServedVariant, ServerCert};
+use crate::suite::{Case, MailboxEntry, MockKind};
 use crate::sut::config::SutConfig;
 use crate::sut::reference::ReferenceAdapter;
 use crate::sut::{SutAdapter, Transport, config};
@@ -83,15 +81,6 @@ impl KvcMockHost {
 
     pub fn account(&self) -> (String, String) {
         (self.account.user.clone(), self.account.password.clone())
-    }
-}
-
-fn cert_kind(c: ServerCert) -> ServerCertKind {
-    match c {
-        ServerCert::Valid => ServerCertKind::Valid,
-        ServerCert::UntrustedCa => ServerCertKind::UntrustedCa,
-        ServerCert::Expired => ServerCertKind::Expired,
-        ServerCert::WrongName => ServerCertKind::WrongName,
     }
 }
 
@@ -174,7 +163,7 @@ impl KvcMockHost {
         let config = KvcClientConfig {
             smtp_port: world.port("smtp"),
             pop3_port: world.port("pop3"),
-            cert: cert_kind(case.setup.server_cert),
+            cert: case.setup.server_cert,
             accounts: vec![self.account.clone()],
             mailbox,
             max_message_bytes: max_message_bytes(case, world),
@@ -285,18 +274,6 @@ impl RestUsers {
     }
 }
 
-fn served_variant(v: ServedVariant) -> KvcMessageVariant {
-    match v {
-        ServedVariant::Valid => KvcMessageVariant::Valid,
-        ServedVariant::BadSignature => KvcMessageVariant::BadSignature,
-        ServedVariant::SignerNotFrom => KvcMessageVariant::SignerNotFrom,
-        ServedVariant::ForeignCaSigner => KvcMessageVariant::ForeignCaSigner,
-        ServedVariant::EncryptedToSomeoneElse => KvcMessageVariant::EncryptedToSomeoneElse,
-        ServedVariant::UnknownDienstkennung => KvcMessageVariant::UnknownDienstkennung,
-        ServedVariant::MdnRequested => KvcMessageVariant::MdnRequested,
-    }
-}
-
 fn rest_account(
     address: &str,
     password: &str,
@@ -336,7 +313,7 @@ impl KvcMockHost {
                 MailboxEntry::Served(v) => build_served_message(
                     &users.pki,
                     &KvcMessageSpec::arztbrief(REST_CORRESPONDENT, sut),
-                    served_variant(*v),
+                    *v,
                 )
                 .map_err(|e| format!("building a served message: {e}"))?,
                 other => other
@@ -361,7 +338,7 @@ impl KvcMockHost {
         let config = KvcRestConfig {
             port: world.port("rest"),
             host: self.pki.host().to_string(),
-            cert: cert_kind(case.setup.server_cert),
+            cert: case.setup.server_cert,
             accounts: accounts.clone(),
             faults: KvcRestFaults {
                 send_status: rest.send_status,
