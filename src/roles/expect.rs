@@ -27,14 +27,20 @@ pub trait Expect: fmt::Debug + Send + Sync {
     fn evaluate(&self, scope: &Scope, out: &mut Evaluated);
 
     /// "The SUT must refuse X": passes when something did NOT happen, which a SUT that does
-    /// nothing right also achieves, so it is judged next to a positive control.
-    fn is_refusal(&self) -> bool {
-        false
+    /// nothing right also achieves, so it is judged next to a positive control. `Some` for a
+    /// refusal, with the control the case names next to it.
+    fn refusal(&self) -> Option<Refusal<'_>> {
+        None
     }
 
-    /// The positive control named next to the item (`control:`), if its YAML shape has one.
+    /// Whether the item is a refusal (from [`Expect::refusal`]).
+    fn is_refusal(&self) -> bool {
+        self.refusal().is_some()
+    }
+
+    /// The positive control named next to a refusal (from [`Expect::refusal`]).
     fn control(&self) -> Option<&Control> {
-        None
+        self.refusal().and_then(|r| r.control)
     }
 
     /// Whether a `fail` stands on what was observed so far when a later step failed or timed
@@ -58,6 +64,13 @@ pub trait Expect: fmt::Debug + Send + Sync {
     fn needs_store_report(&self) -> bool {
         false
     }
+}
+
+/// What a refusal is judged next to: the positive control the case file names (`control:`;
+/// `None` if it names none, which the suite loader rejects).
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    pub control: Option<&'a Control>,
 }
 
 /// A validated expectation of a case: its YAML key and its family.
@@ -274,6 +287,52 @@ pub fn check(
         control: None,
         needs_control: None,
         fails_on_evidence_alone: false,
+    }
+}
+
+/// One check in the making: its name, the requirement it decides and what was expected; a
+/// verdict method closes it with what was observed.
+#[must_use]
+pub struct Judge<'a> {
+    name: String,
+    requirement: &'a str,
+    expected: String,
+}
+
+impl<'a> Judge<'a> {
+    pub fn new(name: impl Into<String>, requirement: &'a str, expected: impl Into<String>) -> Self {
+        Judge {
+            name: name.into(),
+            requirement,
+            expected: expected.into(),
+        }
+    }
+
+    pub fn verdict(self, verdict: Verdict, observed: impl Into<String>) -> Check {
+        check(
+            self.name,
+            Some(self.requirement),
+            verdict,
+            self.expected,
+            observed,
+        )
+    }
+
+    pub fn pass(self, observed: impl Into<String>) -> Check {
+        self.verdict(Verdict::Pass, observed)
+    }
+
+    pub fn fail(self, observed: impl Into<String>) -> Check {
+        self.verdict(Verdict::Fail, observed)
+    }
+
+    /// Undecidable from what was observed (e.g. the SUT never acted).
+    pub fn error(self, observed: impl Into<String>) -> Check {
+        self.verdict(Verdict::Error, observed)
+    }
+
+    pub fn skip(self, observed: impl Into<String>) -> Check {
+        self.verdict(Verdict::Skip, observed)
     }
 }
 

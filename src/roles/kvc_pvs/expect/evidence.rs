@@ -1,8 +1,8 @@
 //! Evidence texts the KV-Connect families share: SMTP/POP3 sessions, the REST mock's
 //! connections and requests, and the directory beside it.
 
-use crate::roles::expect::{CaseHeader, Scope, check};
-use crate::runner::model::{Check, Verdict};
+use crate::roles::expect::{CaseHeader, Judge, Scope};
+use crate::runner::model::Check;
 use crate::runner::observe::{
     DirectoryObservations, Evidence, HttpEvidence, HttpRequest, MailSessionRecord, SessionEnd,
     TlsOutcome,
@@ -146,14 +146,8 @@ pub fn rest_of<'a>(scope: &Scope<'a>) -> Option<&'a HttpEvidence> {
 }
 
 /// The check of a REST family in a case that ran without the REST mock.
-pub fn no_rest(name: &str, requirement: &str, expected: String) -> Check {
-    check(
-        name,
-        Some(requirement),
-        Verdict::Error,
-        expected,
-        "the case ran without the REST mock",
-    )
+pub fn no_rest(judge: Judge) -> Check {
+    judge.error("the case ran without the REST mock")
 }
 
 /// The REST families observe the REST mock: the case must start it.

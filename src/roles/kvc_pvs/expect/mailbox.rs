@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use super::evidence::{needs_rest_mock, no_rest, rest_of, rest_summary, session_summary};
-use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
+use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Judge, Refusal, Scope};
 use crate::runner::model::{Check, Verdict};
 use crate::runner::observe::{HttpEvidence, RestResource};
 use crate::suite::Control;
@@ -37,14 +37,9 @@ fn pop3_retrieved_all(scope: &Scope, req: &str) -> Check {
     let expected = format!(
         "the SUT retrieves (RETR) all {n} messages of the mailbox, unknown applications included"
     );
+    let judge = Judge::new(name, req, expected);
     if scope.obs.pop3.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
-            "the SUT never connected to the POP3 mock",
-        );
+        return judge.error("the SUT never connected to the POP3 mock");
     }
     let retrieved: BTreeSet<usize> = scope
         .obs
@@ -68,24 +63,12 @@ fn pop3_retrieved_all(scope: &Scope, req: &str) -> Check {
         .collect();
     sessions.extend(scope.obs.rejected_note());
     if missing.is_empty() {
-        check(
-            name,
-            Some(req),
-            Verdict::Pass,
-            expected,
-            sessions.join("\n"),
-        )
+        judge.pass(sessions.join("\n"))
     } else {
-        check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            format!(
-                "not retrieved: message(s) {missing:?}\n{}",
-                sessions.join("\n")
-            ),
-        )
+        judge.fail(format!(
+            "not retrieved: message(s) {missing:?}\n{}",
+            sessions.join("\n")
+        ))
     }
 }
 
@@ -114,12 +97,13 @@ fn fetched_all(scope: &Scope, req: &str) -> Check {
         "the SUT fetches all {} messages of its mailbox over REST, unknown applications included",
         scope.mailbox_len
     );
+    let judge = Judge::new(name, req, expected);
     let Some(rest) = rest_of(scope) else {
-        return no_rest(name, req, expected);
+        return no_rest(judge);
     };
     let summary = rest_summary(scope.obs);
     if rest.requests.is_empty() {
-        return check(name, Some(req), Verdict::Error, expected, summary);
+        return judge.error(summary);
     }
     let missing: Vec<String> = rest
         .mailbox_ids
@@ -129,15 +113,9 @@ fn fetched_all(scope: &Scope, req: &str) -> Check {
         .map(|(i, id)| format!("entry {} (<{id}>)", i + 1))
         .collect();
     if missing.is_empty() {
-        check(name, Some(req), Verdict::Pass, expected, summary)
+        judge.pass(summary)
     } else {
-        check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            format!("not fetched: {}\n{summary}", missing.join(", ")),
-        )
+        judge.fail(format!("not fetched: {}\n{summary}", missing.join(", ")))
     }
 }
 
@@ -207,12 +185,10 @@ impl Expect for KeptOnServer {
         ));
     }
 
-    fn is_refusal(&self) -> bool {
-        true
-    }
-
-    fn control(&self) -> Option<&Control> {
-        self.0.control.as_ref()
+    fn refusal(&self) -> Option<Refusal<'_>> {
+        Some(Refusal {
+            control: self.0.control.as_ref(),
+        })
     }
 
     /// A DELETE of the undecryptable message cannot be taken back.
@@ -229,6 +205,13 @@ pub struct DeletedAfterFetch(pub Entries);
 
 impl Expect for DeletedAfterFetch {
     fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
+        // Its YAML shape is the one of `kept_on_server`, which has a `control:` key.
+        if let Some(c) = &self.0.control {
+            return Err(format!(
+                "`deleted_after_fetch` is not a refusal check and takes no control (found control {})",
+                c.case
+            ));
+        }
         self.0.validate(case, "deleted_after_fetch")
     }
 
@@ -272,11 +255,6 @@ impl Expect for DeletedAfterFetch {
             },
         ));
     }
-
-    /// Not a refusal, but its YAML shape has a `control:` key: the loader refuses one here.
-    fn control(&self) -> Option<&Control> {
-        self.0.control.as_ref()
-    }
 }
 
 /// Index of the first request matching, in request order.
@@ -303,25 +281,23 @@ fn per_entry(
     name: String,
     expected: &str,
     entries: &[usize],
-    judge: impl Fn(&HttpEvidence, usize, &str) -> (Verdict, String),
+    judge_entry: impl Fn(&HttpEvidence, usize, &str) -> (Verdict, String),
 ) -> Check {
+    let judge = Judge::new(name, req, expected);
     let Some(rest) = rest_of(scope) else {
-        return no_rest(&name, req, expected.to_string());
+        return no_rest(judge);
     };
     let judged: Vec<(Verdict, String)> = entries
         .iter()
         .map(|&n| match entry_id(rest, n) {
-            Ok(id) => judge(rest, n, id),
+            Ok(id) => judge_entry(rest, n, id),
             Err(e) => (Verdict::Error, e),
         })
         .collect();
     let verdict = Verdict::combine(judged.iter().map(|(v, _)| *v)).unwrap_or(Verdict::Error);
     let notes: Vec<&str> = judged.iter().map(|(_, n)| n.as_str()).collect();
-    check(
-        name,
-        Some(req),
+    judge.verdict(
         verdict,
-        expected,
         format!("{}\n{}", notes.join("\n"), rest_summary(scope.obs)),
     )
 }

@@ -6,8 +6,8 @@
 use serde::Deserialize;
 
 use super::evidence::{needs_rest_mock, no_rest, rest_of, rest_summary};
-use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
-use crate::runner::model::{Check, StepOutcome, StepRecord, Verdict};
+use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Judge, Refusal, Scope};
+use crate::runner::model::{Check, StepOutcome, StepRecord};
 use crate::runner::observe::{HttpEvidence, HttpRequest, RestResource, RouteName};
 use crate::suite::{Control, Step};
 
@@ -55,12 +55,10 @@ macro_rules! recipient_refusal {
                     .push($judge(scope, &self.0.recipient, self.0.requirement.id()));
             }
 
-            fn is_refusal(&self) -> bool {
-                true
-            }
-
-            fn control(&self) -> Option<&Control> {
-                self.0.control.as_ref()
+            fn refusal(&self) -> Option<Refusal<'_>> {
+                Some(Refusal {
+                    control: self.0.control.as_ref(),
+                })
             }
 
             fn fails_on_evidence_alone(&self) -> bool {
@@ -97,34 +95,23 @@ fn send_aborted(scope: &Scope, recipient: &str, req: &str) -> Check {
     let expected = format!(
         "the SUT looks up the certificate of {recipient}, finds none (404), reports an error and posts nothing (SEED-ANB §3.1.2)"
     );
+    let judge = Judge::new(name, req, expected);
     let Some(rest) = rest_of(scope) else {
-        return no_rest(&name, req, expected);
+        return no_rest(judge);
     };
     let summary = rest_summary(scope.obs);
     if !rest.posted.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            format!(
-                "{} message(s) posted although a recipient has no certificate\n{summary}",
-                rest.posted.len()
-            ),
-        );
+        return judge.fail(format!(
+            "{} message(s) posted although a recipient has no certificate\n{summary}",
+            rest.posted.len()
+        ));
     }
     if lookups(rest, recipient).is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
-            format!(
+        return judge.error(format!(
                 "the SUT never looked up {recipient}: an abort cannot be told from inactivity\n{summary}"
-            ),
-        );
+            ));
     }
-    check(name, Some(req), Verdict::Pass, expected, summary)
+    judge.pass(summary)
 }
 
 fn not_encrypted_to(scope: &Scope, recipient: &str, req: &str) -> Check {
@@ -132,8 +119,9 @@ fn not_encrypted_to(scope: &Scope, recipient: &str, req: &str) -> Check {
     let expected = format!(
         "the directory serves an expired certificate for {recipient}: the SUT posts nothing encrypted to it ({req})"
     );
+    let judge = Judge::new(name, req, expected);
     let Some(rest) = rest_of(scope) else {
-        return no_rest(&name, req, expected);
+        return no_rest(judge);
     };
     let summary = rest_summary(scope.obs);
     let encrypted: Vec<String> = scope
@@ -149,24 +137,12 @@ fn not_encrypted_to(scope: &Scope, recipient: &str, req: &str) -> Check {
         })
         .collect();
     if !encrypted.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            format!("{}\n{summary}", encrypted.join("\n")),
-        );
+        return judge.fail(format!("{}\n{summary}", encrypted.join("\n")));
     }
     if lookups(rest, recipient).is_empty() && scope.own.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
-            format!(
+        return judge.error(format!(
                 "the SUT neither looked up {recipient} nor posted anything: a refusal cannot be told from inactivity\n{summary}"
-            ),
-        );
+            ));
     }
     let posted: Vec<String> = scope
         .own
@@ -183,40 +159,33 @@ fn not_encrypted_to(scope: &Scope, recipient: &str, req: &str) -> Check {
             )
         })
         .collect();
-    check(
-        name,
-        Some(req),
-        Verdict::Pass,
-        expected,
-        if posted.is_empty() {
-            summary
-        } else {
-            format!("{}\n{summary}", posted.join("\n"))
-        },
-    )
+    judge.pass(if posted.is_empty() {
+        summary
+    } else {
+        format!("{}\n{summary}", posted.join("\n"))
+    })
 }
 
 /// The YAML shape of the two `*_failure_reported` families: a refusal without arguments.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Refusal {
+pub struct RefusedRequest {
     #[serde(default)]
     pub control: Option<Control>,
     #[serde(default)]
     pub requirement: Decides,
 }
 
-/// `send_failure_reported: {control: ...}`: the server refused `POST mails`
-/// (`setup.rest.send_status`) and the SUT reported the send as failed, not as sent.
+/// `send_failure_reported` / `delete_failure_reported: {control: ...}`: the server refused
+/// the request (`POST mails`: `setup.rest.send_status`; the `DELETE` of fetched messages:
+/// `setup.rest.delete_status`) and the SUT reported an error, not success. `DELETE` tells
+/// which of the two.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
-pub struct SendFailureReported(pub Refusal);
+pub struct FailureReported<const DELETE: bool>(pub RefusedRequest);
 
-/// `delete_failure_reported: {control: ...}`: the server refused the `DELETE` of fetched
-/// messages (`setup.rest.delete_status`) and the SUT reported an error.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(transparent)]
-pub struct DeleteFailureReported(pub Refusal);
+pub type SendFailureReported = FailureReported<false>;
+pub type DeleteFailureReported = FailureReported<true>;
 
 /// Which refusal of the REST server a `*_failure_reported` expectation scripts.
 #[derive(Clone, Copy)]
@@ -236,7 +205,7 @@ impl Refused {
     }
 }
 
-impl Refusal {
+impl RefusedRequest {
     fn validate(&mut self, case: &CaseHeader, refused: Refused) -> Result<(), String> {
         needs_rest_mock(case)?;
         let (status, key) = match refused {
@@ -253,50 +222,34 @@ impl Refusal {
     }
 }
 
-impl Expect for SendFailureReported {
+impl<const DELETE: bool> FailureReported<DELETE> {
+    const REFUSED: Refused = if DELETE {
+        Refused::Delete
+    } else {
+        Refused::Send
+    };
+}
+
+impl<const DELETE: bool> Expect for FailureReported<DELETE> {
     fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
-        self.0.validate(case, Refused::Send)
+        self.0.validate(case, Self::REFUSED)
     }
 
     fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
         out.checks.push(failure_reported(
             scope,
-            Refused::Send,
+            Self::REFUSED,
             self.0.requirement.id(),
         ));
     }
 
-    fn is_refusal(&self) -> bool {
-        true
-    }
-
-    fn control(&self) -> Option<&Control> {
-        self.0.control.as_ref()
+    fn refusal(&self) -> Option<Refusal<'_>> {
+        Some(Refusal {
+            control: self.0.control.as_ref(),
+        })
     }
     // Not decided on evidence alone: it judges the trigger's answer, which a cut-short case
     // never gave.
-}
-
-impl Expect for DeleteFailureReported {
-    fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
-        self.0.validate(case, Refused::Delete)
-    }
-
-    fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
-        out.checks.push(failure_reported(
-            scope,
-            Refused::Delete,
-            self.0.requirement.id(),
-        ));
-    }
-
-    fn is_refusal(&self) -> bool {
-        true
-    }
-
-    fn control(&self) -> Option<&Control> {
-        self.0.control.as_ref()
-    }
 }
 
 /// The server refused a request with the scripted status: the SUT must report an error (its
@@ -315,8 +268,9 @@ fn failure_reported(scope: &Scope, kind: Refused, req: &str) -> Check {
     let expected = format!(
         "the server answers {request} with {status}: the SUT reports an error (its {action} trigger fails) and does not claim success (SEED-ANB §3.1.2)"
     );
+    let judge = Judge::new(name, req, expected);
     let Some(rest) = rest_of(scope) else {
-        return no_rest(name, req, expected);
+        return no_rest(judge);
     };
     let summary = rest_summary(scope.obs);
     let refused = match kind {
@@ -332,15 +286,9 @@ fn failure_reported(scope: &Scope, kind: Refused, req: &str) -> Check {
             .count(),
     };
     if refused == 0 {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
-            format!(
-                "no request was refused with {status}, so no error could be reported\n{summary}"
-            ),
-        );
+        return judge.error(format!(
+            "no request was refused with {status}, so no error could be reported\n{summary}"
+        ));
     }
     let triggers: Vec<&StepRecord> = scope
         .steps
@@ -358,26 +306,14 @@ fn failure_reported(scope: &Scope, kind: Refused, req: &str) -> Check {
         .map(|s| format!("step {} ({}): {}", s.index, s.description, s.detail))
         .collect();
     if !claimed.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            format!(
+        return judge.fail(format!(
                 "the SUT reported success although the server refused {refused} request(s):\n{}\n{summary}",
                 claimed.join("\n")
-            ),
-        );
+            ));
     }
     let reported: Vec<String> = triggers
         .iter()
         .map(|s| format!("step {} reported: {}", s.index, s.detail))
         .collect();
-    check(
-        name,
-        Some(req),
-        Verdict::Pass,
-        expected,
-        format!("{}\n{summary}", reported.join("\n")),
-    )
+    judge.pass(format!("{}\n{summary}", reported.join("\n")))
 }

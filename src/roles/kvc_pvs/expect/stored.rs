@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::evidence::{no_rest, rest_of};
 use super::mailbox::entry_id;
 use crate::roles::common::expect::attest::attest_check;
-use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
+use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Judge, Scope};
 use crate::runner::model::{Check, StoredAnswer, Verdict};
 use crate::runner::verdict::CONTROL_FAILED;
 
@@ -66,17 +66,14 @@ impl Stored {
             "the SUT's local store: entries {:?} not stored as valid and the user warned; entries {:?} stored as valid",
             self.rejected, self.valid
         );
+        let judge = Judge::new(name, req, expected);
         let messages = match scope.stored {
             Some(StoredAnswer::Reported { messages }) => messages,
             Some(StoredAnswer::Failed { error }) => {
                 return (
-                    check(
-                        name,
-                        Some(req),
-                        Verdict::Error,
-                        expected,
-                        format!("the SUT adapter could not report the local store: {error}"),
-                    ),
+                    judge.error(format!(
+                        "the SUT adapter could not report the local store: {error}"
+                    )),
                     None,
                 );
             }
@@ -86,7 +83,7 @@ impl Stored {
             }
         };
         let Some(rest) = rest_of(scope) else {
-            return (no_rest(name, req, expected), None);
+            return (no_rest(judge), None);
         };
         let find = |id: &str| {
             messages.iter().find(|m| {
@@ -160,12 +157,9 @@ impl Stored {
             rejected_verdict
         };
         (
-            check(
-                name,
-                Some(req),
+            // The SUT's word, not an observation: say so in the evidence.
+            judge.verdict(
                 verdict,
-                expected,
-                // The SUT's word, not an observation: say so in the evidence.
                 format!(
                     "as reported by the SUT adapter's store query:\n{}",
                     notes.join("\n")

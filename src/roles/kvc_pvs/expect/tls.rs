@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use super::evidence::{no_rest, rest_of, rest_summary, session_summary};
-use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
-use crate::runner::model::{Check, Verdict};
+use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Judge, Refusal, Scope};
+use crate::runner::model::Check;
 use crate::runner::observe::{MailSessionRecord, TlsOutcome};
 use crate::suite::{Control, Service};
 
@@ -34,12 +34,10 @@ impl Expect for TlsRefused {
         });
     }
 
-    fn is_refusal(&self) -> bool {
-        true
-    }
-
-    fn control(&self) -> Option<&Control> {
-        self.control.as_ref()
+    fn refusal(&self) -> Option<Refusal<'_>> {
+        Some(Refusal {
+            control: self.control.as_ref(),
+        })
     }
 
     /// Credentials sent to the bad server stay sent.
@@ -91,17 +89,12 @@ fn refused_on_sessions<S: MailSessionRecord>(
         "the SUT connects to {} (server certificate: {cert}), aborts the TLS handshake and sends no credentials",
         service.as_str()
     );
+    let judge = Judge::new(name, req, expected);
     if sessions.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
-            format!(
-                "the SUT never connected to {}: a refusal cannot be told from inactivity",
-                service.as_str()
-            ),
-        );
+        return judge.error(format!(
+            "the SUT never connected to {}: a refusal cannot be told from inactivity",
+            service.as_str()
+        ));
     }
     let mut summaries: Vec<String> = sessions.iter().map(|s| session_summary(s)).collect();
     summaries.extend(scope.obs.rejected_note());
@@ -115,13 +108,7 @@ fn refused_on_sessions<S: MailSessionRecord>(
                 && s.transcript().iter().any(|l| l.from_client))
     });
     if accepted {
-        return check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            summaries.join("\n"),
-        );
+        return judge.fail(summaries.join("\n"));
     }
     let unclear = sessions.iter().any(|s| match s.tls() {
         TlsOutcome::HandshakeFailed(why) => !client_refused(why),
@@ -129,24 +116,12 @@ fn refused_on_sessions<S: MailSessionRecord>(
         TlsOutcome::NotAttempted => true,
     });
     if unclear {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
-            format!(
-                "the handshake did not end in a recognisable refusal by the client (not TLS?):\n{}",
-                summaries.join("\n")
-            ),
-        );
+        return judge.error(format!(
+            "the handshake did not end in a recognisable refusal by the client (not TLS?):\n{}",
+            summaries.join("\n")
+        ));
     }
-    check(
-        name,
-        Some(req),
-        Verdict::Pass,
-        expected,
-        summaries.join("\n"),
-    )
+    judge.pass(summaries.join("\n"))
 }
 
 fn refused_over_https(scope: &Scope, req: &str) -> Check {
@@ -155,15 +130,12 @@ fn refused_over_https(scope: &Scope, req: &str) -> Check {
     let expected = format!(
         "the SUT connects to the REST server (server certificate: {cert}), aborts the TLS handshake and sends no request, so no credentials"
     );
+    let judge = Judge::new(name, req, expected);
     let Some(rest) = rest_of(scope) else {
-        return no_rest(name, req, expected);
+        return no_rest(judge);
     };
     if rest.connections.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
+        return judge.error(
             "the SUT never connected to the REST server: a refusal cannot be told from inactivity",
         );
     }
@@ -172,20 +144,14 @@ fn refused_over_https(scope: &Scope, req: &str) -> Check {
     // credentials (even `server/version`, which needs none).
     if !rest.requests.is_empty() || !rest.posted.is_empty() {
         let offered = rest.requests.iter().any(|r| r.auth.offered_credentials());
-        return check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            format!(
-                "the SUT accepted the server{}\n{summary}",
-                if offered {
-                    " and sent its credentials"
-                } else {
-                    ""
-                }
-            ),
-        );
+        return judge.fail(format!(
+            "the SUT accepted the server{}\n{summary}",
+            if offered {
+                " and sent its credentials"
+            } else {
+                ""
+            }
+        ));
     }
     let unclear = rest.connections.iter().any(|c| match &c.tls {
         TlsOutcome::HandshakeFailed(why) => !client_refused(why),
@@ -193,15 +159,9 @@ fn refused_over_https(scope: &Scope, req: &str) -> Check {
         TlsOutcome::NotAttempted => true,
     });
     if unclear {
-        return check(
-            name,
-            Some(req),
-            Verdict::Error,
-            expected,
-            format!(
+        return judge.error(format!(
                 "the handshake did not end in a recognisable refusal by the client (not TLS?):\n{summary}"
-            ),
-        );
+            ));
     }
-    check(name, Some(req), Verdict::Pass, expected, summary)
+    judge.pass(summary)
 }

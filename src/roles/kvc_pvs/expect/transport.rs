@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use super::evidence::{no_rest, rest_of, rest_summary, session_summary};
-use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Scope, check};
-use crate::runner::model::{Check, MessageRecord, Verdict};
+use crate::roles::expect::{CaseHeader, Decides, Evaluated, Expect, Judge, Scope};
+use crate::runner::model::{Check, MessageRecord};
 use crate::runner::observe::TlsOutcome;
 use crate::sut::Transport as Via;
 
@@ -41,32 +41,21 @@ impl Transport {
         if transport == Via::Rest && scope.transport == Via::Rest {
             return transport_rest(scope, name, req);
         }
+        let judge = Judge::new(name, req, expected);
         if transport != Via::SmtpPop3 || scope.transport != Via::SmtpPop3 {
-            return check(
-                name,
-                Some(req),
-                Verdict::Skip,
-                expected,
-                format!("transport {transport} not in this run"),
-            );
+            return judge.skip(format!("transport {transport} not in this run"));
         }
         if scope.own.is_empty() {
             let mut sessions: Vec<String> = scope.obs.smtp.iter().map(session_summary).collect();
             sessions.extend(scope.obs.rejected_note());
-            return check(
-                name,
-                Some(req),
-                Verdict::Fail,
-                expected,
-                format!(
-                    "no message arrived over SMTP; sessions: {}",
-                    if sessions.is_empty() {
-                        "none".into()
-                    } else {
-                        sessions.join("\n")
-                    }
-                ),
-            );
+            return judge.fail(format!(
+                "no message arrived over SMTP; sessions: {}",
+                if sessions.is_empty() {
+                    "none".into()
+                } else {
+                    sessions.join("\n")
+                }
+            ));
         }
         let mut bad = Vec::new();
         let mut good = Vec::new();
@@ -79,58 +68,35 @@ impl Transport {
                 bad.push(session_summary(s));
             }
         }
-        pass_unless_bad(name, req, expected, &good, &bad)
+        pass_unless_bad(judge, &good, &bad)
     }
 }
 
 /// Pass with the good evidence when nothing is bad, else fail with the bad evidence.
-fn pass_unless_bad(
-    name: String,
-    requirement: &str,
-    expected: String,
-    good: &[String],
-    bad: &[String],
-) -> Check {
+fn pass_unless_bad(judge: Judge, good: &[String], bad: &[String]) -> Check {
     if bad.is_empty() {
-        check(
-            name,
-            Some(requirement),
-            Verdict::Pass,
-            expected,
-            good.join("\n"),
-        )
+        judge.pass(good.join("\n"))
     } else {
-        check(
-            name,
-            Some(requirement),
-            Verdict::Fail,
-            expected,
-            bad.join("\n"),
-        )
+        judge.fail(bad.join("\n"))
     }
 }
 
 fn transport_rest(scope: &Scope, name: String, req: &str) -> Check {
     let expected = "the SUT posts its message over HTTPS with BASIC authentication (`POST mails`); the server accepts it, it decrypts with the addressee's key and its signature verifies against the user CA with the signer = From (SEED-ANB §3.1.2)".to_string();
+    let judge = Judge::new(name, req, expected);
     if rest_of(scope).is_none() {
-        return no_rest(&name, req, expected);
+        return no_rest(judge);
     }
     if scope.own.is_empty() {
-        return check(
-            name,
-            Some(req),
-            Verdict::Fail,
-            expected,
-            format!(
-                "no message accepted by `POST mails`\n{}",
-                rest_summary(scope.obs)
-            ),
-        );
+        return judge.fail(format!(
+            "no message accepted by `POST mails`\n{}",
+            rest_summary(scope.obs)
+        ));
     }
     let (good, bad): (Vec<_>, Vec<_>) = scope.own.iter().map(opens_valid).partition(Result::is_ok);
     let good: Vec<String> = good.into_iter().filter_map(Result::ok).collect();
     let bad: Vec<String> = bad.into_iter().filter_map(Result::err).collect();
-    pass_unless_bad(name, req, expected, &good, &bad)
+    pass_unless_bad(judge, &good, &bad)
 }
 
 /// A field of the lint's S/MIME outcome.
