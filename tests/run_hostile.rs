@@ -14,11 +14,11 @@ use kvc_check::roles::kvc_pvs::world::KvcMockHost;
 use kvc_check::rules::KvcRegistry;
 use kvc_check::runner::answers::Answers;
 use kvc_check::runner::model::{RunInfo, RunResult, Verdict};
-use kvc_check::runner::observe::{BoxFuture, Endpoints, MockHost};
+use kvc_check::runner::observe::{Endpoints, MockHost};
 use kvc_check::runner::{self, RunContext};
 use kvc_check::suite::{self, Case};
 use kvc_check::sut::reference::ReferenceAdapter;
-use kvc_check::sut::{SendRequest, SutAdapter};
+use kvc_check::sut::{Reply, SendRequest, SutAdapter};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -94,11 +94,7 @@ impl SutAdapter for Hostile {
         format!("hostile SUT ({:?})", self.mode)
     }
 
-    fn send<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-        _req: &'a SendRequest,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    fn send<'a>(&'a self, ep: &'a Endpoints, _req: &'a SendRequest) -> Reply<'a> {
         Box::pin(async move {
             match self.mode {
                 Mode::NeverConnects => {}
@@ -154,7 +150,7 @@ impl SutAdapter for Hostile {
         })
     }
 
-    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a> {
         self.good.fetch(ep)
     }
 }

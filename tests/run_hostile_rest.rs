@@ -13,10 +13,10 @@ use kvc_check::roles::kvc_pvs::world::KvcMockHost;
 use kvc_check::rules::KvcRegistry;
 use kvc_check::runner::answers::Answers;
 use kvc_check::runner::model::{CaseResult, RunInfo, RunResult, Verdict};
-use kvc_check::runner::observe::{BoxFuture, Endpoints, MockHost};
+use kvc_check::runner::observe::{Endpoints, MockHost};
 use kvc_check::runner::{self, RunContext};
 use kvc_check::suite::{self, Case};
-use kvc_check::sut::{SendRequest, SutAdapter};
+use kvc_check::sut::{Reply, SendRequest, SutAdapter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -102,11 +102,7 @@ impl SutAdapter for Hostile {
         vec![kvc_check::sut::Transport::Rest]
     }
 
-    fn send<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-        _req: &'a SendRequest,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    fn send<'a>(&'a self, ep: &'a Endpoints, _req: &'a SendRequest) -> Reply<'a> {
         Box::pin(async move {
             let path = base_path(ep);
             let mail = "From: praxis@kv-connect.test\r\nTo: empfaenger@kv-connect.test\r\nSubject: x\r\n\r\nnot encrypted\r\n";
@@ -178,7 +174,7 @@ impl SutAdapter for Hostile {
         })
     }
 
-    fn fetch<'a>(&'a self, _ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, _ep: &'a Endpoints) -> Reply<'a> {
         Box::pin(async { Ok("hostile SUT says: fetched".into()) })
     }
 }

@@ -217,28 +217,23 @@ fn adapter(args: &RunArgs, host: &dyn MockHost) -> Result<Adapter, String> {
         );
     }
     let (config, dir) = SutConfig::load(path)?;
-    let adapter: Arc<dyn SutAdapter> = match &config.trigger {
-        Trigger::Command(c) => Arc::new(
+    let trigger: Box<dyn SutAdapter> = match &config.trigger {
+        Trigger::Command(c) => Box::new(
             crate::sut::command::CommandAdapter::new(
-                &config.name,
-                config.transport,
                 &c.send,
                 &c.fetch,
                 c.cwd.as_ref().map(|d| dir.join(d)).unwrap_or(dir.clone()),
             )?
             .with_stored(c.stored.as_deref())?,
         ),
-        Trigger::Http(h) => Arc::new(crate::sut::http::HttpAdapter::new(
-            &config.name,
-            config.transport,
-            &h.send,
-            &h.fetch,
-        )?),
-        Trigger::Manual => Arc::new(crate::sut::manual::ManualAdapter::new(
-            &config.name,
-            config.transport,
-        )),
+        Trigger::Http(h) => Box::new(crate::sut::http::HttpAdapter::new(&h.send, &h.fetch)?),
+        Trigger::Manual => Box::new(crate::sut::manual::ManualAdapter::new(&config.name)),
     };
+    let adapter: Arc<dyn SutAdapter> = Arc::new(crate::sut::Configured::new(
+        &config.name,
+        config.transport,
+        trigger,
+    ));
     Ok((adapter, config.fixed_ports()))
 }
 

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::{Secrets, SendRequest, StoredReport, SutAdapter};
-use crate::sut::endpoints::{BoxFuture, Endpoints};
+use super::{Reply, Secrets, SendRequest, StoredReport, SutAdapter};
+use crate::sut::endpoints::Endpoints;
 
 pub const PLACEHOLDERS: &[&str] = &[
     "to",
@@ -49,8 +49,6 @@ pub const PLACEHOLDERS: &[&str] = &[
 const OUTPUT_LIMIT: usize = 16 * 1024;
 
 pub struct CommandAdapter {
-    name: String,
-    transport: crate::sut::Transport,
     send: Vec<String>,
     fetch: Vec<String>,
     stored: Option<Vec<String>>,
@@ -58,21 +56,13 @@ pub struct CommandAdapter {
 }
 
 impl CommandAdapter {
-    pub fn new(
-        name: &str,
-        transport: crate::sut::Transport,
-        send: &str,
-        fetch: &str,
-        cwd: PathBuf,
-    ) -> Result<Self, String> {
+    pub fn new(send: &str, fetch: &str, cwd: PathBuf) -> Result<Self, String> {
         let send = split_words(send)?;
         let fetch = split_words(fetch)?;
         if send.is_empty() || fetch.is_empty() {
             return Err("empty command template".into());
         }
         Ok(CommandAdapter {
-            name: name.to_string(),
-            transport,
             send,
             fetch,
             stored: None,
@@ -403,18 +393,10 @@ pub fn parse_stored(text: &str) -> Result<Vec<StoredReport>, String> {
 
 impl SutAdapter for CommandAdapter {
     fn describe(&self) -> String {
-        format!("{} (command: {})", self.name, self.send.join(" "))
+        format!("command: {}", self.send.join(" "))
     }
 
-    fn transports(&self) -> Vec<crate::sut::Transport> {
-        vec![self.transport]
-    }
-
-    fn send<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-        req: &'a SendRequest,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    fn send<'a>(&'a self, ep: &'a Endpoints, req: &'a SendRequest) -> Reply<'a> {
         Box::pin(async move {
             let n = BODY_COUNTER.fetch_add(1, Ordering::Relaxed);
             let path =
@@ -438,7 +420,7 @@ impl SutAdapter for CommandAdapter {
         })
     }
 
-    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a> {
         Box::pin(async move {
             let value = |name: &str| endpoint_value(ep, name);
             let argv = self.fetch.iter().map(|w| substitute(w, &value)).collect();
@@ -446,10 +428,7 @@ impl SutAdapter for CommandAdapter {
         })
     }
 
-    fn stored<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-    ) -> BoxFuture<'a, Result<Option<Vec<StoredReport>>, String>> {
+    fn stored<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a, Option<Vec<StoredReport>>> {
         Box::pin(async move {
             let Some(template) = &self.stored else {
                 return Ok(None);

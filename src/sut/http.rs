@@ -12,31 +12,22 @@
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Secrets, SendRequest, SutAdapter};
-use crate::sut::endpoints::{BoxFuture, Endpoints};
+use super::{Reply, Secrets, SendRequest, SutAdapter};
+use crate::sut::endpoints::Endpoints;
 
 /// Answer bytes kept for the evidence.
 const ANSWER_LIMIT: u64 = 16 * 1024;
 
 pub struct HttpAdapter {
-    name: String,
-    transport: crate::sut::Transport,
     send: String,
     fetch: String,
 }
 
 impl HttpAdapter {
-    pub fn new(
-        name: &str,
-        transport: crate::sut::Transport,
-        send: &str,
-        fetch: &str,
-    ) -> Result<Self, String> {
+    pub fn new(send: &str, fetch: &str) -> Result<Self, String> {
         parse_url(send)?;
         parse_url(fetch)?;
         Ok(HttpAdapter {
-            name: name.into(),
-            transport,
             send: send.into(),
             fetch: fetch.into(),
         })
@@ -191,18 +182,10 @@ async fn post(url: &str, body: &serde_json::Value, secrets: Secrets) -> Result<S
 
 impl SutAdapter for HttpAdapter {
     fn describe(&self) -> String {
-        format!("{} (http: {})", self.name, shown_url(&self.send))
+        format!("http: {}", shown_url(&self.send))
     }
 
-    fn transports(&self) -> Vec<crate::sut::Transport> {
-        vec![self.transport]
-    }
-
-    fn send<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-        req: &'a SendRequest,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    fn send<'a>(&'a self, ep: &'a Endpoints, req: &'a SendRequest) -> Reply<'a> {
         Box::pin(async move {
             let body = json!({
                 "action": "send", "to": req.to, "application": req.application,
@@ -212,7 +195,7 @@ impl SutAdapter for HttpAdapter {
         })
     }
 
-    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a> {
         Box::pin(async move {
             let body = json!({"action": "fetch", "endpoints": endpoints_json(ep)});
             post(&self.fetch, &body, Secrets::of(ep)).await

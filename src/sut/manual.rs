@@ -4,20 +4,17 @@
 
 use std::io::Write;
 
-use super::{SendRequest, SutAdapter};
-use crate::sut::endpoints::{BoxFuture, Endpoints};
+use super::{Reply, SendRequest, SutAdapter};
+use crate::sut::endpoints::Endpoints;
 
+/// Its name is the SUT's, which the printed actions address.
 pub struct ManualAdapter {
     name: String,
-    transport: crate::sut::Transport,
 }
 
 impl ManualAdapter {
-    pub fn new(name: &str, transport: crate::sut::Transport) -> Self {
-        ManualAdapter {
-            name: name.into(),
-            transport,
-        }
+    pub fn new(name: &str) -> Self {
+        ManualAdapter { name: name.into() }
     }
 }
 
@@ -56,18 +53,10 @@ fn say(text: &str) {
 
 impl SutAdapter for ManualAdapter {
     fn describe(&self) -> String {
-        format!("{} (manual)", self.name)
+        "manual".to_string()
     }
 
-    fn transports(&self) -> Vec<crate::sut::Transport> {
-        vec![self.transport]
-    }
-
-    fn send<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-        req: &'a SendRequest,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    fn send<'a>(&'a self, ep: &'a Endpoints, req: &'a SendRequest) -> Reply<'a> {
         Box::pin(async move {
             say(&format!(
                 "\n>>> ACTION: in {}, send a {} message to {}{}\n{}\n    (waiting up to the case timeout)",
@@ -84,7 +73,7 @@ impl SutAdapter for ManualAdapter {
         })
     }
 
-    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a> {
         Box::pin(async move {
             say(&format!(
                 "\n>>> ACTION: in {}, fetch all messages from the mailbox\n{}\n    (waiting up to the case timeout)",

@@ -43,20 +43,56 @@ pub trait SutAdapter: Send + Sync {
     fn transports(&self) -> Vec<Transport> {
         vec![Transport::SmtpPop3]
     }
-    fn send<'a>(
-        &'a self,
-        endpoints: &'a Endpoints,
-        request: &'a SendRequest,
-    ) -> BoxFuture<'a, Result<String, String>>;
-    fn fetch<'a>(&'a self, endpoints: &'a Endpoints) -> BoxFuture<'a, Result<String, String>>;
+    fn send<'a>(&'a self, ep: &'a Endpoints, req: &'a SendRequest) -> Reply<'a>;
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a>;
     /// What the SUT stored locally from its mailbox, by Message-ID, with its own verdict and
     /// any warning shown to the user. `Ok(None)`: this adapter cannot tell (the requirement is
     /// then attested).
-    fn stored<'a>(
-        &'a self,
-        _endpoints: &'a Endpoints,
-    ) -> BoxFuture<'a, Result<Option<Vec<StoredReport>>, String>> {
+    fn stored<'a>(&'a self, _ep: &'a Endpoints) -> Reply<'a, Option<Vec<StoredReport>>> {
         Box::pin(async { Ok(None) })
+    }
+}
+
+/// What a trigger answers: a line of evidence, or why it failed.
+pub type Reply<'a, T = String> = BoxFuture<'a, Result<T, String>>;
+
+/// A SUT described by a configuration file: its name and its one transport around the
+/// trigger (command, HTTP or manual) that makes it act.
+pub struct Configured {
+    name: String,
+    transport: Transport,
+    trigger: Box<dyn SutAdapter>,
+}
+
+impl Configured {
+    pub fn new(name: &str, transport: Transport, trigger: Box<dyn SutAdapter>) -> Self {
+        Configured {
+            name: name.to_string(),
+            transport,
+            trigger,
+        }
+    }
+}
+
+impl SutAdapter for Configured {
+    fn describe(&self) -> String {
+        format!("{} ({})", self.name, self.trigger.describe())
+    }
+
+    fn transports(&self) -> Vec<Transport> {
+        vec![self.transport]
+    }
+
+    fn send<'a>(&'a self, ep: &'a Endpoints, req: &'a SendRequest) -> Reply<'a> {
+        self.trigger.send(ep, req)
+    }
+
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a> {
+        self.trigger.fetch(ep)
+    }
+
+    fn stored<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a, Option<Vec<StoredReport>>> {
+        self.trigger.stored(ep)
     }
 }
 

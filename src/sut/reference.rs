@@ -15,8 +15,8 @@ use std::time::Duration;
 use kvc_mocks::reference::kvc_pvs::rest::{RestPvs, RestPvsConfig};
 use kvc_mocks::reference::kvc_pvs::{self, Application, PvsConfig, PvsFault, ReferencePvs};
 
-use super::{SendRequest, StoredReport, SutAdapter};
-use crate::sut::endpoints::{BoxFuture, Endpoints};
+use super::{Reply, SendRequest, StoredReport, SutAdapter};
+use crate::sut::endpoints::Endpoints;
 
 /// Bound for one send or fetch of the reference PVS (the case timeout bounds it too).
 const PVS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -158,11 +158,7 @@ impl SutAdapter for ReferenceAdapter {
         crate::sut::Transport::ALL.to_vec()
     }
 
-    fn send<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-        req: &'a SendRequest,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    fn send<'a>(&'a self, ep: &'a Endpoints, req: &'a SendRequest) -> Reply<'a> {
         Box::pin(async move {
             let request = kvc_pvs::SendRequest {
                 to: req.to.clone(),
@@ -188,7 +184,7 @@ impl SutAdapter for ReferenceAdapter {
         })
     }
 
-    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> BoxFuture<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a> {
         Box::pin(async move {
             if ep.transport == crate::sut::Transport::Rest {
                 let rest = self.rest_instance(ep)?;
@@ -221,10 +217,7 @@ impl SutAdapter for ReferenceAdapter {
         })
     }
 
-    fn stored<'a>(
-        &'a self,
-        ep: &'a Endpoints,
-    ) -> BoxFuture<'a, Result<Option<Vec<StoredReport>>, String>> {
+    fn stored<'a>(&'a self, ep: &'a Endpoints) -> Reply<'a, Option<Vec<StoredReport>>> {
         Box::pin(async move {
             if ep.transport != crate::sut::Transport::Rest {
                 // Over the KV-Connect Client the Client verifies signatures, not the PVS.
