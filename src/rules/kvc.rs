@@ -46,26 +46,10 @@ pub static RULES: &[&dyn Rule] = &[
     &NoBcc,
 ];
 
+/// Declares a KV-Connect rule (profile `kvc`) that runs `Self::run`.
 macro_rules! kvc_rule {
     ($ty:ident, $id:literal, $req:literal, $desc:literal) => {
-        pub struct $ty;
-        impl Rule for $ty {
-            fn id(&self) -> &'static str {
-                $id
-            }
-            fn requirement(&self) -> &'static str {
-                $req
-            }
-            fn description(&self) -> &'static str {
-                $desc
-            }
-            fn applies_to(&self, profile: Profile) -> bool {
-                profile == Profile::Kvc
-            }
-            fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
-                self.run(msg, ctx, out)
-            }
-        }
+        super::declare_rule!($ty, $id, $req, $desc, |profile| profile == Profile::Kvc);
     };
 }
 

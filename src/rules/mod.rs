@@ -5,6 +5,37 @@
 //! warning) with a location, or says why it could not evaluate the message. The verdict per
 //! requirement is derived from those in one place (`evaluate`).
 
+/// Declares a rule type: its id, the requirement it checks, its description, the profiles it
+/// applies to (`|profile| expression`); its check is the type's own `run`.
+macro_rules! declare_rule {
+    ($ty:ident, $id:literal, $req:literal, $desc:literal, |$profile:ident| $applies:expr) => {
+        pub struct $ty;
+        impl $crate::rules::Rule for $ty {
+            fn id(&self) -> &'static str {
+                $id
+            }
+            fn requirement(&self) -> &'static str {
+                $req
+            }
+            fn description(&self) -> &'static str {
+                $desc
+            }
+            fn applies_to(&self, $profile: $crate::rules::Profile) -> bool {
+                $applies
+            }
+            fn check(
+                &self,
+                msg: &$crate::message::Message,
+                ctx: &$crate::rules::RuleContext,
+                out: &mut $crate::rules::Emitter,
+            ) {
+                self.run(msg, ctx, out)
+            }
+        }
+    };
+}
+pub(crate) use declare_rule;
+
 pub mod kim;
 pub mod kvc;
 pub mod kvc_registry;

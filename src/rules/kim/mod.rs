@@ -59,29 +59,9 @@ pub static RULES: &[&dyn Rule] = &[
 /// Declares a KIM rule that applies to both KIM profiles and runs `Self::run`.
 macro_rules! kim_rule {
     ($ty:ident, $id:literal, $req:literal, $desc:literal) => {
-        pub struct $ty;
-        impl $crate::rules::Rule for $ty {
-            fn id(&self) -> &'static str {
-                $id
-            }
-            fn requirement(&self) -> &'static str {
-                $req
-            }
-            fn description(&self) -> &'static str {
-                $desc
-            }
-            fn applies_to(&self, profile: $crate::rules::Profile) -> bool {
-                $crate::rules::kim::is_kim(profile)
-            }
-            fn check(
-                &self,
-                msg: &$crate::message::Message,
-                ctx: &$crate::rules::RuleContext,
-                out: &mut $crate::rules::Emitter,
-            ) {
-                self.run(msg, ctx, out)
-            }
-        }
+        $crate::rules::declare_rule!($ty, $id, $req, $desc, |profile| {
+            $crate::rules::kim::is_kim(profile)
+        });
     };
 }
 pub(crate) use kim_rule;
