@@ -238,9 +238,7 @@ fn kim_vectors_match_the_manifest() {
                 .collect();
             let want: BTreeSet<String> = want.iter().cloned().collect();
             if warned != want {
-                problems.push(format!(
-                    "rules with warnings {warned:?}, expected {want:?}"
-                ));
+                problems.push(format!("rules with warnings {warned:?}, expected {want:?}"));
             }
         }
         for (req, want) in &entry.requirements {

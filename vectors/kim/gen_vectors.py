@@ -440,7 +440,8 @@ add("a23165-id06-konnektor-code-pass.eml", "kim-1.5",
 CM116 = ("Beim Empfang dieser KIM-Nachricht wurde eine Sicherheitsverletzung erkannt. [Text des Clientmoduls] "
          "Bitte kontaktieren Sie den Absender und/oder Ihren Administrator.")
 add("a23165-cm116-text-kim15-pass.eml", "kim-1.5", delivered_text(CM116),
-    passes=["A_23165"], note="replacement text of CM 1.16 (KIM 1.5.3), accepted in kim-1.5")
+    passes=["A_23165"], warnings=["kim/integrity-replacement"],
+    note="replacement text of CM 1.16 (KIM 1.5.3), accepted in kim-1.5 as the allowed alternative (named in a warning)")
 add("a23165-dsn-pass.eml", "kim-1.5", dsn("02"), passes=["A_23165"], note="DSN to the sender, ID 02")
 add("a23165-dsn-report-type.eml", "kim-1.5", dsn("02", report_type="disposition-notification"),
     breaks=["kim/dsn-integrity"], note="report-type is not delivery-status")
