@@ -113,7 +113,8 @@ pub struct FileResult {
     pub error: Option<String>,
     /// S/MIME outcome when the message was opened with `--key`: `decryption_result`
     /// (X-KIM-DecryptionResult), `integrity_check_result` (list of X-KIM-IntegrityCheckResult
-    /// codes), explanations, signer and recipient-emails.
+    /// codes), explanations, signer and recipient-emails; `recipient_infos` (issuer, serial,
+    /// recipient-emails address) when the key is not among the message's recipients (`01`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smime: Option<serde_json::Value>,
 }
@@ -172,7 +173,17 @@ pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
     let outcome =
         match kvc_smime::message::open_message_named(raw, &keys.key, &keys.trust, keys.at, path) {
             Ok(o) => o,
-            Err(e) => return FileResult::input_error(path, e.to_string()),
+            // A message not encrypted for the key's certificate is a verdict about the message
+            // (X-KIM-DecryptionResult 01, key not available), not an input error.
+            Err(e) => match e.kind {
+                kvc_smime::ErrorKind::WrongKey => {
+                    match kvc_smime::message::key_not_available(raw, &keys.key, path) {
+                        Some(o) => o,
+                        None => return FileResult::input_error(path, e.to_string()),
+                    }
+                }
+                _ => return FileResult::input_error(path, e.to_string()),
+            },
         };
     merge_smime(&mut result, &outcome);
     if outcome.profile == kvc_smime::message::Profile::KvConnect
@@ -255,6 +266,10 @@ fn merge_smime(result: &mut FileResult, outcome: &kvc_smime::message::SmimeOutco
         return;
     };
     let decided: &[&str] = match outcome.profile {
+        // Integrity (KOM-LE-A_2050) is decided only when something was decrypted and checked.
+        kvc_smime::message::Profile::KomLe if outcome.integrity_check_result.is_empty() => {
+            &["KOM-LE-A_2047"]
+        }
         kvc_smime::message::Profile::KomLe => &["KOM-LE-A_2047", "KOM-LE-A_2050"],
         kvc_smime::message::Profile::KvConnect => &["KVC-Anb022"],
     };

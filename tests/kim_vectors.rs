@@ -1,5 +1,6 @@
 //! Lints every KIM vector listed in vectors/kim/MANIFEST.yaml and compares profile, file verdict,
-//! the exact set of rules that report errors, and the listed per-requirement verdicts. All
+//! the exact set of rules that report errors (and warnings, where listed), and the listed
+//! per-requirement verdicts. All
 //! mismatches are collected and reported together.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +30,9 @@ struct Entry {
     forced_profile: bool,
     verdict: String,
     errors: Vec<String>,
+    /// When given: the exact set of rule ids reporting warnings (e.g. an accepted alternative).
+    #[serde(default)]
+    warnings: Option<Vec<String>>,
     requirements: BTreeMap<String, String>,
     note: String,
 }
@@ -225,6 +229,18 @@ fn kim_vectors_match_the_manifest() {
             ));
         }
         failing_rules.extend(expected);
+        if let Some(want) = &entry.warnings {
+            let warned: BTreeSet<String> = result
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Warning)
+                .map(|f| f.rule.to_string())
+                .collect();
+            let want: BTreeSet<String> = want.iter().cloned().collect();
+            if warned != want {
+                problems.push(format!("rules with warnings {warned:?}, expected {want:?}"));
+            }
+        }
         for (req, want) in &entry.requirements {
             let got = result
                 .requirements

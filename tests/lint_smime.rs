@@ -204,3 +204,129 @@ fn bare_lf_inside_the_encrypted_content_fails_kvc_anb023() {
         bad.findings
     );
 }
+
+/// A correctly built KOM-LE message opened with the key of someone it is not addressed to is a
+/// verdict about the message (issue 12): X-KIM-DecryptionResult 01 (key not available), the
+/// RecipientInfos it does carry (issuer, serial, recipient-emails address) in the finding and in
+/// `smime.recipient_infos`, exit 1. A key file that is not a key stays an input error (exit 2).
+#[test]
+fn key_of_a_non_recipient_is_decryption_result_01_naming_the_recipient_infos() {
+    use kvc_smime::message::{KomLeFaults, KomLeMessage, build_komle_message};
+    use kvc_smime::pki::{CertVariant, TestPki};
+
+    let pki = TestPki::generate().expect("pki");
+    let identity = |email: &str| pki.identity(email, CertVariant::Valid).expect("identity");
+    let alice = identity("alice@praxis.kim.telematik-test");
+    let bob = identity("bob@klinik.kim.telematik-test");
+    let carol = identity("carol@apotheke.kim.telematik-test");
+    let inner = b"From: alice@praxis.kim.telematik-test\r\nTo: bob@klinik.kim.telematik-test\r\n\
+Subject: Befund\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\
+Message-ID: <1@praxis.kim.telematik-test>\r\nX-KIM-Dienstkennung: KIM-Mail;Default;V1.0\r\n\
+X-KIM-Sendersystem: Test;1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBefund\r\n";
+    let msg = build_komle_message(&KomLeMessage {
+        inner,
+        sender_signature: &alice.signature,
+        sender: (alice.email.clone(), alice.encryption.certificate.clone()),
+        recipients: vec![(bob.email.clone(), bob.encryption.certificate.clone())],
+        version: "1.0".into(),
+        faults: KomLeFaults::default(),
+    })
+    .expect("message");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, data: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).expect("write");
+        p.display().to_string()
+    };
+    let msg_path = write("komle.eml", &msg);
+    let root = write(
+        "root-ca.pem",
+        pki.root.certificate_pem().expect("pem").as_bytes(),
+    );
+    let p12 = carol
+        .encryption
+        .to_pkcs12(
+            std::slice::from_ref(&pki.root.certificate),
+            "geheim",
+            "carol",
+        )
+        .expect("p12");
+    let key = write("carol.enc.p12", &p12);
+    let password = write("pw.txt", b"geheim\n");
+
+    let out = lint(&[
+        "--format",
+        "json",
+        "--key",
+        &key,
+        "--password-file",
+        &password,
+        "--trust",
+        &root,
+        &msg_path,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = &json(&out)[0];
+    assert_eq!(file["verdict"], "fail", "{file:#}");
+    assert_eq!(file["smime"]["decryption_result"], "01", "{file:#}");
+    let serial = |c: &kvc_smime::Certificate| {
+        kvc_smime::asn1::serial_hex(c.tbs_certificate().serial_number())
+    };
+    let issuer = bob
+        .encryption
+        .certificate
+        .tbs_certificate()
+        .issuer()
+        .to_string();
+    // Structured: one entry per RecipientInfo, with the recipient-emails address.
+    let infos = file["smime"]["recipient_infos"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no smime.recipient_infos: {file:#}"));
+    for (who, cert) in [
+        (&bob.email, &bob.encryption.certificate),
+        (&alice.email, &alice.encryption.certificate),
+    ] {
+        assert!(
+            infos.iter().any(|i| i["issuer"] == issuer.as_str()
+                && i["serial"] == serial(cert).as_str()
+                && i["recipient_emails"] == serde_json::json!([who])),
+            "{who} missing in {infos:#?}"
+        );
+    }
+    assert_eq!(infos.len(), 2, "{infos:#?}");
+    // The finding names the code, the key's certificate and the RecipientInfos.
+    let finding = file["findings"]
+        .as_array()
+        .and_then(|f| {
+            f.iter()
+                .find(|f| f["requirement"] == "KOM-LE-A_2047" && f["severity"] == "error")
+        })
+        .unwrap_or_else(|| panic!("no KOM-LE-A_2047 error: {file:#}"));
+    let message = finding["message"].as_str().unwrap_or_default();
+    for needle in [
+        "X-KIM-DecryptionResult 01",
+        &serial(&carol.encryption.certificate),
+        &serial(&bob.encryption.certificate),
+        &serial(&alice.encryption.certificate),
+        &issuer,
+        &bob.email,
+        &alice.email,
+    ] {
+        assert!(message.contains(needle), "`{needle}` not in: {message}");
+    }
+    let a2047 = file["requirements"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["requirement"] == "KOM-LE-A_2047"))
+        .unwrap_or_else(|| panic!("KOM-LE-A_2047 not reported: {file:#}"));
+    assert_eq!(a2047["verdict"], "fail");
+
+    // A key file that is not a key stays an input error.
+    let out = lint(&["--format", "json", "--key", &msg_path, &msg_path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("--key {msg_path}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -106,6 +106,11 @@ pub fn cms_kind(blob: &[u8]) -> Option<CmsKind> {
     content_info(blob, "blob").ok().map(|(k, _, _)| k)
 }
 
+/// The issuerAndSerialNumber that names `cert` in a RecipientInfo or SignerInfo.
+pub fn issuer_and_serial(cert: &Certificate) -> IssuerAndSerialNumber {
+    issuer_serial(cert)
+}
+
 fn issuer_serial(cert: &Certificate) -> IssuerAndSerialNumber {
     IssuerAndSerialNumber {
         issuer: cert.tbs_certificate().issuer().clone(),
@@ -120,6 +125,134 @@ pub fn describe_rid(r: &IssuerAndSerialNumber) -> String {
         r.issuer,
         crate::asn1::serial_hex(&r.serial_number)
     )
+}
+
+/// One RecipientInfo of an envelope, as a report shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecipientInfoSummary {
+    /// Position in RecipientInfos (1-based).
+    pub index: usize,
+    /// `ktri` (KeyTransRecipientInfo), `kari`, `kekri`, `pwri` or `ori`.
+    pub kind: &'static str,
+    /// Issuer of the recipient's certificate (rid issuerAndSerialNumber).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Serial number of that certificate, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// rid subjectKeyIdentifier, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_key_identifier: Option<String>,
+    /// Addresses the recipient-emails attribute (unprotected / unauthenticated attributes)
+    /// pairs with this rid.
+    pub recipient_emails: Vec<String>,
+}
+
+impl RecipientInfoSummary {
+    /// `#1 ktri issuer "…", serial …, recipient-emails a@b`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("#{} {}", self.index, self.kind);
+        if let (Some(issuer), Some(serial)) = (&self.issuer, &self.serial) {
+            s.push_str(&format!(" issuer \"{issuer}\", serial {serial}"));
+        }
+        if let Some(ski) = &self.subject_key_identifier {
+            s.push_str(&format!(" subjectKeyIdentifier {ski}"));
+        }
+        if self.recipient_emails.is_empty() {
+            s.push_str(", no recipient-emails entry");
+        } else {
+            s.push_str(&format!(
+                ", recipient-emails {}",
+                self.recipient_emails.join(", ")
+            ));
+        }
+        s
+    }
+}
+
+/// The RecipientInfos an EnvelopedData / AuthEnvelopedData carries.
+#[derive(Clone, Debug)]
+pub struct EnvelopeRecipients {
+    /// One summary per RecipientInfo, in order.
+    pub infos: Vec<RecipientInfoSummary>,
+    rids: Vec<RecipientIdentifier>,
+}
+
+impl EnvelopeRecipients {
+    /// Whether a KeyTransRecipientInfo names this certificate.
+    pub fn includes(&self, cert: &Certificate) -> bool {
+        self.rids.iter().any(|rid| rid_matches_cert(rid, cert))
+    }
+}
+
+/// Reads the RecipientInfos (and the recipient-emails attribute, if readable) of an encrypted
+/// CMS blob without decrypting it. Errors: not an EnvelopedData / AuthEnvelopedData, or it does
+/// not parse ([`ErrorKind::BadInput`], names `input`).
+pub fn envelope_recipients(blob: &[u8], input: &str) -> Result<EnvelopeRecipients> {
+    let (kind, oid, content) = content_info(blob, input)?;
+    let (ris, attrs) = match kind {
+        CmsKind::AuthEnvelopedData => {
+            let aed = AuthEnvelopedData::from_ber(&content)
+                .map_err(|e| bad(input, format!("AuthEnvelopedData does not parse: {e}")))?;
+            (aed.recip_infos, aed.unauth_attrs)
+        }
+        CmsKind::EnvelopedData => {
+            let ed = EnvelopedData::from_ber(&content)
+                .map_err(|e| bad(input, format!("EnvelopedData does not parse: {e}")))?;
+            (ed.recip_infos, ed.unprotected_attrs)
+        }
+        _ => {
+            return Err(bad(
+                input,
+                format!(
+                    "not an encrypted CMS message (content type {})",
+                    oids::name(&oid)
+                ),
+            ));
+        }
+    };
+    // A malformed recipient-emails attribute is reported elsewhere; here it only adds names.
+    let emails = find_recipient_emails(attrs.as_ref(), input)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut infos = Vec::new();
+    let mut rids = Vec::new();
+    for (i, ri) in ris.0.iter().enumerate() {
+        let mut info = RecipientInfoSummary {
+            index: i + 1,
+            kind: match ri {
+                RecipientInfo::Ktri(_) => "ktri",
+                RecipientInfo::Kari(_) => "kari",
+                RecipientInfo::Kekri(_) => "kekri",
+                RecipientInfo::Pwri(_) => "pwri",
+                RecipientInfo::Ori(_) => "ori",
+            },
+            issuer: None,
+            serial: None,
+            subject_key_identifier: None,
+            recipient_emails: Vec::new(),
+        };
+        if let RecipientInfo::Ktri(k) = ri {
+            match &k.rid {
+                RecipientIdentifier::IssuerAndSerialNumber(ias) => {
+                    info.issuer = Some(ias.issuer.to_string());
+                    info.serial = Some(crate::asn1::serial_hex(&ias.serial_number));
+                    info.recipient_emails = emails
+                        .iter()
+                        .filter(|e| e.rid == *ias)
+                        .map(|e| e.email.clone())
+                        .collect();
+                }
+                RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                    info.subject_key_identifier = Some(crate::asn1::hex(ski.0.as_bytes()));
+                }
+            }
+            rids.push(k.rid.clone());
+        }
+        infos.push(info);
+    }
+    Ok(EnvelopeRecipients { infos, rids })
 }
 
 fn rid_matches_cert(rid: &RecipientIdentifier, cert: &Certificate) -> bool {

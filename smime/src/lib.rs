@@ -63,8 +63,8 @@ pub mod pki;
 pub use error::{ErrorKind, Result, SmimeError};
 pub use keys::{PrivateKeyMaterial, load_certificates, load_private_key, read_password_file};
 pub use message::{
-    CodeExplanation, Profile, Severity, SmimeFinding, SmimeOutcome, open_message,
-    open_message_named,
+    CodeExplanation, Profile, Severity, SmimeFinding, SmimeOutcome, key_not_available,
+    open_message, open_message_named,
 };
 /// Re-exported so callers need no direct `x509-cert` dependency.
 pub use x509_cert::Certificate;

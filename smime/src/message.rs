@@ -97,27 +97,10 @@ pub struct SmimeOutcome {
     pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
     /// Findings (each code as a finding plus profile deviations).
     pub findings: Vec<SmimeFinding>,
-}
-
-impl SmimeOutcome {
-    /// Nothing decided yet: no result codes, no layers opened.
-    fn empty(profile: Profile) -> SmimeOutcome {
-        SmimeOutcome {
-            profile,
-            decryption_result: String::new(),
-            decryption_explanation: String::new(),
-            integrity_check_result: Vec::new(),
-            integrity_explanations: Vec::new(),
-            inner_message: None,
-            decrypted_content: None,
-            signer_subject: None,
-            signer_emails: Vec::new(),
-            layers: 0,
-            signed_recipient_emails: None,
-            unprotected_recipient_emails: None,
-            findings: Vec::new(),
-        }
-    }
+    /// The RecipientInfos of the envelope, filled when the key is not among them
+    /// ([`key_not_available`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipient_infos: Vec<cms::RecipientInfoSummary>,
 }
 
 fn ser_emails<S: serde::Serializer>(
@@ -135,6 +118,26 @@ impl SmimeOutcome {
     pub fn is_valid(&self) -> bool {
         (self.decryption_result == "00" || self.decryption_result.is_empty())
             && self.integrity_check_result == ["01"]
+    }
+
+    /// Nothing decided yet: no result codes, no layers opened.
+    fn empty(profile: Profile) -> SmimeOutcome {
+        SmimeOutcome {
+            profile,
+            decryption_result: String::new(),
+            decryption_explanation: String::new(),
+            integrity_check_result: Vec::new(),
+            integrity_explanations: Vec::new(),
+            inner_message: None,
+            decrypted_content: None,
+            signer_subject: None,
+            signer_emails: Vec::new(),
+            layers: 0,
+            signed_recipient_emails: None,
+            unprotected_recipient_emails: None,
+            findings: Vec::new(),
+            recipient_infos: Vec::new(),
+        }
     }
 }
 
@@ -246,7 +249,9 @@ pub fn open_message(
 /// Errors (the caller should report them as input errors, exit 2): the key opens no
 /// RecipientInfo ([`ErrorKind::WrongKey`], names the key source), the message is not
 /// S/MIME-encrypted or malformed/truncated ([`ErrorKind::BadInput`], names `input`).
-/// [`SmimeError::decryption_result_code`] maps such errors to `01`/`02` if a code is wanted.
+/// [`SmimeError::decryption_result_code`] maps such errors to `01`/`02` if a code is wanted;
+/// [`key_not_available`] turns a key whose certificate is not among the RecipientInfos into the
+/// outcome a Clientmodul reports (`01` with the RecipientInfos).
 /// Everything else — manipulated ciphertext, bad signatures, untrusted signers, header
 /// mismatches — is reported in the outcome.
 pub fn open_message_named(
@@ -270,6 +275,63 @@ pub fn open_message_named(
         st.out.integrity_explanations.retain(|c| c.code != "01");
     }
     Ok(st.out)
+}
+
+/// The outcome a KIM Clientmodul reports when the message is not encrypted for `key`: `key` has
+/// a certificate and no RecipientInfo names it, so X-KIM-DecryptionResult is `01` (key not
+/// available), with the RecipientInfos the message does carry (issuer, serial, recipient-emails
+/// address) in the finding and in `recipient_infos`. A verdict about the message, where
+/// [`open_message_named`] returns [`ErrorKind::WrongKey`].
+///
+/// `None` when the key has no certificate (then only trying every RecipientInfo tells, and a
+/// key that opens none stays an input error), when its certificate is among the RecipientInfos
+/// (a key that does not fit its own certificate), or when the envelope cannot be read.
+pub fn key_not_available(
+    raw: &[u8],
+    key: &PrivateKeyMaterial,
+    input: &str,
+) -> Option<SmimeOutcome> {
+    let cert = key.certificate.as_ref()?;
+    let blob = cms_from_message(raw, input).ok()?;
+    let recipients = cms::envelope_recipients(&blob, input).ok()?;
+    if recipients.includes(cert) {
+        return None;
+    }
+    let komle_header = !looks_like_cms(raw)
+        && Headers::parse(mime::split_header_body(raw).0)
+            .get("X-KOM-LE-Version")
+            .is_some();
+    let profile = if komle_header || cms::cms_kind(&blob) == Some(CmsKind::AuthEnvelopedData) {
+        Profile::KomLe
+    } else {
+        Profile::KvConnect
+    };
+    let mut st = State {
+        key: Some(key),
+        trust: &[],
+        at: SystemTime::now(),
+        input: input.to_string(),
+        out: SmimeOutcome::empty(profile),
+    };
+    let listed: Vec<String> = recipients
+        .infos
+        .iter()
+        .map(cms::RecipientInfoSummary::describe)
+        .collect();
+    st.decryption(
+        "01",
+        format!(
+            "key not available: the key's certificate ({}, from {}) is not among the {} \
+             RecipientInfo(s) of the message [{}]; a Clientmodul holding only this key cannot \
+             decrypt it (Tab_Fehlertext_Entschl ID 01)",
+            describe_rid(&cms::issuer_and_serial(cert)),
+            key.source,
+            listed.len(),
+            listed.join("; ")
+        ),
+    );
+    st.out.recipient_infos = recipients.infos;
+    Some(st.out)
 }
 
 fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {

@@ -146,6 +146,41 @@ fn key_of_a_non_recipient_is_a_wrong_key_error() {
 }
 
 #[test]
+fn key_not_available_lists_the_recipient_infos_for_a_non_recipient_only() {
+    let f = fixture();
+    let msg = build(KomLeFaults::default());
+    let carol = f.carol.encryption.to_key_material("carol.p12");
+    let o = kvc_smime::message::key_not_available(&msg, &carol, "m.eml").expect("outcome");
+    assert_eq!(o.profile, Profile::KomLe);
+    assert_eq!(o.decryption_result, "01");
+    // RecipientInfos are a SET OF (DER order depends on the random serials): compare sorted.
+    let mut emails: Vec<Vec<String>> = o
+        .recipient_infos
+        .iter()
+        .map(|i| i.recipient_emails.clone())
+        .collect();
+    emails.sort();
+    assert_eq!(
+        emails,
+        [vec![f.alice.email.clone()], vec![f.bob.email.clone()]],
+        "{o:#?}"
+    );
+    assert!(
+        o.recipient_infos
+            .iter()
+            .all(|i| i.kind == "ktri" && i.issuer.is_some() && i.serial.is_some())
+    );
+    assert!(o.findings.iter().any(|x| {
+        x.requirement == "KOM-LE-A_2047"
+            && x.message
+                .starts_with("X-KIM-DecryptionResult 01: key not available")
+    }));
+    // The addressee's key is among them: no such outcome.
+    let bob = f.bob.encryption.to_key_material("bob.p12");
+    assert!(kvc_smime::message::key_not_available(&msg, &bob, "m.eml").is_none());
+}
+
+#[test]
 fn outcome_serialises_to_the_lint_json_shape() {
     let f = fixture();
     let msg = build(KomLeFaults::default());

@@ -253,11 +253,14 @@ RULE_REQ = {
     "kim/kas-hash-mismatch": "A_19372", "kim/kas-access-limit": "A_22412", "kim/success-vermerk": "KOM-LE-A_2050",
 }
 
-V = []  # (file, profile, verdict, breaks, passes, note, content, forced)
+V = []  # (file, profile, content, breaks, passes, note, forced, also, warnings)
 
 
-def add(file, profile, content, breaks=(), passes=(), note="", forced=False):
-    V.append((file, profile, content, list(breaks), list(passes), note, forced))
+def add(file, profile, content, breaks=(), passes=(), note="", forced=False, also=None, warnings=None):
+    """`also`: further requirement verdicts (e.g. {"A_19370": "skip"}); `warnings`: when given,
+    the exact set of rule ids that must report warnings."""
+    V.append((file, profile, content, list(breaks), list(passes), note, forced, dict(also or {}),
+              None if warnings is None else list(warnings)))
 
 
 # --- client mails
@@ -335,6 +338,12 @@ add("kas-link-ip-host.eml", "kim-1.5",
     breaks=["kim/kas-link"], note="link host is an IP address")
 add("kas-two-structures.eml", "kim-1.5", msg(headers(KAS), kas_json().rstrip() + kas_json()),
     breaks=["kim/kas-single-structure"], note="two KIM-Attachment structures in one x-kas body")
+add("kas-no-disposition.eml", "kim-1.5", msg(headers(KAS, Content_Disposition=None), kas_json()),
+    breaks=["kim/kas-part-headers"], passes=["A_19364", "A_19369"],
+    note="text/plain body holding a complete KIM-Attachment structure without Content-Disposition: x-kas (issue 12)")
+add("client-mail-json-body-pass.eml", "kim-1.5", msg(headers(CLIENT), '{"link":"' + LINK + '"}' + CRLF),
+    passes=["KOM-LE-A_2042"], also={"A_19359": "skip"},
+    note="a client mail whose text is JSON but no complete KIM-Attachment structure: not a KAS body")
 
 # --- delivered messages
 add("delivered-pass.eml", "kim-1.5", msg(headers(DELIVERED), DELIVERED_BODY),
@@ -393,6 +402,29 @@ add("a19371-not-multipart.eml", "kim-1.5",
                extra={"X-KIM-Fehlermeldung": "4007"}, over={"Content-Type": "text/plain; charset=utf-8"},
                mixed=False),
     breaks=["kim/error-mail-decrypt"], note="plain text instead of multipart/mixed with the original")
+E4006 = {"X-KIM-Fehlermeldung": "4006"}
+add("a19369-code-4006-pass.eml", "kim-1.5", error_mail(S69, S69 + ".", extra=E4006),
+    passes=["A_19369", "A_20650"], also={"A_19370": "skip"},
+    note="A_19369 error mail (seed subject and text) that carries X-KIM-Fehlermeldung 4006: told apart from A_19370 by its fixed texts (issue 12)")
+add("a19369-code-4006-text-altered.eml", "kim-1.5",
+    error_mail(S69, "Nachricht konnte nicht abgerufen werden.", extra=E4006),
+    breaks=["kim/error-mail-ambiguous"], also={"A_19370": "skip"},
+    note="A_19369 error mail (by its subject) with 4006 and a reworded text: fails A_19369 only, not A_19370")
+add("a19370-cm116-subject-pass.eml", "kim-1.5",
+    error_mail("Die E-Mail-Daten konnten nicht abgerufen werden",
+               "E-Mail-Daten dieser Nachricht konnten nicht heruntergeladen werden.", extra=E4006),
+    passes=["A_19370", "A_20650"], warnings=["kim/error-mail-download"],
+    note="A_19370 subject of CM-1.16: the allowed alternative to the seed's subject, named in a warning")
+DECRYPT_FAIL = {"X-KIM-DecryptionResult": "02"}
+add("error-decrypt-4010-pass.eml", "kim-1.5",
+    error_mail("Die Nachricht konnte nicht entschlüsselt werden", "Die Nachricht konnte nicht entschlüsselt werden.",
+               extra=dict(DECRYPT_FAIL, **{"X-KIM-Fehlermeldung": "4010"})),
+    passes=["A_20650", "KOM-LE-A_2047"], note="error mail after a failed decryption, X-KIM-Fehlermeldung 4010")
+add("error-decrypt-konnektor-code.eml", "kim-1.5",
+    error_mail("Die Nachricht konnte nicht entschlüsselt werden", "Die Nachricht konnte nicht entschlüsselt werden.",
+               extra=dict(DECRYPT_FAIL, **{"X-KIM-Fehlermeldung": "4092"})),
+    breaks=["kim/fehlermeldung"],
+    note="decryption failure with X-KIM-Fehlermeldung 4092 (not in Tab_Fehlercodes_KOMLE-Clientmodul): Konnektor codes are taken over only for integrity results (issue 12)")
 add("a23165-replacement-pass.eml", "kim-1.5", delivered_text(A23165_TEXT),
     passes=["A_23165", "KOM-LE-A_2050"], note="replacement after failed integrity check (ID 02)")
 add("a23165-replacement-text-altered.eml", "kim-1.5",
@@ -401,10 +433,15 @@ add("a23165-replacement-text-altered.eml", "kim-1.5",
 add("a23165-replacement-no-header.eml", "kim-1.5",
     delivered_text(A23165_TEXT, **{"X-KIM-IntegrityCheckResult": None, "X-KIM-DecryptionResult": None}),
     breaks=["kim/integrity-replacement"], note="replacement text without X-KIM-IntegrityCheckResult")
+add("a23165-id06-konnektor-code-pass.eml", "kim-1.5",
+    delivered_text(A23165_TEXT, **{"X-KIM-IntegrityCheckResult": "06", "X-KIM-Fehlermeldung": "4092"}),
+    passes=["A_23165", "A_20650"], warnings=["kim/fehlermeldung"],
+    note="integrity ID 06 with the Konnektor's own code 4092 taken over (Tab_Verm_Sig_Prüf): warning only")
 CM116 = ("Beim Empfang dieser KIM-Nachricht wurde eine Sicherheitsverletzung erkannt. [Text des Clientmoduls] "
          "Bitte kontaktieren Sie den Absender und/oder Ihren Administrator.")
 add("a23165-cm116-text-kim15-pass.eml", "kim-1.5", delivered_text(CM116),
-    passes=["A_23165"], note="replacement text of CM 1.16 (KIM 1.5.3), accepted in kim-1.5")
+    passes=["A_23165"], warnings=["kim/integrity-replacement"],
+    note="replacement text of CM 1.16 (KIM 1.5.3), accepted in kim-1.5 as the allowed alternative (named in a warning)")
 add("a23165-dsn-pass.eml", "kim-1.5", dsn("02"), passes=["A_23165"], note="DSN to the sender, ID 02")
 add("a23165-dsn-report-type.eml", "kim-1.5", dsn("02", report_type="disposition-notification"),
     breaks=["kim/dsn-integrity"], note="report-type is not delivery-status")
@@ -494,13 +531,15 @@ GENERATED = [
 ]
 
 
-def entry(lines, head, profile, forced, breaks, reqs, note):
+def entry(lines, head, profile, forced, breaks, reqs, note, warnings=None):
     lines.append(head)
     lines.append(f"    profile: {profile}")
     if forced:
         lines.append("    forced_profile: true")
     lines.append(f"    verdict: {'fail' if breaks else 'pass'}")
     lines.append(f"    errors: [{', '.join(breaks)}]")
+    if warnings is not None:
+        lines.append(f"    warnings: [{', '.join(warnings)}]")
     lines.append("    requirements: {" + ", ".join(f"{k}: {v}" for k, v in reqs.items()) + "}")
     lines.append("    note: " + '"' + note.replace('"', "'") + '"')
 
@@ -510,18 +549,20 @@ def main():
         "# KIM lint vectors: each entry is linted with --profile auto (or the given profile when",
         "# forced_profile is true) by tests/kim_vectors.rs, which compares the profile auto-detection",
         "# picks, the file verdict, the exact set of rule ids reporting errors, and the listed",
-        "# per-requirement verdicts. Constructed vectors are written by gen_vectors.py (edit it, not",
+        "# per-requirement verdicts (and, where `warnings` is given, the exact set of rule ids reporting",
+        "# warnings). Constructed vectors are written by gen_vectors.py (edit it, not",
         "# the .eml files); gematik/ holds verbatim gematik samples; `generated` entries are built by",
         "# the test (too large to store).",
         "vectors:",
     ]
-    for file, profile, content, breaks, passes, note, forced in V:
+    for file, profile, content, breaks, passes, note, forced, also, warnings in V:
         with open(os.path.join(HERE, file), "wb") as f:
             f.write(content.encode("utf-8"))
         reqs = {p: "pass" for p in passes}
         for b in breaks:
             reqs[RULE_REQ[b]] = "fail"
-        entry(lines, f"  - file: {file}", profile, forced, breaks, reqs, note)
+        reqs.update(also)
+        entry(lines, f"  - file: {file}", profile, forced, breaks, reqs, note, warnings)
     for file, breaks, reqs, note in GEMATIK:
         entry(lines, f"  - file: {file}", "kim-1.5", False, breaks, reqs, note)
     for name, profile, forced, breaks, reqs, note in GENERATED:

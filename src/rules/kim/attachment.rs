@@ -4,11 +4,12 @@
 use std::sync::OnceLock;
 
 use base64::Engine;
+use mail_parser::{MimeHeaders, PartType};
 use serde_json::Value;
 
 use super::headers::content_type_params;
 use super::profile::{AttachmentSchema, FieldType};
-use super::{excerpt, kim_rule, part_disposition, with_profile};
+use super::{excerpt, kim_rule, part_disposition, part_type, with_profile};
 use crate::message::Message;
 use crate::rules::{Emitter, Location, RuleContext};
 
@@ -17,7 +18,8 @@ kim_rule!(
     "kim/kas-part-headers",
     "A_19359",
     "The x-kas part has exactly `Content-Type: text/plain; charset=utf-8` and \
-     `Content-Disposition: x-kas`."
+     `Content-Disposition: x-kas`; a body holding a complete KIM-Attachment structure without \
+     that disposition fails (A_19359-07)."
 );
 kim_rule!(
     KasOnlyBodyElement,
@@ -54,7 +56,9 @@ kim_rule!(
      process more than one)."
 );
 
-/// One x-kas part of the top-level message.
+/// One KAS body part of the top-level message: an x-kas part, or a text/plain part whose body
+/// is a complete KIM-Attachment structure (recognised by its content).
+#[derive(Debug, Clone)]
 pub struct KasPart {
     /// Index in mail-parser's part list (0 = the message itself).
     pub index: usize,
@@ -65,6 +69,8 @@ pub struct KasPart {
     /// Raw Content-Type and Content-Disposition values, unfolded.
     pub content_type: Option<String>,
     pub disposition: Option<String>,
+    /// Recognised by its content, not by `Content-Disposition: x-kas`.
+    pub by_content: bool,
     /// The decoded body.
     pub text: String,
 }
@@ -76,23 +82,63 @@ fn mentions_x_kas(raw: &[u8]) -> bool {
         .is_none_or(|re| re.is_match(raw))
 }
 
+/// Every KIM-Attachment schema names `link`; a message without the key cannot hold one.
+fn mentions_link_key(raw: &[u8]) -> bool {
+    memchr::memmem::find(raw, b"\"link\"").is_some()
+}
+
 /// Above this size the MIME tree is parsed anyway (the size rules need it and it is cached), so a
 /// text scan per rule would only add cost.
 const PREFILTER_MAX: usize = 1024 * 1024;
 
-/// The x-kas parts of the message (not of attached messages). A small message is parsed only when
-/// its bytes mention x-kas at all.
+/// Whether `text` is a complete KIM-Attachment structure: JSON whose first value is an object
+/// with every required field of one of the known schemas (kim_profiles.yaml).
+pub fn is_kim_attachment_structure(text: &str) -> bool {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') && !trimmed.starts_with('[') {
+        return false;
+    }
+    let Ok(data) = super::profile::data() else {
+        return false;
+    };
+    let (values, _) = structures(trimmed);
+    values
+        .first()
+        .and_then(Value::as_object)
+        .is_some_and(|obj| {
+            data.attachment_schemas
+                .iter()
+                .any(|schema| schema.required.iter().all(|f| obj.contains_key(f)))
+        })
+}
+
+/// The KAS body parts of the message (not of attached messages): x-kas parts, and text/plain
+/// parts that are not attachments and hold a complete KIM-Attachment structure. A small message
+/// is parsed only when its bytes mention x-kas or a `"link"` key at all. Computed once.
 pub fn kas_parts(msg: &Message) -> Vec<KasPart> {
-    if msg.raw().len() <= PREFILTER_MAX && !mentions_x_kas(msg.raw()) {
+    #[derive(Clone)]
+    struct KasParts(Vec<KasPart>);
+    msg.memo(|m| KasParts(find_kas_parts(m))).0
+}
+
+fn find_kas_parts(msg: &Message) -> Vec<KasPart> {
+    let raw = msg.raw();
+    if raw.len() <= PREFILTER_MAX && !mentions_x_kas(raw) && !mentions_link_key(raw) {
         return Vec::new();
     }
     let Some(parsed) = msg.parsed() else {
         return Vec::new();
     };
-    let raw = msg.raw();
     let mut out = Vec::new();
     for (index, part) in parsed.parts.iter().enumerate() {
-        if part_disposition(part).as_deref() != Some("x-kas") {
+        let x_kas = part_disposition(part).as_deref() == Some("x-kas");
+        let by_content = !x_kas
+            && matches!(part.body, PartType::Text(_))
+            && part_type(part) == "text/plain"
+            && part.attachment_name().is_none()
+            && part_disposition(part).as_deref() != Some("attachment")
+            && is_kim_attachment_structure(&String::from_utf8_lossy(part.contents()));
+        if !x_kas && !by_content {
             continue;
         }
         let header_value = |name: &str| {
@@ -108,6 +154,7 @@ pub fn kas_parts(msg: &Message) -> Vec<KasPart> {
             body_line: msg.line_of_offset(part.offset_body as usize),
             content_type: header_value("Content-Type"),
             disposition: header_value("Content-Disposition"),
+            by_content,
             text: String::from_utf8_lossy(part.contents()).into_owned(),
         });
     }
@@ -143,7 +190,7 @@ fn body_line(part: &KasPart) -> Location {
 }
 
 fn no_kas(out: &mut Emitter) {
-    out.not_evaluated("no x-kas part (no KIM-Attachment structure)");
+    out.not_evaluated("no x-kas part and no body holding a KIM-Attachment structure");
 }
 
 impl KasPartHeaders {
@@ -179,7 +226,22 @@ impl KasPartHeaders {
                 );
             }
             let disposition = part.disposition.clone().unwrap_or_default();
-            if disposition != "x-kas" {
+            if part.by_content {
+                out.error(
+                    line(part),
+                    if disposition.is_empty() {
+                        "the part holds a complete KIM-Attachment structure but has no \
+                         `Content-Disposition: x-kas` (A_19359-07); a receiving Clientmodul \
+                         recognises the structure by that disposition"
+                            .to_string()
+                    } else {
+                        format!(
+                            "the part holds a complete KIM-Attachment structure but has \
+                             Content-Disposition `{disposition}`; A_19359-07 requires `x-kas`"
+                        )
+                    },
+                );
+            } else if disposition != "x-kas" {
                 out.warning(
                     line(part),
                     format!("Content-Disposition `{disposition}` is not spelled exactly `x-kas`"),

@@ -10,8 +10,8 @@ use super::headers::content_type_params;
 use super::profile::{FixedText, KimData, profile_data};
 use super::{
     DECRYPTION_RESULT, FEHLERMELDUNG, INTEGRITY_RESULT, Kind, body_text, excerpt, field_location,
-    has_code, is_kim, loose, normalize_space, part_disposition, part_type, top_content_type,
-    values, with_profile,
+    has_code, is_kim, loose, loose_subject, normalize_space, part_disposition, part_type,
+    top_content_type, values, with_profile,
 };
 use crate::message::Message;
 use crate::rules::{Emitter, Location, Profile, Rule, RuleContext, header_location};
@@ -29,7 +29,7 @@ fn matches_any(body: &str, texts: &[&FixedText]) -> bool {
 fn shown(texts: &[&FixedText]) -> String {
     texts
         .iter()
-        .map(|t| format!("`{}` ({})", excerpt(&t.shown(), 90), t.origin))
+        .map(|t| format!("`{}` ({})", excerpt(&t.shown(), 90), t.source()))
         .collect::<Vec<_>>()
         .join(" or ")
 }
@@ -262,6 +262,24 @@ impl Rule for IntegrityReplacement {
                 )
             };
             out.error(field_location(msg, INTEGRITY_RESULT), text);
+        } else {
+            let primary: Vec<&FixedText> = ok.iter().copied().filter(|t| !t.alternative).collect();
+            if !matches_any(&body, &primary)
+                && let Some(alt) = ok
+                    .iter()
+                    .find(|t| t.alternative && super::contains_pieces(&body, &t.pieces()))
+            {
+                out.warning(
+                    field_location(msg, INTEGRITY_RESULT),
+                    format!(
+                        "the replacement text is the allowed alternative `{}` ({}); accepted, the \
+                         seed's text is {}",
+                        excerpt(&alt.shown(), 90),
+                        alt.origin,
+                        shown(&primary)
+                    ),
+                );
+            }
         }
         if !by_header {
             let found: Vec<String> = values(msg, INTEGRITY_RESULT)
@@ -327,6 +345,106 @@ impl KasErrorMail {
     }
 }
 
+/// What told an error mail's requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    Subject,
+    Text,
+    Code,
+}
+
+impl Basis {
+    fn describe(self) -> &'static str {
+        match self {
+            Basis::Subject => "its Subject",
+            Basis::Text => "its error text",
+            Basis::Code => "its X-KIM-Fehlermeldung code",
+        }
+    }
+}
+
+/// Which KAS error mail (A_19369, A_19370, A_19371) a message is, told apart by the fixed texts
+/// it carries: a fixed Subject first (compared loosely, so a misspelt one is still recognised
+/// and then failed), else the fixed error text of its first text/plain part, and only when it
+/// carries neither by its X-KIM-Fehlermeldung code (a Clientmodul may put 4006 on an A_19369
+/// mail too). Computed once per message.
+fn kas_error_kind(msg: &Message, data: &'static KimData) -> Option<(&'static str, Basis)> {
+    #[derive(Clone)]
+    struct KasErrorKind(Option<(&'static str, Basis)>);
+    msg.memo(|m| KasErrorKind(classify_kas_error(m, data))).0
+}
+
+fn classify_kas_error(msg: &Message, data: &'static KimData) -> Option<(&'static str, Basis)> {
+    let is_kas_error = |req: &str| data.kas_error_mails.iter().any(|m| m.requirement == req);
+    if msg.fields_named("Subject").next().is_some() {
+        let subject = loose_subject(msg);
+        if let Some(t) = data.texts_any("error-subject").find(|t| {
+            is_kas_error(&t.requirement) && t.text.as_deref().is_some_and(|s| loose(s) == subject)
+        }) {
+            return Some((t.requirement.as_str(), Basis::Subject));
+        }
+    }
+    // Without a fixed subject only an error mail (X-KIM-Fehlermeldung present) is looked into.
+    msg.fields_named(FEHLERMELDUNG).next()?;
+    let text = msg.parsed().and_then(|parsed| {
+        parsed
+            .parts
+            .iter()
+            .find(|p| matches!(p.body, PartType::Text(_)) && part_type(p) == "text/plain")
+            .map(|p| normalize_space(p.text_contents().unwrap_or("")))
+    });
+    if let Some(text) = text
+        && let Some(t) = data
+            .texts_any("error-body")
+            .find(|t| is_kas_error(&t.requirement) && super::contains_pieces(&text, &t.pieces()))
+    {
+        return Some((t.requirement.as_str(), Basis::Text));
+    }
+    data.kas_error_mails
+        .iter()
+        .find(|m| !m.fehlermeldung.is_empty() && has_code(msg, FEHLERMELDUNG, &m.fehlermeldung))
+        .map(|m| (m.requirement.as_str(), Basis::Code))
+}
+
+/// Checks `found` against the accepted fixed texts: an error when none matches, a warning
+/// naming the alternative when only a later spec version's wording matches.
+fn check_fixed(
+    out: &mut Emitter,
+    location: Location,
+    what: &str,
+    found: &str,
+    accepted: &[&FixedText],
+    matches: impl Fn(&FixedText) -> bool,
+) {
+    let primary: Vec<&FixedText> = accepted
+        .iter()
+        .copied()
+        .filter(|t| !t.alternative)
+        .collect();
+    if primary.iter().any(|t| matches(t)) {
+        return;
+    }
+    match accepted.iter().find(|t| t.alternative && matches(t)) {
+        Some(alt) => out.warning(
+            location,
+            format!(
+                "{what} `{}` is the allowed alternative of {}; accepted in place of the seed's {}",
+                excerpt(found, 100),
+                alt.origin,
+                shown(&primary)
+            ),
+        ),
+        None => out.error(
+            location,
+            format!(
+                "{what} `{}` is not the fixed text {}",
+                excerpt(found, 100),
+                shown(accepted)
+            ),
+        ),
+    }
+}
+
 impl Rule for KasErrorMail {
     fn id(&self) -> &'static str {
         self.id
@@ -364,7 +482,22 @@ impl Rule for KasErrorMail {
             out.not_evaluated("KIM profile data unreadable");
             return;
         };
-        // Cheap classification first: most messages are no error mail of this requirement.
+        // Error mails are told apart by the requirement whose fixed texts they carry.
+        match kas_error_kind(msg, data) {
+            None => {
+                out.not_evaluated(format!("not an error mail of {}", self.requirement));
+                return;
+            }
+            Some((other, basis)) if other != self.requirement => {
+                out.not_evaluated(format!(
+                    "an error mail of {other} (by {}), not of {}",
+                    basis.describe(),
+                    self.requirement
+                ));
+                return;
+            }
+            Some(_) => {}
+        }
         let codes: Vec<String> = data
             .kas_error_mails
             .iter()
@@ -373,35 +506,18 @@ impl Rule for KasErrorMail {
             .collect();
         let by_code = !codes.is_empty() && has_code(msg, FEHLERMELDUNG, &codes);
         let subject_field = msg.fields_named("Subject").next();
-        if !by_code && subject_field.is_none() {
-            out.not_evaluated(format!("not an error mail of {}", self.requirement));
-            return;
-        }
-        let loose_subject = super::loose_subject(msg);
-        let by_subject = self
-            .texts(data, None, "error-subject")
-            .iter()
-            .any(|t| t.text.as_deref().is_some_and(|s| loose(s) == loose_subject));
-        if !by_subject && !by_code {
-            out.not_evaluated(format!("not an error mail of {}", self.requirement));
-            return;
-        }
         let subjects = self.texts(data, Some(ctx.profile), "error-subject");
         let subject = subject_field
             .map(|f| msg.decoded_value(f))
             .unwrap_or_default();
-        if !subjects
-            .iter()
-            .any(|t| t.text.as_deref() == Some(subject.as_str()))
-        {
-            out.error(
-                subject_field.map_or(Location::Message, header_location),
-                format!(
-                    "Subject `{subject}` is not the fixed subject {}",
-                    shown(&subjects)
-                ),
-            );
-        }
+        check_fixed(
+            out,
+            subject_field.map_or(Location::Message, header_location),
+            "Subject",
+            &subject,
+            &subjects,
+            |t| t.text.as_deref() == Some(subject.as_str()),
+        );
         if !codes.is_empty() && !by_code {
             out.error(
                 field_location(msg, FEHLERMELDUNG),
@@ -434,16 +550,16 @@ impl Rule for KasErrorMail {
             Some(part) => {
                 let bodies = self.texts(data, Some(ctx.profile), "error-body");
                 let text = normalize_space(part.text_contents().unwrap_or(""));
-                if !bodies.is_empty() && !matches_any(&text, &bodies) {
-                    out.error(
+                if !bodies.is_empty() {
+                    check_fixed(
+                        out,
                         Location::Line {
                             line: msg.line_of_offset(part.offset_body as usize),
                         },
-                        format!(
-                            "the text/plain part lacks the fixed error text {}; it says `{}`",
-                            shown(&bodies),
-                            excerpt(&text, 100)
-                        ),
+                        "the text/plain part's error text",
+                        &text,
+                        &bodies,
+                        |t| super::contains_pieces(&text, &t.pieces()),
                     );
                 }
             }
@@ -773,6 +889,63 @@ mod tests {
             .filter(|f| f.severity == Severity::Error)
             .map(|f| f.rule)
             .collect()
+    }
+
+    fn vector(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("vectors/kim")
+                .join(name),
+        )
+        .expect("vector")
+    }
+
+    /// An A_19369 mail carrying 4006 is judged by its fixed texts; A_19370 is skipped and says why.
+    #[test]
+    fn error_mails_are_told_apart_by_their_fixed_texts() {
+        let opts = LintOptions {
+            profile: ProfileChoice::Kim15,
+            registry: KvcRegistry::builtin().expect("registry"),
+            max_size: 1 << 20,
+            smime: None,
+        };
+        let result = lint_bytes("t", &vector("a19369-code-4006-pass.eml"), &opts);
+        let a19370 = result
+            .requirements
+            .iter()
+            .find(|r| r.requirement == "A_19370")
+            .expect("A_19370 evaluated");
+        assert_eq!(a19370.verdict, crate::rules::RequirementVerdict::Skip);
+        assert_eq!(
+            a19370.reason.as_deref(),
+            Some("an error mail of A_19369 (by its Subject), not of A_19370")
+        );
+    }
+
+    /// A later spec version's wording is accepted, and the finding names it and the seed's text.
+    #[test]
+    fn accepted_alternative_is_named() {
+        let opts = LintOptions {
+            profile: ProfileChoice::Kim15,
+            registry: KvcRegistry::builtin().expect("registry"),
+            max_size: 1 << 20,
+            smime: None,
+        };
+        let result = lint_bytes("t", &vector("a19370-cm116-subject-pass.eml"), &opts);
+        let warning = result
+            .findings
+            .iter()
+            .find(|f| f.rule == "kim/error-mail-download")
+            .expect("a finding naming the alternative");
+        assert_eq!(warning.severity, Severity::Warning);
+        assert!(
+            warning.message.contains("allowed alternative of CM-1.16")
+                && warning
+                    .message
+                    .contains("`Die E-Mail-Daten konnten nicht heruntergeladen werden` (seed 2.1"),
+            "{}",
+            warning.message
+        );
     }
 
     /// The replacement text of CM 1.16 (KIM 1.5.3) is accepted in kim-1.5 only: the version

@@ -126,8 +126,9 @@ impl Rule for FehlermeldungValues {
     }
     fn description(&self) -> &'static str {
         "Every X-KIM-Fehlermeldung holds one code of Tab_Fehlercodes_KOMLE-Clientmodul (profile \
-         data), a Konnektor code taken over from Tab_Verm_Sig_Prüf, or a vendor code starting with \
-         `X`; the field may repeat."
+         data) or a vendor code starting with `X`; with an integrity result (Tab_Verm_Sig_Prüf) \
+         also a Konnektor code taken over from that table, an unassigned one (warning) only \
+         with ID 06; the field may repeat."
     }
     fn applies_to(&self, profile: Profile) -> bool {
         super::profile::profile_data(profile).is_some_and(|p| !p.fehlermeldung_codes.is_empty())
@@ -141,36 +142,67 @@ impl Rule for FehlermeldungValues {
             out.not_evaluated(format!("no {FEHLERMELDUNG} field"));
             return;
         }
+        // The take-over row of Tab_Fehlercodes_KOMLE-Clientmodul ("[Fehlercode]") is about
+        // integrity results: Konnektor codes belong in a message that reports a
+        // Tab_Verm_Sig_Prüf result, an unassigned one only with ID 06.
+        let integrity: Vec<String> = values(msg, INTEGRITY_RESULT)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        let konnektor_row = integrity.iter().any(|v| v == KONNEKTOR_CODE_ID);
         for (field, value) in fields {
-            if profile.fehlermeldung_codes.contains(&value)
-                || data.tab_verm_sig_pruef_codes.contains(&value)
-                || is_vendor_code(&value)
-            {
+            if profile.fehlermeldung_codes.contains(&value) || is_vendor_code(&value) {
                 continue;
             }
             let loc = header_location(field);
-            if value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit()) {
+            let four_digits = value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit());
+            if !integrity.is_empty() && data.tab_verm_sig_pruef_codes.contains(&value) {
+                continue;
+            }
+            if konnektor_row && four_digits {
                 out.warning(
                     loc,
                     format!(
                         "{FEHLERMELDUNG} `{value}` is not in Tab_Fehlercodes_KOMLE-Clientmodul; \
-                         acceptable only as a Konnektor code taken over under Tab_Verm_Sig_Prüf ID 06"
+                         accepted as the Konnektor's code taken over with {INTEGRITY_RESULT} \
+                         {KONNEKTOR_CODE_ID} (Tab_Verm_Sig_Prüf)"
                     ),
                 );
-            } else {
-                out.error(
-                    loc,
-                    format!(
-                        "{FEHLERMELDUNG} `{value}` is neither a code of Tab_Fehlercodes_KOMLE-Clientmodul \
-                         ({}), nor a Tab_Verm_Sig_Prüf code ({}), nor a vendor code starting with `X`",
-                        range_text(&profile.fehlermeldung_codes),
-                        data.tab_verm_sig_pruef_codes.join(", ")
-                    ),
-                );
+                continue;
             }
+            let context = if integrity.is_empty() {
+                format!(
+                    "Konnektor codes are taken over only with an integrity result \
+                     ({INTEGRITY_RESULT}, Tab_Verm_Sig_Prüf) and this message carries none{}",
+                    if msg.fields_named(DECRYPTION_RESULT).next().is_some() {
+                        " (it reports a decryption result)"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                format!(
+                    "with {INTEGRITY_RESULT} {} only the codes of Tab_Verm_Sig_Prüf ({}) are \
+                     taken over; an unassigned Konnektor code needs ID {KONNEKTOR_CODE_ID}",
+                    integrity.join("/"),
+                    data.tab_verm_sig_pruef_codes.join(", ")
+                )
+            };
+            out.error(
+                loc,
+                format!(
+                    "{FEHLERMELDUNG} `{value}` is not a code of Tab_Fehlercodes_KOMLE-Clientmodul \
+                     ({}) nor a vendor code starting with `X`; {context}",
+                    range_text(&profile.fehlermeldung_codes),
+                ),
+            );
         }
     }
 }
+
+/// Tab_Verm_Sig_Prüf ID whose Fehlercode column is the Konnektor's own, unassigned code
+/// (`[Fehlercode]`, seed 1.1/2.1).
+const KONNEKTOR_CODE_ID: &str = "06";
 
 fn range_text(codes: &[String]) -> String {
     match (codes.first(), codes.last()) {

@@ -94,7 +94,8 @@ pub enum Kind {
     ErrorMail,
     /// A mail delivered to the client system after decryption (result headers present).
     Delivered,
-    /// The inner message of a KIM 1.5 KOM-LE message: client-mail header, x-kas body.
+    /// The inner message of a KIM 1.5 KOM-LE message: client-mail header, x-kas body (or a
+    /// body that is a KIM-Attachment structure without the disposition).
     KasBody,
     /// A client mail as a client system hands it to the Clientmodul.
     ClientMail,
@@ -128,6 +129,17 @@ impl Kind {
             .map(|f| msg.unfolded_value(f).to_ascii_lowercase())
             .unwrap_or_default();
         if disposition.split(';').next().map(str::trim) == Some("x-kas") {
+            return Kind::KasBody;
+        }
+        // A KAS body is recognised by its content too: a single text/plain body that is a
+        // complete KIM-Attachment structure (kim/kas-part-headers fails the missing x-kas).
+        let single_text = content_type.is_empty() || content_type.starts_with("text/plain");
+        let body = msg.body().trim_ascii_start();
+        if single_text
+            && disposition.is_empty()
+            && matches!(body.first(), Some(b'{' | b'['))
+            && attachment::is_kim_attachment_structure(&String::from_utf8_lossy(body))
+        {
             return Kind::KasBody;
         }
         Kind::ClientMail
@@ -368,6 +380,14 @@ mod tests {
         );
         assert_eq!(kind(b"Content-Disposition: X-KAS\r\n\r\n"), Kind::KasBody);
         assert_eq!(kind(b"From: a@b.de\r\n\r\n"), Kind::ClientMail);
+        assert_eq!(
+            kind(b"From: a@b.de\r\n\r\n{\"link\":\"https://k.example/a\",\"k\":\"\",\"hash\":\"\",\"size\":1}\r\n"),
+            Kind::KasBody
+        );
+        assert_eq!(
+            kind(b"From: a@b.de\r\n\r\n{\"link\":\"https://k.example/a\"}\r\n"),
+            Kind::ClientMail
+        );
     }
 
     #[test]

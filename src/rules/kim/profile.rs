@@ -95,6 +95,11 @@ pub struct FixedText {
     pub text: Option<String>,
     #[serde(default)]
     pub fragments: Vec<String>,
+    /// An allowed alternative from a later spec version where it differs from the seed: the
+    /// seed's text (without this mark) is the primary one; a finding names the alternative
+    /// it accepted.
+    #[serde(default)]
+    pub alternative: bool,
 }
 
 impl FixedText {
@@ -109,6 +114,15 @@ impl FixedText {
     /// The text for messages (fragments joined with `…`).
     pub fn shown(&self) -> String {
         self.pieces().join("…")
+    }
+
+    /// Where the text comes from, marked when it is an allowed alternative.
+    pub fn source(&self) -> String {
+        if self.alternative {
+            format!("{}; allowed alternative to the seed", self.origin)
+        } else {
+            self.origin.clone()
+        }
     }
 }
 
