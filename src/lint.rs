@@ -144,6 +144,18 @@ pub struct LintOptions {
     pub smime: Option<SmimeKeys>,
 }
 
+impl LintOptions {
+    /// The same options for plain (already opened) content linted with `profile`.
+    fn plain(&self, profile: ProfileChoice) -> LintOptions {
+        LintOptions {
+            profile,
+            registry: self.registry.clone(),
+            max_size: self.max_size,
+            smime: None,
+        }
+    }
+}
+
 /// What `lint --key` needs to decrypt and verify a message.
 pub struct SmimeKeys {
     pub key: kvc_smime::keys::PrivateKeyMaterial,
@@ -192,12 +204,7 @@ pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
         // KVC-Anb023 covers the S/MIME content too: line breaks inside the encryption are
         // only visible after decrypting. The other KV-Connect rules are about the outer
         // header, which the content does not carry.
-        let inner_opts = LintOptions {
-            profile: ProfileChoice::Kvc,
-            registry: opts.registry.clone(),
-            max_size: opts.max_size,
-            smime: None,
-        };
+        let inner_opts = opts.plain(ProfileChoice::Kvc);
         let mut inner = lint_plain(path, content, &inner_opts);
         inner.findings.retain(|f| f.requirement == CRLF_REQUIREMENT);
         inner
@@ -209,12 +216,7 @@ pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
     if outcome.profile == kvc_smime::message::Profile::KomLe
         && let Some(inner) = &outcome.inner_message
     {
-        let inner_opts = LintOptions {
-            profile: ProfileChoice::Auto,
-            registry: opts.registry.clone(),
-            max_size: opts.max_size,
-            smime: None,
-        };
+        let inner_opts = opts.plain(ProfileChoice::Auto);
         let inner_result = lint_plain(path, inner, &inner_opts);
         merge_inner(&mut result, inner_result, "inner message");
     }

@@ -7,7 +7,7 @@ mod common;
 
 use base64::Engine;
 use hyper::{Method, header};
-use kvc_mocks::http::client::HttpsClient;
+use kvc_mocks::http::client::{HttpsClient, HttpsTarget};
 use kvc_mocks::kvc::client::default_config;
 use kvc_mocks::kvc::rest::{KvcRestConfig, KvcRestMock};
 use kvc_mocks::mail::client::MailClient;
@@ -85,17 +85,17 @@ async fn https_client_records_every_exchange_without_its_header_values() {
         .await
         .unwrap();
     let tls = client_tls_config(false, pki.ca_pem()).unwrap();
-    let client = HttpsClient::new(
-        "REST",
-        mock.addr(),
-        server_name("localhost").unwrap(),
+    let client = HttpsClient::new(HttpsTarget {
+        what: "REST",
+        connect_to: mock.addr(),
+        name: server_name("localhost").unwrap(),
         tls,
-        vec![
+        headers: vec![
             (header::HOST, format!("localhost:{}", mock.addr().port())),
             (header::AUTHORIZATION, "Basic c2VjcmV0OnNlY3JldA==".into()),
         ],
-        1024 * 1024,
-    );
+        max_response_bytes: 1024 * 1024,
+    });
     let ok = client
         .request(Method::GET, "/kvconnect/rest/server/version", None)
         .await

@@ -201,15 +201,7 @@ pub fn envelope_recipients(blob: &[u8], input: &str) -> Result<EnvelopeRecipient
                 .map_err(|e| bad(input, format!("EnvelopedData does not parse: {e}")))?;
             (ed.recip_infos, ed.unprotected_attrs)
         }
-        _ => {
-            return Err(bad(
-                input,
-                format!(
-                    "not an encrypted CMS message (content type {})",
-                    oids::name(&oid)
-                ),
-            ));
-        }
+        _ => return Err(not_encrypted(input, &oid)),
     };
     // A malformed recipient-emails attribute is reported elsewhere; here it only adds names.
     let emails = find_recipient_emails(attrs.as_ref(), input)
@@ -317,6 +309,16 @@ fn version_for_id(
             actual as u8, expected as u8
         ),
     ))
+}
+
+fn not_encrypted(input: &str, content_type: &ObjectIdentifier) -> SmimeError {
+    bad(
+        input,
+        format!(
+            "not an encrypted CMS message (content type {})",
+            oids::name(content_type)
+        ),
+    )
 }
 
 fn check_hash_params(a: &AlgorithmIdentifierOwned) -> std::result::Result<(), String> {
@@ -796,15 +798,7 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
                 Vec::new(),
             )
         }
-        _ => {
-            return Err(bad(
-                input,
-                format!(
-                    "not an encrypted CMS message (content type {})",
-                    oids::name(&oid)
-                ),
-            ));
-        }
+        _ => return Err(not_encrypted(input, &oid)),
     };
     if eci.content_type != oids::ID_DATA {
         return Err(bad(

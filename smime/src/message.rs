@@ -1157,13 +1157,7 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
             fields.insert(0, (n.clone(), v.clone()));
         }
     }
-    let mut out = Vec::new();
-    for (n, v) in fields {
-        out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&mime::encode_base64_lines(&enc));
-    Ok(out)
+    Ok(base64_under(&fields, b"", &enc))
 }
 
 /// Input for [`build_kvconnect_message`].
@@ -1234,13 +1228,24 @@ pub fn kvconnect_envelope(
             recipient_emails: None,
         },
     )?;
+    Ok(base64_under(
+        headers,
+        b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; name=\"smime.p7m\"; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\n",
+        &enc,
+    ))
+}
+
+/// A message of the header `fields`, then the `fixed` header lines (CRLF-terminated), an empty
+/// line and `der` as base64 lines.
+fn base64_under(fields: &[(String, String)], fixed: &[u8], der: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (n, v) in headers {
+    for (n, v) in fields {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
-    out.extend_from_slice(b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; name=\"smime.p7m\"; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n");
-    out.extend_from_slice(&mime::encode_base64_lines(&enc));
-    Ok(out)
+    out.extend_from_slice(fixed);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&mime::encode_base64_lines(der));
+    out
 }
 
 /// Recipient certificate e-mail helper re-exported for builders.

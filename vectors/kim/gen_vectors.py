@@ -42,25 +42,7 @@ def msg(headers, body):
 
 
 def client_headers(**over):
-    h = {
-        "Message-ID": "<4f1c2a9e-0b7d-4c55-9b1e-2d0c7a1e9f01@arzt.kim.telematik-test>",
-        "Date": "Fri, 9 Sep 2022 15:47:00 +0200",
-        "From": f"Praxis A <{SENDER}>",
-        "To": f"Praxis B <{RCPT}>",
-        "Subject": "Befundbericht",
-        "MIME-Version": "1.0",
-        "X-KIM-Dienstkennung": "KIM-Mail;Default;V1.0",
-        "X-KIM-Sendersystem": "Beispiel-PVS;2.81",
-        "Content-Type": "text/plain; charset=utf-8",
-        "Content-Transfer-Encoding": "8bit",
-    }
-    for k, v in over.items():
-        k = k.replace("_", "-")
-        if v is None:
-            h.pop(k, None)
-        else:
-            h[k] = v
-    return [f"{k}: {v}" for k, v in h.items()]
+    return headers(CLIENT, **over)
 
 
 def hname(k):

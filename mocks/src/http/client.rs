@@ -25,17 +25,22 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-/// Where and how to connect, and what every request carries.
-pub struct HttpsClient {
+/// Where and how an [`HttpsClient`] connects, and what every request carries.
+pub struct HttpsTarget {
     /// The service in errors (`REST`).
-    what: &'static str,
-    connect_to: SocketAddr,
-    name: ServerName<'static>,
-    tls: Arc<rustls::ClientConfig>,
+    pub what: &'static str,
+    pub connect_to: SocketAddr,
+    pub name: ServerName<'static>,
+    pub tls: Arc<rustls::ClientConfig>,
     /// Sent in every request, e.g. `Host`, `Authorization`, `User-Agent` (values are never
     /// recorded).
-    headers: Vec<(HeaderName, String)>,
-    max_response_bytes: usize,
+    pub headers: Vec<(HeaderName, String)>,
+    pub max_response_bytes: usize,
+}
+
+/// An HTTPS client for one target that records every exchange.
+pub struct HttpsClient {
+    target: HttpsTarget,
     started: Instant,
     exchanges: Mutex<Vec<HttpExchange>>,
 }
@@ -44,28 +49,16 @@ impl std::fmt::Debug for HttpsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // No header values: they hold credentials.
         f.debug_struct("HttpsClient")
-            .field("what", &self.what)
-            .field("connect_to", &self.connect_to)
+            .field("what", &self.target.what)
+            .field("connect_to", &self.target.connect_to)
             .finish_non_exhaustive()
     }
 }
 
 impl HttpsClient {
-    pub fn new(
-        what: &'static str,
-        connect_to: SocketAddr,
-        name: ServerName<'static>,
-        tls: Arc<rustls::ClientConfig>,
-        headers: Vec<(HeaderName, String)>,
-        max_response_bytes: usize,
-    ) -> HttpsClient {
+    pub fn new(target: HttpsTarget) -> HttpsClient {
         HttpsClient {
-            what,
-            connect_to,
-            name,
-            tls,
-            headers,
-            max_response_bytes,
+            target,
             started: Instant::now(),
             exchanges: Mutex::new(Vec::new()),
         }
@@ -99,7 +92,7 @@ impl HttpsClient {
             Err(e) => (0, 0, Some(e.to_string())),
         };
         let record = HttpExchange {
-            peer: self.connect_to,
+            peer: self.target.connect_to,
             method: method_text,
             target: target_text,
             content_type,
@@ -124,14 +117,20 @@ impl HttpsClient {
         target: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<HttpResponse, ClientError> {
-        let what = self.what;
+        let what = self.target.what;
         let shown = format!("{method} {target}");
         let io_err = |stage: &str, e: &dyn std::fmt::Display| ClientError::Io {
             what,
             stage: format!("{stage} ({shown})"),
             source: std::io::Error::other(e.to_string()),
         };
-        let stream = connect_tls(what, self.connect_to, &self.name, self.tls.clone()).await?;
+        let stream = connect_tls(
+            what,
+            self.target.connect_to,
+            &self.target.name,
+            self.target.tls.clone(),
+        )
+        .await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| io_err("HTTP handshake", &e))?;
@@ -139,7 +138,7 @@ impl HttpsClient {
             let _ = conn.await;
         });
         let mut b = Request::builder().method(method).uri(target);
-        for (name, value) in &self.headers {
+        for (name, value) in &self.target.headers {
             b = b.header(name, value);
         }
         let bytes = match body {
@@ -152,7 +151,7 @@ impl HttpsClient {
         let req = b
             .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| ClientError::Config(format!("cannot build request {shown}: {e}")))?;
-        let max = self.max_response_bytes;
+        let max = self.target.max_response_bytes;
         let result = async {
             let resp = sender
                 .send_request(req)

@@ -189,16 +189,21 @@ fn body_line(part: &KasPart) -> Location {
     }
 }
 
-fn no_kas(out: &mut Emitter) {
-    out.not_evaluated("no x-kas part and no body holding a KIM-Attachment structure");
+/// The message's KAS parts; none: the rule is not evaluated (and says why).
+fn kas_parts_or_none(msg: &Message, out: &mut Emitter) -> Option<Vec<KasPart>> {
+    let parts = kas_parts(msg);
+    if parts.is_empty() {
+        out.not_evaluated("no x-kas part and no body holding a KIM-Attachment structure");
+        return None;
+    }
+    Some(parts)
 }
 
 impl KasPartHeaders {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
-        let parts = kas_parts(msg);
-        if parts.is_empty() {
-            return no_kas(out);
-        }
+        let Some(parts) = kas_parts_or_none(msg, out) else {
+            return;
+        };
         for part in &parts {
             let value = part.content_type.clone().unwrap_or_default();
             let (ctype, params) = content_type_params(&value);
@@ -253,10 +258,9 @@ impl KasPartHeaders {
 
 impl KasOnlyBodyElement {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
-        let parts = kas_parts(msg);
-        if parts.is_empty() {
-            return no_kas(out);
-        }
+        let Some(parts) = kas_parts_or_none(msg, out) else {
+            return;
+        };
         for part in &parts {
             if part.index != 0 {
                 out.error(
@@ -294,10 +298,9 @@ fn schema_findings(obj: &serde_json::Map<String, Value>, schema: &AttachmentSche
 
 impl KasJson {
     fn run(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
-        let parts = kas_parts(msg);
-        if parts.is_empty() {
-            return no_kas(out);
-        }
+        let Some(parts) = kas_parts_or_none(msg, out) else {
+            return;
+        };
         let Some((data, profile)) = with_profile(ctx.profile, out) else {
             return;
         };
@@ -384,10 +387,9 @@ fn decoded_len(value: &str) -> Result<usize, String> {
 
 impl KasValues {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
-        let parts = kas_parts(msg);
-        if parts.is_empty() {
-            return no_kas(out);
-        }
+        let Some(parts) = kas_parts_or_none(msg, out) else {
+            return;
+        };
         for part in &parts {
             let (values, _) = structures(&part.text);
             let Some(obj) = values.first().and_then(Value::as_object) else {
@@ -471,10 +473,9 @@ pub fn is_uuid(s: &str) -> bool {
 
 impl KasLink {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
-        let parts = kas_parts(msg);
-        if parts.is_empty() {
-            return no_kas(out);
-        }
+        let Some(parts) = kas_parts_or_none(msg, out) else {
+            return;
+        };
         for part in &parts {
             let (values, _) = structures(&part.text);
             let Some(link) = values
@@ -536,10 +537,9 @@ impl KasLink {
 
 impl KasSingleStructure {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
-        let parts = kas_parts(msg);
-        if parts.is_empty() {
-            return no_kas(out);
-        }
+        let Some(parts) = kas_parts_or_none(msg, out) else {
+            return;
+        };
         let count: usize = parts
             .iter()
             .map(|p| structures(&p.text).0.len().max(1))

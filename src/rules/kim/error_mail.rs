@@ -900,16 +900,21 @@ mod tests {
         .expect("vector")
     }
 
-    /// An A_19369 mail carrying 4006 is judged by its fixed texts; A_19370 is skipped and says why.
-    #[test]
-    fn error_mails_are_told_apart_by_their_fixed_texts() {
+    /// A KIM vector linted as `--profile kim-1.5`.
+    fn lint_vector(name: &str) -> crate::lint::FileResult {
         let opts = LintOptions {
             profile: ProfileChoice::Kim15,
             registry: KvcRegistry::builtin().expect("registry"),
             max_size: 1 << 20,
             smime: None,
         };
-        let result = lint_bytes("t", &vector("a19369-code-4006-pass.eml"), &opts);
+        lint_bytes("t", &vector(name), &opts)
+    }
+
+    /// An A_19369 mail carrying 4006 is judged by its fixed texts; A_19370 is skipped and says why.
+    #[test]
+    fn error_mails_are_told_apart_by_their_fixed_texts() {
+        let result = lint_vector("a19369-code-4006-pass.eml");
         let a19370 = result
             .requirements
             .iter()
@@ -925,13 +930,7 @@ mod tests {
     /// A later spec version's wording is accepted, and the finding names it and the seed's text.
     #[test]
     fn accepted_alternative_is_named() {
-        let opts = LintOptions {
-            profile: ProfileChoice::Kim15,
-            registry: KvcRegistry::builtin().expect("registry"),
-            max_size: 1 << 20,
-            smime: None,
-        };
-        let result = lint_bytes("t", &vector("a19370-cm116-subject-pass.eml"), &opts);
+        let result = lint_vector("a19370-cm116-subject-pass.eml");
         let warning = result
             .findings
             .iter()

@@ -37,7 +37,7 @@ use kvc_smime::{Certificate, PrivateKeyMaterial};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::rest_xml as xml;
-use crate::http::client::HttpsClient;
+use crate::http::client::{HttpsClient, HttpsTarget};
 use crate::net::client::{client_tls_config, server_name};
 use crate::reference::kvc_pvs::{
     MessageIds, PvsError, PvsFault, SendRequest, bare_address, compose_message, knows_dienstkennung,
@@ -238,18 +238,18 @@ impl RestPvs {
             "Basic {}",
             B64.encode(format!("{}:{}", config.user, config.password))
         );
-        let http = HttpsClient::new(
-            WHAT,
-            config.connect_to,
+        let http = HttpsClient::new(HttpsTarget {
+            what: WHAT,
+            connect_to: config.connect_to,
             name,
             tls,
-            vec![
+            headers: vec![
                 (header::HOST, authority.clone()),
                 (header::AUTHORIZATION, basic),
                 (header::USER_AGENT, USER_AGENT.to_string()),
             ],
-            MAX_RESPONSE_BYTES,
-        );
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        });
         Ok(RestPvs {
             http,
             authority,
