@@ -228,6 +228,34 @@ pub fn generate_rsa_key() -> Result<PrivateKey> {
         .map_err(|e| SmimeError::build(format!("RSA key generation: {e}")))
 }
 
+/// `n` fresh RSA-2048 keys, generated on as many threads as there are cores: key generation is
+/// the slow part of a test PKI, and each key is independent.
+pub fn generate_rsa_keys(n: usize) -> Result<Vec<PrivateKey>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, n.max(1));
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let count = n / threads + usize::from(t < n % threads);
+                scope.spawn(move || {
+                    (0..count)
+                        .map(|_| generate_rsa_key())
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut keys = Vec::with_capacity(n);
+        for worker in workers {
+            let batch = worker
+                .join()
+                .map_err(|_| SmimeError::build("RSA key generation: a worker thread panicked"))?;
+            keys.extend(batch?);
+        }
+        Ok(keys)
+    })
+}
+
 fn time(t: SystemTime) -> Result<Time> {
     Time::try_from(t).map_err(|e| SmimeError::build(format!("time: {e}")))
 }
@@ -351,8 +379,7 @@ fn name(s: &str) -> Result<Name> {
     Name::from_str(s).map_err(|e| SmimeError::build(format!("name {s:?}: {e}")))
 }
 
-fn make_root(cn: &str, now: SystemTime) -> Result<CertifiedKey> {
-    let key = generate_rsa_key()?;
+fn make_root(cn: &str, now: SystemTime, key: PrivateKey) -> Result<CertifiedKey> {
     let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
     let certificate = sign_certificate(Issue {
         subject: name(&format!("CN={cn},O=kvc-check Test PKI TEST-ONLY,C=DE"))?,
@@ -384,9 +411,19 @@ impl TestPki {
 
     /// Generate with a fixed reference time.
     pub fn generate_at(now: SystemTime) -> Result<Self> {
+        let mut keys = generate_rsa_keys(2)?.into_iter();
+        match (keys.next(), keys.next()) {
+            (Some(root), Some(untrusted)) => Self::from_keys(now, root, untrusted),
+            _ => Err(SmimeError::build("RSA key generation: too few keys")),
+        }
+    }
+
+    /// The root CA and the untrusted CA on given keys (e.g. generated with others at once by
+    /// [`generate_rsa_keys`]), with reference time `now`.
+    pub fn from_keys(now: SystemTime, root: PrivateKey, untrusted: PrivateKey) -> Result<Self> {
         Ok(Self {
-            root: make_root("kvc-check Test Root CA", now)?,
-            untrusted_root: make_root("kvc-check Untrusted CA", now)?,
+            root: make_root("kvc-check Test Root CA", now, root)?,
+            untrusted_root: make_root("kvc-check Untrusted CA", now, untrusted)?,
             now,
         })
     }

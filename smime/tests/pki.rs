@@ -125,3 +125,18 @@ fn write_dir_produces_pem_and_p12_that_openssl_reads() {
     let pw = std::fs::read_to_string(dir.join("p12-password.txt")).unwrap();
     assert_eq!(pw.trim_end(), "pw 123");
 }
+
+/// Keys generated at once (on several threads) are as many as asked for and all different.
+#[rstest]
+#[case::none(0)]
+#[case::one(1)]
+#[case::odd_split(3)]
+fn generate_rsa_keys_gives_n_distinct_keys(#[case] n: usize) {
+    let keys = kvc_smime::pki::generate_rsa_keys(n).unwrap();
+    assert_eq!(keys.len(), n);
+    let moduli: std::collections::BTreeSet<Vec<u8>> = keys
+        .iter()
+        .map(|k| kvc_smime::pki::rsa_spki_der(&k.to_public_key()).unwrap())
+        .collect();
+    assert_eq!(moduli.len(), n, "a key was generated twice");
+}

@@ -45,18 +45,23 @@ pub struct KvcMessagePki {
 }
 
 impl KvcMessagePki {
-    /// Generates the PKI (four RSA-2048 keys; takes a second or so in debug builds).
+    /// Generates the PKI: six RSA-2048 keys (two CAs, four users), generated in parallel.
     pub fn generate(sut_email: &str, sender_email: &str) -> Result<KvcMessagePki, MockError> {
-        let pki = TestPki::generate().map_err(pki_err)?;
-        let issue = |email: &str, v: CertVariant| {
-            pki.issue(&EndEntitySpec::new(email, KeyPurpose::Both).variant(v))
-                .map_err(pki_err)
+        let keys = kvc_smime::pki::generate_rsa_keys(6).map_err(pki_err)?;
+        let [root, untrusted, sut, sender, other, foreign]: [_; 6] = keys
+            .try_into()
+            .map_err(|_| MockError::Pki("RSA key generation: too few keys".into()))?;
+        let pki = TestPki::from_keys(SystemTime::now(), root, untrusted).map_err(pki_err)?;
+        let issue = |email: &str, v: CertVariant, key| {
+            let mut spec = EndEntitySpec::new(email, KeyPurpose::Both).variant(v);
+            spec.key = Some(key);
+            pki.issue(&spec).map_err(pki_err)
         };
         Ok(KvcMessagePki {
-            sut: issue(sut_email, CertVariant::Valid)?,
-            sender: issue(sender_email, CertVariant::Valid)?,
-            other: issue("andere.praxis@kv-safenet.de", CertVariant::Valid)?,
-            foreign: issue(sender_email, CertVariant::UntrustedIssuer)?,
+            sut: issue(sut_email, CertVariant::Valid, sut)?,
+            sender: issue(sender_email, CertVariant::Valid, sender)?,
+            other: issue("andere.praxis@kv-safenet.de", CertVariant::Valid, other)?,
+            foreign: issue(sender_email, CertVariant::UntrustedIssuer, foreign)?,
             pki,
         })
     }

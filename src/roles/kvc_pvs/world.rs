@@ -34,7 +34,8 @@ pub struct KvcMockHost {
     pki: TlsPki,
     ca_file: PathBuf,
     account: Account,
-    rest_users: OnceLock<Result<RestUsers, String>>,
+    /// Generated once per run, in the background from `prepare` on (shared with that thread).
+    rest_users: Arc<OnceLock<Result<RestUsers, String>>>,
 }
 
 impl KvcMockHost {
@@ -71,7 +72,7 @@ impl KvcMockHost {
             pki,
             ca_file: ca_file.to_path_buf(),
             account,
-            rest_users: OnceLock::new(),
+            rest_users: Arc::new(OnceLock::new()),
         })
     }
 
@@ -85,12 +86,20 @@ impl KvcMockHost {
 }
 
 impl MockHost for KvcMockHost {
-    /// The REST user PKI (RSA key generation) when REST cases will run.
+    /// Starts generating the REST user PKI (RSA key generation) in the background when REST
+    /// cases will run, so that the cases before the first REST case run meanwhile.
     fn prepare(&self, sut: &dyn SutAdapter, cases: &[Case]) -> Result<(), String> {
         if sut.transports().contains(&Transport::Rest)
             && cases.iter().any(|c| c.setup.mock == MockKind::KvcRest)
         {
-            self.prepare_rest()?;
+            let cell = Arc::clone(&self.rest_users);
+            let generate = self.rest_users_generator();
+            std::thread::Builder::new()
+                .name("kvc-check user PKI".into())
+                .spawn(move || {
+                    cell.get_or_init(generate);
+                })
+                .map_err(|e| format!("starting the user PKI generation: {e}"))?;
         }
         Ok(())
     }
@@ -293,18 +302,41 @@ impl KvcMockHost {
         self.rest_users().map(|_| ())
     }
 
+    /// What generates the user PKI, with the SUT's key material written next to the TLS CA.
+    fn rest_users_generator(&self) -> impl FnOnce() -> Result<RestUsers, String> + Send + 'static {
+        let user = self.account.user.clone();
+        let dir = self
+            .ca_file
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .to_path_buf();
+        move || RestUsers::generate(&user, &dir)
+    }
+
+    /// The user PKI, generated here if nothing started it (blocks while another thread does).
     fn rest_users(&self) -> Result<&RestUsers, String> {
         self.rest_users
-            .get_or_init(|| {
-                let dir = self.ca_file.parent().unwrap_or_else(|| Path::new("."));
-                RestUsers::generate(&self.account.user, dir)
-            })
+            .get_or_init(self.rest_users_generator())
             .as_ref()
             .map_err(Clone::clone)
     }
 
+    /// The user PKI, waited for off the async workers (its generation may still be running).
+    async fn rest_users_ready(&self) -> Result<&RestUsers, String> {
+        if self.rest_users.get().is_none() {
+            let cell = Arc::clone(&self.rest_users);
+            let generate = self.rest_users_generator();
+            tokio::task::spawn_blocking(move || {
+                cell.get_or_init(generate);
+            })
+            .await
+            .map_err(|e| format!("user PKI generation: {e}"))?;
+        }
+        self.rest_users()
+    }
+
     async fn start_rest(&self, case: &Case, world: &CaseWorld) -> Result<StartedMocks, String> {
-        let users = self.rest_users()?;
+        let users = self.rest_users_ready().await?;
         let sut = &self.account.user;
         // Served variants are built for the SUT's user certificate; other entries are raw bytes.
         let mut mailbox = Vec::new();
