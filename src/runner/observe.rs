@@ -54,7 +54,9 @@ pub struct StartedMocks {
 /// A role's world for one run: staged once (its PKI, accounts, the CA written for the SUT), it
 /// starts the mocks of each case and knows the role's reference system.
 pub trait MockHost: Send + Sync {
-    /// Work the world needs before the first case, so that no case spends its timeout on it.
+    /// Starts work the world needs for the selected cases before the first case (e.g. key
+    /// generation, which may go on in the background; a case that needs it before it is done
+    /// waits for it inside its timeout, which is why it starts here and not in that case).
     fn prepare(&self, _sut: &dyn SutAdapter, _cases: &[Case]) -> Result<(), String> {
         Ok(())
     }
