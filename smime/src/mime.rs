@@ -170,17 +170,17 @@ pub fn decode_body(headers: &Headers, body: &[u8], input: &str) -> Result<Vec<u8
     }
 }
 
-/// Decode base64 ignoring whitespace.
+/// Decode base64 ignoring whitespace. The data is public (a message body), so a fast
+/// table decoder serves; the constant-time one is for key material.
 pub fn decode_base64(body: &[u8], input: &str) -> Result<Vec<u8>> {
-    use base64ct::Encoding;
-    let clean: Vec<u8> = body
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    base64ct::Base64::decode_vec(&String::from_utf8_lossy(&clean)).map_err(|e| {
-        SmimeError::bad_input(input, format!("body is not valid base64 (truncated?): {e}"))
-    })
+    use base64::Engine;
+    let mut clean = body.to_vec();
+    clean.retain(|b| !b.is_ascii_whitespace());
+    base64::engine::general_purpose::STANDARD
+        .decode(&clean)
+        .map_err(|e| {
+            SmimeError::bad_input(input, format!("body is not valid base64 (truncated?): {e}"))
+        })
 }
 
 fn decode_qp(body: &[u8]) -> Vec<u8> {
