@@ -48,6 +48,7 @@
 //! # }
 //! ```
 
+pub mod admission;
 pub mod asn1;
 pub mod ber;
 pub mod cms;
