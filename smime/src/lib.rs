@@ -51,6 +51,7 @@
 pub mod admission;
 pub mod asn1;
 pub mod ber;
+pub mod card_pki;
 pub mod cms;
 pub mod error;
 pub mod files;

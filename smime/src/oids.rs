@@ -43,6 +43,7 @@ pub const EXT_SAN: Oid = Oid::new_unwrap("2.5.29.17");
 pub const EXT_BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 pub const EXT_AKI: Oid = Oid::new_unwrap("2.5.29.35");
 pub const EXT_EKU: Oid = Oid::new_unwrap("2.5.29.37");
+pub const EXT_CERTIFICATE_POLICIES: Oid = Oid::new_unwrap("2.5.29.32");
 pub const EKU_CLIENT_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.2");
 pub const EKU_EMAIL_PROTECTION: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.4");
 

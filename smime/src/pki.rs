@@ -27,7 +27,7 @@ use crate::asn1::{CertOwned, TbsCert, ValidityOwned, alg_null};
 use crate::error::{Result, SmimeError};
 use crate::oids;
 
-const DAY: Duration = Duration::from_secs(86_400);
+pub(crate) const DAY: Duration = Duration::from_secs(86_400);
 
 /// A certificate with its private key (`K`: RSA, or brainpoolP256r1 for the card PKI).
 #[derive(Clone, Debug)]
@@ -208,7 +208,7 @@ pub struct TestPki {
     pub now: SystemTime,
 }
 
-fn rsa_spki(key: &PublicKey) -> Result<SubjectPublicKeyInfoOwned> {
+pub(crate) fn rsa_spki(key: &PublicKey) -> Result<SubjectPublicKeyInfoOwned> {
     SubjectPublicKeyInfoOwned::from_der(&rsa_spki_der(key)?)
         .map_err(|e| SmimeError::build(e.to_string()))
 }
@@ -260,7 +260,7 @@ fn time(t: SystemTime) -> Result<Time> {
     Time::try_from(t).map_err(|e| SmimeError::build(format!("time: {e}")))
 }
 
-fn ext<T: Encode>(
+pub(crate) fn ext<T: Encode>(
     oid: der::asn1::ObjectIdentifier,
     critical: bool,
     value: &T,
@@ -306,17 +306,17 @@ fn random_serial() -> Result<SerialNumber> {
 }
 
 /// Everything needed to sign one certificate.
-struct Issue<'a> {
-    subject: Name,
-    subject_spki: SubjectPublicKeyInfoOwned,
-    issuer: Option<&'a CertifiedKey>,
-    issuer_key: &'a PrivateKey,
-    not_before: SystemTime,
-    not_after: SystemTime,
-    extensions: Vec<Extension>,
+pub(crate) struct Issue<'a> {
+    pub subject: Name,
+    pub subject_spki: SubjectPublicKeyInfoOwned,
+    pub issuer: Option<&'a CertifiedKey>,
+    pub issuer_key: &'a PrivateKey,
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
+    pub extensions: Vec<Extension>,
 }
 
-fn sign_certificate(i: Issue<'_>) -> Result<Certificate> {
+pub(crate) fn sign_certificate(i: Issue<'_>) -> Result<Certificate> {
     let spki = i.subject_spki;
     let mut extensions = i.extensions;
     extensions.push(ext(
@@ -375,14 +375,23 @@ fn sign_certificate(i: Issue<'_>) -> Result<Certificate> {
         .map_err(|e| SmimeError::build(format!("generated certificate does not re-parse: {e}")))
 }
 
-fn name(s: &str) -> Result<Name> {
+pub(crate) fn name(s: &str) -> Result<Name> {
     Name::from_str(s).map_err(|e| SmimeError::build(format!("name {s:?}: {e}")))
 }
 
 fn make_root(cn: &str, now: SystemTime, key: PrivateKey) -> Result<CertifiedKey> {
+    make_ca(
+        &format!("CN={cn},O=kvc-check Test PKI TEST-ONLY,C=DE"),
+        now,
+        key,
+    )
+}
+
+/// A self-signed CA (ten years, path length 1) with the given subject (RFC 4514 string).
+pub(crate) fn make_ca(subject: &str, now: SystemTime, key: PrivateKey) -> Result<CertifiedKey> {
     let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
     let certificate = sign_certificate(Issue {
-        subject: name(&format!("CN={cn},O=kvc-check Test PKI TEST-ONLY,C=DE"))?,
+        subject: name(subject)?,
         subject_spki: rsa_spki(&key.to_public_key())?,
         issuer: None,
         issuer_key: &key,
