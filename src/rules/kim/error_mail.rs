@@ -1,7 +1,7 @@
 //! Mails a receiving Clientmodul produces instead of, or in addition to, the delivered message:
 //! DSNs to the sender (RFC 3461-3464), the replacement after a failed integrity check (A_23165),
-//! the KAS error mails (A_19369, A_19370, A_19371, A_19372, A_22412) and the success Vermerk
-//! (KOM-LE-A_2050, with the decryption Vermerk of KOM-LE-A_2179-01 folded in).
+//! the KAS error mails (A_19369, A_19370, A_19371, A_19372, A_22412) and the success Vermerke
+//! (KOM-LE-A_2050 for the signature, KOM-LE-A_2179-01 for the decryption).
 //! The fixed texts are data (`kim_profiles.yaml`, next to their requirement IDs).
 
 use mail_parser::{MimeHeaders, PartType};
@@ -793,22 +793,48 @@ impl Rule for AccessLimit {
 }
 
 // ---------------------------------------------------------------------------------------------
-// KOM-LE-A_2050 success Vermerk (+ KOM-LE-A_2179-01)
+// Success Vermerke: KOM-LE-A_2050 (signature valid) and KOM-LE-A_2179-01 (decrypted)
 
-pub struct SuccessVermerk;
+/// A Vermerk the delivered message carries when its result header reports success.
+pub struct SuccessVermerk {
+    id: &'static str,
+    requirement: &'static str,
+    /// `use` of the fixed text in kim_profiles.yaml.
+    usage: &'static str,
+    header: &'static str,
+    code: &'static str,
+}
+
+pub static VERMERK_SIGNATURE_VALID: SuccessVermerk = SuccessVermerk {
+    id: "kim/success-vermerk",
+    requirement: "KOM-LE-A_2050",
+    usage: "vermerk-signature-valid",
+    header: INTEGRITY_RESULT,
+    code: "01",
+};
+pub static VERMERK_DECRYPTED: SuccessVermerk = SuccessVermerk {
+    id: "kim/decrypted-vermerk",
+    requirement: "KOM-LE-A_2179",
+    usage: "vermerk-decrypted",
+    header: DECRYPTION_RESULT,
+    code: "00",
+};
 
 impl Rule for SuccessVermerk {
     fn id(&self) -> &'static str {
-        "kim/success-vermerk"
+        self.id
     }
     fn requirement(&self) -> &'static str {
-        "KOM-LE-A_2050"
+        self.requirement
     }
     fn description(&self) -> &'static str {
-        "A delivered message with X-KIM-IntegrityCheckResult 01 carries the Vermerk of \
-         Tab_Verm_Sig_Prüf ID 01, and with X-KIM-DecryptionResult 00 the decryption Vermerk of \
-         KOM-LE-A_2179-01 (folded under KOM-LE-A_2050: not in the catalogue); texts in \
-         kim_profiles.yaml."
+        if self.header == INTEGRITY_RESULT {
+            "A delivered message with X-KIM-IntegrityCheckResult 01 carries the Vermerk of \
+             Tab_Verm_Sig_Prüf ID 01 (text in kim_profiles.yaml)."
+        } else {
+            "A delivered message with X-KIM-DecryptionResult 00 carries the decryption Vermerk \
+             (text in kim_profiles.yaml)."
+        }
     }
     fn applies_to(&self, profile: Profile) -> bool {
         is_kim(profile)
@@ -826,12 +852,8 @@ impl Rule for SuccessVermerk {
             ));
             return;
         }
-        let valid = has_code(msg, INTEGRITY_RESULT, &["01".to_string()]);
-        let decrypted = has_code(msg, DECRYPTION_RESULT, &["00".to_string()]);
-        if !valid && !decrypted {
-            out.not_evaluated(format!(
-                "no {INTEGRITY_RESULT} 01 and no {DECRYPTION_RESULT} 00"
-            ));
+        if !has_code(msg, self.header, &[self.code.to_string()]) {
+            out.not_evaluated(format!("no {} {}", self.header, self.code));
             return;
         }
         let Some(parsed) = msg.parsed() else {
@@ -839,24 +861,17 @@ impl Rule for SuccessVermerk {
             return;
         };
         let body = body_text(parsed);
-        for (present, usage, header) in [
-            (valid, "vermerk-signature-valid", INTEGRITY_RESULT),
-            (decrypted, "vermerk-decrypted", DECRYPTION_RESULT),
-        ] {
-            if !present {
-                continue;
-            }
-            let texts = accepted(data, ctx.profile, usage);
-            if !matches_any(&body, &texts) {
-                out.error(
-                    field_location(msg, header),
-                    format!(
-                        "{header} says success but the text part lacks the Vermerk {}; its end reads `{}`",
-                        shown(&texts),
-                        tail(&body, 100)
-                    ),
-                );
-            }
+        let texts = accepted(data, ctx.profile, self.usage);
+        if !matches_any(&body, &texts) {
+            out.error(
+                field_location(msg, self.header),
+                format!(
+                    "{} says success but the text part lacks the Vermerk {}; its end reads `{}`",
+                    self.header,
+                    shown(&texts),
+                    tail(&body, 100)
+                ),
+            );
         }
     }
 }

@@ -26,7 +26,7 @@ pub struct KimData {
 pub struct ProfileData {
     pub profile: String,
     pub kom_le_versions: Vec<String>,
-    pub outer_required_headers: Vec<String>,
+    pub outer_required_headers: Vec<RequiredHeader>,
     pub client_mail_limit: ClientMailLimit,
     pub body_limit: Option<SizeLimit>,
     pub attachment_schemas: Vec<String>,
@@ -34,6 +34,14 @@ pub struct ProfileData {
     pub integrity_results: Vec<String>,
     pub integrity_failure_results: Vec<String>,
     pub fehlermeldung_codes: Vec<String>,
+}
+
+/// A header field the outer KOM-LE message must carry, with the requirement that asks for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredHeader {
+    pub header: String,
+    pub requirement: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -248,6 +256,11 @@ mod tests {
             if let Some(b) = &p.body_limit {
                 ids.push(&b.requirement);
             }
+            ids.extend(
+                p.outer_required_headers
+                    .iter()
+                    .map(|h| h.requirement.as_str()),
+            );
         }
         for id in ids {
             assert!(catalogue.get(id).is_some(), "{id} is not in the catalogue");
