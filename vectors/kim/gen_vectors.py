@@ -161,7 +161,8 @@ def error_mail(subject, text, extra=None, original=True, over=None, mixed=True):
     return msg(h, body)
 
 
-def dsn(code, report_type="delivery-status", status_part=True, signed=False, encrypted=False):
+def dsn(code, report_type="delivery-status", status_part=True, signed=False, encrypted=False,
+        header="X-KIM-IntegrityCheckResult"):
     base = {
         "Message-ID": "<dsn-11aa@cm.arzt.kim.telematik-test>",
         "Date": "Fri, 9 Sep 2022 15:52:00 +0200",
@@ -169,7 +170,7 @@ def dsn(code, report_type="delivery-status", status_part=True, signed=False, enc
         "To": f"Praxis A <{SENDER}>",
         "Subject": "Fehler bei der Integritätsprüfung beim Empfänger",
         "MIME-Version": "1.0",
-        "X-KIM-IntegrityCheckResult": code,
+        header: code,
         "Content-Type": f'multipart/report; report-type={report_type}; boundary="rep"',
     }
     h = [f"{k}: {v}" for k, v in base.items()]
@@ -453,6 +454,20 @@ add("a19372-no-vermerk.eml", "kim-1.5",
     delivered_text(A19372_TEXT, **{"X-KIM-IntegrityCheckResult": "4012"}),
     breaks=["kim/kas-hash-mismatch"], note="Vermerk naming the checksum missing")
 add("a19372-dsn-pass.eml", "kim-1.5", dsn("4012"), passes=["A_19372"], note="DSN to the sender, 4012")
+# Allowed alternative A_19372-4012-fehlermeldung (kim_alternatives.yaml): 4012 in X-KIM-Fehlermeldung.
+A19372_FULL = (A19372_TEXT + " Die Prüfsumme des Anhangs 20mb.test stimmt nicht überein. Der empfangene "
+               "Anhang entspricht eventuell nicht dem originalen Anhang.")
+add("a19372-fehlermeldung-4012-pass.eml", "kim-1.5",
+    delivered_text(A19372_FULL, **{"X-KIM-IntegrityCheckResult": None, "X-KIM-Fehlermeldung": "4012"}),
+    passes=["A_19372", "A_20650"], warnings=["kim/kas-hash-mismatch"],
+    note="4012 in X-KIM-Fehlermeldung instead of X-KIM-IntegrityCheckResult: the allowed alternative, named in a warning")
+add("a19372-no-code.eml", "kim-1.5",
+    delivered_text(A19372_FULL, **{"X-KIM-IntegrityCheckResult": None}),
+    breaks=["kim/kas-hash-mismatch", "kim/decrypted-vermerk"],
+    note="security text and Vermerk, but 4012 in neither header (so the message also reads as a successful delivery without the decryption Vermerk)")
+add("a19372-dsn-fehlermeldung-4012-pass.eml", "kim-1.5", dsn("4012", header="X-KIM-Fehlermeldung"),
+    passes=["A_19372"], warnings=["kim/dsn-kas-hash"],
+    note="DSN to the sender with 4012 in X-KIM-Fehlermeldung: the allowed alternative, named in a warning")
 add("a19372-dsn-encrypted.eml", "kim-1.5", dsn("4012", encrypted=True),
     breaks=["kim/dsn-kas-hash"], note="DSN carries an encrypted part")
 add("a22412-pass.eml", "kim-1.5", a22412(), passes=["A_22412", "A_20650"], note="KAS answered 429")
