@@ -49,6 +49,7 @@ fn info() -> RunInfo {
         jobs: 1,
         timeout_s: 10.0,
         selection: vec![],
+        scope: Default::default(),
     }
 }
 

@@ -261,6 +261,49 @@ fn add_requirement(result: &mut FileResult, requirement: &'static str, failed: b
     }
 }
 
+/// Keeps only the requirements (and their findings) that `scope` shows; the verdict then
+/// follows what is shown (an input error stays one). Returns how many findings were dropped.
+pub fn restrict_to_scope(result: &mut FileResult, scope: crate::catalogue::ScopeFilter) -> usize {
+    if scope.is_all() {
+        return 0;
+    }
+    let Ok(catalogue) = crate::catalogue::Catalogue::embedded() else {
+        return 0;
+    };
+    let before = result.findings.len();
+    result
+        .requirements
+        .retain(|r| scope.admits_id(catalogue, r.requirement));
+    result
+        .findings
+        .retain(|f| scope.admits_id(catalogue, f.requirement));
+    if result.verdict != FileVerdict::Error {
+        result.verdict = if result
+            .findings
+            .iter()
+            .any(|f| f.severity == rules::Severity::Error)
+        {
+            FileVerdict::Fail
+        } else {
+            FileVerdict::Pass
+        };
+    }
+    before - result.findings.len()
+}
+
+/// The rule id of the S/MIME opening (`lint --key`).
+pub const SMIME_RULE: &str = "smime/open";
+
+/// The requirements the S/MIME opening reports under (their catalogue entries name
+/// [`SMIME_RULE`]); a finding of `kvc-smime` under any other ID becomes a diagnostic.
+pub const SMIME_REQUIREMENTS: &[&str] = &[
+    "KOM-LE-A_2042",
+    "KOM-LE-A_2047",
+    "KOM-LE-A_2050",
+    "A_23165",
+    "KVC-Anb022",
+];
+
 /// S/MIME findings become findings of their catalogue requirements (rule `smime/open`); the
 /// requirements the outcome decides (decryption, integrity) are reported even when they pass.
 fn merge_smime(result: &mut FileResult, outcome: &kvc_smime::message::SmimeOutcome) {
@@ -281,7 +324,8 @@ fn merge_smime(result: &mut FileResult, outcome: &kvc_smime::message::SmimeOutco
         }
     }
     for f in &outcome.findings {
-        let Some(req) = catalogue.get(&f.requirement) else {
+        let known = SMIME_REQUIREMENTS.contains(&f.requirement.as_str());
+        let Some(req) = catalogue.get(&f.requirement).filter(|_| known) else {
             result.diagnostics.push(Diagnostic {
                 line: 1,
                 message: format!("S/MIME ({}): {}", f.requirement, f.message),
@@ -293,7 +337,7 @@ fn merge_smime(result: &mut FileResult, outcome: &kvc_smime::message::SmimeOutco
             kvc_smime::message::Severity::Warning => rules::Severity::Warning,
         };
         result.findings.push(Finding {
-            rule: "smime/open",
+            rule: SMIME_RULE,
             requirement: req.id.as_str(),
             severity,
             message: f.message.clone(),

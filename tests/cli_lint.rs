@@ -219,3 +219,64 @@ fn user_registry_extends_the_builtin_one() {
     assert!(stderr(&out).contains("bad.yaml"), "{}", stderr(&out));
     let _ = Path::new(&v);
 }
+
+fn kim_vector(name: &str) -> String {
+    common::repo_root()
+        .join("vectors/kim")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Requirement IDs and finding requirements of a `--format json` lint of one file.
+fn scoped(scope: &str, file: &str) -> (Option<i32>, serde_json::Value, String) {
+    let out = lint(&["--format", "json", "--scope", scope, file]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (out.status.code(), json[0].clone(), stderr(&out))
+}
+
+fn ids(file: &serde_json::Value, key: &str, field: &str) -> Vec<String> {
+    file[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn scope_limits_the_report_verdict_and_exit_code() {
+    // The outer Subject is a spec-scope requirement (KOM-LE-A_2102) only.
+    let subject = kim_vector("komle-subject-wrong.eml");
+    let (code, all, _) = scoped("all", &subject);
+    assert_eq!(code, Some(1));
+    assert!(ids(&all, "findings", "requirement").contains(&"KOM-LE-A_2102".to_string()));
+    let (code, seed, note) = scoped("seed", &subject);
+    assert_eq!(code, Some(0), "{seed}");
+    assert_eq!(seed["verdict"], "pass");
+    assert!(ids(&seed, "findings", "requirement").is_empty());
+    assert!(
+        !ids(&seed, "requirements", "requirement").contains(&"KOM-LE-A_2102".to_string()),
+        "{seed}"
+    );
+    assert!(note.contains("--scope seed: 1 finding(s)"), "{note}");
+    let (code, spec, _) = scoped("spec", &subject);
+    assert_eq!(code, Some(1));
+    assert_eq!(ids(&spec, "findings", "requirement"), ["KOM-LE-A_2102"]);
+
+    // gematik's delivered sample breaks a seed requirement (KOM-LE-A_2050) and spec ones.
+    let sample = kim_vector("gematik/2_4_Client-Mail_finalisiert.txt");
+    let (code, seed, _) = scoped("seed", &sample);
+    assert_eq!(code, Some(1));
+    assert_eq!(ids(&seed, "findings", "requirement"), ["KOM-LE-A_2050"]);
+    let (_, spec, _) = scoped("spec", &sample);
+    let mut spec_ids = ids(&spec, "findings", "requirement");
+    spec_ids.sort();
+    spec_ids.dedup();
+    assert_eq!(spec_ids, ["KOM-LE-A_2006", "KOM-LE-A_2179"]);
+
+    // KV-Connect requirements are all in the seed scope.
+    let (code, kvc, _) = scoped("seed", &vector("fail-170-bcc.eml"));
+    assert_eq!(code, Some(1));
+    assert_eq!(ids(&kvc, "findings", "requirement"), ["KVC-Anb170"]);
+}

@@ -229,6 +229,7 @@ fn info() -> RunInfo {
         jobs: 4,
         timeout_s: 2.0,
         selection: vec![],
+        scope: Default::default(),
     }
 }
 

@@ -207,6 +207,7 @@ fn info() -> RunInfo {
         jobs: 4,
         timeout_s: 3.0,
         selection: vec![],
+        scope: Default::default(),
     }
 }
 

@@ -64,6 +64,65 @@ pub enum Decision {
     Attest,
 }
 
+/// Where a requirement comes into scope: named by a seed document (`shared/REQUIREMENTS.md`)
+/// or only by the wider gematik specification (`shared/REQUIREMENTS-BEYOND-SEEDS.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Seed,
+    Spec,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Seed => "seed",
+            Scope::Spec => "spec",
+        }
+    }
+}
+
+/// Which scope a listing or report shows (`--scope seed|spec|all`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeFilter {
+    Seed,
+    Spec,
+    #[default]
+    All,
+}
+
+impl ScopeFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeFilter::Seed => "seed",
+            ScopeFilter::Spec => "spec",
+            ScopeFilter::All => "all",
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        *self == ScopeFilter::All
+    }
+
+    pub fn admits(self, scope: Scope) -> bool {
+        match self {
+            ScopeFilter::All => true,
+            ScopeFilter::Seed => scope == Scope::Seed,
+            ScopeFilter::Spec => scope == Scope::Spec,
+        }
+    }
+
+    /// Whether a requirement ID (with or without version suffix) is shown. An ID the catalogue
+    /// does not know is shown only with `all`.
+    pub fn admits_id(self, catalogue: &Catalogue, id: &str) -> bool {
+        match catalogue.get(id) {
+            Some(r) => self.admits(r.scope),
+            None => self == ScopeFilter::All,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requirement {
@@ -71,11 +130,17 @@ pub struct Requirement {
     pub version: Option<String>,
     pub title: Option<String>,
     pub source: String,
+    /// `seed` (named by a seed document) or `spec` (wider gematik specification only).
+    pub scope: Scope,
     pub section: Option<String>,
     pub level: Level,
     pub roles: Vec<Role>,
     pub profiles: Vec<String>,
     pub decided_by: Vec<Decision>,
+    /// The lint rules (ids such as `kim/dienstkennung`, or `smime/open`) that report under
+    /// this requirement; a rule reports only under the requirement whose list names it.
+    #[serde(default)]
+    pub rules: Vec<String>,
     pub transport: Option<Vec<String>>,
     pub summary: String,
     pub attest_question: Option<String>,

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::catalogue::ScopeFilter;
 use crate::lint::{self, DEFAULT_MAX_SIZE, LintOptions, ProfileChoice};
 use crate::report::sanitize::terminal_text;
 use crate::report::{self, LintFormat};
@@ -17,6 +18,11 @@ pub struct LintArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: LintFormat,
+    /// Requirements to report: `seed` (named by the seed documents), `spec` (wider gematik
+    /// scope only) or `all`. Findings of other requirements are left out, and the verdict and
+    /// exit code follow what is shown.
+    #[arg(long, value_enum, default_value = "all")]
+    pub scope: ScopeFilter,
     /// Additional application registry entries (YAML, same schema as the built-in registry).
     #[arg(long, value_name = "FILE")]
     pub registry: Vec<PathBuf>,
@@ -63,7 +69,20 @@ pub fn run(args: &LintArgs) -> ExitCode {
         registry,
         max_size: args.max_size,
     };
-    let lint::LintRun { results, skipped } = lint::lint_run(&args.inputs, &opts);
+    let lint::LintRun {
+        mut results,
+        skipped,
+    } = lint::lint_run(&args.inputs, &opts);
+    let hidden: usize = results
+        .iter_mut()
+        .map(|r| lint::restrict_to_scope(r, args.scope))
+        .sum();
+    if hidden > 0 {
+        eprintln!(
+            "kvc-check: --scope {}: {hidden} finding(s) under requirements outside the scope not shown",
+            args.scope.as_str()
+        );
+    }
     for s in &skipped {
         eprintln!(
             "kvc-check: skipped {}: {}",

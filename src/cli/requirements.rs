@@ -1,8 +1,8 @@
-//! `kvc-check requirements [--role R] [--format text|json]`
+//! `kvc-check requirements [--role R] [--scope seed|spec|all] [--format text|json]`
 
 use std::process::ExitCode;
 
-use crate::catalogue::{Catalogue, Role};
+use crate::catalogue::{Catalogue, Role, ScopeFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFormat {
@@ -15,6 +15,10 @@ pub struct RequirementsArgs {
     /// Only requirements for this role of system under test.
     #[arg(long, value_enum)]
     pub role: Option<Role>,
+    /// `seed`: the requirements the seed documents name; `spec`: those only the wider gematik
+    /// specification names; `all`: both.
+    #[arg(long, value_enum, default_value = "all")]
+    pub scope: ScopeFilter,
     #[arg(long, value_enum, default_value = "text")]
     pub format: ListFormat,
 }
@@ -28,6 +32,7 @@ pub fn run(args: &RequirementsArgs) -> ExitCode {
         .all()
         .iter()
         .filter(|r| args.role.is_none_or(|role| r.roles.contains(&role)))
+        .filter(|r| args.scope.admits(r.scope))
         .collect();
     match args.format {
         ListFormat::Json => match serde_json::to_string_pretty(&selected) {
@@ -43,8 +48,9 @@ pub fn run(args: &RequirementsArgs) -> ExitCode {
                     .collect();
                 let roles: Vec<_> = r.roles.iter().map(|x| x.as_str()).collect();
                 println!(
-                    "{:<18} {:<10} {:<8} {:<16} {}",
+                    "{:<19} {:<4} {:<10} {:<8} {:<16} {}",
                     r.versioned_id(),
+                    r.scope.as_str(),
                     r.level.as_str(),
                     roles.join(","),
                     decided.join("+"),

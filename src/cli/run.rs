@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::catalogue::{Catalogue, Role};
+use crate::catalogue::{Catalogue, Role, ScopeFilter};
 use crate::report::run::{ReportWriter, console, json, junit};
 use crate::rules::KvcRegistry;
 use crate::runner::answers::Answers;
@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// What to print on stdout.
     #[arg(long, value_enum, default_value = "console")]
     pub format: RunFormat,
+    /// Requirements the rollup, the reports and the exit code cover: `seed` (named by the seed
+    /// documents), `spec` (wider gematik scope only) or `all`. Cases run either way.
+    #[arg(long, value_enum, default_value = "all")]
+    pub scope: ScopeFilter,
     /// Inject a named fault into the reference system (repeatable; only without --sut).
     #[arg(long = "fault", value_name = "ID")]
     pub faults: Vec<String>,
@@ -311,6 +315,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
             .chain(args.cases.iter().map(|c| format!("--case {c}")))
             .chain(controls_added.iter().map(|c| format!("+ control {c}")))
             .collect(),
+        scope: args.scope,
     };
     let timeout = Duration::from_secs_f64(args.timeout);
     let ctx = Arc::new(RunContext {

@@ -33,9 +33,11 @@ fn build_descriptors() -> Result<Descriptors, String> {
     let rules = rules::all_rules();
     // One taxon per requirement, in first-use order (several rules may share a requirement).
     let mut requirement_ids: Vec<&str> = Vec::new();
-    for r in &rules {
-        if !requirement_ids.contains(&r.requirement()) {
-            requirement_ids.push(r.requirement());
+    // The S/MIME opening (`lint --key`, rule `smime/open`) reports under its own requirements.
+    let smime = crate::lint::SMIME_REQUIREMENTS.iter().copied();
+    for id in rules.iter().map(|r| r.requirement()).chain(smime) {
+        if !requirement_ids.contains(&id) {
+            requirement_ids.push(id);
         }
     }
     let taxa: Vec<Value> = requirement_ids

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, ScopeFilter};
 use crate::lint::FileResult;
 
 /// Verdict of a check, a case or a requirement.
@@ -222,6 +222,9 @@ pub struct RunInfo {
     pub timeout_s: f64,
     /// Case/requirement filters given on the command line.
     pub selection: Vec<String>,
+    /// Requirements the rollup shows (`--scope`; absent = all).
+    #[serde(skip_serializing_if = "ScopeFilter::is_all")]
+    pub scope: ScopeFilter,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -269,7 +272,11 @@ impl RunResult {
             .cloned()
             .collect();
         let mut reqs = Vec::new();
-        for req in catalogue.all() {
+        for req in catalogue
+            .all()
+            .iter()
+            .filter(|r| self.run.scope.admits(r.scope))
+        {
             let cases: Vec<CaseRef> = self
                 .cases
                 .iter()
@@ -333,5 +340,64 @@ mod tests {
         assert_eq!(Verdict::combine([Attest, Error]), Some(Error));
         assert_eq!(Verdict::combine([Error, Fail, Pass]), Some(Fail));
         assert_eq!(Verdict::combine([]), None);
+    }
+
+    fn case(id: &str, requirement: &str, verdict: Verdict) -> CaseResult {
+        CaseResult {
+            id: id.into(),
+            title: "t".into(),
+            origin: "x.yaml:1".into(),
+            requirements: vec![requirement.into()],
+            role: "kim-cm".into(),
+            profile: crate::rules::Profile::Kim15,
+            verdict,
+            reason: None,
+            duration_ms: 1,
+            steps: vec![],
+            checks: vec![],
+            messages: vec![],
+            sessions: SessionsRecord::default(),
+            attest: vec![],
+            mailbox_len: 0,
+            stored: None,
+        }
+    }
+
+    /// `--scope` limits the rollup, its counts and the exit code; the cases stay in the report.
+    #[test]
+    fn rollup_shows_the_chosen_scope() {
+        let catalogue = Catalogue::embedded().expect("catalogue");
+        let rolled = |scope: ScopeFilter| {
+            let info = RunInfo {
+                tool: "kvc-check".into(),
+                version: "t".into(),
+                started: "t".into(),
+                role: "kim-cm".into(),
+                sut: "s".into(),
+                transport: "t".into(),
+                faults: vec![],
+                jobs: 1,
+                timeout_s: 1.0,
+                selection: vec![],
+                scope,
+            };
+            let mut run = RunResult::new(info, vec!["a".into(), "b".into()]);
+            run.complete = true;
+            // A_19370 is in the seed scope, KOM-LE-A_2009 only in the spec scope.
+            run.cases.push(case("a", "A_19370", Verdict::Pass));
+            run.cases.push(case("b", "KOM-LE-A_2009", Verdict::Fail));
+            run.rollup(catalogue);
+            let ids: Vec<String> = run.requirements.iter().map(|r| r.id.clone()).collect();
+            (ids, run.exit_code(), run.cases.len())
+        };
+        assert_eq!(
+            rolled(ScopeFilter::All),
+            (vec!["A_19370".into(), "KOM-LE-A_2009".into()], 1, 2)
+        );
+        assert_eq!(rolled(ScopeFilter::Seed), (vec!["A_19370".into()], 0, 2));
+        assert_eq!(
+            rolled(ScopeFilter::Spec),
+            (vec!["KOM-LE-A_2009".into()], 1, 2)
+        );
     }
 }

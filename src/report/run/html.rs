@@ -71,6 +71,7 @@ mod tests {
             jobs: 1,
             timeout_s: 1.0,
             selection: vec![],
+            scope: Default::default(),
         };
         let mut run = RunResult::new(info, vec!["c/1".into()]);
         run.complete = true;

@@ -1,19 +1,19 @@
 //! Mails a receiving Clientmodul produces instead of, or in addition to, the delivered message:
 //! DSNs to the sender (RFC 3461-3464), the replacement after a failed integrity check (A_23165),
-//! the KAS error mails (A_19369, A_19370, A_19371, A_19372, A_22412) and the success Vermerk
-//! (KOM-LE-A_2050, with the decryption Vermerk of KOM-LE-A_2179-01 folded in).
+//! the KAS error mails (A_19369, A_19370, A_19371, A_19372, A_22412) and the success Vermerke
+//! (KOM-LE-A_2050 for the signature, KOM-LE-A_2179-01 for the decryption).
 //! The fixed texts are data (`kim_profiles.yaml`, next to their requirement IDs).
 
 use mail_parser::{MimeHeaders, PartType};
 
 use super::headers::content_type_params;
-use super::profile::{FixedText, KimData, profile_data};
+use super::profile::{Accepts, Alternative, FixedText, KimData, profile_data};
 use super::{
     DECRYPTION_RESULT, FEHLERMELDUNG, INTEGRITY_RESULT, Kind, body_text, excerpt, field_location,
     has_code, is_kim, loose, loose_subject, normalize_space, part_disposition, part_type,
     top_content_type, values, with_profile,
 };
-use crate::message::Message;
+use crate::message::{Message, RawField};
 use crate::rules::{Emitter, Location, Profile, Rule, RuleContext, header_location};
 
 fn accepted(data: &'static KimData, profile: Profile, usage: &str) -> Vec<&'static FixedText> {
@@ -53,6 +53,38 @@ fn a23165_codes(profile: Profile) -> Vec<String> {
 
 const HASH_CODE: &str = "4012";
 
+/// The KAS hash mismatch code carried in another header than X-KIM-IntegrityCheckResult, where
+/// the profile allows that (kim_alternatives.yaml): the alternative and the field with the code.
+fn hash_code_alternative<'m>(
+    msg: &'m Message,
+    profile: Profile,
+    requirement: &str,
+) -> Option<(&'static Alternative, &'m RawField)> {
+    let data = super::profile::data().ok()?;
+    data.alternatives_of(profile, requirement)
+        .find_map(|a| match &a.accepts {
+            Accepts::HeaderCode { header, code } if code == HASH_CODE => msg
+                .fields_named(header)
+                .find(|f| msg.unfolded_value(f) == *code)
+                .map(|f| (a, f)),
+            _ => None,
+        })
+}
+
+/// The finding that names the accepted hash-code alternative.
+fn hash_code_accepted(out: &mut Emitter, alt: &Alternative, field: &RawField) {
+    out.warning(
+        header_location(field),
+        format!(
+            "{} {HASH_CODE} in place of {INTEGRITY_RESULT} {HASH_CODE} is the {}; accepted, the \
+             seed's reading is primary ({})",
+            field.name,
+            alt.named(),
+            alt.primary
+        ),
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // DSN structure
 
@@ -90,9 +122,10 @@ impl Rule for DsnStructure {
     }
     fn description(&self) -> &'static str {
         if self.requirement == "A_19372" {
-            "The sender's notice of a KAS hash mismatch (X-KIM-IntegrityCheckResult 4012) is an \
-             unsigned, unencrypted DSN: multipart/report; report-type=delivery-status with a \
-             message/delivery-status part (RFC 3461-3464)."
+            "The sender's notice of a KAS hash mismatch (X-KIM-IntegrityCheckResult 4012, or \
+             X-KIM-Fehlermeldung 4012 as allowed alternative) is an unsigned, unencrypted DSN: \
+             multipart/report; report-type=delivery-status with a message/delivery-status part \
+             (RFC 3461-3464)."
         } else {
             "The sender's notice of a failed integrity check (X-KIM-IntegrityCheckResult failure \
              ID) is an unsigned, unencrypted DSN: multipart/report; report-type=delivery-status \
@@ -108,12 +141,20 @@ impl Rule for DsnStructure {
     }
     fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
         let codes = self.codes(ctx.profile);
-        if Kind::of(msg) != Kind::Dsn || !has_code(msg, INTEGRITY_RESULT, &codes) {
+        let is_dsn = Kind::of(msg) == Kind::Dsn;
+        let by_header = is_dsn && has_code(msg, INTEGRITY_RESULT, &codes);
+        let alternative = (is_dsn && !by_header)
+            .then(|| hash_code_alternative(msg, ctx.profile, self.requirement))
+            .flatten();
+        if !by_header && alternative.is_none() {
             out.not_evaluated(format!(
                 "not a DSN carrying {INTEGRITY_RESULT} {}",
                 codes.join("/")
             ));
             return;
+        }
+        if let Some((alt, field)) = alternative {
+            hash_code_accepted(out, alt, field);
         }
         let top = top_content_type(msg);
         let (_, params) = content_type_params(&top);
@@ -263,18 +304,23 @@ impl Rule for IntegrityReplacement {
             };
             out.error(field_location(msg, INTEGRITY_RESULT), text);
         } else {
-            let primary: Vec<&FixedText> = ok.iter().copied().filter(|t| !t.alternative).collect();
+            let primary: Vec<&FixedText> = ok
+                .iter()
+                .copied()
+                .filter(|t| t.alternative.is_none())
+                .collect();
             if !matches_any(&body, &primary)
                 && let Some(alt) = ok
                     .iter()
-                    .find(|t| t.alternative && super::contains_pieces(&body, &t.pieces()))
+                    .find(|t| t.alternative.is_some() && super::contains_pieces(&body, &t.pieces()))
             {
                 out.warning(
                     field_location(msg, INTEGRITY_RESULT),
                     format!(
-                        "the replacement text is the allowed alternative `{}` ({}); accepted, the \
-                         seed's text is {}",
+                        "the replacement text `{}` is the allowed alternative {} ({}); accepted, \
+                         the seed's text is {}",
                         excerpt(&alt.shown(), 90),
+                        alt.alternative.as_deref().unwrap_or_default(),
                         alt.origin,
                         shown(&primary)
                     ),
@@ -419,17 +465,21 @@ fn check_fixed(
     let primary: Vec<&FixedText> = accepted
         .iter()
         .copied()
-        .filter(|t| !t.alternative)
+        .filter(|t| t.alternative.is_none())
         .collect();
     if primary.iter().any(|t| matches(t)) {
         return;
     }
-    match accepted.iter().find(|t| t.alternative && matches(t)) {
+    match accepted
+        .iter()
+        .find(|t| t.alternative.is_some() && matches(t))
+    {
         Some(alt) => out.warning(
             location,
             format!(
-                "{what} `{}` is the allowed alternative of {}; accepted in place of the seed's {}",
+                "{what} `{}` is the allowed alternative {} ({}); accepted in place of the seed's {}",
                 excerpt(found, 100),
+                alt.alternative.as_deref().unwrap_or_default(),
                 alt.origin,
                 shown(&primary)
             ),
@@ -621,7 +671,8 @@ impl Rule for HashMismatch {
     }
     fn description(&self) -> &'static str {
         "After a KAS hash mismatch the recipient's message carries the fixed security text, the \
-         Vermerk naming the checksum, and X-KIM-IntegrityCheckResult 4012."
+         Vermerk naming the checksum, and X-KIM-IntegrityCheckResult 4012 (X-KIM-Fehlermeldung \
+         4012 accepted as allowed alternative, kim_alternatives.yaml)."
     }
     fn applies_to(&self, profile: Profile) -> bool {
         profile_data(profile)
@@ -634,8 +685,11 @@ impl Rule for HashMismatch {
         let kind = Kind::of(msg);
         let code = [HASH_CODE.to_string()];
         let by_header = kind != Kind::Dsn && has_code(msg, INTEGRITY_RESULT, &code);
+        let alternative = (kind != Kind::Dsn && !by_header)
+            .then(|| hash_code_alternative(msg, ctx.profile, self.requirement()))
+            .flatten();
         let maybe_text = kind != Kind::Dsn && mentions(msg.raw(), "Sicherheitsverletzung");
-        if !by_header && !maybe_text {
+        if !by_header && alternative.is_none() && !maybe_text {
             out.not_evaluated("no KAS hash mismatch (no 4012, no security text)");
             return;
         }
@@ -647,7 +701,7 @@ impl Rule for HashMismatch {
         let texts = accepted(data, ctx.profile, "hash-mismatch-replacement");
         let vermerk = accepted(data, ctx.profile, "hash-mismatch-vermerk");
         let by_text = matches_any(&body, &texts);
-        if !by_header && !by_text {
+        if !by_header && alternative.is_none() && !by_text {
             out.not_evaluated("no KAS hash mismatch (no 4012, no security text)");
             return;
         }
@@ -671,8 +725,10 @@ impl Rule for HashMismatch {
                 ),
             );
         }
-        if !by_header {
-            out.error(loc, format!("{INTEGRITY_RESULT} {HASH_CODE} is missing"));
+        match (by_header, alternative) {
+            (true, _) => {}
+            (false, Some((alt, field))) => hash_code_accepted(out, alt, field),
+            (false, None) => out.error(loc, format!("{INTEGRITY_RESULT} {HASH_CODE} is missing")),
         }
     }
 }
@@ -793,22 +849,48 @@ impl Rule for AccessLimit {
 }
 
 // ---------------------------------------------------------------------------------------------
-// KOM-LE-A_2050 success Vermerk (+ KOM-LE-A_2179-01)
+// Success Vermerke: KOM-LE-A_2050 (signature valid) and KOM-LE-A_2179-01 (decrypted)
 
-pub struct SuccessVermerk;
+/// A Vermerk the delivered message carries when its result header reports success.
+pub struct SuccessVermerk {
+    id: &'static str,
+    requirement: &'static str,
+    /// `use` of the fixed text in kim_profiles.yaml.
+    usage: &'static str,
+    header: &'static str,
+    code: &'static str,
+}
+
+pub static VERMERK_SIGNATURE_VALID: SuccessVermerk = SuccessVermerk {
+    id: "kim/success-vermerk",
+    requirement: "KOM-LE-A_2050",
+    usage: "vermerk-signature-valid",
+    header: INTEGRITY_RESULT,
+    code: "01",
+};
+pub static VERMERK_DECRYPTED: SuccessVermerk = SuccessVermerk {
+    id: "kim/decrypted-vermerk",
+    requirement: "KOM-LE-A_2179",
+    usage: "vermerk-decrypted",
+    header: DECRYPTION_RESULT,
+    code: "00",
+};
 
 impl Rule for SuccessVermerk {
     fn id(&self) -> &'static str {
-        "kim/success-vermerk"
+        self.id
     }
     fn requirement(&self) -> &'static str {
-        "KOM-LE-A_2050"
+        self.requirement
     }
     fn description(&self) -> &'static str {
-        "A delivered message with X-KIM-IntegrityCheckResult 01 carries the Vermerk of \
-         Tab_Verm_Sig_Prüf ID 01, and with X-KIM-DecryptionResult 00 the decryption Vermerk of \
-         KOM-LE-A_2179-01 (folded under KOM-LE-A_2050: not in the catalogue); texts in \
-         kim_profiles.yaml."
+        if self.header == INTEGRITY_RESULT {
+            "A delivered message with X-KIM-IntegrityCheckResult 01 carries the Vermerk of \
+             Tab_Verm_Sig_Prüf ID 01 (text in kim_profiles.yaml)."
+        } else {
+            "A delivered message with X-KIM-DecryptionResult 00 carries the decryption Vermerk \
+             (text in kim_profiles.yaml)."
+        }
     }
     fn applies_to(&self, profile: Profile) -> bool {
         is_kim(profile)
@@ -826,12 +908,18 @@ impl Rule for SuccessVermerk {
             ));
             return;
         }
-        let valid = has_code(msg, INTEGRITY_RESULT, &["01".to_string()]);
-        let decrypted = has_code(msg, DECRYPTION_RESULT, &["00".to_string()]);
-        if !valid && !decrypted {
+        if let Some((alt, field)) =
+            hash_code_alternative(msg, ctx.profile, HashMismatch.requirement())
+        {
             out.not_evaluated(format!(
-                "no {INTEGRITY_RESULT} 01 and no {DECRYPTION_RESULT} 00"
+                "{} {HASH_CODE} reports a KAS hash mismatch (allowed alternative {}): the content \
+                 is replaced, no Vermerk",
+                field.name, alt.id
             ));
+            return;
+        }
+        if !has_code(msg, self.header, &[self.code.to_string()]) {
+            out.not_evaluated(format!("no {} {}", self.header, self.code));
             return;
         }
         let Some(parsed) = msg.parsed() else {
@@ -839,24 +927,17 @@ impl Rule for SuccessVermerk {
             return;
         };
         let body = body_text(parsed);
-        for (present, usage, header) in [
-            (valid, "vermerk-signature-valid", INTEGRITY_RESULT),
-            (decrypted, "vermerk-decrypted", DECRYPTION_RESULT),
-        ] {
-            if !present {
-                continue;
-            }
-            let texts = accepted(data, ctx.profile, usage);
-            if !matches_any(&body, &texts) {
-                out.error(
-                    field_location(msg, header),
-                    format!(
-                        "{header} says success but the text part lacks the Vermerk {}; its end reads `{}`",
-                        shown(&texts),
-                        tail(&body, 100)
-                    ),
-                );
-            }
+        let texts = accepted(data, ctx.profile, self.usage);
+        if !matches_any(&body, &texts) {
+            out.error(
+                field_location(msg, self.header),
+                format!(
+                    "{} says success but the text part lacks the Vermerk {}; its end reads `{}`",
+                    self.header,
+                    shown(&texts),
+                    tail(&body, 100)
+                ),
+            );
         }
     }
 }
@@ -927,6 +1008,35 @@ mod tests {
         );
     }
 
+    /// The hash mismatch code in X-KIM-Fehlermeldung is accepted through the alternatives
+    /// table, and the finding names the alternative, its source and the seed's reading.
+    #[test]
+    fn accepted_hash_code_alternative_is_named() {
+        for (vector, rule) in [
+            (
+                "a19372-fehlermeldung-4012-pass.eml",
+                "kim/kas-hash-mismatch",
+            ),
+            ("a19372-dsn-fehlermeldung-4012-pass.eml", "kim/dsn-kas-hash"),
+        ] {
+            let result = lint_vector(vector);
+            let warning = result
+                .findings
+                .iter()
+                .find(|f| f.rule == rule)
+                .expect("a finding naming the alternative");
+            assert_eq!(warning.severity, Severity::Warning, "{vector}");
+            assert!(
+                warning
+                    .message
+                    .contains("allowed alternative A_19372-4012-fehlermeldung (A_20650-05")
+                    && warning.message.contains("primary (seed 2.1, A_19372-03"),
+                "{}",
+                warning.message
+            );
+        }
+    }
+
     /// A later spec version's wording is accepted, and the finding names it and the seed's text.
     #[test]
     fn accepted_alternative_is_named() {
@@ -938,7 +1048,9 @@ mod tests {
             .expect("a finding naming the alternative");
         assert_eq!(warning.severity, Severity::Warning);
         assert!(
-            warning.message.contains("allowed alternative of CM-1.16")
+            warning
+                .message
+                .contains("allowed alternative A_19370-subject-cm116 (CM-1.16")
                 && warning
                     .message
                     .contains("`Die E-Mail-Daten konnten nicht heruntergeladen werden` (seed 2.1"),

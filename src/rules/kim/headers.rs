@@ -16,89 +16,144 @@ use crate::rules::{Emitter, Location, Profile, Rule, RuleContext, header_locatio
 kim_rule!(
     LineEndings,
     "kim/crlf-only",
-    "KOM-LE-A_2042",
-    "Every line ends with CRLF (RFC 5322 §2.1, S/MIME canonical form). Attached to KOM-LE-A_2042 \
-     as the closest catalogue ID; the stating requirement is KOM-LE-A_2006 (standards to follow)."
+    "KOM-LE-A_2006",
+    "Every line ends with CRLF (RFC 5322 §2.1, S/MIME canonical form; RFC 5322 among the standards \
+     of KOM-LE-A_2006 is inferred from its title)."
 );
 kim_rule!(
     MessageIdSyntax,
     "kim/message-id",
-    "KOM-LE-A_2042",
+    "KOM-LE-A_2006",
     "Exactly one Message-ID with RFC 5322 msg-id syntax (angle brackets). The KAS upload and the \
-     outer message reuse it. Attached to KOM-LE-A_2042 (closest ID; states: KOM-LE-A_2006)."
+     outer message reuse it."
 );
 kim_rule!(
     DateSyntax,
     "kim/date",
-    "KOM-LE-A_2042",
+    "KOM-LE-A_2006",
     "Exactly one Date (and Expires, when present) in RFC 5322 date-time syntax: English day and \
-     month names, numeric zone. Attached to KOM-LE-A_2042 (closest ID; states: KOM-LE-A_2006)."
+     month names, numeric zone."
 );
 kim_rule!(
     DienstkennungSyntax,
     "kim/dienstkennung",
-    "KOM-LE-A_2042",
+    "A_19488",
     "X-KIM-Dienstkennung is `<app>;<type>;V<x.y>` in one field; required once a Clientmodul has \
-     handled the mail; unknown values are warnings. Attached to KOM-LE-A_2042 (closest ID; states: \
-     A_19488-02, KOM-LE-A_2098-03)."
+     handled the mail (it sets the default); unknown values are warnings."
 );
 kim_rule!(
     SendersystemSyntax,
     "kim/sendersystem",
-    "KOM-LE-A_2042",
-    "A client mail carries X-KIM-Sendersystem `<name>;<version>`, both parts non-empty. Attached to \
-     KOM-LE-A_2042 (closest ID; stated by api-kim Primaersystem.adoc, no requirement ID found)."
+    "KIM-PS-Sendersystem",
+    "A client mail carries X-KIM-Sendersystem `<name>;<version>`, both parts non-empty \
+     (api-kim Primaersystem.adoc, which gives no requirement ID)."
 );
 kim_rule!(
     CmVersionSyntax,
     "kim/cm-version",
-    "KOM-LE-A_2042",
-    "X-KIM-CMVersion matches the published pattern `<vendor 1-5>_<x.y.z>[-<0-255>]`. Attached to \
-     KOM-LE-A_2042 (closest ID; states: A_21388-01)."
+    "A_21388",
+    "X-KIM-CMVersion matches the published pattern `<vendor 1-5>_<x.y.z>[-<0-255>]`."
 );
 kim_rule!(
     PtVersionSyntax,
     "kim/pt-version",
-    "KOM-LE-A_2042",
-    "X-KIM-PTVersion matches the published pattern `<x.y.z>[-<0-255>]`. Attached to KOM-LE-A_2042 \
-     (closest ID; states: A_21388-01)."
+    "A_21388",
+    "X-KIM-PTVersion matches the published pattern `<x.y.z>[-<0-255>]`."
 );
 kim_rule!(
     KonVersionSyntax,
     "kim/kon-version",
-    "KOM-LE-A_2042",
-    "X-KIM-KONVersion is `<Productname><ProductType><ProductTypeVersion><HWVersion><FWVersion>`. \
-     Attached to KOM-LE-A_2042 (closest ID; states: A_21388-01)."
+    "A_21388",
+    "X-KIM-KONVersion is `<Productname><ProductType><ProductTypeVersion><HWVersion><FWVersion>`."
 );
 kim_rule!(
     KomLeVersionValue,
     "kim/kom-le-version",
-    "KOM-LE-A_2042",
-    "X-KOM-LE-Version appears once with a value the profile allows (kim_profiles.yaml). Attached to \
-     KOM-LE-A_2042 (closest ID; states: KOM-LE-A_2099/2100-02, A_21391-02)."
-);
-kim_rule!(
-    OuterRequiredHeaders,
-    "kim/outer-required-headers",
-    "KOM-LE-A_2042",
-    "A KOM-LE message carries the header fields its profile requires (kim_profiles.yaml; KIM 1.5 \
-     adds CM/PT/Konnektor versions and Expires). Attached to KOM-LE-A_2042 (closest ID; states: \
-     A_21388-01, A_22417)."
+    "KOM-LE-A_2100",
+    "X-KOM-LE-Version appears once with a value the profile allows (kim_profiles.yaml): 1.0 \
+     without, 1.5 with the KAS."
 );
 kim_rule!(
     OuterSubject,
     "kim/outer-subject",
-    "KOM-LE-A_2042",
-    "The Subject of a KOM-LE message is exactly `KOM-LE-Nachricht`. Attached to KOM-LE-A_2042 \
-     (closest ID; states: KOM-LE-A_2101-01)."
+    "KOM-LE-A_2102",
+    "The Subject of a KOM-LE message is exactly `KOM-LE-Nachricht`."
 );
 kim_rule!(
     OuterContentType,
     "kim/outer-content-type",
-    "KOM-LE-A_2042",
-    "A KOM-LE message is application/pkcs7-mime with smime-type=authenticated-enveloped-data. \
-     Attached to KOM-LE-A_2042 (closest ID; states: KOM-LE-A_2104)."
+    "KOM-LE-A_2104",
+    "A KOM-LE message is application/pkcs7-mime with smime-type=authenticated-enveloped-data."
 );
+
+/// Header fields the profile requires on the outer KOM-LE message, per requirement
+/// (`outer_required_headers` in kim_profiles.yaml).
+pub struct OuterRequiredHeaders {
+    id: &'static str,
+    requirement: &'static str,
+}
+
+pub static OUTER_VERSION_HEADERS: OuterRequiredHeaders = OuterRequiredHeaders {
+    id: "kim/outer-version-headers",
+    requirement: "A_21388",
+};
+pub static OUTER_EXPIRES: OuterRequiredHeaders = OuterRequiredHeaders {
+    id: "kim/outer-expires",
+    requirement: "A_22417",
+};
+
+impl OuterRequiredHeaders {
+    /// The header names the profile requires for this rule's requirement.
+    fn required(&self, profile: Profile) -> Vec<&'static str> {
+        super::profile::profile_data(profile)
+            .map(|p| {
+                p.outer_required_headers
+                    .iter()
+                    .filter(|h| h.requirement == self.requirement)
+                    .map(|h| h.header.as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Rule for OuterRequiredHeaders {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn requirement(&self) -> &'static str {
+        self.requirement
+    }
+    fn description(&self) -> &'static str {
+        if self.requirement == OUTER_EXPIRES.requirement {
+            "A KOM-LE message carries Expires where its profile requires it (kim_profiles.yaml: \
+             KIM 1.5)."
+        } else {
+            "A KOM-LE message carries X-KIM-CMVersion, X-KIM-PTVersion and X-KIM-KONVersion where \
+             its profile requires them (kim_profiles.yaml: KIM 1.5)."
+        }
+    }
+    fn applies_to(&self, profile: Profile) -> bool {
+        !self.required(profile).is_empty()
+    }
+    fn check(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
+        if Kind::of(msg) != Kind::KomLe {
+            out.not_evaluated("not a KOM-LE message (no X-KOM-LE-Version)");
+            return;
+        }
+        for name in self.required(ctx.profile) {
+            if msg.fields_named(name).next().is_none() {
+                out.error(
+                    Location::Message,
+                    format!(
+                        "the KOM-LE message lacks {name}, which profile {} requires on the outer header",
+                        ctx.profile.as_str()
+                    ),
+                );
+            }
+        }
+    }
+}
 kim_rule!(
     DecryptionResultValues,
     "kim/decryption-result",
@@ -538,7 +593,7 @@ fn version_regexes() -> &'static (Regex, Regex, Regex) {
 fn check_pattern(msg: &Message, name: &str, re: &Regex, shown: &str, out: &mut Emitter) {
     let Some(field) = single_field(msg, name, out) else {
         out.not_evaluated(format!(
-            "no {name} field (presence: kim/outer-required-headers)"
+            "no {name} field (presence: kim/outer-version-headers)"
         ));
         return;
     };
@@ -581,7 +636,7 @@ impl KonVersionSyntax {
     fn run(&self, msg: &Message, _: &RuleContext, out: &mut Emitter) {
         let Some(field) = single_field(msg, KON_VERSION, out) else {
             out.not_evaluated(format!(
-                "no {KON_VERSION} field (presence: kim/outer-required-headers)"
+                "no {KON_VERSION} field (presence: kim/outer-version-headers)"
             ));
             return;
         };
@@ -646,29 +701,6 @@ impl KomLeVersionValue {
                     profile.kom_le_versions.join(", ")
                 ),
             );
-        }
-    }
-}
-
-impl OuterRequiredHeaders {
-    fn run(&self, msg: &Message, ctx: &RuleContext, out: &mut Emitter) {
-        if Kind::of(msg) != Kind::KomLe {
-            out.not_evaluated("not a KOM-LE message (no X-KOM-LE-Version)");
-            return;
-        }
-        let Some((_, profile)) = with_profile(ctx.profile, out) else {
-            return;
-        };
-        for name in &profile.outer_required_headers {
-            if msg.fields_named(name).next().is_none() {
-                out.error(
-                    Location::Message,
-                    format!(
-                        "the KOM-LE message lacks {name}, which profile {} requires on the outer header",
-                        ctx.profile.as_str()
-                    ),
-                );
-            }
         }
     }
 }

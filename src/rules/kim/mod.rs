@@ -5,9 +5,8 @@
 //! A rule first asks what kind of message it looks at (`Kind`, from the header block only); rules
 //! that need the MIME tree call `Message::parsed()`, which parses once and caches.
 //!
-//! Header rules whose own requirement is not in the catalogue are attached to the closest one,
-//! KOM-LE-A_2042 (messages must follow the KOM-LE profile); their descriptions name the
-//! requirement that states them (proposed as catalogue additions).
+//! Every rule reports under the requirement it checks; the catalogue entry of that requirement
+//! names the rule (`rules:` in requirements.yaml, checked by tests/catalogue.rs).
 
 pub mod attachment;
 pub mod error_mail;
@@ -30,7 +29,8 @@ pub static RULES: &[&dyn Rule] = &[
     &headers::PtVersionSyntax,
     &headers::KonVersionSyntax,
     &headers::KomLeVersionValue,
-    &headers::OuterRequiredHeaders,
+    &headers::OUTER_VERSION_HEADERS,
+    &headers::OUTER_EXPIRES,
     &headers::OuterSubject,
     &headers::OuterContentType,
     &headers::DecryptionResultValues,
@@ -53,7 +53,8 @@ pub static RULES: &[&dyn Rule] = &[
     &error_mail::KAS_ERROR_A19371,
     &error_mail::HashMismatch,
     &error_mail::AccessLimit,
-    &error_mail::SuccessVermerk,
+    &error_mail::VERMERK_SIGNATURE_VALID,
+    &error_mail::VERMERK_DECRYPTED,
 ];
 
 /// Declares a KIM rule that applies to both KIM profiles and runs `Self::run`.
@@ -80,7 +81,7 @@ pub const KOM_LE_VERSION: &str = "X-KOM-LE-Version";
 pub const DECRYPTION_RESULT: &str = "X-KIM-DecryptionResult";
 pub const INTEGRITY_RESULT: &str = "X-KIM-IntegrityCheckResult";
 pub const FEHLERMELDUNG: &str = "X-KIM-Fehlermeldung";
-/// Outer Subject of every KOM-LE message (KOM-LE-A_2101-01, KIM-FACTS §1.5).
+/// Outer Subject of every KOM-LE message (KOM-LE-A_2102, KIM-FACTS §1.5).
 pub const KOM_LE_SUBJECT: &str = "KOM-LE-Nachricht";
 
 /// What a message is, judged from its header block.

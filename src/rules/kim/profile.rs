@@ -9,6 +9,8 @@ use crate::rules::Profile;
 
 /// The profile data as shipped.
 pub const KIM_PROFILES_YAML: &str = include_str!("../kim_profiles.yaml");
+/// The one table of allowed alternatives of the KIM profiles (where two sources disagree).
+pub const KIM_ALTERNATIVES_YAML: &str = include_str!("../kim_alternatives.yaml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +20,72 @@ pub struct KimData {
     pub known_dienstkennungen: Vec<String>,
     pub attachment_schemas: Vec<AttachmentSchema>,
     pub kas_error_mails: Vec<KasErrorMail>,
+    /// The seed's fixed texts, followed (after loading) by the fixed-text alternatives of
+    /// kim_alternatives.yaml, marked with their alternative's id.
     pub fixed_texts: Vec<FixedText>,
+    /// kim_alternatives.yaml.
+    #[serde(skip)]
+    pub alternatives: Vec<Alternative>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlternativesFile {
+    alternatives: Vec<Alternative>,
+}
+
+/// An allowed alternative: where two sources disagree, the other reading than the primary
+/// (seed) one, with both sources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alternative {
+    /// Stable name, quoted in findings.
+    pub id: String,
+    pub requirement: String,
+    pub profiles: Vec<String>,
+    /// The primary reading and its source.
+    pub primary: String,
+    /// Where the alternative comes from.
+    pub source: String,
+    pub accepts: Accepts,
+}
+
+/// What an alternative allows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accepts {
+    /// Another fixed text for the same use (compared by the rules like the seed's).
+    FixedText(AlternativeText),
+    /// The code carried in another header than the primary one.
+    HeaderCode { header: String, code: String },
+    /// Another HTTP status of a KAS (decided by a run).
+    HttpStatus(u16),
+    /// The behaviour of another version of the requirement (decided by a run).
+    Version(String),
+    /// Another reaction of the Clientmodul to an SMTP command (decided by a run).
+    SmtpReply(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlternativeText {
+    #[serde(rename = "use")]
+    pub usage: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub fragments: Vec<String>,
+}
+
+impl Alternative {
+    pub fn applies_to(&self, profile: Profile) -> bool {
+        self.profiles.iter().any(|p| profile_of(p) == Some(profile))
+    }
+
+    /// How a finding names it: `allowed alternative <id> (<source>)`.
+    pub fn named(&self) -> String {
+        format!("allowed alternative {} ({})", self.id, self.source)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -26,7 +93,7 @@ pub struct KimData {
 pub struct ProfileData {
     pub profile: String,
     pub kom_le_versions: Vec<String>,
-    pub outer_required_headers: Vec<String>,
+    pub outer_required_headers: Vec<RequiredHeader>,
     pub client_mail_limit: ClientMailLimit,
     pub body_limit: Option<SizeLimit>,
     pub attachment_schemas: Vec<String>,
@@ -34,6 +101,14 @@ pub struct ProfileData {
     pub integrity_results: Vec<String>,
     pub integrity_failure_results: Vec<String>,
     pub fehlermeldung_codes: Vec<String>,
+}
+
+/// A header field the outer KOM-LE message must carry, with the requirement that asks for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredHeader {
+    pub header: String,
+    pub requirement: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,11 +170,10 @@ pub struct FixedText {
     pub text: Option<String>,
     #[serde(default)]
     pub fragments: Vec<String>,
-    /// An allowed alternative from a later spec version where it differs from the seed: the
-    /// seed's text (without this mark) is the primary one; a finding names the alternative
-    /// it accepted.
-    #[serde(default)]
-    pub alternative: bool,
+    /// The id of the allowed alternative (kim_alternatives.yaml) this text comes from; `None`
+    /// for the seed's (primary) texts. Never written in kim_profiles.yaml.
+    #[serde(skip)]
+    pub alternative: Option<String>,
 }
 
 impl FixedText {
@@ -118,15 +192,73 @@ impl FixedText {
 
     /// Where the text comes from, marked when it is an allowed alternative.
     pub fn source(&self) -> String {
-        if self.alternative {
-            format!("{}; allowed alternative to the seed", self.origin)
-        } else {
-            self.origin.clone()
+        match &self.alternative {
+            Some(id) => format!("{}; allowed alternative {id} to the seed", self.origin),
+            None => self.origin.clone(),
         }
     }
 }
 
 impl KimData {
+    /// The profile data with the alternatives table folded in (fixed-text alternatives join
+    /// `fixed_texts`, marked).
+    pub fn load(profiles: &str, alternatives: &str) -> Result<Self, String> {
+        let mut data = KimData::from_yaml(profiles)?;
+        let file: AlternativesFile = serde_saphyr::from_str(alternatives)
+            .map_err(|e| format!("kim_alternatives.yaml: {e}"))?;
+        let mut ids = std::collections::HashSet::new();
+        for a in &file.alternatives {
+            let bad = |what: String| Err(format!("kim_alternatives.yaml: {}: {what}", a.id));
+            if !ids.insert(a.id.as_str()) {
+                return bad("duplicate id".into());
+            }
+            if a.profiles.is_empty() {
+                return bad("no profile".into());
+            }
+            if let Some(p) = a.profiles.iter().find(|p| profile_of(p).is_none()) {
+                return bad(format!("unknown profile `{p}`"));
+            }
+            if let Accepts::FixedText(t) = &a.accepts {
+                if t.text.is_some() != t.fragments.is_empty() {
+                    return bad("needs exactly one of text/fragments".into());
+                }
+                // An alternative stands beside a primary text of the same requirement and use.
+                if !data
+                    .fixed_texts
+                    .iter()
+                    .any(|f| f.requirement == a.requirement && f.usage == t.usage)
+                {
+                    return bad(format!(
+                        "no primary fixed text of {} for `{}` in kim_profiles.yaml",
+                        a.requirement, t.usage
+                    ));
+                }
+                data.fixed_texts.push(FixedText {
+                    requirement: a.requirement.clone(),
+                    usage: t.usage.clone(),
+                    profiles: a.profiles.clone(),
+                    origin: a.source.clone(),
+                    text: t.text.clone(),
+                    fragments: t.fragments.clone(),
+                    alternative: Some(a.id.clone()),
+                });
+            }
+        }
+        data.alternatives = file.alternatives;
+        Ok(data)
+    }
+
+    /// The alternatives of a requirement that a profile allows.
+    pub fn alternatives_of<'d, 'r>(
+        &'d self,
+        profile: Profile,
+        requirement: &'r str,
+    ) -> impl Iterator<Item = &'d Alternative> + use<'d, 'r> {
+        self.alternatives
+            .iter()
+            .filter(move |a| a.requirement == requirement && a.applies_to(profile))
+    }
+
     pub fn from_yaml(text: &str) -> Result<Self, String> {
         let data: KimData =
             serde_saphyr::from_str(text).map_err(|e| format!("kim_profiles.yaml: {e}"))?;
@@ -197,7 +329,7 @@ fn profile_of(name: &str) -> Option<Profile> {
 /// The shipped data, parsed once. `Err` only if the YAML is broken (a unit test guards this).
 pub fn data() -> Result<&'static KimData, &'static str> {
     static DATA: OnceLock<Result<KimData, String>> = OnceLock::new();
-    DATA.get_or_init(|| KimData::from_yaml(KIM_PROFILES_YAML))
+    DATA.get_or_init(|| KimData::load(KIM_PROFILES_YAML, KIM_ALTERNATIVES_YAML))
         .as_ref()
         .map_err(String::as_str)
 }
@@ -248,10 +380,85 @@ mod tests {
             if let Some(b) = &p.body_limit {
                 ids.push(&b.requirement);
             }
+            ids.extend(
+                p.outer_required_headers
+                    .iter()
+                    .map(|h| h.requirement.as_str()),
+            );
         }
+        ids.extend(data.alternatives.iter().map(|a| a.requirement.as_str()));
         for id in ids {
             assert!(catalogue.get(id).is_some(), "{id} is not in the catalogue");
         }
+    }
+
+    /// The conflicts between sources live in the one table, each with both sources, under a
+    /// catalogue requirement; those only a run can decide name a run-decided requirement.
+    #[test]
+    fn alternatives_table_holds_the_known_conflicts() {
+        use crate::catalogue::Decision;
+        let data = data().expect("kim data");
+        let catalogue = crate::catalogue::Catalogue::embedded().expect("catalogue");
+        for (id, requirement) in [
+            ("A_22410-403", "A_22410"),
+            ("A_19356-06", "A_19356"),
+            ("A_19370-subject-cm116", "A_19370"),
+            ("A_23165-text-cm116", "A_23165"),
+            ("A_19372-4012-fehlermeldung", "A_19372"),
+        ] {
+            let alt = data
+                .alternatives
+                .iter()
+                .find(|a| a.id == id)
+                .unwrap_or_else(|| panic!("{id} not in kim_alternatives.yaml"));
+            assert_eq!(alt.requirement, requirement);
+        }
+        for alt in &data.alternatives {
+            let entry = catalogue
+                .get(&alt.requirement)
+                .unwrap_or_else(|| panic!("{}: {} not in the catalogue", alt.id, alt.requirement));
+            assert!(
+                !alt.primary.is_empty() && !alt.source.is_empty(),
+                "{}",
+                alt.id
+            );
+            let decision = match alt.accepts {
+                Accepts::FixedText(_) | Accepts::HeaderCode { .. } => Decision::Lint,
+                _ => Decision::Run,
+            };
+            assert!(
+                entry.decided_by.contains(&decision),
+                "{}: {decision:?}",
+                alt.id
+            );
+            if let Accepts::FixedText(_) = alt.accepts {
+                let texts: Vec<_> = data
+                    .fixed_texts
+                    .iter()
+                    .filter(|t| t.alternative.as_deref() == Some(alt.id.as_str()))
+                    .collect();
+                assert_eq!(texts.len(), 1, "{}", alt.id);
+                assert!(texts[0].source().contains(&alt.id));
+            }
+        }
+    }
+
+    /// `alternative` is no key of kim_profiles.yaml: an alternative text can only come from
+    /// the table, and one without a primary text beside it is refused.
+    #[test]
+    fn alternatives_come_only_from_the_table() {
+        let marked = KIM_PROFILES_YAML.replacen(
+            "    use: error-subject\n",
+            "    use: error-subject\n    alternative: true\n",
+            1,
+        );
+        assert_ne!(marked, KIM_PROFILES_YAML);
+        assert!(KimData::from_yaml(&marked).is_err());
+        let orphan = KIM_ALTERNATIVES_YAML.replacen("use: error-subject", "use: no-such-use", 1);
+        let err = KimData::load(KIM_PROFILES_YAML, &orphan).expect_err("orphan alternative");
+        assert!(err.contains("no primary fixed text"), "{err}");
+        let twice = KIM_ALTERNATIVES_YAML.replacen("id: A_22410-403", "id: A_19356-06", 1);
+        assert!(KimData::load(KIM_PROFILES_YAML, &twice).is_err());
     }
 
     #[test]
