@@ -20,16 +20,14 @@ use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
-use x509_cert::ext::pkix::{
-    BasicConstraints, CertificatePolicies, ExtendedKeyUsage, KeyUsage, KeyUsages,
-};
+use x509_cert::ext::pkix::{CertificatePolicies, ExtendedKeyUsage, KeyUsage, KeyUsages};
 
 use crate::admission::Admission;
 use crate::error::{Result, SmimeError};
 use crate::oids;
 use crate::pki::{
-    CertifiedKey, DAY, EcCertifiedKey, Issue, ext, generate_rsa_keys, make_ca, name, rsa_spki,
-    sign_certificate,
+    CertifiedKey, DAY, EcCertifiedKey, Issue, ext, generate_rsa_keys, make_ca, name, not_a_ca,
+    rsa_spki, sign_certificate,
 };
 
 /// SMC-B certificates name this policy beside their own.
@@ -97,31 +95,38 @@ pub struct Holder {
 impl Holder {
     /// A practice (SMC-B, Betriebsstätte Arzt) with the given names.
     pub fn practice(iccsn: &str, telematik_id: &str, given_name: &str, surname: &str) -> Holder {
-        Holder {
-            iccsn: iccsn.to_string(),
-            telematik_id: telematik_id.to_string(),
-            common_name: format!("Arztpraxis {given_name} {surname}"),
-            given_name: given_name.to_string(),
-            surname: surname.to_string(),
-            profession: (
-                "Betriebsstätte Arzt".to_string(),
-                ObjectIdentifier::new_unwrap("1.2.276.0.76.4.50"),
-            ),
-        }
+        let profession = ("Betriebsstätte Arzt", "1.2.276.0.76.4.50");
+        Holder::named(
+            iccsn,
+            telematik_id,
+            "Arztpraxis",
+            given_name,
+            surname,
+            profession,
+        )
     }
 
     /// A physician (HBA, Ärztin/Arzt) with the given names.
     pub fn physician(iccsn: &str, telematik_id: &str, given_name: &str, surname: &str) -> Holder {
+        let profession = ("Ärztin/Arzt", "1.2.276.0.76.4.30");
+        Holder::named(iccsn, telematik_id, "Arzt", given_name, surname, profession)
+    }
+
+    fn named(
+        iccsn: &str,
+        telematik_id: &str,
+        title: &str,
+        given_name: &str,
+        surname: &str,
+        (item, oid): (&str, &'static str),
+    ) -> Holder {
         Holder {
             iccsn: iccsn.to_string(),
             telematik_id: telematik_id.to_string(),
-            common_name: format!("Arzt {given_name} {surname}"),
+            common_name: format!("{title} {given_name} {surname}"),
             given_name: given_name.to_string(),
             surname: surname.to_string(),
-            profession: (
-                "Ärztin/Arzt".to_string(),
-                ObjectIdentifier::new_unwrap("1.2.276.0.76.4.30"),
-            ),
+            profession: (item.to_string(), ObjectIdentifier::new_unwrap(oid)),
         }
     }
 }
@@ -280,14 +285,7 @@ impl CardPki {
         let mut extensions = vec![
             admission.to_extension()?,
             ext(oids::EXT_KEY_USAGE, true, &key_usage(kind, role, ecc))?,
-            ext(
-                oids::EXT_BASIC_CONSTRAINTS,
-                true,
-                &BasicConstraints {
-                    ca: false,
-                    path_len_constraint: None,
-                },
-            )?,
+            not_a_ca()?,
             policies(kind, role)?,
         ];
         if role == CardKeyRole::Aut {
@@ -314,21 +312,15 @@ impl CardPki {
 /// list the most specific RDN first).
 fn subject(kind: CardKind, h: &Holder) -> String {
     let clean = |s: &str| s.replace([',', '+', '=', '"', '\\', ';', '<', '>'], " ");
+    let (cn, gn, sn, iccsn) = (
+        clean(&h.common_name),
+        clean(&h.given_name),
+        clean(&h.surname),
+        clean(&h.iccsn),
+    );
     match kind {
-        CardKind::SmcB => format!(
-            "CN={} TEST-ONLY,GN={},SN={},O={} NOT-VALID,C=DE",
-            clean(&h.common_name),
-            clean(&h.given_name),
-            clean(&h.surname),
-            clean(&h.iccsn)
-        ),
-        CardKind::Hba => format!(
-            "GN={}+SN={}+serialNumber=16.{}+CN={} TEST-ONLY,C=DE",
-            clean(&h.given_name),
-            clean(&h.surname),
-            clean(&h.iccsn),
-            clean(&h.common_name)
-        ),
+        CardKind::SmcB => format!("CN={cn} TEST-ONLY,GN={gn},SN={sn},O={iccsn} NOT-VALID,C=DE"),
+        CardKind::Hba => format!("GN={gn}+SN={sn}+serialNumber=16.{iccsn}+CN={cn} TEST-ONLY,C=DE"),
     }
 }
 

@@ -260,6 +260,18 @@ fn time(t: SystemTime) -> Result<Time> {
     Time::try_from(t).map_err(|e| SmimeError::build(format!("time: {e}")))
 }
 
+/// The critical basic constraints of an end-entity certificate.
+pub(crate) fn not_a_ca() -> Result<Extension> {
+    ext(
+        oids::EXT_BASIC_CONSTRAINTS,
+        true,
+        &BasicConstraints {
+            ca: false,
+            path_len_constraint: None,
+        },
+    )
+}
+
 pub(crate) fn ext<T: Encode>(
     oid: der::asn1::ObjectIdentifier,
     critical: bool,
@@ -512,14 +524,7 @@ impl TestPki {
             not_before,
             not_after,
             extensions: vec![
-                ext(
-                    oids::EXT_BASIC_CONSTRAINTS,
-                    true,
-                    &BasicConstraints {
-                        ca: false,
-                        path_len_constraint: None,
-                    },
-                )?,
+                not_a_ca()?,
                 ext(oids::EXT_KEY_USAGE, true, &KeyUsage(ku))?,
                 ext(
                     oids::EXT_EKU,

@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::AsyncBufRead;
+use tokio::io::{AsyncBufRead, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use crate::mail::records::{Observations, Pop3Session, SmtpSession};
 use crate::net::lineio::{DISCARD_CAP, LineRead, read_line};
 use crate::net::recorder::Recorder;
-use crate::net::session::{SessionEnd, TlsOutcome};
+use crate::net::session::{SessionEnd, TlsOutcome, handshake};
 
 /// A mailbox account (SMTP AUTH and POP3 USER/PASS).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,21 @@ pub(crate) struct ClosingReplies {
     pub idle: &'static str,
     pub line_too_long: &'static str,
     pub too_many_errors: &'static str,
+}
+
+impl ClosingReplies {
+    /// What the SMTP server answers before it closes a session for a broken limit.
+    pub(crate) const SMTP: ClosingReplies = ClosingReplies {
+        idle: "421 4.4.2 Idle timeout, closing connection",
+        line_too_long: "500 5.5.2 Line too long, closing connection",
+        too_many_errors: "421 4.7.0 Too many errors, closing connection",
+    };
+    /// What the POP3 server answers before it closes a session for a broken limit.
+    pub(crate) const POP3: ClosingReplies = ClosingReplies {
+        idle: "-ERR idle timeout, closing connection",
+        line_too_long: "-ERR line too long, closing connection",
+        too_many_errors: "-ERR too many errors, closing connection",
+    };
 }
 
 /// A session ended by a limit: the reply to send first (if the peer is still there) and how
@@ -103,23 +121,62 @@ pub(crate) fn write_failed(e: std::io::Error) -> SessionEnd {
     }
 }
 
+/// The connection of an SMTP or POP3 session, read line by line.
+pub(crate) type TlsLines = BufReader<TlsStream<TcpStream>>;
+
+/// What an SMTP or POP3 session holds of its connection: the reader, the shared state, the
+/// error count, and the replies that close it when a limit breaks.
+pub(crate) struct LineConn {
+    pub io: TlsLines,
+    pub shared: Arc<Shared>,
+    pub errors: usize,
+    pub closing: &'static ClosingReplies,
+}
+
+impl LineConn {
+    pub(crate) fn new(io: TlsLines, shared: Arc<Shared>, closing: &'static ClosingReplies) -> Self {
+        LineConn {
+            io,
+            shared,
+            errors: 0,
+            closing,
+        }
+    }
+
+    /// Closes the connection; a peer that does not read gets one second.
+    pub(crate) async fn shutdown(&mut self) {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            tokio::io::AsyncWriteExt::shutdown(self.io.get_mut()),
+        )
+        .await;
+    }
+}
+
+/// How a session that only ends by an error ended.
+pub(crate) fn ended(served: Result<std::convert::Infallible, SessionEnd>) -> SessionEnd {
+    match served {
+        Ok(never) => match never {},
+        Err(end) => end,
+    }
+}
+
 /// What the SMTP and POP3 sessions share around their own replies: limited line reads and
 /// the error budget, each closing the session with the protocol's reply when a limit breaks.
 pub(crate) trait LineSession {
-    /// The replies sent before a limit closes the session.
-    const CLOSING: ClosingReplies;
-    type Io: AsyncBufRead + Unpin + Send;
-
-    /// The limits, the error count and the connection, borrowed apart.
-    fn line_io(&mut self) -> (&Limits, &mut usize, &mut Self::Io);
+    fn conn(&mut self) -> &mut LineConn;
 
     /// Sends one reply (and records it).
     async fn reply(&mut self, text: &str) -> Result<(), SessionEnd>;
 
     /// An error reply that counts toward `max_errors`.
     async fn error(&mut self, text: &str) -> Result<(), SessionEnd> {
-        let (limits, errors, _) = self.line_io();
-        match limits.count_error(errors, text, &Self::CLOSING) {
+        let conn = self.conn();
+        match conn
+            .shared
+            .limits
+            .count_error(&mut conn.errors, text, conn.closing)
+        {
             Some(closing) => self.close(closing).await,
             None => self.reply(text).await,
         }
@@ -127,8 +184,13 @@ pub(crate) trait LineSession {
 
     /// Reads one command line within the limits.
     async fn read(&mut self) -> Result<LineRead, SessionEnd> {
-        let (limits, _, io) = self.line_io();
-        match limits.read_line(io, &Self::CLOSING).await {
+        let conn = self.conn();
+        match conn
+            .shared
+            .limits
+            .read_line(&mut conn.io, conn.closing)
+            .await
+        {
             Ok(line) => Ok(line),
             Err(closing) => self.close(closing).await,
         }
@@ -219,4 +281,36 @@ impl Shared {
             }
         })
     }
+    /// The TLS handshake of session `idx` of `proto`, its outcome recorded; `None` if it failed
+    /// (the session's record then says how it ended).
+    pub(crate) async fn accept_tls(
+        &self,
+        proto: Proto,
+        idx: usize,
+        tcp: TcpStream,
+        tls: &TlsAcceptor,
+    ) -> Option<TlsStream<TcpStream>> {
+        let (stream, outcome, end) = match handshake(tcp, tls, self.limits.idle_timeout).await {
+            Ok((stream, outcome)) => (Some(stream), outcome, None),
+            Err((outcome, end)) => (None, outcome, Some(end)),
+        };
+        let record = |tls: &mut TlsOutcome, ended: &mut SessionEnd| {
+            *tls = outcome;
+            if let Some(end) = end {
+                *ended = end;
+            }
+        };
+        match proto {
+            Proto::Smtp => self.smtp(idx, |s| record(&mut s.tls, &mut s.end)),
+            Proto::Pop3 => self.pop3(idx, |s| record(&mut s.tls, &mut s.end)),
+        }
+        stream
+    }
+}
+
+/// The two mail protocols of the mock mail server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Proto {
+    Smtp,
+    Pop3,
 }

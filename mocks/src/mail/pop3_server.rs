@@ -9,45 +9,33 @@ use std::sync::Arc;
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
-use crate::mail::maildrop::{ClosingReplies, Limits, LineSession, Shared, write_failed};
+use crate::mail::maildrop::{
+    ClosingReplies, LineConn, LineSession, Proto, Shared, ended, write_failed,
+};
 use crate::net::lineio::{LineRead, dot_stuff, transcript_text, write_all_timeout};
-use crate::net::session::{AuthRecord, SessionEnd, handshake, push_transcript};
+use crate::net::session::{AuthRecord, SessionEnd, push_transcript};
 
 /// Responses are written in pieces of this size, each within the idle timeout.
 const WRITE_CHUNK: usize = 64 * 1024;
 
 pub(crate) async fn run(tcp: TcpStream, peer: SocketAddr, tls: TlsAcceptor, shared: Arc<Shared>) {
     let idx = shared.new_pop3(peer);
-    let (stream, outcome) = match handshake(tcp, &tls, shared.limits.idle_timeout).await {
-        Ok(ok) => ok,
-        Err((outcome, end)) => {
-            shared.pop3(idx, |s| {
-                s.tls = outcome;
-                s.end = end;
-            });
-            return;
-        }
+    let Some(stream) = shared.accept_tls(Proto::Pop3, idx, tcp, &tls).await else {
+        return;
     };
-    shared.pop3(idx, |s| s.tls = outcome);
     let mut session = Session {
-        io: BufReader::new(stream),
-        shared: shared.clone(),
+        conn: LineConn::new(
+            BufReader::new(stream),
+            shared.clone(),
+            &ClosingReplies::POP3,
+        ),
         idx,
-        errors: 0,
         user: None,
         maildrop: None,
     };
-    let end = match session.serve().await {
-        Ok(never) => match never {},
-        Err(end) => end,
-    };
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        tokio::io::AsyncWriteExt::shutdown(session.io.get_mut()),
-    )
-    .await;
+    let end = ended(session.serve().await);
+    session.conn.shutdown().await;
     shared.pop3(idx, |s| s.end = end);
 }
 
@@ -59,10 +47,8 @@ struct Entry {
 }
 
 struct Session {
-    io: BufReader<TlsStream<TcpStream>>,
-    shared: Arc<Shared>,
+    conn: LineConn,
     idx: usize,
-    errors: usize,
     user: Option<String>,
     /// `Some` in the TRANSACTION state.
     maildrop: Option<Vec<Entry>>,
@@ -71,16 +57,8 @@ struct Session {
 type Step<T = ()> = Result<T, SessionEnd>;
 
 impl LineSession for Session {
-    /// What the POP3 server answers before it closes a session for a broken limit.
-    const CLOSING: ClosingReplies = ClosingReplies {
-        idle: "-ERR idle timeout, closing connection",
-        line_too_long: "-ERR line too long, closing connection",
-        too_many_errors: "-ERR too many errors, closing connection",
-    };
-    type Io = BufReader<TlsStream<TcpStream>>;
-
-    fn line_io(&mut self) -> (&Limits, &mut usize, &mut Self::Io) {
-        (&self.shared.limits, &mut self.errors, &mut self.io)
+    fn conn(&mut self) -> &mut LineConn {
+        &mut self.conn
     }
 
     /// A single-line response.
@@ -92,15 +70,15 @@ impl LineSession for Session {
 
 impl Session {
     fn record(&self, from_client: bool, line: String) {
-        self.shared.pop3(self.idx, |s| {
+        self.conn.shared.pop3(self.idx, |s| {
             push_transcript(&mut s.transcript, from_client, line)
         });
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Step {
-        let limit = self.shared.limits.idle_timeout;
+        let limit = self.conn.shared.limits.idle_timeout;
         for piece in bytes.chunks(WRITE_CHUNK) {
-            write_all_timeout(self.io.get_mut(), piece, limit)
+            write_all_timeout(self.conn.io.get_mut(), piece, limit)
                 .await
                 .map_err(write_failed)?;
         }
@@ -231,7 +209,9 @@ impl Session {
                     false,
                     format!("({} octets of mailbox message {position})", data.len()),
                 );
-                self.shared.pop3(self.idx, |s| s.retrieved.push(position));
+                self.conn
+                    .shared
+                    .pop3(self.idx, |s| s.retrieved.push(position));
                 let mut out = format!("{status}\r\n").into_bytes();
                 out.extend_from_slice(&dot_stuff(&data));
                 self.send(&out).await
@@ -256,7 +236,7 @@ impl Session {
                         part.len()
                     ),
                 );
-                self.shared.pop3(self.idx, |s| s.topped.push(position));
+                self.conn.shared.pop3(self.idx, |s| s.topped.push(position));
                 let mut out = b"+OK\r\n".to_vec();
                 out.extend_from_slice(&dot_stuff(part));
                 self.send(&out).await
@@ -320,8 +300,8 @@ impl Session {
         };
         // RFC 1939 allows spaces in the password: everything after "PASS ".
         let password = args.join(" ");
-        let success = self.shared.check_login(&user, &password);
-        self.shared.pop3(self.idx, |s| {
+        let success = self.conn.shared.check_login(&user, &password);
+        self.conn.shared.pop3(self.idx, |s| {
             s.auth.push(AuthRecord {
                 mechanism: "USER".into(),
                 user: user.clone(),
@@ -334,6 +314,7 @@ impl Session {
                 .await;
         }
         let drop: Vec<Entry> = self
+            .conn
             .shared
             .lock()
             .mailbox
@@ -362,7 +343,7 @@ impl Session {
             .map(|e| e.position)
             .collect();
         if !deleted.is_empty() {
-            self.shared.update(|s| {
+            self.conn.shared.update(|s| {
                 for &p in &deleted {
                     if let Some(slot) = s.mailbox.get_mut(p - 1) {
                         *slot = None;

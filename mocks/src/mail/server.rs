@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::MockError;
-use crate::mail::maildrop::{Account, Limits, Shared, State};
+use crate::mail::maildrop::{Account, Limits, Proto, Shared, State};
 use crate::mail::records::Observations;
 use crate::net::recorder::Recorder;
 use crate::net::session::SessionEnd;
@@ -87,12 +87,6 @@ impl std::fmt::Debug for MailServer {
             .field("pop3_addr", &self.pop3_addr)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Clone, Copy)]
-enum Proto {
-    Smtp,
-    Pop3,
 }
 
 impl MailServer {

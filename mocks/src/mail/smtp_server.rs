@@ -12,12 +12,13 @@ use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Request};
 use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
-use crate::mail::maildrop::{ClosingReplies, Limits, LineSession, Shared, write_failed};
+use crate::mail::maildrop::{
+    ClosingReplies, LineConn, LineSession, Proto, Shared, ended, write_failed,
+};
 use crate::mail::records::CapturedMessage;
 use crate::net::lineio::{LineRead, read_line_chunk, transcript_text, write_all_timeout};
-use crate::net::session::{AuthRecord, SessionEnd, handshake, push_transcript};
+use crate::net::session::{AuthRecord, SessionEnd, push_transcript};
 
 /// Chunk size for reading DATA (a longer line is read in several chunks; not buffered whole).
 const DATA_CHUNK: usize = 64 * 1024;
@@ -28,37 +29,24 @@ const MIN_DISCARD: usize = 256 * 1024 * 1024;
 
 pub(crate) async fn run(tcp: TcpStream, peer: SocketAddr, tls: TlsAcceptor, shared: Arc<Shared>) {
     let idx = shared.new_smtp(peer);
-    let (stream, outcome) = match handshake(tcp, &tls, shared.limits.idle_timeout).await {
-        Ok(ok) => ok,
-        Err((outcome, end)) => {
-            shared.smtp(idx, |s| {
-                s.tls = outcome;
-                s.end = end;
-            });
-            return;
-        }
+    let Some(stream) = shared.accept_tls(Proto::Smtp, idx, tcp, &tls).await else {
+        return;
     };
-    shared.smtp(idx, |s| s.tls = outcome);
     let mut session = Session {
-        io: BufReader::with_capacity(DATA_CHUNK, stream),
-        shared: shared.clone(),
+        conn: LineConn::new(
+            BufReader::with_capacity(DATA_CHUNK, stream),
+            shared.clone(),
+            &ClosingReplies::SMTP,
+        ),
         idx,
-        errors: 0,
         greeted: false,
         user: None,
         mail_from: None,
         rcpts: Vec::new(),
         bdat: None,
     };
-    let end = match session.serve().await {
-        Ok(never) => match never {},
-        Err(end) => end,
-    };
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        tokio::io::AsyncWriteExt::shutdown(session.io.get_mut()),
-    )
-    .await;
+    let end = ended(session.serve().await);
+    session.conn.shutdown().await;
     shared.smtp(idx, |s| s.end = end);
 }
 
@@ -69,10 +57,8 @@ struct Bdat {
 }
 
 struct Session {
-    io: BufReader<TlsStream<TcpStream>>,
-    shared: Arc<Shared>,
+    conn: LineConn,
     idx: usize,
-    errors: usize,
     greeted: bool,
     user: Option<String>,
     mail_from: Option<String>,
@@ -83,16 +69,8 @@ struct Session {
 type Step<T = ()> = Result<T, SessionEnd>;
 
 impl LineSession for Session {
-    /// What the SMTP server answers before it closes a session for a broken limit.
-    const CLOSING: ClosingReplies = ClosingReplies {
-        idle: "421 4.4.2 Idle timeout, closing connection",
-        line_too_long: "500 5.5.2 Line too long, closing connection",
-        too_many_errors: "421 4.7.0 Too many errors, closing connection",
-    };
-    type Io = BufReader<TlsStream<TcpStream>>;
-
-    fn line_io(&mut self) -> (&Limits, &mut usize, &mut Self::Io) {
-        (&self.shared.limits, &mut self.errors, &mut self.io)
+    fn conn(&mut self) -> &mut LineConn {
+        &mut self.conn
     }
 
     /// Sends a reply (lines separated by CRLF, without the final CRLF).
@@ -101,8 +79,8 @@ impl LineSession for Session {
             self.record(false, l.to_string());
         }
         let bytes = format!("{text}\r\n");
-        let limit = self.shared.limits.idle_timeout;
-        write_all_timeout(self.io.get_mut(), bytes.as_bytes(), limit)
+        let limit = self.conn.shared.limits.idle_timeout;
+        write_all_timeout(self.conn.io.get_mut(), bytes.as_bytes(), limit)
             .await
             .map_err(write_failed)
     }
@@ -110,7 +88,7 @@ impl LineSession for Session {
 
 impl Session {
     fn record(&self, from_client: bool, line: String) {
-        self.shared.smtp(self.idx, |s| {
+        self.conn.shared.smtp(self.idx, |s| {
             push_transcript(&mut s.transcript, from_client, line)
         });
     }
@@ -147,7 +125,7 @@ impl Session {
     async fn serve(&mut self) -> Step<Infallible> {
         let greeting = format!(
             "220 {} ESMTP kvc-check mock KV-Connect Client",
-            self.shared.hostname
+            self.conn.shared.hostname
         );
         self.reply(&greeting).await?;
         loop {
@@ -198,14 +176,14 @@ impl Session {
                 self.reset_transaction();
                 let text = format!(
                     "250-{}\r\n250-AUTH PLAIN LOGIN\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n250 HELP",
-                    self.shared.hostname, self.shared.limits.max_message_bytes
+                    self.conn.shared.hostname, self.conn.shared.limits.max_message_bytes
                 );
                 self.reply(&text).await
             }
             Request::Helo { .. } => {
                 self.greeted = true;
                 self.reset_transaction();
-                let text = format!("250 {}", self.shared.hostname);
+                let text = format!("250 {}", self.conn.shared.hostname);
                 self.reply(&text).await
             }
             Request::Auth {
@@ -219,7 +197,7 @@ impl Session {
                 if self.mail_from.is_some() {
                     return self.error("503 5.5.1 Nested MAIL command").await;
                 }
-                if from.size > self.shared.limits.max_message_bytes {
+                if from.size > self.conn.shared.limits.max_message_bytes {
                     return self
                         .reply("552 5.3.4 Message size exceeds fixed maximum message size")
                         .await;
@@ -330,8 +308,8 @@ impl Session {
                 .error("501 5.5.2 Cannot decode the authentication response")
                 .await;
         };
-        let success = self.shared.check_login(&user, &password);
-        self.shared.smtp(self.idx, |s| {
+        let success = self.conn.shared.check_login(&user, &password);
+        self.conn.shared.smtp(self.idx, |s| {
             s.auth.push(AuthRecord {
                 mechanism: mech.into(),
                 user: user.clone(),
@@ -348,7 +326,8 @@ impl Session {
     }
 
     fn discard_cap(&self) -> usize {
-        self.shared
+        self.conn
+            .shared
             .limits
             .max_message_bytes
             .saturating_mul(4)
@@ -364,8 +343,8 @@ impl Session {
 
     /// Reads DATA up to the end-of-data line, dot-unstuffing; bounded memory.
     async fn data(&mut self) -> Step {
-        let max = self.shared.limits.max_message_bytes;
-        let idle = self.shared.limits.idle_timeout;
+        let max = self.conn.shared.limits.max_message_bytes;
+        let idle = self.conn.shared.limits.idle_timeout;
         let cap = self.discard_cap();
         let mut data = Vec::new();
         let mut chunk = Vec::with_capacity(DATA_CHUNK);
@@ -373,8 +352,11 @@ impl Session {
         let mut too_large = false;
         let mut total = 0usize;
         loop {
-            match tokio::time::timeout(idle, read_line_chunk(&mut self.io, DATA_CHUNK, &mut chunk))
-                .await
+            match tokio::time::timeout(
+                idle,
+                read_line_chunk(&mut self.conn.io, DATA_CHUNK, &mut chunk),
+            )
+            .await
             {
                 Err(_) => {
                     let _ = self
@@ -428,7 +410,7 @@ impl Session {
         };
         self.bdat = None;
         let mut n = 0;
-        self.shared.smtp(self.idx, |s| {
+        self.conn.shared.smtp(self.idx, |s| {
             s.messages.push(message);
             n = s.messages.len();
         });
@@ -438,7 +420,7 @@ impl Session {
 
     /// BDAT: the chunk is always read (RFC 3030 §2), even when the command is refused.
     async fn bdat(&mut self, size: usize, is_last: bool) -> Step {
-        let max = self.shared.limits.max_message_bytes;
+        let max = self.conn.shared.limits.max_message_bytes;
         let refused = self.rcpts.is_empty();
         if !refused && self.bdat.is_none() {
             self.bdat = Some(Bdat {
@@ -460,12 +442,12 @@ impl Session {
         if size > self.discard_cap() {
             return self.too_large().await;
         }
-        let idle = self.shared.limits.idle_timeout;
+        let idle = self.conn.shared.limits.idle_timeout;
         let mut left = size;
         let mut buf = vec![0u8; DATA_CHUNK.min(size.max(1))];
         while left > 0 {
             let want = left.min(buf.len());
-            let n = match tokio::time::timeout(idle, self.io.read(&mut buf[..want])).await {
+            let n = match tokio::time::timeout(idle, self.conn.io.read(&mut buf[..want])).await {
                 Err(_) => return Err(SessionEnd::IdleTimeout),
                 Ok(Err(_)) | Ok(Ok(0)) => return Err(SessionEnd::PeerClosed),
                 Ok(Ok(n)) => n,
