@@ -22,6 +22,7 @@
 pub mod error;
 pub mod evidence;
 pub mod http;
+pub mod kim;
 pub mod kvc;
 pub mod ldap;
 pub mod mail;

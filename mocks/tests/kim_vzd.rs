@@ -1,0 +1,253 @@
+//! The mock VZD (LDAPS) with the ldap3 crate and Debian's `ldapsearch` as clients nobody here
+//! wrote: a Clientmodul's lookups find the recipient's ENC certificates (from the card test
+//! PKI, RSA and ECC) and komLeData/kimData; directory states; binds; every search recorded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use der::{Decode, Encode};
+use kvc_mocks::TlsPki;
+use kvc_mocks::kim::vzd::{KimAddress, KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry};
+use kvc_smime::card_pki::{
+    Card, CardKeyRole, CardKind, CardPki, CardVariant, Holder, telematik_id,
+};
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use x509_cert::Certificate;
+
+const STEP: Duration = Duration::from_secs(15);
+const RECIPIENT: &str = "praxis.musterfrau@kim.telematik-test";
+const SECOND: &str = "praxis.beispiel@kim.telematik-test";
+
+fn card() -> &'static Card {
+    static C: OnceLock<Card> = OnceLock::new();
+    C.get_or_init(|| {
+        let holder = Holder::practice(
+            "80276001011699901999",
+            "1-2-KVCCHECK-Musterfrau01",
+            "Erika",
+            "Musterfrau",
+        );
+        CardPki::generate()
+            .unwrap()
+            .card(CardKind::SmcB, &holder, CardVariant::Valid)
+            .unwrap()
+    })
+}
+
+fn enc_certificates(card: &Card) -> Vec<Vec<u8>> {
+    let enc = card.key(CardKeyRole::Enc).unwrap();
+    vec![
+        enc.rsa.certificate.to_der().unwrap(),
+        enc.ecc.certificate.to_der().unwrap(),
+    ]
+}
+
+async fn start(
+    entries: Vec<VzdEntry>,
+    bind_account: Option<(String, String)>,
+) -> (TlsPki, KimVzdMock) {
+    let pki = TlsPki::generate("localhost").unwrap();
+    let config = VzdConfig {
+        entries,
+        bind_account,
+        ..VzdConfig::default()
+    };
+    let mock = KimVzdMock::start(config, &pki).await.unwrap();
+    (pki, mock)
+}
+
+fn recipient() -> VzdEntry {
+    let card = card();
+    VzdEntry::institution(
+        &card.holder.telematik_id,
+        "Praxis Erika Musterfrau",
+        RECIPIENT,
+        KomLeVersion::V15Plus,
+        enc_certificates(card),
+    )
+}
+
+async fn connect(pki: &TlsPki, url: &str) -> ldap3::Ldap {
+    let settings = LdapConnSettings::new()
+        .set_config(pki.client_config().unwrap())
+        .set_conn_timeout(STEP);
+    let (conn, ldap) = LdapConnAsync::with_settings(settings, url).await.unwrap();
+    ldap3::drive!(conn);
+    ldap
+}
+
+async fn search(ldap: &mut ldap3::Ldap, filter: &str, attrs: Vec<&str>) -> Vec<SearchEntry> {
+    let (entries, _) = ldap
+        .search(VZD_BASE_DN, Scope::Subtree, filter, attrs)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    entries.into_iter().map(SearchEntry::construct).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clientmodul_lookup_finds_the_enc_certificates_and_the_kim_version() {
+    let mut second = VzdEntry::institution(
+        "1-2-KVCCHECK-Beispiel01",
+        "Praxis Beispiel",
+        SECOND,
+        KomLeVersion::Missing,
+        Vec::new(),
+    );
+    second.addresses.push(KimAddress {
+        mail: "praxis.beispiel2@kim.telematik-test".into(),
+        version: KomLeVersion::V10,
+    });
+    let (pki, mock) = start(vec![recipient(), second], None).await;
+    tokio::time::timeout(STEP, async {
+        let mut ldap = connect(&pki, &mock.url()).await;
+        // Exact mail (openkim's SEARCH_MAIL_TEMPLATE), certificate and version only.
+        let found = search(
+            &mut ldap,
+            &format!("(mail={RECIPIENT})"),
+            vec![
+                "userCertificate;binary",
+                "komLeData",
+                "kimData",
+                "telematikID",
+            ],
+        )
+        .await;
+        assert_eq!(found.len(), 1);
+        let e = &found[0];
+        assert!(
+            e.dn.starts_with("uid=") && e.dn.ends_with(",dc=data,dc=vzd"),
+            "{}",
+            e.dn
+        );
+        assert_eq!(e.attrs["komLeData"], [format!("1.5+,{RECIPIENT}")]);
+        assert_eq!(e.attrs["kimData"], [format!("{RECIPIENT},1.5+")]);
+        assert!(
+            !e.attrs.contains_key("mail"),
+            "attribute selection: {:?}",
+            e.attrs
+        );
+        let certs = &e.bin_attrs["userCertificate;binary"];
+        assert_eq!(certs.len(), 2, "RSA and ECC ENC certificate");
+        for der in certs {
+            let cert = Certificate::from_der(der).unwrap();
+            assert_eq!(
+                telematik_id(&cert).unwrap(),
+                Some(e.attrs["telematikID"][0].clone()),
+                "the certificate's admission names the entry's TelematikID"
+            );
+        }
+        // Several recipients at once; an entry without komLeData for an address.
+        let found = search(
+            &mut ldap,
+            &format!("(|(mail={RECIPIENT})(mail={SECOND}))"),
+            vec!["mail", "komLeData", "userCertificate;binary"],
+        )
+        .await;
+        assert_eq!(found.len(), 2);
+        let second = found
+            .iter()
+            .find(|e| e.attrs["mail"].contains(&SECOND.to_string()))
+            .unwrap();
+        assert_eq!(second.attrs["mail"].len(), 2);
+        assert_eq!(
+            second.attrs["komLeData"],
+            ["1.0,praxis.beispiel2@kim.telematik-test".to_string()],
+            "no komLeData value for the address without one"
+        );
+        assert!(!second.bin_attrs.contains_key("userCertificate;binary"));
+        // Nobody there.
+        assert!(
+            search(&mut ldap, "(mail=niemand@kim.telematik-test)", vec!["mail"])
+                .await
+                .is_empty()
+        );
+    })
+    .await
+    .expect("in time");
+    let obs = mock.observations();
+    let searches: Vec<_> = obs.searches().collect();
+    assert_eq!(searches.len(), 3);
+    assert_eq!(searches[0].filter, format!("(mail={RECIPIENT})"));
+    assert_eq!(searches[0].entries_returned, 1);
+    assert_eq!(searches[1].entries_returned, 2);
+    assert_eq!(searches[2].entries_returned, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_bind_with_the_configured_account_only() {
+    let account = ("cn=clientmodul,dc=vzd".to_string(), "geheim".to_string());
+    let (pki, mock) = start(vec![recipient()], Some(account.clone())).await;
+    tokio::time::timeout(STEP, async {
+        let mut ldap = connect(&pki, &mock.url()).await;
+        let ok = ldap.simple_bind(&account.0, &account.1).await.unwrap();
+        assert_eq!(ok.rc, 0);
+        let wrong = ldap.simple_bind(&account.0, "falsch").await.unwrap();
+        assert_eq!(wrong.rc, 49);
+    })
+    .await
+    .expect("in time");
+    let binds: Vec<_> = mock.observations().binds().cloned().collect();
+    assert_eq!(binds.len(), 2);
+    assert!(binds[0].success && !binds[1].success);
+    // The password is never recorded.
+    assert!(!format!("{:?}", mock.observations()).contains("geheim"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldapsearch_finds_the_recipient() {
+    assert!(
+        std::process::Command::new("ldapsearch")
+            .arg("-VV")
+            .output()
+            .is_ok(),
+        "ldapsearch (Debian package ldap-utils) is needed for this interop test; .ci/run installs it"
+    );
+    let (pki, mock) = start(vec![recipient()], None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    pki.write_ca(&ca).unwrap();
+    let out = tokio::time::timeout(
+        STEP,
+        tokio::process::Command::new("ldapsearch")
+            .env("LDAPTLS_CACERT", &ca)
+            .args([
+                "-x",
+                "-LLL",
+                "-H",
+                &mock.url(),
+                "-b",
+                VZD_BASE_DN,
+                &format!("(mail={RECIPIENT})"),
+                "komLeData",
+                "telematikID",
+                "userCertificate;binary",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("in time")
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("komLeData: 1.5+,{RECIPIENT}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("telematikID: {}", card().holder.telematik_id)),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("userCertificate;binary:: ").count(),
+        2,
+        "{text}"
+    );
+}
