@@ -13,19 +13,16 @@
 //! - Filters and scopes come from the LDAP engine ([`crate::ldap`]): exact `(mail=…)`,
 //!   `(|(mail=…)(mail=…))`, presence, substrings, attribute selection.
 //!
-//! Every connection, bind and search is recorded ([`DirectoryObservations`]).
+//! Every connection, bind and search is recorded ([`crate::ldap::DirectoryObservations`]).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::MockError;
 use crate::ldap::server::dn_eq;
-use crate::ldap::{
-    Attributes, DirectoryObservations, DirectoryTree, LdapEntry, LdapLimits, LdapServer,
-};
+use crate::ldap::{Attributes, DirectoryTree, LdapEntry, LdapLimits, LdapServer};
 use crate::net::tls::{ServerCertKind, TlsPki};
 
 /// Base DN of the VZD (KIM-FACTS §5: openkim `ldap.base`, the eEB ldapsearch example).
@@ -167,9 +164,7 @@ pub struct VzdConfig {
     /// A DN and password a simple bind succeeds with (authenticated access), if any.
     pub bind_account: Option<(String, String)>,
     pub allow_anonymous: bool,
-    pub max_connections: usize,
-    pub idle_timeout: Duration,
-    pub max_message_bytes: usize,
+    pub limits: LdapLimits,
 }
 
 impl Default for VzdConfig {
@@ -181,14 +176,13 @@ impl Default for VzdConfig {
             entries: Vec::new(),
             bind_account: None,
             allow_anonymous: true,
-            max_connections: 64,
-            idle_timeout: Duration::from_secs(30),
-            max_message_bytes: 64 * 1024,
+            limits: LdapLimits::default(),
         }
     }
 }
 
-struct VzdTree {
+/// The VZD tree: every entry listed under [`VZD_BASE_DN`].
+pub struct VzdTree {
     entries: Vec<VzdEntry>,
     bind_account: Option<(String, String)>,
     allow_anonymous: bool,
@@ -220,77 +214,25 @@ impl DirectoryTree for VzdTree {
     }
 }
 
-/// The running mock VZD (service `vzd`).
-pub struct KimVzdMock {
-    server: LdapServer<VzdTree>,
-}
+/// The running mock VZD (service `vzd`): the LDAP engine serving the VZD tree.
+pub type KimVzdMock = LdapServer<VzdTree>;
 
-impl std::fmt::Debug for KimVzdMock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KimVzdMock")
-            .field("addr", &self.server.addr())
-            .finish_non_exhaustive()
-    }
-}
-
-impl KimVzdMock {
+impl LdapServer<VzdTree> {
     pub async fn start(config: VzdConfig, pki: &TlsPki) -> Result<KimVzdMock, MockError> {
         let tls = TlsAcceptor::from(pki.server_config(config.cert));
-        let limits = LdapLimits {
-            max_connections: config.max_connections,
-            idle_timeout: config.idle_timeout,
-            max_message_bytes: config.max_message_bytes,
-        };
         let tree = Arc::new(VzdTree {
             entries: config.entries,
             bind_account: config.bind_account,
             allow_anonymous: config.allow_anonymous,
         });
-        let server =
-            LdapServer::start("VZD (LDAPS)", config.bind, config.port, tls, tree, limits).await?;
-        Ok(KimVzdMock { server })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        let what = "VZD (LDAPS)";
+        let (bind, port, limits) = (config.bind, config.port, config.limits);
+        LdapServer::listen("vzd", what, bind, port, tls, tree, limits).await
     }
 
     /// `ldaps://127.0.0.1:<port>` (libldap checks the certificate against the address it
     /// dialled; the test PKI's server certificate names 127.0.0.1).
     pub fn url(&self) -> String {
-        format!("ldaps://127.0.0.1:{}", self.server.addr().port())
-    }
-
-    pub fn observations(&self) -> DirectoryObservations {
-        self.server.observations()
-    }
-
-    pub async fn shutdown(self) {
-        self.server.shutdown().await
-    }
-}
-
-impl crate::server::MockServer for KimVzdMock {
-    fn services(&self) -> Vec<crate::server::ServiceEndpoint> {
-        vec![crate::server::ServiceEndpoint {
-            name: "vzd",
-            kind: crate::server::ServiceKind::Ldaps,
-            addr: self.server.addr(),
-        }]
-    }
-
-    fn evidence(&self) -> crate::evidence::Evidence {
-        crate::evidence::Evidence {
-            ldap: Some(self.observations()),
-            ..Default::default()
-        }
-    }
-
-    fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.server.changed()
-    }
-
-    fn shutdown(self: Box<Self>) -> crate::server::BoxFuture<'static, ()> {
-        Box::pin(KimVzdMock::shutdown(*self))
+        format!("ldaps://127.0.0.1:{}", self.addr().port())
     }
 }

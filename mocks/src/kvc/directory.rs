@@ -13,7 +13,7 @@
 //! Every connection is recorded with its TLS outcome, binds and searches
 //! ([`DirectoryObservations`]).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,7 +123,7 @@ impl KvcDirectoryConfig {
 }
 
 /// The KV-Connect tree: entries `cn=<username>,<base>`; only those with a certificate listed.
-struct KvcTree {
+pub struct KvcTree {
     base_dn: String,
     certificate_attribute: String,
     entries: Vec<DirectoryEntry>,
@@ -157,20 +157,11 @@ impl DirectoryTree for KvcTree {
     }
 }
 
-/// The running directory mock.
-pub struct KvcDirectoryMock {
-    server: LdapServer<KvcTree>,
-}
+/// The running directory mock (service `directory`): the LDAP engine serving the KV-Connect
+/// tree.
+pub type KvcDirectoryMock = LdapServer<KvcTree>;
 
-impl std::fmt::Debug for KvcDirectoryMock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KvcDirectoryMock")
-            .field("addr", &self.server.addr())
-            .finish_non_exhaustive()
-    }
-}
-
-impl KvcDirectoryMock {
+impl LdapServer<KvcTree> {
     pub async fn start(
         config: KvcDirectoryConfig,
         pki: &TlsPki,
@@ -187,7 +178,8 @@ impl KvcDirectoryMock {
             entries: config.entries,
             allow_anonymous: config.allow_anonymous,
         });
-        let server = LdapServer::start(
+        LdapServer::listen(
+            "directory",
             "KV-Connect directory (LDAPS)",
             config.bind,
             config.port,
@@ -195,34 +187,12 @@ impl KvcDirectoryMock {
             tree,
             limits,
         )
-        .await?;
-        Ok(KvcDirectoryMock { server })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        .await
     }
 
     /// `ldaps://localhost:<port>`.
     pub fn url(&self) -> String {
-        format!("ldaps://localhost:{}", self.server.addr().port())
-    }
-
-    pub fn observations(&self) -> DirectoryObservations {
-        self.server.observations()
-    }
-
-    /// Waits until `done` holds or `timeout` passed; returns the snapshot.
-    pub async fn wait_until(
-        &self,
-        timeout: Duration,
-        done: impl Fn(&DirectoryObservations) -> bool,
-    ) -> DirectoryObservations {
-        self.server.wait_until(timeout, done).await
-    }
-
-    pub async fn shutdown(self) {
-        self.server.shutdown().await
+        format!("ldaps://localhost:{}", self.addr().port())
     }
 }
 
@@ -256,29 +226,4 @@ fn attributes(e: &DirectoryEntry, cert_attr: &str) -> Attributes {
         out.push((cert_attr.to_string(), vec![der.clone()]));
     }
     out
-}
-
-impl crate::server::MockServer for KvcDirectoryMock {
-    fn services(&self) -> Vec<crate::server::ServiceEndpoint> {
-        vec![crate::server::ServiceEndpoint {
-            name: "directory",
-            kind: crate::server::ServiceKind::Ldaps,
-            addr: self.server.addr(),
-        }]
-    }
-
-    fn evidence(&self) -> crate::evidence::Evidence {
-        crate::evidence::Evidence {
-            ldap: Some(self.observations()),
-            ..Default::default()
-        }
-    }
-
-    fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.server.changed()
-    }
-
-    fn shutdown(self: Box<Self>) -> crate::server::BoxFuture<'static, ()> {
-        Box::pin(KvcDirectoryMock::shutdown(*self))
-    }
 }

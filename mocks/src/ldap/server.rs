@@ -55,6 +55,16 @@ pub struct LdapLimits {
     pub max_message_bytes: usize,
 }
 
+impl Default for LdapLimits {
+    fn default() -> Self {
+        LdapLimits {
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(30),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
 /// One bind request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BindRecord {
@@ -133,6 +143,8 @@ impl<T> Shared<T> {
 /// A running LDAPS server.
 pub struct LdapServer<T> {
     shared: Arc<Shared<T>>,
+    /// The service name the runner knows it by (`directory`, `vzd`).
+    service: &'static str,
     addr: SocketAddr,
     task: Option<JoinHandle<()>>,
 }
@@ -146,8 +158,10 @@ impl<T> std::fmt::Debug for LdapServer<T> {
 }
 
 impl<T: DirectoryTree> LdapServer<T> {
-    /// Binds `bind:port` (0 = ephemeral) and serves `tree` over TLS with `tls`.
-    pub async fn start(
+    /// Binds `bind:port` (0 = ephemeral) and serves `tree` over TLS with `tls` as the service
+    /// named `service` (`what` names it in errors).
+    pub async fn listen(
+        service: &'static str,
         what: &'static str,
         bind: IpAddr,
         port: u16,
@@ -173,6 +187,7 @@ impl<T: DirectoryTree> LdapServer<T> {
         let task = tokio::spawn(accept_loop(listener, tls, shared.clone()));
         Ok(LdapServer {
             shared,
+            service,
             addr,
             task: Some(task),
         })
@@ -205,6 +220,31 @@ impl<T: DirectoryTree> LdapServer<T> {
             t.abort();
             let _ = t.await;
         }
+    }
+}
+
+impl<T: DirectoryTree> crate::server::MockServer for LdapServer<T> {
+    fn services(&self) -> Vec<crate::server::ServiceEndpoint> {
+        vec![crate::server::ServiceEndpoint {
+            name: self.service,
+            kind: crate::server::ServiceKind::Ldaps,
+            addr: self.addr,
+        }]
+    }
+
+    fn evidence(&self) -> crate::evidence::Evidence {
+        crate::evidence::Evidence {
+            ldap: Some(self.observations()),
+            ..Default::default()
+        }
+    }
+
+    fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        LdapServer::changed(self)
+    }
+
+    fn shutdown(self: Box<Self>) -> crate::server::BoxFuture<'static, ()> {
+        Box::pin(LdapServer::shutdown(*self))
     }
 }
 
