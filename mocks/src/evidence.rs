@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::http::{HttpConnection, HttpRequest, RouteName};
+use crate::kim::konnektor::KonnektorCall;
 use crate::kvc::rest::records::{CsrRecord, PostedMail, RestResource};
 use crate::ldap::DirectoryObservations;
 use crate::mail::{Pop3Session, SmtpSession};
@@ -16,6 +17,8 @@ use crate::mail::{Pop3Session, SmtpSession};
 pub enum Resource {
     /// A route of the KV-Connect REST server.
     KvcRest(RestResource),
+    /// A call to the mock Konnektor (connector.sds or a SOAP operation).
+    Konnektor(Box<KonnektorCall>),
 }
 
 impl Resource {
@@ -23,6 +26,15 @@ impl Resource {
     pub fn kvc_rest(&self) -> Option<&RestResource> {
         match self {
             Resource::KvcRest(r) => Some(r),
+            Resource::Konnektor(_) => None,
+        }
+    }
+
+    /// The Konnektor call, if the request went to the mock Konnektor.
+    pub fn konnektor(&self) -> Option<&KonnektorCall> {
+        match self {
+            Resource::Konnektor(c) => Some(c),
+            Resource::KvcRest(_) => None,
         }
     }
 }
@@ -31,12 +43,14 @@ impl RouteName for Resource {
     fn name(&self) -> &'static str {
         match self {
             Resource::KvcRest(r) => r.name(),
+            Resource::Konnektor(c) => c.name(),
         }
     }
 
     fn subject(&self) -> Option<&str> {
         match self {
             Resource::KvcRest(r) => r.subject(),
+            Resource::Konnektor(c) => c.subject(),
         }
     }
 }

@@ -186,7 +186,9 @@ async fn python_poplib_fetches_and_deletes() {
     assert_eq!(s.retrieved, vec![1]);
     assert_eq!(s.deleted, vec![1]);
     assert!(s.auth[0].success);
-    assert!(matches!(&s.tls, TlsOutcome::Established { sni: Some(n) } if n == "localhost"));
+    assert!(
+        matches!(&s.tls, TlsOutcome::Established { sni: Some(n), client: None } if n == "localhost")
+    );
     e.mock.shutdown().await;
 }
 

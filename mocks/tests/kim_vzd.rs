@@ -251,3 +251,87 @@ async fn ldapsearch_finds_the_recipient() {
         "{text}"
     );
 }
+
+/// Python's ldap3 (a client nobody here wrote) over LDAPS, trusting only the mock's CA: an OR
+/// filter over two addresses, attribute selection, and the certificate bytes as stored.
+const PY_LDAP3: &str = r#"
+import json, ssl, sys
+import ldap3
+ca, port, base, mail, other = sys.argv[1:6]
+tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca)
+server = ldap3.Server("127.0.0.1", port=int(port), use_ssl=True, tls=tls)
+conn = ldap3.Connection(server, auto_bind=True)
+conn.search(base, f"(|(mail={mail})(mail={other}))", attributes=["mail", "komLeData", "telematikID", "userCertificate;binary"])
+out = []
+for e in conn.entries:
+    a = e.entry_attributes_as_dict
+    out.append({"mail": a["mail"], "komLeData": a.get("komLeData", []), "telematikID": a["telematikID"],
+                "certs": [c.hex() for c in a.get("userCertificate;binary", [])]})
+json.dump(out, sys.stdout)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_ldap3_finds_the_recipient_among_two() {
+    let (pki, mock) = start(vec![recipient()], None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    pki.write_ca(&ca).unwrap();
+    let port = mock.addr().port().to_string();
+    let out = tokio::time::timeout(
+        STEP,
+        tokio::process::Command::new("python3")
+            .args([
+                "-c",
+                PY_LDAP3,
+                ca.to_str().unwrap(),
+                &port,
+                VZD_BASE_DN,
+                RECIPIENT,
+                SECOND,
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("in time")
+    .expect("python3 is needed for this interop test");
+    assert!(
+        out.status.success(),
+        "python3 ldap3 (pip package ldap3; .ci/run installs it) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        found.as_array().unwrap().len(),
+        1,
+        "only the recipient exists: {found}"
+    );
+    assert_eq!(found[0]["mail"], serde_json::json!([RECIPIENT]));
+    assert_eq!(
+        found[0]["komLeData"],
+        serde_json::json!([format!("1.5+,{RECIPIENT}")])
+    );
+    let certs: Vec<String> = enc_certificates(card())
+        .iter()
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    assert_eq!(
+        found[0]["certs"],
+        serde_json::json!(certs),
+        "certificates byte for byte"
+    );
+    // ldap3 also reads the root DSE at bind; the lookup itself is recorded with its filter.
+    let obs = mock.observations();
+    let lookup = obs
+        .sessions
+        .iter()
+        .flat_map(|s| s.searches.iter())
+        .find(|s| s.base == VZD_BASE_DN)
+        .expect("the lookup is recorded");
+    assert!(
+        lookup.filter.contains(RECIPIENT) && lookup.filter.contains(SECOND),
+        "{}",
+        lookup.filter
+    );
+    assert_eq!(lookup.entries_returned, 1);
+}

@@ -48,7 +48,8 @@ async fn captures_message_byte_for_byte_with_envelope_and_transcript() {
     assert_eq!(
         s.tls,
         TlsOutcome::Established {
-            sni: Some("localhost".into())
+            sni: Some("localhost".into()),
+            client: None,
         }
     );
     assert_eq!(s.auth.len(), 1);

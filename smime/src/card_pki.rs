@@ -173,6 +173,54 @@ impl Card {
     }
 }
 
+/// How ExternalAuthenticate signs (the Konnektor's `SignatureSchemes` and `Crypt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// RSASSA-PSS with SHA-256 and a 32-byte salt, over the given hash.
+    RsaPss,
+    /// RSASSA-PKCS1-v1_5 with a SHA-256 DigestInfo around the given hash.
+    RsaPkcs1v15,
+    /// ECDSA brainpoolP256r1 over the given hash, DER signature.
+    Ecdsa,
+}
+
+impl CardKeyPair {
+    /// Signs a SHA-256 `hash` (32 bytes) with this card key, as the card does for
+    /// ExternalAuthenticate: the caller hashed, the card only signs.
+    pub fn sign_hash(&self, scheme: AuthScheme, hash: &[u8]) -> Result<Vec<u8>> {
+        if hash.len() != 32 {
+            return Err(SmimeError::build(format!(
+                "a SHA-256 hash has 32 bytes, got {}",
+                hash.len()
+            )));
+        }
+        let failed = |e: &dyn std::fmt::Display| SmimeError::build(format!("card signature: {e}"));
+        match scheme {
+            AuthScheme::RsaPss => self
+                .rsa
+                .key
+                .sign_with_rng(
+                    &mut rand::rng(),
+                    rsa::pss::Pss::<sha2::Sha256>::new_with_salt(32),
+                    hash,
+                )
+                .map_err(|e| failed(&e)),
+            AuthScheme::RsaPkcs1v15 => self
+                .rsa
+                .key
+                .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), hash)
+                .map_err(|e| failed(&e)),
+            AuthScheme::Ecdsa => {
+                use ecdsa::signature::hazmat::PrehashSigner;
+                let sk = ecdsa::SigningKey::<bp256::BrainpoolP256r1>::from(&self.ecc.key);
+                let sig: bp256::r1::ecdsa::Signature =
+                    sk.sign_prehash(hash).map_err(|e| failed(&e))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+        }
+    }
+}
+
 /// The CAs of the card PKI.
 #[derive(Clone, Debug)]
 pub struct CardPki {

@@ -1,4 +1,5 @@
-//! KIM products on the engines: the mock VZD so far (the Konnektor, KAS, Account Manager and the
-//! Fachdienst's MTA follow, issue 14/15).
+//! KIM products on the engines: the mock Konnektor (SOAP over HTTPS) and the mock VZD (LDAPS);
+//! the KAS, Account Manager and the Fachdienst's MTA follow (issue 15).
 
+pub mod konnektor;
 pub mod vzd;

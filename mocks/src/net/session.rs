@@ -13,6 +13,9 @@ use tokio_rustls::TlsAcceptor;
 pub enum TlsOutcome {
     Established {
         sni: Option<String>,
+        /// The subject of the client certificate, when the client presented one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
     },
     /// The handshake did not complete (the client aborted it, e.g. with an alert because it
     /// refused the certificate, or did not speak TLS); the reason as rustls reports it.
@@ -82,8 +85,13 @@ pub async fn handshake(
             SessionEnd::PeerClosed,
         )),
         Ok(Ok(stream)) => {
-            let sni = stream.get_ref().1.server_name().map(str::to_string);
-            Ok((stream, TlsOutcome::Established { sni }))
+            let conn = stream.get_ref().1;
+            let sni = conn.server_name().map(str::to_string);
+            let client = conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| crate::net::tls::certificate_subject(c));
+            Ok((stream, TlsOutcome::Established { sni, client }))
         }
     }
 }

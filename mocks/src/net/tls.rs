@@ -72,7 +72,45 @@ const CA_NAME: &str = "kvc-check mock test CA";
 
 struct ServerCert {
     chain: Vec<CertificateDer<'static>>,
+    /// PKCS#8 DER of the leaf's key (to build configurations that also ask for a client
+    /// certificate).
+    key: Vec<u8>,
     config: Arc<rustls::ServerConfig>,
+}
+
+/// A TLS client certificate with its key, as a client system presents it to a server that
+/// demands client authentication (the Konnektor's `ClientAutMandatory`).
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// The certificate (DER).
+    pub certificate: CertificateDer<'static>,
+    /// The certificate as PEM.
+    pub certificate_pem: String,
+    /// The key, PKCS#8 DER.
+    pub key_pkcs8: Vec<u8>,
+    /// The key as PKCS#8 PEM.
+    pub key_pem: String,
+    /// The subject's common name.
+    pub common_name: String,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("common_name", &self.common_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a server asks the client for a certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// No certificate requested.
+    #[default]
+    None,
+    /// A certificate issued by the test CA is required; the handshake fails without one.
+    Required,
 }
 
 /// CA + server certificates for one host name.
@@ -84,6 +122,8 @@ pub struct TlsPki {
     untrusted: ServerCert,
     expired: ServerCert,
     wrong_name: ServerCert,
+    client: ClientIdentity,
+    rogue_client: ClientIdentity,
 }
 
 impl std::fmt::Debug for TlsPki {
@@ -157,8 +197,44 @@ fn server_cert(
         .map_err(|e| MockError::Tls(format!("server certificate for {cn}: {e}")))?;
     Ok(ServerCert {
         chain,
+        key: key.serialize_der(),
         config: Arc::new(config),
     })
+}
+
+/// A client certificate (clientAuth) for `cn`, issued by `issuer`.
+fn client_identity(
+    cn: &str,
+    now: OffsetDateTime,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<ClientIdentity, MockError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(365);
+    let cert = params.signed_by(&key, issuer)?;
+    Ok(ClientIdentity {
+        certificate: cert.der().clone(),
+        certificate_pem: cert.pem(),
+        key_pkcs8: key.serialize_der(),
+        key_pem: key.serialize_pem(),
+        common_name: cn.to_string(),
+    })
+}
+
+/// The subject of a certificate (RFC 4514 text, for records), or a note that it is unparsable.
+pub fn certificate_subject(der: &[u8]) -> String {
+    use x509_cert::der::Decode;
+    match x509_cert::Certificate::from_der(der) {
+        Ok(cert) => cert.tbs_certificate().subject().to_string(),
+        Err(_) => "(unparsable certificate)".to_string(),
+    }
 }
 
 /// The ring crypto provider, explicitly (no process-wide default is installed or needed).
@@ -209,6 +285,8 @@ impl TlsPki {
             now + Duration::days(365),
             &ca,
         )?;
+        let client = client_identity("kvc-check client system", now, &ca)?;
+        let rogue_client = client_identity("kvc-check client system", now, &rogue)?;
         Ok(TlsPki {
             host: host.to_string(),
             ca_pem: ca_cert.pem(),
@@ -217,7 +295,51 @@ impl TlsPki {
             untrusted,
             expired,
             wrong_name,
+            client,
+            rogue_client,
         })
+    }
+
+    /// The client certificate the test CA issued (what a client system presents).
+    pub fn client_identity(&self) -> &ClientIdentity {
+        &self.client
+    }
+
+    /// A client certificate with the same subject, issued by the rogue CA (a server that
+    /// checks client certificates must refuse it).
+    pub fn rogue_client_identity(&self) -> &ClientIdentity {
+        &self.rogue_client
+    }
+
+    /// A server configuration presenting the certificate of `kind` that, with
+    /// [`ClientAuth::Required`], demands a client certificate issued by the test CA.
+    pub fn server_config_with(
+        &self,
+        kind: ServerCertKind,
+        client_auth: ClientAuth,
+    ) -> Result<Arc<rustls::ServerConfig>, MockError> {
+        let cert = self.cert(kind);
+        if client_auth == ClientAuth::None {
+            return Ok(cert.config.clone());
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca_der.clone())
+            .map_err(|e| MockError::Tls(format!("client trust anchor: {e}")))?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .map_err(|e| MockError::Tls(format!("client verifier: {e}")))?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone()));
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| MockError::Tls(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(cert.chain.clone(), key)
+            .map_err(|e| MockError::Tls(format!("server certificate: {e}")))?;
+        Ok(Arc::new(config))
     }
 
     /// The host name the valid certificate is issued for.

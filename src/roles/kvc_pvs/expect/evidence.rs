@@ -51,8 +51,15 @@ pub fn end_text(e: &SessionEnd) -> String {
 
 pub fn tls_text(t: &TlsOutcome) -> String {
     match t {
-        TlsOutcome::Established { sni } => {
-            format!("TLS established (SNI {})", sni.as_deref().unwrap_or("none"))
+        TlsOutcome::Established { sni, client } => {
+            let client = client
+                .as_ref()
+                .map(|c| format!(", client certificate {c}"))
+                .unwrap_or_default();
+            format!(
+                "TLS established (SNI {}{client})",
+                sni.as_deref().unwrap_or("none")
+            )
         }
         TlsOutcome::HandshakeFailed(why) => format!("TLS handshake failed: {why}"),
         TlsOutcome::NotAttempted => "no TLS".into(),

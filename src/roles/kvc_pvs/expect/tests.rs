@@ -68,7 +68,10 @@ fn rest(requests: Vec<HttpRequest>) -> Evidence {
         http: Some(HttpEvidence {
             connections: vec![HttpConnection {
                 peer: peer(),
-                tls: TlsOutcome::Established { sni: None },
+                tls: TlsOutcome::Established {
+                    sni: None,
+                    client: None,
+                },
                 at: Duration::ZERO,
             }],
             requests,
@@ -273,7 +276,10 @@ fn rest_evidence_shows_the_directory_binds_and_searches() {
     let directory = obs.ldap.get_or_insert_with(Default::default);
     directory.sessions.push(LdapSession {
         peer: peer(),
-        tls: TlsOutcome::Established { sni: None },
+        tls: TlsOutcome::Established {
+            sni: None,
+            client: None,
+        },
         binds: vec![BindRecord {
             dn: String::new(),
             success: true,
