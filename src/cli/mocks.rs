@@ -1,4 +1,4 @@
-//! `kvc-check mocks serve kvc-client|kvc-rest ...`: runs a mock standalone until Ctrl-C, e.g.
+//! `kvc-check mocks serve kvc-client|kvc-rest|kim-ti ...`: runs a mock standalone until Ctrl-C, e.g.
 //! to configure a vendor's system against it by hand.
 
 use std::path::PathBuf;
@@ -53,6 +53,22 @@ pub enum ServeMock {
         #[arg(long, value_name = "FILE")]
         mailbox: Vec<PathBuf>,
     },
+    /// The TI side of a KIM Clientmodul: the mock Konnektor (HTTPS/SOAP, connector.sds) and the
+    /// mock VZD (LDAPS) on 127.0.0.1, on one card test PKI; writes DIR/kim-ti.json.
+    KimTi {
+        /// Where kim-ti.json, the CA, the card certificates and keys are written.
+        #[arg(long, value_name = "DIR", default_value = "kim-ti")]
+        out: PathBuf,
+        /// HTTPS port of the Konnektor (0 = any free port).
+        #[arg(long, default_value_t = 4433)]
+        konnektor_port: u16,
+        /// LDAPS port of the VZD (0 = any free port).
+        #[arg(long, default_value_t = 6636)]
+        vzd_port: u16,
+        /// The Konnektor demands a TLS client certificate (written as client.p12).
+        #[arg(long)]
+        client_auth: bool,
+    },
 }
 
 fn read_mailbox(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, String> {
@@ -74,18 +90,39 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 pub fn run(args: &MocksArgs) -> ExitCode {
     let MocksCommand::Serve { mock } = &args.command;
+    let served = match mock {
+        ServeMock::KimTi {
+            out,
+            konnektor_port,
+            vzd_port,
+            client_auth,
+        } => {
+            let options = kvc_mocks::kim::standalone::KimTiOptions {
+                konnektor_port: *konnektor_port,
+                vzd_port: *vzd_port,
+                client_auth: *client_auth,
+            };
+            runtime().and_then(|r| {
+                r.block_on(kvc_mocks::kim::standalone::serve_kim_ti(out, options))
+                    .map_err(|e| format!("mock Konnektor and VZD: {e}"))
+            })
+        }
+        ServeMock::KvcClient { .. } | ServeMock::KvcRest { .. } => serve_kvc(mock),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::fail(e),
+    }
+}
+
+fn serve_kvc(mock: &ServeMock) -> Result<(), String> {
     let (mailbox, name) = match mock {
         ServeMock::KvcClient { mailbox, .. } => (mailbox, "mock KV-Connect Client"),
         ServeMock::KvcRest { mailbox, .. } => (mailbox, "mock KV-Connect REST server"),
+        ServeMock::KimTi { .. } => return Err("not a KV-Connect mock".into()),
     };
-    let messages = match read_mailbox(mailbox) {
-        Ok(m) => m,
-        Err(e) => return super::fail(e),
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(e) => return super::fail(e),
-    };
+    let messages = read_mailbox(mailbox)?;
+    let runtime = runtime()?;
     let served = match mock {
         ServeMock::KvcClient {
             smtp_port,
@@ -110,9 +147,7 @@ pub fn run(args: &MocksArgs) -> ExitCode {
                 messages,
             ))
             .map(|_| ()),
+        ServeMock::KimTi { .. } => Ok(()),
     };
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => super::fail(format!("{name}: {e}")),
-    }
+    served.map_err(|e| format!("{name}: {e}"))
 }

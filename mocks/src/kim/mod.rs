@@ -2,4 +2,5 @@
 //! the KAS, Account Manager and the Fachdienst's MTA follow (issue 15).
 
 pub mod konnektor;
+pub mod standalone;
 pub mod vzd;
