@@ -335,3 +335,165 @@ async fn python_ldap3_finds_the_recipient_among_two() {
     );
     assert_eq!(lookup.entries_returned, 1);
 }
+
+/// Each directory state a case can select, as a Clientmodul's lookup sees it.
+#[rstest::rstest]
+#[case::listed_1_0(VzdStateKind::Listed(KomLeVersion::V10), 1, Some("1.0"), 2)]
+#[case::listed_1_5(VzdStateKind::Listed(KomLeVersion::V15), 1, Some("1.5"), 2)]
+#[case::listed_1_5_plus(VzdStateKind::Listed(KomLeVersion::V15Plus), 1, Some("1.5+"), 2)]
+#[case::version_missing(VzdStateKind::Listed(KomLeVersion::Missing), 1, None, 2)]
+#[case::without_enc_certificate(VzdStateKind::WithoutEnc, 1, Some("1.5"), 0)]
+#[case::conflicting_telematik_ids(VzdStateKind::Conflicting, 1, Some("1.5"), 3)]
+#[case::expired_certificate(VzdStateKind::Expired, 1, Some("1.5"), 1)]
+#[case::absent(VzdStateKind::Absent, 0, None, 0)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_states_a_case_selects(
+    #[case] kind: VzdStateKind,
+    #[case] found: usize,
+    #[case] version: Option<&str>,
+    #[case] certificates: usize,
+) {
+    use kvc_mocks::kim::vzd::VzdState;
+    let c = card();
+    let other = |variant| {
+        let pki = CardPki::generate().unwrap();
+        let card = pki.card(CardKind::SmcB, &c.holder, variant).unwrap();
+        card.key(CardKeyRole::Enc)
+            .unwrap()
+            .rsa
+            .certificate
+            .to_der()
+            .unwrap()
+    };
+    let state = match kind {
+        VzdStateKind::Listed(v) => VzdState::Listed(v),
+        VzdStateKind::WithoutEnc => VzdState::WithoutEncCertificate,
+        VzdStateKind::Conflicting => VzdState::ConflictingTelematikIds {
+            other_certificate: other(CardVariant::WrongTelematikId),
+        },
+        VzdStateKind::Expired => VzdState::ExpiredCertificate {
+            certificate: other(CardVariant::ExpiredEnc),
+        },
+        VzdStateKind::Absent => VzdState::Absent,
+    };
+    // A second, unrelated entry is always there: a lookup must not find it.
+    let mut entries = state.entries(
+        &c.holder.telematik_id,
+        "Praxis Erika Musterfrau",
+        RECIPIENT,
+        enc_certificates(c),
+    );
+    entries.push(VzdEntry::institution(
+        "1-2-KVCCHECK-Beispiel01",
+        "Praxis Beispiel",
+        SECOND,
+        KomLeVersion::V15,
+        Vec::new(),
+    ));
+    let (pki, mock) = start(entries, None).await;
+    let mut ldap = connect(&pki, &mock.url()).await;
+    let got = search(
+        &mut ldap,
+        &format!("(mail={RECIPIENT})"),
+        vec!["komLeData", "userCertificate;binary", "telematikID"],
+    )
+    .await;
+    assert_eq!(got.len(), found);
+    if let Some(e) = got.first() {
+        let v = e.attrs.get("komLeData").cloned().unwrap_or_default();
+        assert_eq!(
+            v,
+            version
+                .map(|v| vec![format!("{v},{RECIPIENT}")])
+                .unwrap_or_default()
+        );
+        let certs = e
+            .bin_attrs
+            .get("userCertificate;binary")
+            .map(Vec::len)
+            .unwrap_or(0);
+        assert_eq!(certs, certificates);
+        if kind == VzdStateKind::Conflicting {
+            let ids: std::collections::BTreeSet<_> = e.bin_attrs["userCertificate;binary"]
+                .iter()
+                .map(|d| telematik_id(&Certificate::from_der(d).unwrap()).unwrap())
+                .collect();
+            assert_eq!(
+                ids.len(),
+                2,
+                "two TelematikIDs among the certificates: {ids:?}"
+            );
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VzdStateKind {
+    Listed(KomLeVersion),
+    WithoutEnc,
+    Conflicting,
+    Expired,
+    Absent,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limits_cut_long_answers_with_code_4() {
+    let entries: Vec<VzdEntry> = (0..5)
+        .map(|i| {
+            VzdEntry::institution(
+                &format!("1-2-KVCCHECK-{i:02}"),
+                "Praxis",
+                &format!("praxis{i}@kim.telematik-test"),
+                KomLeVersion::V15,
+                Vec::new(),
+            )
+        })
+        .collect();
+    let pki = TlsPki::generate("localhost").unwrap();
+    let limits = kvc_mocks::ldap::LdapLimits {
+        max_entries: 3,
+        ..Default::default()
+    };
+    let mock = KimVzdMock::start(
+        VzdConfig {
+            entries,
+            limits,
+            ..VzdConfig::default()
+        },
+        &pki,
+    )
+    .await
+    .unwrap();
+    let mut ldap = connect(&pki, &mock.url()).await;
+    // Server limit 3.
+    let r = ldap
+        .search(VZD_BASE_DN, Scope::Subtree, "(mail=*)", vec!["mail"])
+        .await
+        .unwrap();
+    assert_eq!(r.1.rc, 4, "sizeLimitExceeded");
+    assert_eq!(r.0.len(), 3);
+    // The client's smaller limit wins; within the limit the search succeeds.
+    let r = ldap
+        .with_search_options(ldap3::SearchOptions::new().sizelimit(2))
+        .search(VZD_BASE_DN, Scope::Subtree, "(mail=*)", vec!["mail"])
+        .await
+        .unwrap();
+    assert_eq!((r.1.rc, r.0.len()), (4, 2));
+    let r = ldap
+        .search(
+            VZD_BASE_DN,
+            Scope::Subtree,
+            "(mail=praxis1@kim.telematik-test)",
+            vec!["mail"],
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.1.rc, r.0.len()), (0, 1), "control: one entry, success");
+    let searches: Vec<u32> = mock
+        .observations()
+        .sessions
+        .iter()
+        .flat_map(|s| s.searches.iter().map(|r| r.result_code))
+        .collect();
+    assert_eq!(searches, vec![4, 4, 0]);
+}

@@ -153,6 +153,54 @@ impl VzdEntry {
     }
 }
 
+/// What the directory says about a recipient, as a case selects it (issue 14 item 3): the
+/// states a Clientmodul must tell apart before it encrypts (KOM-LE-A_2176, A_19356, A_23505).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VzdState {
+    /// Listed with its ENC certificates (RSA and ECC) and this version (`Missing`: no
+    /// komLeData / kimData, read as 1.0).
+    Listed(KomLeVersion),
+    /// Listed without any `userCertificate`.
+    WithoutEncCertificate,
+    /// Listed with its certificates and one more whose admission names another TelematikID
+    /// (e.g. a card of [`kvc_smime::card_pki::CardVariant::WrongTelematikId`]).
+    ConflictingTelematikIds { other_certificate: Vec<u8> },
+    /// Listed with an expired ENC certificate only (e.g. a card of
+    /// [`kvc_smime::card_pki::CardVariant::ExpiredEnc`]).
+    ExpiredCertificate { certificate: Vec<u8> },
+    /// Not in the directory at all.
+    Absent,
+}
+
+impl VzdState {
+    /// The entries for one recipient (`mail`, `telematik_id`, its ENC certificates DER) in this
+    /// state: none for [`VzdState::Absent`].
+    pub fn entries(
+        &self,
+        telematik_id: &str,
+        display_name: &str,
+        mail: &str,
+        enc_certificates: Vec<Vec<u8>>,
+    ) -> Vec<VzdEntry> {
+        let entry = |version, certificates| {
+            VzdEntry::institution(telematik_id, display_name, mail, version, certificates)
+        };
+        match self {
+            VzdState::Listed(v) => vec![entry(*v, enc_certificates)],
+            VzdState::WithoutEncCertificate => vec![entry(KomLeVersion::V15, Vec::new())],
+            VzdState::ConflictingTelematikIds { other_certificate } => {
+                let mut certs = enc_certificates;
+                certs.push(other_certificate.clone());
+                vec![entry(KomLeVersion::V15, certs)]
+            }
+            VzdState::ExpiredCertificate { certificate } => {
+                vec![entry(KomLeVersion::V15, vec![certificate.clone()])]
+            }
+            VzdState::Absent => Vec::new(),
+        }
+    }
+}
+
 /// Configuration of [`KimVzdMock`]; build it with `..VzdConfig::default()`.
 #[derive(Debug, Clone)]
 pub struct VzdConfig {

@@ -171,6 +171,7 @@ impl LdapServer<KvcTree> {
             max_connections: config.max_connections,
             idle_timeout: config.idle_timeout,
             max_message_bytes: config.max_message_bytes,
+            ..LdapLimits::default()
         };
         let tree = Arc::new(KvcTree {
             base_dn: config.base_dn,

@@ -53,6 +53,9 @@ pub struct LdapLimits {
     pub idle_timeout: Duration,
     /// Largest LDAP message accepted (bytes).
     pub max_message_bytes: usize,
+    /// Entries one search returns at most (the server's size limit); more: the first this many
+    /// and `sizeLimitExceeded` (4). A client's smaller `sizeLimit` wins.
+    pub max_entries: usize,
 }
 
 impl Default for LdapLimits {
@@ -61,6 +64,7 @@ impl Default for LdapLimits {
             max_connections: 64,
             idle_timeout: Duration::from_secs(30),
             max_message_bytes: 64 * 1024,
+            max_entries: 1000,
         }
     }
 }
@@ -318,6 +322,13 @@ async fn session<T: DirectoryTree>(
             Ok(Some(Err(e))) => break SessionEnd::ProtocolError(e.to_string()),
             Ok(Some(Ok(m))) => m,
         };
+        // The simple request type drops the client's size limit: read it from the raw message.
+        let client_size_limit = match &msg.op {
+            ldap3_proto::proto::LdapOp::SearchRequest(r) => {
+                usize::try_from(r.sizelimit).unwrap_or(0)
+            }
+            _ => 0,
+        };
         let op = match ServerOps::try_from(msg) {
             Ok(op) => op,
             Err(_) => {
@@ -354,7 +365,11 @@ async fn session<T: DirectoryTree>(
                 }
             }
             ServerOps::Search(sr) => {
-                let (replies, rec) = search(&*shared.tree, &sr, &bound_as);
+                let limit = match client_size_limit {
+                    0 => shared.limits.max_entries,
+                    n => n.min(shared.limits.max_entries),
+                };
+                let (replies, rec) = search(&*shared.tree, &sr, &bound_as, limit);
                 shared.session(idx, |s| {
                     if s.searches.len() < MAX_OPS_RECORDED {
                         s.searches.push(rec)
@@ -504,6 +519,7 @@ fn search<T: DirectoryTree + ?Sized>(
     tree: &T,
     sr: &SearchRequest,
     bound_as: &str,
+    limit: usize,
 ) -> (Vec<LdapMsg>, SearchRecord) {
     let scope = match sr.scope {
         LdapSearchScope::Base => "base",
@@ -588,7 +604,137 @@ fn search<T: DirectoryTree + ?Sized>(
             rec,
         );
     }
+    if out.len() > limit {
+        out.truncate(limit);
+        rec.entries_returned = out.len();
+        rec.result_code = 4;
+        out.push(sr.gen_error(
+            LdapResultCode::SizeLimitExceeded,
+            format!("size limit of {limit} entries exceeded"),
+        ));
+        return (out, rec);
+    }
     rec.entries_returned = out.len();
     out.push(sr.gen_success());
     (out, rec)
+}
+
+#[cfg(test)]
+mod filter_tests {
+    //! Filter evaluation against generated entries: the laws a correct evaluator obeys
+    //! (negation, De Morgan, and/or identities), equality and substrings against values built
+    //! from the entry itself, case-insensitivity, and the text form of what was evaluated.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use ldap3_proto::proto::LdapSubstringFilter;
+    use proptest::prelude::*;
+
+    type Attrs = Vec<(String, Vec<Vec<u8>>)>;
+
+    const NAMES: [&str; 4] = ["mail", "telematikID", "komLeData", "userCertificate;binary"];
+
+    fn attrs() -> impl Strategy<Value = Attrs> {
+        proptest::collection::vec(
+            (
+                proptest::sample::select(NAMES.to_vec()),
+                proptest::collection::vec("[a-zA-Z0-9.@,-]{0,12}", 0..3),
+            ),
+            0..5,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(n, vals)| {
+                    (
+                        n.to_string(),
+                        vals.into_iter().map(String::into_bytes).collect(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    fn leaf() -> impl Strategy<Value = LdapFilter> {
+        let name = || {
+            proptest::sample::select(vec!["mail", "telematikid", "komLeData", "usercertificate"])
+        };
+        let value = || "[a-zA-Z0-9.@,-]{0,8}";
+        prop_oneof![
+            (name(), value()).prop_map(|(a, v)| LdapFilter::Equality(a.into(), v)),
+            name().prop_map(|a| LdapFilter::Present(a.into())),
+            (
+                name(),
+                proptest::option::of(value()),
+                proptest::collection::vec(value(), 0..2),
+                proptest::option::of(value())
+            )
+                .prop_map(|(a, initial, any, final_)| LdapFilter::Substring(
+                    a.into(),
+                    LdapSubstringFilter {
+                        initial,
+                        any,
+                        final_
+                    }
+                )),
+            (name(), value()).prop_map(|(a, v)| LdapFilter::GreaterOrEqual(a.into(), v)),
+            (name(), value()).prop_map(|(a, v)| LdapFilter::LessOrEqual(a.into(), v)),
+        ]
+    }
+
+    fn filter() -> impl Strategy<Value = LdapFilter> {
+        leaf().prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(LdapFilter::And),
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(LdapFilter::Or),
+                inner.prop_map(|f| LdapFilter::Not(Box::new(f))),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn negation_and_de_morgan_hold(f in filter(), g in filter(), a in attrs()) {
+            let not = |f: &LdapFilter| LdapFilter::Not(Box::new(f.clone()));
+            prop_assert_eq!(matches(&not(&f), &a), !matches(&f, &a));
+            let and = LdapFilter::And(vec![f.clone(), g.clone()]);
+            let or_of_nots = LdapFilter::Or(vec![not(&f), not(&g)]);
+            prop_assert_eq!(matches(&not(&and), &a), matches(&or_of_nots, &a));
+            prop_assert!(matches(&LdapFilter::Or(vec![f.clone(), not(&f)]), &a));
+            prop_assert!(!matches(&LdapFilter::And(vec![f.clone(), not(&f)]), &a));
+            // The empty AND is true, the empty OR false (RFC 4526).
+            prop_assert!(matches(&LdapFilter::And(vec![]), &a));
+            prop_assert!(!matches(&LdapFilter::Or(vec![]), &a));
+            let text = filter_string(&f);
+            prop_assert!(text.starts_with('(') && text.ends_with(')'), "{}", text);
+        }
+
+        #[test]
+        fn every_value_of_an_entry_matches_itself(a in attrs(), pick in any::<prop::sample::Index>(), cut in 0usize..12) {
+            let values: Vec<(String, String)> = a
+                .iter()
+                .flat_map(|(n, vs)| vs.iter().map(move |v| (n.clone(), String::from_utf8(v.clone()).unwrap())))
+                .collect();
+            prop_assume!(!values.is_empty());
+            let (name, value) = pick.get(&values).clone();
+            // Attribute options are ignored and values compared case-insensitively.
+            let base = name.split(';').next().unwrap().to_ascii_uppercase();
+            prop_assert!(matches(&LdapFilter::Equality(base.clone(), value.to_uppercase()), &a));
+            prop_assert!(matches(&LdapFilter::Present(base.clone()), &a));
+            let cut = cut.min(value.len());
+            let sub = LdapSubstringFilter {
+                initial: Some(value[..cut].to_string()),
+                any: vec![],
+                final_: Some(value[cut..].to_string()),
+            };
+            prop_assert!(matches(&LdapFilter::Substring(base.clone(), sub), &a));
+            prop_assert!(matches(&LdapFilter::GreaterOrEqual(base.clone(), value.clone()), &a));
+            prop_assert!(matches(&LdapFilter::LessOrEqual(base, value), &a));
+        }
+
+        #[test]
+        fn an_attribute_the_entry_lacks_never_matches(a in attrs(), v in "[a-z]{0,6}") {
+            prop_assert!(!matches(&LdapFilter::Present("displayName".into()), &a));
+            prop_assert!(!matches(&LdapFilter::Equality("displayName".into(), v), &a));
+        }
+    }
 }
