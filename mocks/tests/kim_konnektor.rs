@@ -845,3 +845,216 @@ async fn an_untrusted_server_certificate_is_what_a_client_sees() {
     .await;
     ok("curl (control)", &out);
 }
+
+/// The body element of a SOAP answer (or, for a fault, the TelematikError in its detail), as
+/// its own document: every answer element declares the namespaces it uses.
+fn answer_element(envelope: &str, name: &str) -> String {
+    let doc = roxmltree::Document::parse(envelope).unwrap();
+    let node = doc
+        .descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
+        .unwrap_or_else(|| panic!("no {name} in {envelope}"));
+    envelope[node.range()].to_string()
+}
+
+/// Every kind of answer the mock gives, validated by xmllint against gematik's XSD of its
+/// service version (offline: the imports resolve inside the vendored folder).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_validates_against_gematiks_xsd() {
+    use base64::Engine;
+    let w = world(|_| {}).await;
+    let c = cards();
+    let enc64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let conn = "xmlns:CONN=\"http://ws.gematik.de/conn/ConnectorCommon/v5.0\"";
+    let dss = "xmlns:dss=\"urn:oasis:names:tc:dss:1.0:core:schema\"";
+    let card_ns = "http://ws.gematik.de/conn/CardService/v8.1";
+    let crypt = "http://ws.gematik.de/conn/EncryptionService/v6.1";
+    let sig74 = "http://ws.gematik.de/conn/SignatureService/v7.4";
+    let rcpt = c
+        .recipient
+        .key(CardKeyRole::Enc)
+        .unwrap()
+        .rsa
+        .certificate
+        .to_der()
+        .unwrap();
+    let own = &c.sender.key(CardKeyRole::Enc).unwrap().rsa.certificate;
+    let to_card = cms::envelope(
+        b"x",
+        std::slice::from_ref(own),
+        &cms::EnvelopeOptions::komle(&[(SENDER.into(), own.clone())]),
+    )
+    .unwrap();
+    let (_, signed) = w.sign(b"Hallo").await;
+    let signature = element_text(&signed, "Base64Signature").unwrap();
+    let mut answers: Vec<(String, &str, &str)> = Vec::new();
+    let (_, r) = w.get_cards().await;
+    answers.push((
+        answer_element(&r, "GetCardsResponse"),
+        "EventService.xsd",
+        "GetCards",
+    ));
+    answers.push((
+        answer_element(&signed, "SignDocumentResponse"),
+        "SignatureService_V7_5_5.xsd",
+        "SignDocument",
+    ));
+    let (_, r) = w.verify(&b64(&signature)).await;
+    answers.push((
+        answer_element(&r, "VerifyDocumentResponse"),
+        "SignatureService_V7_5_5.xsd",
+        "VerifyDocument",
+    ));
+    let (_, r) = w.read_enc().await;
+    answers.push((
+        answer_element(&r, "ReadCardCertificateResponse"),
+        "CertificateService_v6_0_2.xsd",
+        "ReadCardCertificate",
+    ));
+    let (status, fault) = w
+        .soap(
+            "EventService",
+            "7.2.1",
+            &format!("{NS_EVENT}#GetCards"),
+            &format!("<EVT:GetCards xmlns:EVT=\"{NS_EVENT}\"></EVT:GetCards>"),
+        )
+        .await;
+    assert_eq!(status, 500);
+    answers.push((
+        answer_element(&fault, "Error"),
+        "../tel/error/TelematikError.xsd",
+        "fault",
+    ));
+    let pin = |op: &str| {
+        format!(
+            "<CARD:{op} xmlns:CARD=\"{card_ns}\" {conn} xmlns:CARDCMN=\"http://ws.gematik.de/conn/CardServiceCommon/v2.0\">{CONTEXT}<CONN:CardHandle>{HANDLE}</CONN:CardHandle><CARDCMN:PinTyp>PIN.SMC</CARDCMN:PinTyp></CARD:{op}>"
+        )
+    };
+    let (_, r) = w
+        .soap(
+            "CardService",
+            "8.1.2",
+            &format!("{card_ns}#GetPinStatus"),
+            &pin("GetPinStatus"),
+        )
+        .await;
+    answers.push((
+        answer_element(&r, "GetPinStatusResponse"),
+        "CardService_v8_1_3.xsd",
+        "GetPinStatus",
+    ));
+    let (_, r) = w
+        .soap(
+            "CardService",
+            "8.1.2",
+            &format!("{card_ns}#VerifyPin"),
+            &pin("VerifyPin"),
+        )
+        .await;
+    answers.push((
+        answer_element(&r, "VerifyPinResponse"),
+        "CardService_v8_1_3.xsd",
+        "VerifyPin",
+    ));
+    let vc = format!(
+        "<CERT:VerifyCertificate xmlns:CERT=\"{NS_CERT}\" xmlns:CERTCMN=\"http://ws.gematik.de/conn/CertificateServiceCommon/v2.0\">{CONTEXT}<CERTCMN:X509Certificate>{}</CERTCMN:X509Certificate></CERT:VerifyCertificate>",
+        enc64(&rcpt)
+    );
+    let (_, r) = w
+        .soap(
+            "CertificateService",
+            "6.0.1",
+            &format!("{NS_CERT}#VerifyCertificate"),
+            &vc,
+        )
+        .await;
+    assert_eq!(
+        element_text(&r, "VerificationResult").as_deref(),
+        Some("VALID"),
+        "{r}"
+    );
+    answers.push((
+        answer_element(&r, "VerifyCertificateResponse"),
+        "CertificateService_v6_0_2.xsd",
+        "VerifyCertificate",
+    ));
+    let enc = format!(
+        "<CRYPT:EncryptDocument xmlns:CRYPT=\"{crypt}\" {conn} {dss}>{CONTEXT}<CRYPT:RecipientKeys><CRYPT:Certificate>{}</CRYPT:Certificate></CRYPT:RecipientKeys><CONN:Document><dss:Base64Data>SGFsbG8=</dss:Base64Data></CONN:Document></CRYPT:EncryptDocument>",
+        enc64(&rcpt)
+    );
+    let (_, r) = w
+        .soap(
+            "EncryptionService",
+            "6.1.1",
+            &format!("{crypt}#EncryptDocument"),
+            &enc,
+        )
+        .await;
+    answers.push((
+        answer_element(&r, "EncryptDocumentResponse"),
+        "EncryptionService_v6_1_2.xsd",
+        "EncryptDocument",
+    ));
+    let dec = format!(
+        "<CRYPT:DecryptDocument xmlns:CRYPT=\"{crypt}\" {conn} {dss}>{CONTEXT}<CRYPT:PrivateKeyOnCard><CONN:CardHandle>{HANDLE}</CONN:CardHandle></CRYPT:PrivateKeyOnCard><CONN:Document><dss:Base64Data>{}</dss:Base64Data></CONN:Document></CRYPT:DecryptDocument>",
+        enc64(&to_card)
+    );
+    let (_, r) = w
+        .soap(
+            "EncryptionService",
+            "6.1.1",
+            "http://ws.gematik.de/conn/crypt/EncryptionService/v6.1#DecryptDocument",
+            &dec,
+        )
+        .await;
+    answers.push((
+        answer_element(&r, "DecryptDocumentResponse"),
+        "EncryptionService_v6_1_2.xsd",
+        "DecryptDocument",
+    ));
+    let hash = enc64(&[7u8; 32]);
+    let auth = format!(
+        "<SIG:ExternalAuthenticate xmlns:SIG=\"{sig74}\" {conn} {dss}><CONN:CardHandle>{HANDLE}</CONN:CardHandle>{CONTEXT}<SIG:BinaryString><dss:Base64Data>{hash}</dss:Base64Data></SIG:BinaryString></SIG:ExternalAuthenticate>"
+    );
+    let (_, r) = w
+        .soap(
+            "AuthSignatureService",
+            "7.4.1",
+            &format!("{sig74}#ExternalAuthenticate"),
+            &auth,
+        )
+        .await;
+    answers.push((
+        answer_element(&r, "ExternalAuthenticateResponse"),
+        "SignatureService.xsd",
+        "ExternalAuthenticate",
+    ));
+    for (i, (xml, schema, what)) in answers.iter().enumerate() {
+        let file = w.write(&format!("answer-{i}.xml"), xml.as_bytes());
+        let schema = wsdl_dir().join(schema);
+        let out = run(
+            "xmllint",
+            &[
+                "--noout",
+                "--nonet",
+                "--schema",
+                schema.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ],
+        )
+        .await;
+        ok(
+            &format!("xmllint: {what} answer against {}", schema.display()),
+            &out,
+        );
+    }
+    assert!(
+        w.mock
+            .calls()
+            .iter()
+            .filter(|c| c.resource.refused())
+            .count()
+            == 1,
+        "only the deliberate fault"
+    );
+}

@@ -1,0 +1,306 @@
+//! Load on the KIM mocks: 200 parallel SignDocument and 200 parallel EncryptDocument calls to the
+//! mock Konnektor (each on its own TLS connection, as many Clientmodul workers would open), with
+//! 200 parallel GetCards (TLS + SOAP, no card cryptography) as the baseline in the same run; 200
+//! parallel VZD lookups (LDAPS connect, anonymous bind, search by mail) against 200 parallel
+//! binds without a search. Every call must succeed, or the bench panics.
+//!
+//! `cargo bench -p kvc-mocks --bench kim_load`; after the criterion groups it prints one more
+//! round per load with p50/p99 latency and the process's peak RSS. Figures: docs/PERFORMANCE.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderName, Method};
+use base64::Engine;
+use criterion::{Criterion, criterion_group, criterion_main};
+use der::Encode;
+use kvc_mocks::TlsPki;
+use kvc_mocks::http::client::{HttpsClient, HttpsTarget};
+use kvc_mocks::kim::konnektor::{InsertedCard, KonnektorConfig, KonnektorMock};
+use kvc_mocks::kim::vzd::{KimVzdMock, KomLeVersion, VzdConfig, VzdEntry};
+use kvc_smime::card_pki::{CardKeyRole, CardKind, CardPki, CardVariant, Holder};
+use rustls::pki_types::ServerName;
+
+const PARALLEL: usize = 200;
+const CONTEXT: &str = "<CCTX:Context xmlns:CCTX=\"http://ws.gematik.de/conn/ConnectorContext/v2.0\" xmlns:CONN=\"http://ws.gematik.de/conn/ConnectorCommon/v5.0\"><CONN:MandantId>Mandant1</CONN:MandantId><CONN:ClientSystemId>KIM-CM</CONN:ClientSystemId><CONN:WorkplaceId>Workplace1</CONN:WorkplaceId></CCTX:Context>";
+
+struct Call {
+    path: String,
+    action: String,
+    body: String,
+}
+
+struct World {
+    tls: TlsPki,
+    konnektor: KonnektorMock,
+    vzd: KimVzdMock,
+    calls: Vec<(&'static str, Call)>,
+}
+
+fn envelope(body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>{body}</s:Body></s:Envelope>"
+    )
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|x| x.1).unwrap_or(url);
+    format!("/{}", rest.split_once('/').map(|x| x.1).unwrap_or(""))
+}
+
+async fn world() -> World {
+    let tls = TlsPki::generate("localhost").expect("tls");
+    let cards = CardPki::generate().expect("card pki");
+    let holder = Holder::practice(
+        "80276001011699901102",
+        "1-2-KVCCHECK-Load01",
+        "Bernd",
+        "Last",
+    );
+    let card = cards
+        .card(CardKind::SmcB, &holder, CardVariant::Valid)
+        .expect("card");
+    let enc_cert = card
+        .key(CardKeyRole::Enc)
+        .expect("enc")
+        .rsa
+        .certificate
+        .to_der()
+        .expect("der");
+    let konnektor = KonnektorMock::start(
+        KonnektorConfig {
+            cards: vec![InsertedCard::new("SMC-B-1", 1, card)],
+            trust: cards.trust_anchors(),
+            ..KonnektorConfig::default()
+        },
+        &tls,
+    )
+    .await
+    .expect("konnektor");
+    let entries = (0..1000)
+        .map(|i| {
+            VzdEntry::institution(
+                &format!("1-2-KVCCHECK-{i:04}"),
+                "Praxis",
+                &format!("praxis{i}@kim.telematik-test"),
+                KomLeVersion::V15,
+                vec![enc_cert.clone()],
+            )
+        })
+        .collect();
+    let vzd = KimVzdMock::start(
+        VzdConfig {
+            entries,
+            ..VzdConfig::default()
+        },
+        &tls,
+    )
+    .await
+    .expect("vzd");
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let document = b64(&vec![b'x'; 16 * 1024]);
+    let sig = "http://ws.gematik.de/conn/SignatureService/v7.5";
+    let crypt = "http://ws.gematik.de/conn/EncryptionService/v6.1";
+    let event = "http://ws.gematik.de/conn/EventService/v7.2";
+    let calls = vec![
+        (
+            "GetCards (baseline)",
+            Call {
+                path: path_of(&konnektor.endpoint("EventService", "7.2.1").expect("event")),
+                action: format!("{event}#GetCards"),
+                body: envelope(&format!(
+                    "<EVT:GetCards xmlns:EVT=\"{event}\">{CONTEXT}</EVT:GetCards>"
+                )),
+            },
+        ),
+        (
+            "SignDocument",
+            Call {
+                path: path_of(
+                    &konnektor
+                        .endpoint("SignatureService", "7.5.5")
+                        .expect("sig"),
+                ),
+                action: format!("{sig}#SignDocument"),
+                body: envelope(&format!(
+                    "<SIG:SignDocument xmlns:SIG=\"{sig}\" xmlns:CONN=\"http://ws.gematik.de/conn/ConnectorCommon/v5.0\" xmlns:dss=\"urn:oasis:names:tc:dss:1.0:core:schema\"><CONN:CardHandle>SMC-B-1</CONN:CardHandle>{CONTEXT}<SIG:TvMode>NONE</SIG:TvMode><SIG:SignRequest RequestID=\"r1\"><SIG:OptionalInputs><SIG:IncludeEContent>true</SIG:IncludeEContent></SIG:OptionalInputs><SIG:Document><dss:Base64Data>{document}</dss:Base64Data></SIG:Document><SIG:IncludeRevocationInfo>false</SIG:IncludeRevocationInfo></SIG:SignRequest></SIG:SignDocument>"
+                )),
+            },
+        ),
+        (
+            "EncryptDocument",
+            Call {
+                path: path_of(
+                    &konnektor
+                        .endpoint("EncryptionService", "6.1.1")
+                        .expect("crypt"),
+                ),
+                action: format!("{crypt}#EncryptDocument"),
+                body: envelope(&format!(
+                    "<CRYPT:EncryptDocument xmlns:CRYPT=\"{crypt}\" xmlns:CONN=\"http://ws.gematik.de/conn/ConnectorCommon/v5.0\" xmlns:dss=\"urn:oasis:names:tc:dss:1.0:core:schema\">{CONTEXT}<CRYPT:RecipientKeys><CRYPT:Certificate>{}</CRYPT:Certificate></CRYPT:RecipientKeys><CONN:Document><dss:Base64Data>{document}</dss:Base64Data></CONN:Document></CRYPT:EncryptDocument>",
+                    b64(&enc_cert)
+                )),
+            },
+        ),
+    ];
+    World {
+        tls,
+        konnektor,
+        vzd,
+        calls,
+    }
+}
+
+/// One SOAP call on a new TLS connection; its latency.
+async fn soap(w: Arc<World>, which: usize) -> Duration {
+    let call = &w.calls[which].1;
+    let client = HttpsClient::new(HttpsTarget {
+        what: "Konnektor",
+        connect_to: w.konnektor.addr(),
+        name: ServerName::try_from("localhost").expect("name"),
+        tls: w.tls.client_config().expect("client config"),
+        headers: vec![(
+            HeaderName::from_static("soapaction"),
+            format!("\"{}\"", call.action),
+        )],
+        max_response_bytes: 8 << 20,
+    });
+    let begun = Instant::now();
+    let r = client
+        .request(
+            Method::POST,
+            &call.path,
+            Some(("text/xml; charset=utf-8", call.body.clone().into_bytes())),
+        )
+        .await
+        .expect("Konnektor answers");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    begun.elapsed()
+}
+
+/// LDAPS connect + anonymous bind (+ one search by mail); its latency.
+async fn lookup(w: Arc<World>, i: usize, search: bool) -> Duration {
+    let begun = Instant::now();
+    let settings = ldap3::LdapConnSettings::new()
+        .set_config(w.tls.client_config().expect("client config"))
+        .set_conn_timeout(Duration::from_secs(30));
+    let (conn, mut ldap) = ldap3::LdapConnAsync::with_settings(settings, &w.vzd.url())
+        .await
+        .expect("connect");
+    ldap3::drive!(conn);
+    ldap.simple_bind("", "")
+        .await
+        .expect("bind")
+        .success()
+        .expect("bind ok");
+    if search {
+        let (entries, _) = ldap
+            .search(
+                kvc_mocks::kim::vzd::VZD_BASE_DN,
+                ldap3::Scope::Subtree,
+                &format!("(mail=praxis{}@kim.telematik-test)", i % 1000),
+                vec!["mail", "userCertificate;binary", "komLeData"],
+            )
+            .await
+            .expect("search")
+            .success()
+            .expect("search ok");
+        assert_eq!(entries.len(), 1);
+    }
+    let _ = ldap.unbind().await;
+    begun.elapsed()
+}
+
+async fn parallel_soap(w: &Arc<World>, which: usize) -> Vec<Duration> {
+    let tasks: Vec<_> = (0..PARALLEL)
+        .map(|_| tokio::spawn(soap(w.clone(), which)))
+        .collect();
+    let mut out = Vec::with_capacity(PARALLEL);
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+async fn parallel_ldap(w: &Arc<World>, search: bool) -> Vec<Duration> {
+    let tasks: Vec<_> = (0..PARALLEL)
+        .map(|i| tokio::spawn(lookup(w.clone(), i, search)))
+        .collect();
+    let mut out = Vec::with_capacity(PARALLEL);
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn peak_rss_kb() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let w = Arc::new(rt.block_on(world()));
+    let mut group = c.benchmark_group("kim_load");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
+    for (i, (name, _)) in w.calls.iter().enumerate() {
+        group.bench_function(format!("konnektor {PARALLEL} parallel {name}"), |b| {
+            b.iter(|| rt.block_on(parallel_soap(&w, i)))
+        });
+    }
+    group.bench_function(format!("vzd {PARALLEL} parallel bind (baseline)"), |b| {
+        b.iter(|| rt.block_on(parallel_ldap(&w, false)))
+    });
+    group.bench_function(format!("vzd {PARALLEL} parallel bind + search"), |b| {
+        b.iter(|| rt.block_on(parallel_ldap(&w, true)))
+    });
+    group.finish();
+    // One more round each for latency percentiles and throughput.
+    let report = |name: &str, mut d: Vec<Duration>, wall: Duration| {
+        d.sort();
+        println!(
+            "{name}: {PARALLEL} calls in {:.0} ms = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms",
+            wall.as_secs_f64() * 1e3,
+            PARALLEL as f64 / wall.as_secs_f64(),
+            percentile(&d, 0.5).as_secs_f64() * 1e3,
+            percentile(&d, 0.99).as_secs_f64() * 1e3
+        );
+    };
+    for (i, (name, _)) in w.calls.iter().enumerate() {
+        let begun = Instant::now();
+        let d = rt.block_on(parallel_soap(&w, i));
+        report(&format!("konnektor {name}"), d, begun.elapsed());
+    }
+    for (search, name) in [(false, "vzd bind (baseline)"), (true, "vzd bind + search")] {
+        let begun = Instant::now();
+        let d = rt.block_on(parallel_ldap(&w, search));
+        report(name, d, begun.elapsed());
+    }
+    let refused = w
+        .konnektor
+        .calls()
+        .iter()
+        .filter(|c| c.resource.refused())
+        .count();
+    assert_eq!(refused, 0, "no Konnektor call may be refused under load");
+    println!("peak RSS of the bench process: {}", peak_rss_kb());
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
