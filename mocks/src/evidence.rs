@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::http::{HttpConnection, HttpRequest, RouteName};
+use crate::kim::kas::KasCall;
 use crate::kim::konnektor::KonnektorCall;
 use crate::kvc::rest::records::{CsrRecord, PostedMail, RestResource};
 use crate::ldap::DirectoryObservations;
@@ -19,6 +20,8 @@ pub enum Resource {
     KvcRest(RestResource),
     /// A call to the mock Konnektor (connector.sds or a SOAP operation).
     Konnektor(Box<KonnektorCall>),
+    /// A request to the mock KAS.
+    Kas(Box<KasCall>),
 }
 
 impl Resource {
@@ -26,7 +29,7 @@ impl Resource {
     pub fn kvc_rest(&self) -> Option<&RestResource> {
         match self {
             Resource::KvcRest(r) => Some(r),
-            Resource::Konnektor(_) => None,
+            Resource::Konnektor(_) | Resource::Kas(_) => None,
         }
     }
 
@@ -34,7 +37,7 @@ impl Resource {
     pub fn konnektor(&self) -> Option<&KonnektorCall> {
         match self {
             Resource::Konnektor(c) => Some(c),
-            Resource::KvcRest(_) => None,
+            Resource::KvcRest(_) | Resource::Kas(_) => None,
         }
     }
 }
@@ -44,6 +47,7 @@ impl RouteName for Resource {
         match self {
             Resource::KvcRest(r) => r.name(),
             Resource::Konnektor(c) => c.name(),
+            Resource::Kas(c) => c.name(),
         }
     }
 
@@ -51,6 +55,7 @@ impl RouteName for Resource {
         match self {
             Resource::KvcRest(r) => r.subject(),
             Resource::Konnektor(c) => c.subject(),
+            Resource::Kas(c) => c.subject(),
         }
     }
 }

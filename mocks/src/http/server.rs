@@ -82,6 +82,11 @@ pub struct Reply {
     pub content_type: Option<String>,
     pub headers: Vec<(header::HeaderName, String)>,
     pub body: Vec<u8>,
+    /// Stream this file as the body instead of `body` (large downloads are not held in memory);
+    /// its length is sent as Content-Length.
+    pub file: Option<std::path::PathBuf>,
+    /// HEAD: send headers (Content-Length of the body) without the body.
+    pub head_only: bool,
 }
 
 impl Reply {
@@ -91,6 +96,8 @@ impl Reply {
             content_type: None,
             headers: Vec::new(),
             body: Vec::new(),
+            file: None,
+            head_only: false,
         }
     }
 
@@ -100,6 +107,16 @@ impl Reply {
             content_type: Some(content_type.to_string()),
             headers: Vec::new(),
             body,
+            file: None,
+            head_only: false,
+        }
+    }
+
+    /// `status` with the file at `path` streamed as the body.
+    pub fn file(status: u16, content_type: &str, path: std::path::PathBuf) -> Reply {
+        Reply {
+            file: Some(path),
+            ..Reply::body(status, content_type, Vec::new())
         }
     }
 
@@ -238,8 +255,33 @@ impl<R: Routes> Server<R> {
             }
         };
         let status = reply.status;
-        let bytes_out = reply.body.len();
-        let mut resp = Response::new(Body::from(reply.body));
+        let buffered = reply.body.len();
+        let (body, length) = match &reply.file {
+            None => (Body::from(reply.body), None),
+            Some(path) => match tokio::fs::File::open(path).await {
+                Ok(f) => {
+                    let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+                    let stream = tokio_util::io::ReaderStream::with_capacity(f, 64 * 1024);
+                    (Body::from_stream(stream), Some(len))
+                }
+                Err(e) => {
+                    ex.note = Some(format!("stored file not readable: {e}"));
+                    (Body::empty(), Some(0))
+                }
+            },
+        };
+        let bytes_out = match (reply.head_only, length) {
+            (true, _) => 0,
+            (false, Some(n)) => n as usize,
+            (false, None) => buffered,
+        };
+        let body = if reply.head_only { Body::empty() } else { body };
+        let mut resp = Response::new(body);
+        if let Some(len) = length
+            && let Ok(v) = HeaderValue::from_str(&len.to_string())
+        {
+            resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+        }
         *resp.status_mut() =
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let h: &mut HeaderMap = resp.headers_mut();
