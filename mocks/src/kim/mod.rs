@@ -3,5 +3,6 @@
 
 pub mod kas;
 pub mod konnektor;
+pub mod served_messages;
 pub mod standalone;
 pub mod vzd;

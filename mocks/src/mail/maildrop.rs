@@ -210,6 +210,50 @@ pub(crate) struct State {
     pub obs: Observations,
     /// The maildrop: `None` once deleted by a committed QUIT.
     pub mailbox: Vec<Option<Arc<[u8]>>>,
+    /// Scripted SMTP faults, changeable while the server runs.
+    pub smtp_faults: SmtpFaults,
+}
+
+/// An SMTP command a scripted fault answers instead of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmtpStage {
+    Ehlo,
+    Auth,
+    MailFrom,
+    RcptTo,
+    /// The DATA command (before 354).
+    Data,
+    /// The end of the message data (instead of 250 queued).
+    DataEnd,
+}
+
+/// Scripted SMTP faults (a Fachdienst MTA's failures as a Clientmodul must handle them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SmtpFaults {
+    /// Answer this stage with this code (421, 451, 550, 552, ...) instead of going on; 421
+    /// closes the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<(SmtpStage, u16)>,
+    /// Close the connection after this many bytes of message data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_in_data_after: Option<usize>,
+    /// Wait this long before the greeting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting_delay: Option<std::time::Duration>,
+}
+
+impl SmtpFaults {
+    /// The reply text a scripted code is sent with.
+    pub fn reply_text(code: u16) -> String {
+        match code {
+            421 => "421 4.3.2 Service not available, closing transmission channel".into(),
+            451 => "451 4.3.0 Requested action aborted: local error in processing".into(),
+            550 => "550 5.7.1 Requested action not taken: mailbox unavailable".into(),
+            552 => "552 5.3.4 Requested mail action aborted: exceeded storage allocation".into(),
+            c => format!("{c} Scripted reply"),
+        }
+    }
 }
 
 /// State shared by the servers' sessions and the mock handle.
@@ -218,6 +262,10 @@ pub(crate) struct Shared {
     pub accounts: Vec<Account>,
     pub limits: Limits,
     pub hostname: String,
+    /// The product in the greeting (`220 <hostname> ESMTP <banner>`).
+    pub banner: String,
+    /// MAIL FROM must be the authenticated user (a KIM Fachdienst MTA, A_23421).
+    pub sender_must_match_auth: bool,
 }
 
 impl Shared {

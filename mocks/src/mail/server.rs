@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::MockError;
-use crate::mail::maildrop::{Account, Limits, Proto, Shared, State};
+use crate::mail::maildrop::{Account, Limits, Proto, Shared, SmtpFaults, State};
 use crate::mail::records::Observations;
 use crate::net::recorder::Recorder;
 use crate::net::session::SessionEnd;
@@ -51,6 +51,12 @@ pub struct MailServerConfig {
     pub max_sessions: usize,
     /// Host name in the SMTP greeting and EHLO reply.
     pub hostname: String,
+    /// The product named in the SMTP greeting after `ESMTP`.
+    pub banner: String,
+    /// MAIL FROM must equal the AUTH user, else 550 (a KIM Fachdienst MTA, A_23421).
+    pub sender_must_match_auth: bool,
+    /// Scripted SMTP faults at start ([`MailServer::set_smtp_faults`] changes them).
+    pub smtp_faults: SmtpFaults,
 }
 
 impl Default for MailServerConfig {
@@ -68,6 +74,9 @@ impl Default for MailServerConfig {
             max_errors: 10,
             max_sessions: 32,
             hostname: "localhost".into(),
+            banner: "kvc-check mock KV-Connect Client".into(),
+            sender_must_match_auth: false,
+            smtp_faults: SmtpFaults::default(),
         }
     }
 }
@@ -128,6 +137,7 @@ impl MailServer {
                     .into_iter()
                     .map(|m| Some(Arc::<[u8]>::from(m)))
                     .collect(),
+                smtp_faults: config.smtp_faults,
             }),
             accounts: config.accounts,
             limits: Limits {
@@ -137,6 +147,8 @@ impl MailServer {
                 max_errors: config.max_errors.max(1),
             },
             hostname: config.hostname,
+            banner: config.banner,
+            sender_must_match_auth: config.sender_must_match_auth,
         });
         let tasks = vec![
             tokio::spawn(accept_loop(
@@ -160,6 +172,11 @@ impl MailServer {
             pop3_addr,
             tasks,
         })
+    }
+
+    /// Replaces the scripted SMTP faults (sessions read them per command).
+    pub fn set_smtp_faults(&self, faults: SmtpFaults) {
+        self.shared.update(|s| s.smtp_faults = faults);
     }
 
     pub fn smtp_addr(&self) -> SocketAddr {

@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::mail::maildrop::{
-    ClosingReplies, LineConn, LineSession, Proto, Shared, ended, write_failed,
+    ClosingReplies, LineConn, LineSession, Proto, Shared, SmtpFaults, SmtpStage, ended,
+    write_failed,
 };
 use crate::mail::records::CapturedMessage;
 use crate::net::lineio::{LineRead, read_line_chunk, transcript_text, write_all_timeout};
@@ -122,10 +123,34 @@ impl Session {
         self.bdat = None;
     }
 
+    fn faults(&self) -> SmtpFaults {
+        self.conn.shared.lock().smtp_faults.clone()
+    }
+
+    /// The scripted reply for `stage`, if one is set: sent, and 421 closes the session.
+    async fn scripted(&mut self, stage: SmtpStage) -> Step<bool> {
+        let Some((at, code)) = self.faults().reply else {
+            return Ok(false);
+        };
+        if at != stage {
+            return Ok(false);
+        }
+        self.reply(&SmtpFaults::reply_text(code)).await?;
+        if code == 421 {
+            return Err(SessionEnd::ProtocolError(format!(
+                "scripted 421 at {stage:?}"
+            )));
+        }
+        Ok(true)
+    }
+
     async fn serve(&mut self) -> Step<Infallible> {
+        if let Some(d) = self.faults().greeting_delay {
+            tokio::time::sleep(d).await;
+        }
         let greeting = format!(
-            "220 {} ESMTP kvc-check mock KV-Connect Client",
-            self.conn.shared.hostname
+            "220 {} ESMTP {}",
+            self.conn.shared.hostname, self.conn.shared.banner
         );
         self.reply(&greeting).await?;
         loop {
@@ -172,6 +197,9 @@ impl Session {
     async fn handle(&mut self, req: Request<String>) -> Step {
         match req {
             Request::Ehlo { .. } => {
+                if self.scripted(SmtpStage::Ehlo).await? {
+                    return Ok(());
+                }
                 self.greeted = true;
                 self.reset_transaction();
                 let text = format!(
@@ -202,6 +230,18 @@ impl Session {
                         .reply("552 5.3.4 Message size exceeds fixed maximum message size")
                         .await;
                 }
+                if self.scripted(SmtpStage::MailFrom).await? {
+                    return Ok(());
+                }
+                if self.conn.shared.sender_must_match_auth
+                    && !self
+                        .user
+                        .as_deref()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(&from.address))
+                {
+                    let text = "550 5.7.1 Sender address does not match the authenticated user";
+                    return self.error(text).await;
+                }
                 self.mail_from = Some(from.address);
                 self.reply("250 2.1.0 Ok").await
             }
@@ -212,12 +252,18 @@ impl Session {
                 if self.rcpts.len() >= MAX_RCPTS {
                     return self.reply("452 4.5.3 Too many recipients").await;
                 }
+                if self.scripted(SmtpStage::RcptTo).await? {
+                    return Ok(());
+                }
                 self.rcpts.push(to.address);
                 self.reply("250 2.1.5 Ok").await
             }
             Request::Data => {
                 if self.rcpts.is_empty() || self.bdat.is_some() {
                     return self.error("503 5.5.1 Need RCPT before DATA").await;
+                }
+                if self.scripted(SmtpStage::Data).await? {
+                    return Ok(());
                 }
                 self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
                 self.data().await
@@ -251,6 +297,9 @@ impl Session {
     async fn auth(&mut self, mechanism: u64, initial: String) -> Step {
         if !self.greeted {
             return self.error("503 5.5.1 EHLO first").await;
+        }
+        if self.scripted(SmtpStage::Auth).await? {
+            return Ok(());
         }
         if self.user.is_some() {
             return self.error("503 5.5.1 Already authenticated").await;
@@ -351,7 +400,13 @@ impl Session {
         let mut at_line_start = true;
         let mut too_large = false;
         let mut total = 0usize;
+        let drop_after = self.faults().drop_in_data_after;
         loop {
+            if drop_after.is_some_and(|n| total >= n) {
+                return Err(SessionEnd::ProtocolError(format!(
+                    "scripted: connection dropped after {total} bytes of DATA"
+                )));
+            }
             match tokio::time::timeout(
                 idle,
                 read_line_chunk(&mut self.conn.io, DATA_CHUNK, &mut chunk),
@@ -403,6 +458,10 @@ impl Session {
     }
 
     async fn capture(&mut self, data: Vec<u8>) -> Step {
+        if self.scripted(SmtpStage::DataEnd).await? {
+            self.reset_transaction();
+            return Ok(());
+        }
         let message = CapturedMessage {
             mail_from: self.mail_from.take().unwrap_or_default(),
             rcpt_to: std::mem::take(&mut self.rcpts),
