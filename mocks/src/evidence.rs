@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::http::{HttpConnection, HttpRequest, RouteName};
+use crate::kim::account_manager::AmCall;
 use crate::kim::kas::KasCall;
 use crate::kim::konnektor::KonnektorCall;
 use crate::kvc::rest::records::{CsrRecord, PostedMail, RestResource};
@@ -22,6 +23,8 @@ pub enum Resource {
     Konnektor(Box<KonnektorCall>),
     /// A request to the mock KAS.
     Kas(Box<KasCall>),
+    /// A request to the mock Account Manager (or AccountLimit / ServiceInformation).
+    AccountManager(Box<AmCall>),
 }
 
 impl Resource {
@@ -29,7 +32,7 @@ impl Resource {
     pub fn kvc_rest(&self) -> Option<&RestResource> {
         match self {
             Resource::KvcRest(r) => Some(r),
-            Resource::Konnektor(_) | Resource::Kas(_) => None,
+            Resource::Konnektor(_) | Resource::Kas(_) | Resource::AccountManager(_) => None,
         }
     }
 
@@ -37,7 +40,7 @@ impl Resource {
     pub fn konnektor(&self) -> Option<&KonnektorCall> {
         match self {
             Resource::Konnektor(c) => Some(c),
-            Resource::KvcRest(_) | Resource::Kas(_) => None,
+            Resource::KvcRest(_) | Resource::Kas(_) | Resource::AccountManager(_) => None,
         }
     }
 }
@@ -48,6 +51,7 @@ impl RouteName for Resource {
             Resource::KvcRest(r) => r.name(),
             Resource::Konnektor(c) => c.name(),
             Resource::Kas(c) => c.name(),
+            Resource::AccountManager(c) => c.name(),
         }
     }
 
@@ -56,6 +60,7 @@ impl RouteName for Resource {
             Resource::KvcRest(r) => r.subject(),
             Resource::Konnektor(c) => c.subject(),
             Resource::Kas(c) => c.subject(),
+            Resource::AccountManager(c) => c.subject(),
         }
     }
 }

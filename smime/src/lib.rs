@@ -55,6 +55,7 @@ pub mod card_pki;
 pub mod cms;
 pub mod error;
 pub mod files;
+pub mod jwt;
 pub mod keys;
 pub mod message;
 pub mod mime;

@@ -1,0 +1,601 @@
+//! The mock Account Manager of a KIM Fachdienst (KIM-FACTS §1.3) on the HTTP engine, with the
+//! AccountLimit and ServiceInformation endpoints beside it: `AccountManager.yaml` under
+//! `/AccountMgmt/v2.4`, `AccountLimit.yaml` under `/AccountLimit/v1.1`, `ServiceInformation.yaml`
+//! under `/ServiceInformation/v1.0`.
+//!
+//! Account operations need a bearer JWT signed with a card's C.AUT key
+//! ([`kvc_smime::jwt::verify_card_jwt`]: `x5c` chained to the card CAs, PS256 or brainpool,
+//! `iat`/`exp` at most `jwt_expiration` apart, as KIM 1.5.3 has them) whose TelematikID is the
+//! account's, and the account password in the `password` header (base64). AccountLimit takes
+//! BASIC; ServiceInformation is open. Every request is recorded with the token's outcome.
+//!
+//! Served: getAccount, setAccount, deregisterAccount (`deregDate` = now + the grace period),
+//! revokeDeregistration (403 after `deregDate`, A_23175), getOTP, get/updateOutOfOffice,
+//! getLimits, getServiceInformation. Not served (404): registerAccount, setTID, createCert.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::http::{HeaderMap, Method, Request, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hyper::body::Incoming;
+use serde::Serialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use x509_cert::Certificate;
+
+use crate::error::MockError;
+use crate::evidence::{Evidence, HttpEvidence, Resource};
+use crate::http::server::{BoxFuture, basic_credentials, read_body};
+use crate::http::{
+    BasicAuth, Exchange, HttpConnection, HttpExchange, HttpLimits, HttpRequest, Reply, RouteName,
+    Routes,
+};
+use crate::net::recorder::Recorder;
+use crate::net::tls::{ServerCertKind, TlsPki};
+
+const JSON: &str = "application/json; charset=utf-8";
+const MAX_RECORDS: usize = 100_000;
+pub const AM_BASE: &str = "/AccountMgmt/v2.4";
+pub const LIMIT_BASE: &str = "/AccountLimit/v1.1";
+pub const INFO_BASE: &str = "/ServiceInformation/v1.0";
+
+/// One KIM account as the Account Manager keeps it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AmAccount {
+    pub username: String,
+    pub password: String,
+    pub telematik_id: String,
+    pub kim_version: String,
+    /// Unix time of the deregistration, when deregistered.
+    pub dereg_date: Option<i64>,
+    pub data_time_to_live: u16,
+    pub no_vzd_mail_entry: bool,
+    pub out_of_office: serde_json::Value,
+}
+
+impl std::fmt::Debug for AmAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmAccount")
+            .field("username", &self.username)
+            .field("telematik_id", &self.telematik_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmAccount {
+    pub fn new(username: &str, password: &str, telematik_id: &str) -> AmAccount {
+        AmAccount {
+            username: username.to_string(),
+            password: password.to_string(),
+            telematik_id: telematik_id.to_string(),
+            kim_version: "1.5+".into(),
+            dereg_date: None,
+            data_time_to_live: 90,
+            no_vzd_mail_entry: false,
+            out_of_office: json!({"active": false}),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let mut v = json!({
+            "username": self.username,
+            "kimVersion": self.kim_version,
+            "regStat": if self.dereg_date.is_some() { "deregistered" } else { "registered" },
+            "dataTimeToLive": self.data_time_to_live,
+            "maxMailSize": 734_003_200u64,
+            "noVzdMailEntry": self.no_vzd_mail_entry,
+        });
+        if let Some(d) = self.dereg_date {
+            v["deregDate"] = json!(d);
+        }
+        v
+    }
+}
+
+/// Scripted faults: the account operations answer `status` (401, 404, 423, 502, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AmFaults {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_delay: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AmConfig {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub cert: ServerCertKind,
+    pub accounts: Vec<AmAccount>,
+    /// The card CAs the token's `x5c` must chain to.
+    pub trust: Vec<Certificate>,
+    /// `jwtExpiration` (300..21600 s): the longest token lifetime accepted.
+    pub jwt_expiration: Duration,
+    /// Clock skew allowed on `iat`/`nbf`/`exp`.
+    pub leeway: Duration,
+    /// Between deregistration and `deregDate`.
+    pub deregistration_grace: Duration,
+    pub faults: AmFaults,
+    pub limits: HttpLimits,
+}
+
+impl Default for AmConfig {
+    fn default() -> Self {
+        AmConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            cert: ServerCertKind::Valid,
+            accounts: Vec::new(),
+            trust: Vec::new(),
+            jwt_expiration: Duration::from_secs(21_600),
+            leeway: Duration::from_secs(60),
+            deregistration_grace: Duration::from_secs(30 * 86_400),
+            faults: AmFaults::default(),
+            limits: HttpLimits {
+                header_timeout: Duration::from_secs(10),
+                request_timeout: Duration::from_secs(30),
+                max_connections: 128,
+                max_in_flight: 64,
+            },
+        }
+    }
+}
+
+/// What one request was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AmCall {
+    pub operation: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `ok <alg> <TelematikID>` or why the bearer token was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RouteName for AmCall {
+    fn name(&self) -> &'static str {
+        "account-manager"
+    }
+
+    fn subject(&self) -> Option<&str> {
+        Some(self.operation)
+    }
+}
+
+struct State {
+    accounts: Vec<AmAccount>,
+    faults: AmFaults,
+    connections: Vec<HttpConnection>,
+    requests: Vec<HttpRequest<AmCall>>,
+    rejected_connections: usize,
+    dropped_records: usize,
+}
+
+struct Shared {
+    state: Recorder<State>,
+    config: AmConfig,
+}
+
+type Ctx = Exchange<(AmCall, BasicAuth)>;
+
+fn error(ex: &mut Ctx, status: u16, message: &str) -> Reply {
+    ex.tag.0.reason = Some(message.to_string());
+    let body = json!({"message": message, "traceId": uuid::Uuid::new_v4().simple().to_string()});
+    Reply::body(status, JSON, body.to_string().into_bytes())
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Shared {
+    /// Bearer token and `password` header for `username`: the account index, or the refusal.
+    fn authorize(&self, headers: &HeaderMap, username: &str, ex: &mut Ctx) -> Result<usize, Reply> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        let Some(token) = bearer else {
+            ex.tag.0.token = Some("missing".into());
+            return Err(error(ex, 401, "bearer JWT required"));
+        };
+        let checked = kvc_smime::jwt::verify_card_jwt(
+            token,
+            &self.config.trust,
+            SystemTime::now(),
+            self.config.jwt_expiration,
+            self.config.leeway,
+        );
+        let jwt = match checked {
+            Ok(j) => j,
+            Err(e) => {
+                ex.tag.0.token = Some(format!("refused: {e}"));
+                return Err(error(ex, 401, &format!("bearer JWT refused: {e}")));
+            }
+        };
+        let tid = jwt.telematik_id.clone().unwrap_or_default();
+        ex.tag.0.token = Some(format!("ok {} {tid}", jwt.alg));
+        let password = headers
+            .get("password")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| B64.decode(v.trim()).ok())
+            .and_then(|v| String::from_utf8(v).ok());
+        let s = self.state.lock();
+        let Some(i) = s
+            .accounts
+            .iter()
+            .position(|a| a.username.eq_ignore_ascii_case(username))
+        else {
+            return Err(error(ex, 404, &format!("no account `{username}`")));
+        };
+        let a = &s.accounts[i];
+        if password.as_deref() != Some(a.password.as_str()) {
+            return Err(error(ex, 401, "password header missing or wrong"));
+        }
+        if a.telematik_id != tid {
+            return Err(error(
+                ex,
+                401,
+                &format!("the token's card ({tid}) is not the account's TelematikID"),
+            ));
+        }
+        Ok(i)
+    }
+
+    async fn handle(&self, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
+        let path = req.uri().path().to_string();
+        let method = req.method().clone();
+        if path == format!("{INFO_BASE}/serviceinfo") && method == Method::GET {
+            ex.tag.0.operation = "getServiceInformation";
+            let body = json!({
+                "kimServiceVersion": "1.5.3",
+                "passwordPolicyRegEx": "^.{12,256}$",
+                "passwordPolicyDisplay": "Minimum length 12 characters, maximum length 256 characters.",
+                "jwtExpiration": self.config.jwt_expiration.as_secs(),
+                "referenceIdRequired": false,
+                "initialPasswordRequired": false,
+            });
+            return Reply::body(200, JSON, body.to_string().into_bytes());
+        }
+        if path == format!("{LIMIT_BASE}/limit") && method == Method::GET {
+            ex.tag.0.operation = "getLimits";
+            let creds = basic_credentials(req.headers());
+            let s = self.state.lock();
+            let found = creds.as_ref().and_then(|(u, p)| {
+                s.accounts
+                    .iter()
+                    .find(|a| a.username.eq_ignore_ascii_case(u) && &a.password == p)
+            });
+            ex.tag.1 = match (&creds, found) {
+                (None, _) => BasicAuth::Missing,
+                (Some((u, _)), None) => BasicAuth::Failed { user: u.clone() },
+                (Some((u, _)), Some(_)) => BasicAuth::Ok { user: u.clone() },
+            };
+            let Some(a) = found else {
+                drop(s);
+                return error(
+                    ex,
+                    401,
+                    "BASIC authentication with the KIM account required",
+                );
+            };
+            let body = json!({
+                "dataTimeToLive": a.data_time_to_live,
+                "maxMailSize": 734_003_200u64,
+                "quota": -1,
+                "remainQuota": -1,
+            });
+            return Reply::body(200, JSON, body.to_string().into_bytes());
+        }
+        let Some(rest) = path.strip_prefix(&format!("{AM_BASE}/account/")) else {
+            return error(ex, 404, &format!("no resource at {path}"));
+        };
+        let mut parts = rest.splitn(2, '/');
+        let username = percent_encoding::percent_decode_str(parts.next().unwrap_or(""))
+            .decode_utf8_lossy()
+            .to_string();
+        let sub = parts.next().unwrap_or("");
+        ex.tag.0.username = Some(username.clone());
+        ex.tag.0.operation = match (sub, &method) {
+            ("", &Method::GET) => "getAccount",
+            ("", &Method::PUT) => "setAccount",
+            ("", &Method::DELETE) => "deregisterAccount",
+            ("revokeDeregistration", &Method::PUT) => "revokeDeregistration",
+            ("OTP", &Method::GET) => "getOTP",
+            ("outofoffice", &Method::GET) => "getOutOfOffice",
+            ("outofoffice", &Method::PUT) => "updateOutOfOffice",
+            _ => return error(ex, 404, &format!("no operation {method} {path}")),
+        };
+        if let Some(status) = self.state.lock().faults.status {
+            return error(ex, status, "scripted fault");
+        }
+        let i = match self.authorize(req.headers(), &username, ex) {
+            Ok(i) => i,
+            Err(reply) => return reply,
+        };
+        let body = if method == Method::PUT && sub != "revokeDeregistration" {
+            match read_body(req, 64 * 1024, ex).await {
+                Ok(b) => match serde_json::from_slice::<serde_json::Value>(&b) {
+                    Ok(v) if v.is_object() => Some(v),
+                    _ => return error(ex, 400, "body is not a JSON object"),
+                },
+                Err(r) => return r,
+            }
+        } else {
+            None
+        };
+        let now = unix(SystemTime::now());
+        let grace = self.config.deregistration_grace.as_secs() as i64;
+        let op = ex.tag.0.operation;
+        let result: Result<Reply, (u16, String)> = self.state.record(|s| {
+            let a = &mut s.accounts[i];
+            match op {
+                "getAccount" => Ok(Reply::body(200, JSON, a.to_json().to_string().into_bytes())),
+                "setAccount" => {
+                    let v = body.unwrap_or_default();
+                    if let Some(ttl) = v.get("dataTimeToLive") {
+                        match ttl.as_u64() {
+                            Some(n) if (10..=365).contains(&n) => a.data_time_to_live = n as u16,
+                            _ => return Err((400, "dataTimeToLive must be 10..365".into())),
+                        }
+                    }
+                    if let Some(pw) = v.get("password").and_then(|p| p.as_str()) {
+                        match B64.decode(pw).ok().and_then(|b| String::from_utf8(b).ok()) {
+                            Some(p) if p.len() >= 12 => a.password = p,
+                            _ => {
+                                return Err((
+                                    400,
+                                    "password must be base64 of at least 12 characters".into(),
+                                ));
+                            }
+                        }
+                    }
+                    if let Some(k) = v.get("kimVersion").and_then(|k| k.as_str()) {
+                        a.kim_version = k.to_string();
+                    }
+                    if let Some(b) = v.get("noVzdMailEntry").and_then(|b| b.as_bool()) {
+                        a.no_vzd_mail_entry = b;
+                    }
+                    Ok(Reply::status(204))
+                }
+                "deregisterAccount" => {
+                    a.dereg_date = Some(now + grace);
+                    Ok(Reply::status(204))
+                }
+                "revokeDeregistration" => match a.dereg_date {
+                    None => Err((400, "the account is not deregistered".into())),
+                    Some(d) if now > d => Err((403, format!("deregDate {d} has passed (A_23175)"))),
+                    Some(_) => {
+                        a.dereg_date = None;
+                        Ok(Reply::status(204))
+                    }
+                },
+                "getOTP" => {
+                    let otp = B64.encode(uuid::Uuid::new_v4().simple().to_string());
+                    Ok(Reply::body(
+                        200,
+                        JSON,
+                        json!({"otp": otp}).to_string().into_bytes(),
+                    ))
+                }
+                "getOutOfOffice" => Ok(Reply::body(
+                    200,
+                    JSON,
+                    a.out_of_office.to_string().into_bytes(),
+                )),
+                _ => {
+                    a.out_of_office = body.unwrap_or_default();
+                    Ok(Reply::status(204))
+                }
+            }
+        });
+        match result {
+            Ok(r) => r,
+            Err((status, msg)) => error(ex, status, &msg),
+        }
+    }
+}
+
+impl Routes for Shared {
+    type Tag = (AmCall, BasicAuth);
+
+    fn new_tag(&self) -> Self::Tag {
+        (
+            AmCall {
+                operation: "unknown",
+                username: None,
+                token: None,
+                reason: None,
+            },
+            BasicAuth::NotRequired,
+        )
+    }
+
+    fn route<'a>(&'a self, req: Request<Incoming>, ex: &'a mut Ctx) -> BoxFuture<'a, Reply> {
+        Box::pin(self.handle(req, ex))
+    }
+
+    fn connected(&self, c: HttpConnection) {
+        self.state.record(|s| {
+            if s.connections.len() < MAX_RECORDS {
+                s.connections.push(c);
+            } else {
+                s.dropped_records += 1;
+            }
+        });
+    }
+
+    fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
+        self.state.record(|s| {
+            if s.requests.len() < MAX_RECORDS {
+                s.requests.push(HttpRequest {
+                    exchange,
+                    resource: call,
+                    auth,
+                });
+            } else {
+                s.dropped_records += 1;
+            }
+        });
+    }
+
+    fn rejected(&self) {
+        self.state.record(|s| s.rejected_connections += 1);
+    }
+
+    fn response_delay(&self) -> Option<Duration> {
+        self.state.lock().faults.response_delay
+    }
+}
+
+/// The running mock Account Manager (service `account-manager`).
+pub struct AccountManagerMock {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for AccountManagerMock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountManagerMock")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccountManagerMock {
+    pub async fn start(config: AmConfig, pki: &TlsPki) -> Result<AccountManagerMock, MockError> {
+        let secs = config.jwt_expiration.as_secs();
+        if !(300..=21_600).contains(&secs) {
+            return Err(MockError::Config(format!(
+                "jwt_expiration {secs} s is outside 300..21600 (ServiceInformation.yaml)"
+            )));
+        }
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| MockError::Bind {
+                what: "Account Manager (HTTPS)",
+                addr,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let tls = TlsAcceptor::from(pki.server_config(config.cert));
+        let limits = config.limits.clone();
+        let shared = Arc::new(Shared {
+            state: Recorder::new(State {
+                accounts: config.accounts.clone(),
+                faults: config.faults.clone(),
+                connections: Vec::new(),
+                requests: Vec::new(),
+                rejected_connections: 0,
+                dropped_records: 0,
+            }),
+            config,
+        });
+        let task = tokio::spawn(crate::http::server::serve(
+            listener,
+            tls,
+            shared.clone(),
+            limits,
+            Instant::now(),
+        ));
+        Ok(AccountManagerMock {
+            shared,
+            addr,
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://localhost:<port>/AccountMgmt/v2.4`.
+    pub fn base_url(&self) -> String {
+        format!("https://localhost:{}{AM_BASE}", self.addr.port())
+    }
+
+    pub fn set_faults(&self, faults: AmFaults) {
+        self.shared.state.record(|s| s.faults = faults);
+    }
+
+    /// Moves an account's deregistration date (e.g. into the past, to test A_23175).
+    pub fn set_dereg_date(&self, username: &str, unix_time: Option<i64>) -> bool {
+        self.shared.state.record(|s| {
+            s.accounts
+                .iter_mut()
+                .find(|a| a.username.eq_ignore_ascii_case(username))
+                .map(|a| a.dereg_date = unix_time)
+                .is_some()
+        })
+    }
+
+    pub fn calls(&self) -> Vec<HttpRequest<AmCall>> {
+        self.shared.state.snapshot(|s| &s.requests)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for AccountManagerMock {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+impl crate::server::MockServer for AccountManagerMock {
+    fn services(&self) -> Vec<crate::server::ServiceEndpoint> {
+        vec![crate::server::ServiceEndpoint {
+            name: "account-manager",
+            kind: crate::server::ServiceKind::Https,
+            addr: self.addr,
+        }]
+    }
+
+    fn evidence(&self) -> Evidence {
+        let s = self.shared.state.lock();
+        Evidence {
+            http: Some(HttpEvidence {
+                connections: s.connections.clone(),
+                requests: s
+                    .requests
+                    .iter()
+                    .cloned()
+                    .map(|r| r.map_resource(|c| Resource::AccountManager(Box::new(c))))
+                    .collect(),
+                rejected_connections: s.rejected_connections,
+                dropped_records: s.dropped_records,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.state.subscribe()
+    }
+
+    fn shutdown(self: Box<Self>) -> crate::server::BoxFuture<'static, ()> {
+        Box::pin(AccountManagerMock::shutdown(*self))
+    }
+}
