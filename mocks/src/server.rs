@@ -16,7 +16,7 @@ use crate::evidence::Evidence;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The protocol a service speaks (always over TLS).
+/// The protocol a service speaks (over TLS, except DNS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceKind {
@@ -24,6 +24,8 @@ pub enum ServiceKind {
     Pop3,
     Https,
     Ldaps,
+    /// DNS over UDP and TCP (service discovery).
+    Dns,
 }
 
 /// One service of a mock: its name within the product (`smtp`, `rest`, `directory`), protocol
