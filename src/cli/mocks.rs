@@ -1,4 +1,4 @@
-//! `kvc-check mocks serve kvc-client|kvc-rest|kim-ti ...`: runs a mock standalone until Ctrl-C, e.g.
+//! `kvc-check mocks serve kvc-client|kvc-rest|kim-ti|kim-fd|kim ...`: runs a mock standalone until Ctrl-C, e.g.
 //! to configure a vendor's system against it by hand.
 
 use std::path::PathBuf;
@@ -69,6 +69,59 @@ pub enum ServeMock {
         #[arg(long)]
         client_auth: bool,
     },
+    /// The KIM Fachdienst: MTA (SMTPS), mailbox (POP3S), KAS, Account Manager and DNS-SD on
+    /// 127.0.0.1; writes DIR/kim-fd.json.
+    KimFd {
+        /// Where kim-fd.json, the CA and the served messages are written.
+        #[arg(long, value_name = "DIR", default_value = "kim-fd")]
+        out: PathBuf,
+        #[command(flatten)]
+        ports: FdPorts,
+    },
+    /// kim-ti and kim-fd together (one CA, one card PKI); writes both JSON files.
+    Kim {
+        /// Where kim-ti.json, kim-fd.json and their files are written.
+        #[arg(long, value_name = "DIR", default_value = "kim")]
+        out: PathBuf,
+        /// HTTPS port of the Konnektor (0 = any free port).
+        #[arg(long, default_value_t = 4433)]
+        konnektor_port: u16,
+        /// LDAPS port of the VZD (0 = any free port).
+        #[arg(long, default_value_t = 6636)]
+        vzd_port: u16,
+        /// The Konnektor demands a TLS client certificate (written as client.p12).
+        #[arg(long)]
+        client_auth: bool,
+        #[command(flatten)]
+        ports: FdPorts,
+    },
+}
+
+/// Ports of the Fachdienst mocks (0 = any free port).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FdPorts {
+    #[arg(long, default_value_t = 4465)]
+    smtps_port: u16,
+    #[arg(long, default_value_t = 4995)]
+    pop3s_port: u16,
+    #[arg(long, default_value_t = 4443)]
+    kas_port: u16,
+    #[arg(long, default_value_t = 4444)]
+    am_port: u16,
+    #[arg(long, default_value_t = 5353)]
+    dns_port: u16,
+}
+
+impl FdPorts {
+    fn options(&self) -> kvc_mocks::kim::standalone::KimFdOptions {
+        kvc_mocks::kim::standalone::KimFdOptions {
+            smtps_port: self.smtps_port,
+            pop3s_port: self.pop3s_port,
+            kas_port: self.kas_port,
+            am_port: self.am_port,
+            dns_port: self.dns_port,
+        }
+    }
 }
 
 fn read_mailbox(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, String> {
@@ -107,6 +160,34 @@ pub fn run(args: &MocksArgs) -> ExitCode {
                     .map_err(|e| format!("mock Konnektor and VZD: {e}"))
             })
         }
+        ServeMock::KimFd { out, ports } => runtime().and_then(|r| {
+            r.block_on(kvc_mocks::kim::standalone::serve_kim_fd(
+                out,
+                ports.options(),
+            ))
+            .map_err(|e| format!("mock KIM Fachdienst: {e}"))
+        }),
+        ServeMock::Kim {
+            out,
+            konnektor_port,
+            vzd_port,
+            client_auth,
+            ports,
+        } => {
+            let ti = kvc_mocks::kim::standalone::KimTiOptions {
+                konnektor_port: *konnektor_port,
+                vzd_port: *vzd_port,
+                client_auth: *client_auth,
+            };
+            runtime().and_then(|r| {
+                r.block_on(kvc_mocks::kim::standalone::serve_kim(
+                    out,
+                    ti,
+                    ports.options(),
+                ))
+                .map_err(|e| format!("KIM mocks: {e}"))
+            })
+        }
         ServeMock::KvcClient { .. } | ServeMock::KvcRest { .. } => serve_kvc(mock),
     };
     match served {
@@ -119,7 +200,9 @@ fn serve_kvc(mock: &ServeMock) -> Result<(), String> {
     let (mailbox, name) = match mock {
         ServeMock::KvcClient { mailbox, .. } => (mailbox, "mock KV-Connect Client"),
         ServeMock::KvcRest { mailbox, .. } => (mailbox, "mock KV-Connect REST server"),
-        ServeMock::KimTi { .. } => return Err("not a KV-Connect mock".into()),
+        ServeMock::KimTi { .. } | ServeMock::KimFd { .. } | ServeMock::Kim { .. } => {
+            return Err("not a KV-Connect mock".into());
+        }
     };
     let messages = read_mailbox(mailbox)?;
     let runtime = runtime()?;
@@ -147,7 +230,7 @@ fn serve_kvc(mock: &ServeMock) -> Result<(), String> {
                 messages,
             ))
             .map(|_| ()),
-        ServeMock::KimTi { .. } => Ok(()),
+        ServeMock::KimTi { .. } | ServeMock::KimFd { .. } | ServeMock::Kim { .. } => Ok(()),
     };
     served.map_err(|e| format!("{name}: {e}"))
 }

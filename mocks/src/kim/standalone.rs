@@ -1,9 +1,13 @@
-//! The TI side of a KIM Clientmodul standalone, for a vendor to point a Clientmodul at by hand:
-//! `kvc-check mocks serve kim-ti --out DIR` starts the mock Konnektor and the mock VZD on
-//! loopback, on one card test PKI, and writes `DIR/kim-ti.json` (paths relative to DIR) with
-//! everything a Clientmodul's settings need: connector.sds URL, CA, client certificate (when
-//! client authentication is on), Context, VZD URL and base DN, and per mailbox its TelematikID,
-//! card handle, certificates and keys.
+//! The KIM mocks standalone, for a vendor to point a Clientmodul at by hand, on one card test
+//! PKI and one TLS CA, all on loopback (paths in the JSON files relative to DIR):
+//!
+//! - `kvc-check mocks serve kim-ti --out DIR`: the Konnektor and the VZD; `DIR/kim-ti.json` with
+//!   the connector.sds URL, CA, client certificate (when client authentication is on), Context,
+//!   VZD URL and base DN, and per mailbox its TelematikID, card handle, certificates and keys.
+//! - `kvc-check mocks serve kim-fd --out DIR`: the Fachdienst: MTA (SMTPS), mailbox (POP3S), KAS,
+//!   Account Manager, DNS-SD; `DIR/kim-fd.json` with their addresses, the CA and the accounts.
+//! - `kvc-check mocks serve kim --out DIR`: both, writing both files; the mailbox's messages are
+//!   encrypted to the cards the Konnektor holds.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -13,11 +17,16 @@ use kvc_smime::card_pki::{Card, CardKeyRole, CardKind, CardPki, CardVariant, Hol
 use serde_json::json;
 
 use crate::error::MockError;
+use crate::kim::account_manager::{AccountManagerMock, AmAccount, AmConfig};
+use crate::kim::dns::{DnsConfig, DnsMock, DnsService};
+use crate::kim::kas::{KasAccount, KasConfig, KasMock};
 use crate::kim::konnektor::{InsertedCard, KnownContext, KonnektorConfig, KonnektorMock};
+use crate::kim::served_messages::{self, KomLeVariant, Party};
 use crate::kim::vzd::{KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry};
+use crate::mail::{Account, MailServer, MailServerConfig};
 use crate::net::tls::{ClientAuth, TlsPki};
 
-/// Ports and options of [`serve_kim_ti`].
+/// Ports and options of the TI mocks ([`serve_kim_ti`], [`serve_kim`]).
 #[derive(Debug, Clone)]
 pub struct KimTiOptions {
     /// 0 = any free port.
@@ -91,40 +100,111 @@ fn card_files(dir: &Path, name: &str, card: &Card) -> Result<serde_json::Value, 
     Ok(serde_json::Value::Object(files))
 }
 
-/// Runs the mock Konnektor and VZD until Ctrl-C (see the module text). Prints what it wrote and
-/// every Konnektor call as it is answered; never a password (the client certificate's password
-/// is in a file).
-pub async fn serve_kim_ti(out: &Path, options: KimTiOptions) -> Result<(), MockError> {
-    std::fs::create_dir_all(out).map_err(|source| MockError::Write {
-        path: out.display().to_string(),
-        source,
-    })?;
-    let tls = TlsPki::generate("localhost")?;
-    let ca = write(out, "ca.pem", tls.ca_pem().as_bytes())?;
-    let cards = CardPki::generate().map_err(pki_err)?;
-    let card_ca = write(
-        out,
-        "card-ca.pem",
-        cards
+/// Ports of the Fachdienst mocks ([`serve_kim_fd`], [`serve_kim`]); 0 = any free port.
+#[derive(Debug, Clone)]
+pub struct KimFdOptions {
+    pub smtps_port: u16,
+    pub pop3s_port: u16,
+    pub kas_port: u16,
+    pub am_port: u16,
+    pub dns_port: u16,
+}
+
+/// One mailbox of the standalone world: its address, card and the account password.
+struct Mailbox {
+    mail: String,
+    telematik_id: String,
+    handle: String,
+    card: Card,
+    password: String,
+    identity: serde_json::Value,
+}
+
+/// What the TI and the Fachdienst share: the output folder, the TLS CA, the card PKI and the
+/// two mailboxes.
+struct KimShared {
+    out: std::path::PathBuf,
+    tls: TlsPki,
+    ca: String,
+    cards: CardPki,
+    card_ca: String,
+    mailboxes: Vec<Mailbox>,
+}
+
+impl KimShared {
+    fn create(out: &Path) -> Result<KimShared, MockError> {
+        std::fs::create_dir_all(out).map_err(|source| MockError::Write {
+            path: out.display().to_string(),
+            source,
+        })?;
+        let tls = TlsPki::generate("localhost")?;
+        let ca = write(out, "ca.pem", tls.ca_pem().as_bytes())?;
+        let cards = CardPki::generate().map_err(pki_err)?;
+        let pems = cards
             .trust_anchors()
             .iter()
             .map(|c| {
                 use der::EncodePem;
                 c.to_pem(der::pem::LineEnding::LF).map_err(pki_err)
             })
-            .collect::<Result<Vec<_>, _>>()?
-            .concat()
-            .as_bytes(),
-    )?;
+            .collect::<Result<Vec<_>, _>>()?;
+        let card_ca = write(out, "card-ca.pem", pems.concat().as_bytes())?;
+        let mut mailboxes = Vec::new();
+        for (mail, tid, handle, iccsn, given, surname) in MAILBOXES {
+            let holder = Holder::practice(iccsn, tid, given, surname);
+            let card = cards
+                .card(CardKind::SmcB, &holder, CardVariant::Valid)
+                .map_err(pki_err)?;
+            let mut identity = card_files(
+                out,
+                &format!("identities/{}", surname.to_lowercase()),
+                &card,
+            )?;
+            if let serde_json::Value::Object(m) = &mut identity {
+                m.insert("mail".into(), json!(mail));
+                m.insert("telematik_id".into(), json!(tid));
+                m.insert("card_handle".into(), json!(handle));
+            }
+            mailboxes.push(Mailbox {
+                mail: mail.to_string(),
+                telematik_id: tid.to_string(),
+                handle: handle.to_string(),
+                card,
+                password: format!("Kim-{}", uuid::Uuid::new_v4().simple()),
+                identity,
+            });
+        }
+        Ok(KimShared {
+            out: out.to_path_buf(),
+            tls,
+            ca,
+            cards,
+            card_ca,
+            mailboxes,
+        })
+    }
+
+    fn write_json(&self, name: &str, value: &serde_json::Value) -> Result<String, MockError> {
+        let text =
+            serde_json::to_string_pretty(value).map_err(|e| MockError::Config(e.to_string()))?;
+        write(&self.out, name, format!("{text}\n").as_bytes())?;
+        Ok(text)
+    }
+}
+
+struct TiWorld {
+    konnektor: KonnektorMock,
+    vzd: KimVzdMock,
+    json: serde_json::Value,
+}
+
+async fn start_ti(shared: &KimShared, options: &KimTiOptions) -> Result<TiWorld, MockError> {
+    let out = &shared.out;
     let mut inserted = Vec::new();
     let mut entries = Vec::new();
-    let mut identities = Vec::new();
-    for (i, (mail, tid, handle, iccsn, given, surname)) in MAILBOXES.into_iter().enumerate() {
-        let holder = Holder::practice(iccsn, tid, given, surname);
-        let card = cards
-            .card(CardKind::SmcB, &holder, CardVariant::Valid)
-            .map_err(pki_err)?;
-        let enc = card
+    for (i, m) in shared.mailboxes.iter().enumerate() {
+        let enc = m
+            .card
             .key(CardKeyRole::Enc)
             .ok_or_else(|| MockError::Pki("card without ENC key".into()))?;
         let certs = [&enc.rsa.certificate, &enc.ecc.certificate]
@@ -132,24 +212,13 @@ pub async fn serve_kim_ti(out: &Path, options: KimTiOptions) -> Result<(), MockE
             .map(|c| c.to_der().map_err(pki_err))
             .collect::<Result<Vec<_>, _>>()?;
         entries.push(VzdEntry::institution(
-            tid,
-            &holder.common_name,
-            mail,
+            &m.telematik_id,
+            &m.card.holder.common_name,
+            &m.mail,
             KomLeVersion::V15Plus,
             certs,
         ));
-        let mut identity = card_files(
-            out,
-            &format!("identities/{}", surname.to_lowercase()),
-            &card,
-        )?;
-        if let serde_json::Value::Object(m) = &mut identity {
-            m.insert("mail".into(), json!(mail));
-            m.insert("telematik_id".into(), json!(tid));
-            m.insert("card_handle".into(), json!(handle));
-        }
-        identities.push(identity);
-        inserted.push(InsertedCard::new(handle, i as u32 + 1, card));
+        inserted.push(InsertedCard::new(&m.handle, i as u32 + 1, m.card.clone()));
     }
     let context = KnownContext::default();
     let konnektor = KonnektorMock::start(
@@ -163,10 +232,10 @@ pub async fn serve_kim_ti(out: &Path, options: KimTiOptions) -> Result<(), MockE
             },
             contexts: vec![context.clone()],
             cards: inserted,
-            trust: cards.trust_anchors(),
+            trust: shared.cards.trust_anchors(),
             ..KonnektorConfig::default()
         },
-        &tls,
+        &shared.tls,
     )
     .await?;
     let vzd = KimVzdMock::start(
@@ -175,12 +244,12 @@ pub async fn serve_kim_ti(out: &Path, options: KimTiOptions) -> Result<(), MockE
             entries,
             ..VzdConfig::default()
         },
-        &tls,
+        &shared.tls,
     )
     .await?;
     let mut konnektor_json = json!({
         "sds_url": konnektor.sds_url(),
-        "ca_pem": ca,
+        "ca_pem": shared.ca,
         "context": {
             "MandantId": context.mandant_id,
             "ClientSystemId": context.client_system_id,
@@ -188,55 +257,207 @@ pub async fn serve_kim_ti(out: &Path, options: KimTiOptions) -> Result<(), MockE
         },
     });
     if options.client_auth {
-        let id = tls.client_identity();
+        let id = shared.tls.client_identity();
         let cert = x509_cert::Certificate::from_der(&id.certificate).map_err(pki_err)?;
-        let ca_cert = x509_cert::Certificate::from_der(tls.ca_der()).map_err(pki_err)?;
+        let ca_cert = x509_cert::Certificate::from_der(shared.tls.ca_der()).map_err(pki_err)?;
         let password = uuid::Uuid::new_v4().simple().to_string();
         let p12 =
             kvc_smime::pkcs12::build(&id.key_pkcs8, &[cert, ca_cert], &password, "client system")
                 .map_err(pki_err)?;
-        let p12_file = write(out, "client.p12", &p12)?;
-        let pw_file = write(
+        konnektor_json["client_p12"] = json!(write(out, "client.p12", &p12)?);
+        konnektor_json["client_p12_password_file"] = json!(write(
             out,
             "client.p12.password",
-            format!("{password}\n").as_bytes(),
-        )?;
-        konnektor_json["client_p12"] = json!(p12_file);
-        konnektor_json["client_p12_password_file"] = json!(pw_file);
+            format!("{password}\n").as_bytes()
+        )?);
     }
-    let description = json!({
+    let json = json!({
         "konnektor": konnektor_json,
-        "vzd": { "ldap_url": vzd.url(), "ca_pem": ca, "base_dn": VZD_BASE_DN },
-        "card_ca_pem": card_ca,
-        "identities": identities,
+        "vzd": { "ldap_url": vzd.url(), "ca_pem": shared.ca, "base_dn": VZD_BASE_DN },
+        "card_ca_pem": shared.card_ca,
+        "identities": shared.mailboxes.iter().map(|m| m.identity.clone()).collect::<Vec<_>>(),
     });
-    let text =
-        serde_json::to_string_pretty(&description).map_err(|e| MockError::Config(e.to_string()))?;
-    write(out, "kim-ti.json", format!("{text}\n").as_bytes())?;
-    println!(
-        "mock Konnektor and VZD running (Ctrl-C to stop); paths relative to {}",
-        out.display()
-    );
-    println!("{text}");
-    println!("written: {}", out.join("kim-ti.json").display());
+    Ok(TiWorld {
+        konnektor,
+        vzd,
+        json,
+    })
+}
+
+struct FdWorld {
+    mail: MailServer,
+    kas: KasMock,
+    am: AccountManagerMock,
+    dns: DnsMock,
+    json: serde_json::Value,
+}
+
+async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld, MockError> {
+    let out = &shared.out;
+    let [first, second] = &shared.mailboxes[..] else {
+        return Err(MockError::Config("two mailboxes expected".into()));
+    };
+    // The mailbox serves one valid KOM-LE message from the first mailbox to the second,
+    // encrypted to the second's card (which the Konnektor of `serve kim` holds).
+    let served = served_messages::build(
+        &KomLeVariant::Valid,
+        Party {
+            mail: &first.mail,
+            card: &first.card,
+        },
+        Party {
+            mail: &second.mail,
+            card: &second.card,
+        },
+        "kvc-check-1@kim.telematik-test",
+    )?;
+    let served_file = write(out, "mailbox/1.eml", &served)?;
+    let mail = MailServer::start(
+        MailServerConfig {
+            smtp_port: options.smtps_port,
+            pop3_port: options.pop3s_port,
+            accounts: shared
+                .mailboxes
+                .iter()
+                .map(|m| Account::new(m.mail.clone(), m.password.clone()))
+                .collect(),
+            mailbox: vec![served],
+            banner: "kvc-check mock KIM Fachdienst".into(),
+            sender_must_match_auth: true,
+            ..MailServerConfig::default()
+        },
+        &shared.tls,
+    )
+    .await?;
+    let kas = KasMock::start(
+        KasConfig {
+            port: options.kas_port,
+            accounts: shared
+                .mailboxes
+                .iter()
+                .map(|m| KasAccount::new(&m.mail, &m.password))
+                .collect(),
+            ..KasConfig::default()
+        },
+        &shared.tls,
+    )
+    .await?;
+    let am = AccountManagerMock::start(
+        AmConfig {
+            port: options.am_port,
+            accounts: shared
+                .mailboxes
+                .iter()
+                .map(|m| AmAccount::new(&m.mail, &m.password, &m.telematik_id))
+                .collect(),
+            trust: shared.cards.trust_anchors(),
+            ..AmConfig::default()
+        },
+        &shared.tls,
+    )
+    .await?;
+    let dns = DnsMock::start(DnsConfig {
+        port: options.dns_port,
+        services: vec![
+            DnsService {
+                name: "kas".into(),
+                host: "localhost".into(),
+                port: kas.addr().port(),
+                path: crate::kim::kas::KasApi::V2_4.base_path().into(),
+            },
+            DnsService {
+                name: "accmgr".into(),
+                host: "localhost".into(),
+                port: am.addr().port(),
+                path: crate::kim::account_manager::AM_BASE.into(),
+            },
+        ],
+        ..DnsConfig::default()
+    })
+    .await?;
+    let accounts: Vec<serde_json::Value> = shared
+        .mailboxes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({
+                "address": m.mail,
+                "password": m.password,
+                "telematik_id": m.telematik_id,
+                // The engine keeps one maildrop: every account reads the same messages.
+                "mailbox": if i == 1 { vec![served_file.clone()] } else { Vec::new() },
+            })
+        })
+        .collect();
+    let json = json!({
+        "mta": { "smtps": format!("localhost:{}", mail.smtp_addr().port()) },
+        "pop3": { "pop3s": format!("localhost:{}", mail.pop3_addr().port()) },
+        "kas": { "base_url": kas.base_url() },
+        "am": { "base_url": am.base_url() },
+        "dns": { "addr": dns.addr().to_string(), "domain": "kim.telematik-test" },
+        "ca_pem": shared.ca,
+        "card_ca_pem": shared.card_ca,
+        "accounts": accounts,
+    });
+    Ok(FdWorld {
+        mail,
+        kas,
+        am,
+        dns,
+        json,
+    })
+}
+
+/// The JSON as printed: passwords masked (they are in the file only).
+fn printable(value: &serde_json::Value) -> String {
+    let mut v = value.clone();
+    if let Some(accounts) = v.get_mut("accounts").and_then(|a| a.as_array_mut()) {
+        for a in accounts {
+            a["password"] = json!("(in the file)");
+        }
+    }
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// Prints what the mocks see until Ctrl-C, then stops them.
+async fn run_until_ctrl_c(ti: Option<TiWorld>, fd: Option<FdWorld>) -> Result<(), MockError> {
     let report = async {
-        let mut seen = 0usize;
+        let (mut calls, mut captured, mut uploads) = (0usize, 0usize, 0usize);
         loop {
-            let calls = konnektor
-                .wait_for_calls(seen + 1, std::time::Duration::from_millis(500))
-                .await;
-            for c in calls.iter().skip(seen) {
-                seen += 1;
-                println!(
-                    "Konnektor call {seen}: {} -> {}{}",
-                    c.resource.operation,
-                    c.resource.outcome,
-                    c.resource
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if let Some(t) = &ti {
+                for c in t.konnektor.calls().iter().skip(calls) {
+                    calls += 1;
+                    let why = c
+                        .resource
                         .reason
                         .as_ref()
                         .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                );
+                        .unwrap_or_default();
+                    println!(
+                        "Konnektor call {calls}: {} -> {}{why}",
+                        c.resource.operation, c.resource.outcome
+                    );
+                }
+            }
+            if let Some(f) = &fd {
+                let obs = f.mail.observations();
+                for m in obs.messages().skip(captured) {
+                    captured += 1;
+                    println!(
+                        "MTA captured message {captured}: MAIL FROM:<{}> RCPT TO:{:?}, {} bytes",
+                        m.mail_from,
+                        m.rcpt_to,
+                        m.data.len()
+                    );
+                }
+                for u in f.kas.uploads().iter().skip(uploads) {
+                    uploads += 1;
+                    println!(
+                        "KAS upload {uploads}: {} bytes by {} for {:?}",
+                        u.size, u.owner, u.recipients
+                    );
+                }
             }
         }
     };
@@ -244,15 +465,75 @@ pub async fn serve_kim_ti(out: &Path, options: KimTiOptions) -> Result<(), MockE
         r = tokio::signal::ctrl_c() => r?,
         _ = report => {}
     }
-    let calls = konnektor.calls().len();
-    let searches: usize = vzd
-        .observations()
-        .sessions
-        .iter()
-        .map(|s| s.searches.len())
-        .sum();
-    konnektor.shutdown().await;
-    vzd.shutdown().await;
-    println!("stopped: {calls} Konnektor call(s), {searches} VZD search(es)");
+    if let Some(t) = ti {
+        println!("stopped: {} Konnektor call(s)", t.konnektor.calls().len());
+        t.konnektor.shutdown().await;
+        t.vzd.shutdown().await;
+    }
+    if let Some(f) = fd {
+        println!(
+            "stopped: {} message(s) captured, {} KAS upload(s), {} Account Manager call(s), {} DNS quer(ies)",
+            f.mail.observations().messages().count(),
+            f.kas.uploads().len(),
+            f.am.calls().len(),
+            f.dns.queries().len()
+        );
+        f.mail.shutdown().await;
+        f.kas.shutdown().await;
+        f.am.shutdown().await;
+        f.dns.shutdown().await;
+    }
     Ok(())
+}
+
+/// `kvc-check mocks serve kim-ti`: the Konnektor and the VZD until Ctrl-C (see the module text).
+pub async fn serve_kim_ti(out: &Path, options: KimTiOptions) -> Result<(), MockError> {
+    let shared = KimShared::create(out)?;
+    let ti = start_ti(&shared, &options).await?;
+    let text = shared.write_json("kim-ti.json", &ti.json)?;
+    println!(
+        "mock Konnektor and VZD running (Ctrl-C to stop); paths relative to {}",
+        out.display()
+    );
+    println!("{text}");
+    println!("written: {}", out.join("kim-ti.json").display());
+    run_until_ctrl_c(Some(ti), None).await
+}
+
+/// `kvc-check mocks serve kim-fd`: the Fachdienst mocks until Ctrl-C.
+pub async fn serve_kim_fd(out: &Path, options: KimFdOptions) -> Result<(), MockError> {
+    let shared = KimShared::create(out)?;
+    let fd = start_fd(&shared, &options).await?;
+    shared.write_json("kim-fd.json", &fd.json)?;
+    println!(
+        "mock KIM Fachdienst running (Ctrl-C to stop); paths relative to {}",
+        out.display()
+    );
+    println!("{}", printable(&fd.json));
+    println!("written: {}", out.join("kim-fd.json").display());
+    run_until_ctrl_c(None, Some(fd)).await
+}
+
+/// `kvc-check mocks serve kim`: the TI and the Fachdienst mocks together until Ctrl-C.
+pub async fn serve_kim(
+    out: &Path,
+    ti_options: KimTiOptions,
+    fd_options: KimFdOptions,
+) -> Result<(), MockError> {
+    let shared = KimShared::create(out)?;
+    let ti = start_ti(&shared, &ti_options).await?;
+    let fd = start_fd(&shared, &fd_options).await?;
+    let ti_text = shared.write_json("kim-ti.json", &ti.json)?;
+    shared.write_json("kim-fd.json", &fd.json)?;
+    println!(
+        "mock Konnektor, VZD and KIM Fachdienst running (Ctrl-C to stop); paths relative to {}",
+        out.display()
+    );
+    println!("{ti_text}");
+    println!("{}", printable(&fd.json));
+    println!(
+        "written: {} and kim-fd.json",
+        out.join("kim-ti.json").display()
+    );
+    run_until_ctrl_c(Some(ti), Some(fd)).await
 }
