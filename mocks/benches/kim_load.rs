@@ -4,6 +4,11 @@
 //! parallel VZD lookups (LDAPS connect, anonymous bind, search by mail) against 200 parallel
 //! binds without a search. Every call must succeed, or the bench panics.
 //!
+//!
+//! The Fachdienst: 50 parallel 25 MiB KAS uploads, then their 50 downloads (curl processes as
+//! clients, so this process holds the servers only and its peak RSS is theirs: uploads stream
+//! to disk), and 100 parallel SMTP sessions of 100 KiB each against the MTA.
+//!
 //! `cargo bench -p kvc-mocks --bench kim_load`; after the criterion groups it prints one more
 //! round per load with p50/p99 latency and the process's peak RSS. Figures: docs/PERFORMANCE.md.
 
@@ -249,6 +254,208 @@ fn peak_rss_kb() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+const KAS_PARALLEL: usize = 50;
+const KAS_BYTES: usize = 25 * 1024 * 1024;
+const SMTP_PARALLEL: usize = 100;
+const SMTP_USER: &str = "praxis@kim.telematik-test";
+const SMTP_PASSWORD: &str = "Last-Geheim-1";
+
+struct FdWorld {
+    tls: TlsPki,
+    kas: kvc_mocks::kim::kas::KasMock,
+    mta: kvc_mocks::mail::MailServer,
+    dir: tempfile::TempDir,
+    ca: String,
+    file: String,
+}
+
+async fn fd_world() -> FdWorld {
+    use kvc_mocks::kim::kas::{KasAccount, KasConfig, KasMock};
+    use kvc_mocks::mail::{Account, MailServer, MailServerConfig};
+    let tls = TlsPki::generate("localhost").expect("tls");
+    let mut account = KasAccount::new(SMTP_USER, SMTP_PASSWORD);
+    account.quota_bytes = u64::MAX;
+    let kas = KasMock::start(
+        KasConfig {
+            accounts: vec![account],
+            ..KasConfig::default()
+        },
+        &tls,
+    )
+    .await
+    .expect("kas");
+    let mta = MailServer::start(
+        MailServerConfig {
+            accounts: vec![Account::new(SMTP_USER, SMTP_PASSWORD)],
+            sender_must_match_auth: true,
+            max_sessions: 256,
+            ..MailServerConfig::default()
+        },
+        &tls,
+    )
+    .await
+    .expect("mta");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    tls.write_ca(&ca).expect("ca");
+    let file = dir.path().join("attachment.enc");
+    std::fs::write(&file, vec![0x5a; KAS_BYTES]).expect("attachment");
+    FdWorld {
+        tls,
+        kas,
+        mta,
+        ca: ca.display().to_string(),
+        file: file.display().to_string(),
+        dir,
+    }
+}
+
+/// One curl upload; (latency, share link).
+async fn kas_upload(w: &FdWorld) -> (Duration, String) {
+    let begun = Instant::now();
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc2822)
+        .expect("date");
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "--cacert",
+            &w.ca,
+            "-u",
+            &format!("{SMTP_USER}:{SMTP_PASSWORD}"),
+        ])
+        .args([
+            "--form-string",
+            "messageID=<load@kim.telematik-test>",
+            "--form-string",
+        ])
+        .arg("recipients=empfang@kim.telematik-test")
+        .args(["--form-string", &format!("expires={expires}")])
+        .args([
+            "-F",
+            &format!("attachment=@{};type=application/octet-stream", w.file),
+        ])
+        .arg(format!("{}/attachment/", w.kas.base_url()))
+        .output()
+        .await
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "upload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    (
+        begun.elapsed(),
+        v["sharedLink"].as_str().expect("link").to_string(),
+    )
+}
+
+async fn kas_download(w: &FdWorld, link: &str) -> Duration {
+    let begun = Instant::now();
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "--cacert",
+            &w.ca,
+            "-H",
+            "recipient: empfang@kim.telematik-test",
+        ])
+        .args(["-o", "/dev/null", "-w", "%{size_download}", link])
+        .output()
+        .await
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "download: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), KAS_BYTES.to_string());
+    begun.elapsed()
+}
+
+/// 50 uploads in parallel, then the 50 downloads in parallel.
+async fn kas_round(w: &Arc<FdWorld>) -> (Vec<Duration>, Vec<Duration>) {
+    let ups: Vec<_> = (0..KAS_PARALLEL)
+        .map(|_| {
+            let w = w.clone();
+            tokio::spawn(async move { kas_upload(&w).await })
+        })
+        .collect();
+    let mut links = Vec::new();
+    let mut up_lat = Vec::new();
+    for t in ups {
+        let (d, l) = t.await.expect("task");
+        up_lat.push(d);
+        links.push(l);
+    }
+    let downs: Vec<_> = links
+        .into_iter()
+        .map(|l| {
+            let w = w.clone();
+            tokio::spawn(async move { kas_download(&w, &l).await })
+        })
+        .collect();
+    let mut down_lat = Vec::new();
+    for t in downs {
+        down_lat.push(t.await.expect("task"));
+    }
+    (up_lat, down_lat)
+}
+
+/// One SMTP session (AUTH PLAIN, one 100 KiB message).
+async fn smtp_session(w: Arc<FdWorld>) -> Duration {
+    use kvc_mocks::mail::client::MailClient;
+    let begun = Instant::now();
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut c = MailClient::connect(
+        "SMTP",
+        w.mta.smtp_addr(),
+        &name,
+        w.tls.client_config().expect("tls"),
+    )
+    .await
+    .expect("connect");
+    c.smtp_expect("greeting", 220).await.expect("greeting");
+    c.smtp_cmd("EHLO load", 250).await.expect("ehlo");
+    let plain =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{SMTP_USER}\0{SMTP_PASSWORD}"));
+    c.smtp_cmd_masked(&format!("AUTH PLAIN {plain}"), "AUTH PLAIN ***", 235)
+        .await
+        .expect("auth");
+    c.smtp_cmd(&format!("MAIL FROM:<{SMTP_USER}>"), 250)
+        .await
+        .expect("mail");
+    c.smtp_cmd("RCPT TO:<empfang@kim.telematik-test>", 250)
+        .await
+        .expect("rcpt");
+    c.smtp_cmd("DATA", 354).await.expect("data");
+    let mut body = b"Subject: load\r\n\r\n".to_vec();
+    for _ in 0..(100 * 1024 / 64) {
+        body.extend_from_slice(&[b'x'; 62]);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b".\r\n");
+    c.write(&body, "data").await.expect("write");
+    c.smtp_expect("end of data", 250).await.expect("queued");
+    let _ = c.smtp_cmd("QUIT", 221).await;
+    begun.elapsed()
+}
+
+async fn smtp_round(w: &Arc<FdWorld>) -> Vec<Duration> {
+    let tasks: Vec<_> = (0..SMTP_PARALLEL)
+        .map(|_| tokio::spawn(smtp_session(w.clone())))
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -299,7 +506,58 @@ fn bench(c: &mut Criterion) {
         .filter(|c| c.resource.refused())
         .count();
     assert_eq!(refused, 0, "no Konnektor call may be refused under load");
-    println!("peak RSS of the bench process: {}", peak_rss_kb());
+    println!(
+        "peak RSS after the Konnektor and VZD loads: {}",
+        peak_rss_kb()
+    );
+
+    let fd = Arc::new(rt.block_on(fd_world()));
+    // The KAS round moves 2 x 1.25 GiB: measured as single rounds, not by criterion's sampling.
+    for round in 1..=3 {
+        let begun = Instant::now();
+        let (mut up, mut down) = rt.block_on(kas_round(&fd));
+        let wall = begun.elapsed();
+        up.sort();
+        down.sort();
+        println!(
+            "kas round {round}: {KAS_PARALLEL} uploads + {KAS_PARALLEL} downloads of 25 MiB in {:.1} s ({:.0} MiB/s); upload p50 {:.0} ms p99 {:.0} ms; download p50 {:.0} ms p99 {:.0} ms",
+            wall.as_secs_f64(),
+            (2 * KAS_PARALLEL * KAS_BYTES) as f64 / 1048576.0 / wall.as_secs_f64(),
+            percentile(&up, 0.5).as_secs_f64() * 1e3,
+            percentile(&up, 0.99).as_secs_f64() * 1e3,
+            percentile(&down, 0.5).as_secs_f64() * 1e3,
+            percentile(&down, 0.99).as_secs_f64() * 1e3,
+        );
+    }
+    println!("peak RSS after the KAS rounds: {}", peak_rss_kb());
+    let mut group = c.benchmark_group("kim_fd_load");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function(
+        format!("mta {SMTP_PARALLEL} parallel sessions of 100 KiB"),
+        |b| b.iter(|| rt.block_on(smtp_round(&fd))),
+    );
+    group.finish();
+    let begun = Instant::now();
+    let d = rt.block_on(smtp_round(&fd));
+    report(
+        &format!("mta {SMTP_PARALLEL} parallel sessions"),
+        d,
+        begun.elapsed(),
+    );
+    let captured = fd.mta.observations().messages().count();
+    assert!(captured >= SMTP_PARALLEL, "every SMTP session delivered");
+    assert_eq!(
+        fd.kas.uploads().len(),
+        3 * KAS_PARALLEL,
+        "every upload stored"
+    );
+    println!(
+        "peak RSS of the bench process (servers only for the KAS rounds): {}",
+        peak_rss_kb()
+    );
+    let _ = &fd.dir;
 }
 
 criterion_group!(benches, bench);
