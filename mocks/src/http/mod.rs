@@ -4,5 +4,5 @@ pub mod client;
 pub mod records;
 pub mod server;
 
-pub use records::{BasicAuth, HttpRequest, RouteName};
-pub use server::{Exchange, HttpConnection, HttpExchange, HttpLimits, Reply, Routes};
+pub use records::{BasicAuth, HttpRecords, HttpRequest, RouteName};
+pub use server::{Exchange, HttpConnection, HttpExchange, HttpLimits, HttpTask, Reply, Routes};

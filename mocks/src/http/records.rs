@@ -123,3 +123,72 @@ impl<R: RouteName> Serialize for HttpRequest<R> {
         r.end()
     }
 }
+
+/// What one HTTPS product records: its connections and requests (bounded; beyond the bound
+/// only a counter grows) and the connections closed at once. The products keep it inside their
+/// recorded state; the Routes callbacks push into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRecords<C> {
+    pub connections: Vec<super::HttpConnection>,
+    pub requests: Vec<HttpRequest<C>>,
+    pub rejected_connections: usize,
+    pub dropped_records: usize,
+}
+
+impl<C> Default for HttpRecords<C> {
+    fn default() -> Self {
+        HttpRecords {
+            connections: Vec::new(),
+            requests: Vec::new(),
+            rejected_connections: 0,
+            dropped_records: 0,
+        }
+    }
+}
+
+/// Records kept per list before only [`HttpRecords::dropped_records`] grows.
+pub const MAX_HTTP_RECORDS: usize = 100_000;
+
+impl<C: Clone> HttpRecords<C> {
+    pub fn connected(&mut self, c: super::HttpConnection) {
+        if self.connections.len() < MAX_HTTP_RECORDS {
+            self.connections.push(c);
+        } else {
+            self.dropped_records += 1;
+        }
+    }
+
+    pub fn exchanged(&mut self, exchange: HttpExchange, resource: C, auth: BasicAuth) {
+        if self.requests.len() < MAX_HTTP_RECORDS {
+            self.requests.push(HttpRequest {
+                exchange,
+                resource,
+                auth,
+            });
+        } else {
+            self.dropped_records += 1;
+        }
+    }
+
+    /// The records as shared evidence, each resource wrapped by `wrap`.
+    pub fn evidence(
+        &self,
+        wrap: impl Fn(C) -> crate::evidence::Resource,
+    ) -> crate::evidence::Evidence {
+        crate::evidence::Evidence {
+            http: Some(crate::evidence::HttpEvidence {
+                connections: self.connections.clone(),
+                requests: self
+                    .requests
+                    .iter()
+                    .cloned()
+                    .map(|r| r.map_resource(&wrap))
+                    .collect(),
+                rejected_connections: self.rejected_connections,
+                dropped_records: self.dropped_records,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}

@@ -399,3 +399,70 @@ pub async fn read_body<T>(
         }
     }
 }
+
+/// A running HTTPS server task bound to one address: what every HTTPS product holds to stop
+/// its server (explicitly or when dropped).
+#[derive(Debug)]
+pub struct HttpTask {
+    addr: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl HttpTask {
+    /// Binds `addr` (`what` names the server in errors); for products that must know their
+    /// port before their routes exist (share links naming it).
+    pub async fn listen(
+        what: &'static str,
+        addr: std::net::SocketAddr,
+    ) -> Result<TcpListener, crate::error::MockError> {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| crate::error::MockError::Bind { what, addr, source })
+    }
+
+    /// Serves `routes` with TLS `tls` on a bound `listener`.
+    pub fn serve<R: Routes>(
+        listener: TcpListener,
+        tls: TlsAcceptor,
+        routes: Arc<R>,
+        limits: HttpLimits,
+    ) -> Result<HttpTask, crate::error::MockError> {
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(serve(listener, tls, routes, limits, Instant::now()));
+        Ok(HttpTask {
+            addr,
+            task: Some(task),
+        })
+    }
+
+    /// Binds `addr` and serves `routes` there.
+    pub async fn bind<R: Routes>(
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        tls: TlsAcceptor,
+        routes: Arc<R>,
+        limits: HttpLimits,
+    ) -> Result<HttpTask, crate::error::MockError> {
+        HttpTask::serve(HttpTask::listen(what, addr).await?, tls, routes, limits)
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and aborts running connections.
+    pub async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for HttpTask {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}

@@ -15,7 +15,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, Method, Request, header};
 use base64::Engine;
@@ -23,23 +23,20 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use x509_cert::Certificate;
 
 use crate::error::MockError;
-use crate::evidence::{Evidence, HttpEvidence, Resource};
+use crate::evidence::{Evidence, Resource};
 use crate::http::server::{BoxFuture, basic_credentials, read_body};
 use crate::http::{
-    BasicAuth, Exchange, HttpConnection, HttpExchange, HttpLimits, HttpRequest, Reply, RouteName,
-    Routes,
+    BasicAuth, Exchange, HttpConnection, HttpExchange, HttpLimits, HttpRecords, HttpRequest,
+    HttpTask, Reply, RouteName, Routes,
 };
 use crate::net::recorder::Recorder;
 use crate::net::tls::{ServerCertKind, TlsPki};
 
 const JSON: &str = "application/json; charset=utf-8";
-const MAX_RECORDS: usize = 100_000;
 pub const AM_BASE: &str = "/AccountMgmt/v2.4";
 pub const LIMIT_BASE: &str = "/AccountLimit/v1.1";
 pub const INFO_BASE: &str = "/ServiceInformation/v1.0";
@@ -172,10 +169,7 @@ impl RouteName for AmCall {
 struct State {
     accounts: Vec<AmAccount>,
     faults: AmFaults,
-    connections: Vec<HttpConnection>,
-    requests: Vec<HttpRequest<AmCall>>,
-    rejected_connections: usize,
-    dropped_records: usize,
+    http: HttpRecords<AmCall>,
 }
 
 struct Shared {
@@ -428,31 +422,16 @@ impl Routes for Shared {
     }
 
     fn connected(&self, c: HttpConnection) {
-        self.state.record(|s| {
-            if s.connections.len() < MAX_RECORDS {
-                s.connections.push(c);
-            } else {
-                s.dropped_records += 1;
-            }
-        });
+        self.state.record(|s| s.http.connected(c));
     }
 
     fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
-        self.state.record(|s| {
-            if s.requests.len() < MAX_RECORDS {
-                s.requests.push(HttpRequest {
-                    exchange,
-                    resource: call,
-                    auth,
-                });
-            } else {
-                s.dropped_records += 1;
-            }
-        });
+        self.state
+            .record(|s| s.http.exchanged(exchange, call, auth));
     }
 
     fn rejected(&self) {
-        self.state.record(|s| s.rejected_connections += 1);
+        self.state.record(|s| s.http.rejected_connections += 1);
     }
 
     fn response_delay(&self) -> Option<Duration> {
@@ -463,14 +442,13 @@ impl Routes for Shared {
 /// The running mock Account Manager (service `account-manager`).
 pub struct AccountManagerMock {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    task: Option<JoinHandle<()>>,
+    server: HttpTask,
 }
 
 impl std::fmt::Debug for AccountManagerMock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccountManagerMock")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -484,48 +462,28 @@ impl AccountManagerMock {
             )));
         }
         let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| MockError::Bind {
-                what: "Account Manager (HTTPS)",
-                addr,
-                source,
-            })?;
-        let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(pki.server_config(config.cert));
         let limits = config.limits.clone();
         let shared = Arc::new(Shared {
             state: Recorder::new(State {
                 accounts: config.accounts.clone(),
                 faults: config.faults.clone(),
-                connections: Vec::new(),
-                requests: Vec::new(),
-                rejected_connections: 0,
-                dropped_records: 0,
+                http: HttpRecords::default(),
             }),
             config,
         });
-        let task = tokio::spawn(crate::http::server::serve(
-            listener,
-            tls,
-            shared.clone(),
-            limits,
-            Instant::now(),
-        ));
-        Ok(AccountManagerMock {
-            shared,
-            addr,
-            task: Some(task),
-        })
+        let what = "Account Manager (HTTPS)";
+        let server = HttpTask::bind(what, addr, tls, shared.clone(), limits).await?;
+        Ok(AccountManagerMock { shared, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `https://localhost:<port>/AccountMgmt/v2.4`.
     pub fn base_url(&self) -> String {
-        format!("https://localhost:{}{AM_BASE}", self.addr.port())
+        format!("https://localhost:{}{AM_BASE}", self.server.addr().port())
     }
 
     pub fn set_faults(&self, faults: AmFaults) {
@@ -544,22 +502,11 @@ impl AccountManagerMock {
     }
 
     pub fn calls(&self) -> Vec<HttpRequest<AmCall>> {
-        self.shared.state.snapshot(|s| &s.requests)
+        self.shared.state.lock().http.requests.clone()
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
-        }
-    }
-}
-
-impl Drop for AccountManagerMock {
-    fn drop(&mut self) {
-        if let Some(t) = &self.task {
-            t.abort();
-        }
+        self.server.stop().await;
     }
 }
 
@@ -568,27 +515,13 @@ impl crate::server::MockServer for AccountManagerMock {
         vec![crate::server::ServiceEndpoint {
             name: "account-manager",
             kind: crate::server::ServiceKind::Https,
-            addr: self.addr,
+            addr: self.server.addr(),
         }]
     }
 
     fn evidence(&self) -> Evidence {
         let s = self.shared.state.lock();
-        Evidence {
-            http: Some(HttpEvidence {
-                connections: s.connections.clone(),
-                requests: s
-                    .requests
-                    .iter()
-                    .cloned()
-                    .map(|r| r.map_resource(|c| Resource::AccountManager(Box::new(c))))
-                    .collect(),
-                rejected_connections: s.rejected_connections,
-                dropped_records: s.dropped_records,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        s.http.evidence(|c| Resource::AccountManager(Box::new(c)))
     }
 
     fn changed(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -224,7 +224,11 @@ impl Default for VzdConfig {
             entries: Vec::new(),
             bind_account: None,
             allow_anonymous: true,
-            limits: LdapLimits::default(),
+            // Many Clientmodul workers look up at once (the load bench opens 200).
+            limits: LdapLimits {
+                max_connections: 512,
+                ..LdapLimits::default()
+            },
         }
     }
 }

@@ -20,20 +20,16 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::MockError;
-use crate::evidence::{Evidence, HttpEvidence, Resource};
-use crate::http::{BasicAuth, HttpConnection, HttpLimits, HttpRequest, RouteName};
+use crate::evidence::{Evidence, Resource};
+use crate::http::{BasicAuth, HttpLimits, HttpRecords, HttpRequest, HttpTask, RouteName};
 use crate::net::recorder::Recorder;
 use crate::net::tls::{ServerCertKind, TlsPki};
-
-const MAX_RECORDS: usize = 100_000;
 
 /// The API version the mock serves (paths and operations differ, KIM-FACTS §1.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -225,10 +221,7 @@ struct State {
     faults: KasFaults,
     stored: BTreeMap<String, Stored>,
     uploads: Vec<KasUpload>,
-    connections: Vec<HttpConnection>,
-    requests: Vec<HttpRequest<KasCall>>,
-    rejected_connections: usize,
-    dropped_records: usize,
+    http: HttpRecords<KasCall>,
 }
 
 struct Shared {
@@ -262,15 +255,14 @@ impl Shared {
 /// The running mock KAS (service `kas`).
 pub struct KasMock {
     shared: Arc<Shared>,
-    addr: SocketAddr,
+    server: HttpTask,
     _tempdir: Option<tempfile::TempDir>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for KasMock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KasMock")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -297,14 +289,9 @@ impl KasMock {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| MockError::Bind {
-                what: "KAS (HTTPS)",
-                addr,
-                source,
-            })?;
+        // The share links name the port, so it is bound before the routes exist.
+        let listener =
+            HttpTask::listen("KAS (HTTPS)", SocketAddr::new(config.bind, config.port)).await?;
         let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(pki.server_config(config.cert));
         let limits = config.limits.clone();
@@ -314,32 +301,22 @@ impl KasMock {
                 faults: config.faults.clone(),
                 stored: BTreeMap::new(),
                 uploads: Vec::new(),
-                connections: Vec::new(),
-                requests: Vec::new(),
-                rejected_connections: 0,
-                dropped_records: 0,
+                http: HttpRecords::default(),
             }),
             config,
             dir,
             origin,
         });
-        let task = tokio::spawn(crate::http::server::serve(
-            listener,
-            tls,
-            shared.clone(),
-            limits,
-            Instant::now(),
-        ));
+        let server = HttpTask::serve(listener, tls, shared.clone(), limits)?;
         Ok(KasMock {
             shared,
-            addr,
+            server,
             _tempdir: tempdir,
-            task: Some(task),
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The API base, e.g. `https://localhost:PORT/attachments/v2.4`.
@@ -374,30 +351,19 @@ impl KasMock {
 
     /// Every request so far.
     pub fn calls(&self) -> Vec<HttpRequest<KasCall>> {
-        self.shared.state.snapshot(|s| &s.requests)
+        self.shared.state.lock().http.requests.clone()
     }
 
     /// Waits until at least `n` requests were recorded, or `timeout` passed.
     pub async fn wait_for_calls(&self, n: usize, timeout: Duration) -> Vec<HttpRequest<KasCall>> {
         self.shared
             .state
-            .wait_until(timeout, |s| &s.requests, |r| r.len() >= n)
+            .wait_until(timeout, |s| &s.http.requests, |r| r.len() >= n)
             .await
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
-        }
-    }
-}
-
-impl Drop for KasMock {
-    fn drop(&mut self) {
-        if let Some(t) = &self.task {
-            t.abort();
-        }
+        self.server.stop().await;
     }
 }
 
@@ -406,27 +372,13 @@ impl crate::server::MockServer for KasMock {
         vec![crate::server::ServiceEndpoint {
             name: "kas",
             kind: crate::server::ServiceKind::Https,
-            addr: self.addr,
+            addr: self.server.addr(),
         }]
     }
 
     fn evidence(&self) -> Evidence {
         let s = self.shared.state.lock();
-        Evidence {
-            http: Some(HttpEvidence {
-                connections: s.connections.clone(),
-                requests: s
-                    .requests
-                    .iter()
-                    .cloned()
-                    .map(|r| r.map_resource(|c| Resource::Kas(Box::new(c))))
-                    .collect(),
-                rejected_connections: s.rejected_connections,
-                dropped_records: s.dropped_records,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        s.http.evidence(|c| Resource::Kas(Box::new(c)))
     }
 
     fn changed(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{KasCall, KasUpload, RecipientsForm, Shared, Stored, authenticate};
 use crate::http::server::BoxFuture;
-use crate::http::{BasicAuth, Exchange, HttpConnection, HttpExchange, HttpRequest, Reply, Routes};
+use crate::http::{BasicAuth, Exchange, HttpConnection, HttpExchange, Reply, Routes};
 
 type Ctx = Exchange<(KasCall, BasicAuth)>;
 
@@ -50,31 +50,16 @@ impl Routes for Shared {
     }
 
     fn connected(&self, c: HttpConnection) {
-        self.state.record(|s| {
-            if s.connections.len() < super::MAX_RECORDS {
-                s.connections.push(c);
-            } else {
-                s.dropped_records += 1;
-            }
-        });
+        self.state.record(|s| s.http.connected(c));
     }
 
     fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
-        self.state.record(|s| {
-            if s.requests.len() < super::MAX_RECORDS {
-                s.requests.push(HttpRequest {
-                    exchange,
-                    resource: call,
-                    auth,
-                });
-            } else {
-                s.dropped_records += 1;
-            }
-        });
+        self.state
+            .record(|s| s.http.exchanged(exchange, call, auth));
     }
 
     fn rejected(&self) {
-        self.state.record(|s| s.rejected_connections += 1);
+        self.state.record(|s| s.http.rejected_connections += 1);
     }
 
     fn response_delay(&self) -> Option<Duration> {

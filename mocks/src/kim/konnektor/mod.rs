@@ -27,11 +27,11 @@ use tokio_rustls::TlsAcceptor;
 use x509_cert::Certificate;
 
 use crate::error::MockError;
-use crate::evidence::{Evidence, HttpEvidence, Resource};
+use crate::evidence::{Evidence, Resource};
 use crate::http::server::{BoxFuture, basic_credentials, read_body};
 use crate::http::{
-    BasicAuth, Exchange, HttpConnection, HttpExchange, HttpLimits, HttpRequest, Reply, RouteName,
-    Routes,
+    BasicAuth, Exchange, HttpConnection, HttpExchange, HttpLimits, HttpRecords, HttpRequest, Reply,
+    RouteName, Routes,
 };
 use crate::net::recorder::Recorder;
 use crate::net::tls::{ClientAuth, ServerCertKind, TlsPki};
@@ -41,7 +41,6 @@ pub use soap::{CallContext, Violation};
 
 /// Bytes of a request or response body kept in a record.
 pub const RECORDED_BODY_BYTES: usize = 8 * 1024;
-const MAX_RECORDS: usize = 100_000;
 
 /// The PIN state of a card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -254,10 +253,7 @@ pub struct State {
     pub faults: KonnektorFaults,
     pub job_number: u32,
     answered: usize,
-    connections: Vec<HttpConnection>,
-    requests: Vec<HttpRequest<KonnektorCall>>,
-    rejected_connections: usize,
-    dropped_records: usize,
+    http: HttpRecords<KonnektorCall>,
 }
 
 struct Shared {
@@ -496,31 +492,16 @@ impl Routes for Shared {
     }
 
     fn connected(&self, c: HttpConnection) {
-        self.state.record(|s| {
-            if s.connections.len() < MAX_RECORDS {
-                s.connections.push(c);
-            } else {
-                s.dropped_records += 1;
-            }
-        });
+        self.state.record(|s| s.http.connected(c));
     }
 
     fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
-        self.state.record(|s| {
-            if s.requests.len() < MAX_RECORDS {
-                s.requests.push(HttpRequest {
-                    exchange,
-                    resource: call,
-                    auth,
-                });
-            } else {
-                s.dropped_records += 1;
-            }
-        });
+        self.state
+            .record(|s| s.http.exchanged(exchange, call, auth));
     }
 
     fn rejected(&self) {
-        self.state.record(|s| s.rejected_connections += 1);
+        self.state.record(|s| s.http.rejected_connections += 1);
     }
 
     fn response_delay(&self) -> Option<Duration> {
@@ -589,10 +570,7 @@ impl KonnektorMock {
                 faults: config.faults,
                 job_number: 0,
                 answered: 0,
-                connections: Vec::new(),
-                requests: Vec::new(),
-                rejected_connections: 0,
-                dropped_records: 0,
+                http: HttpRecords::default(),
             }),
             services,
             sds: Mutex::new(sds),
@@ -694,12 +672,12 @@ impl KonnektorMock {
 
     /// Every request so far.
     pub fn calls(&self) -> Vec<HttpRequest<KonnektorCall>> {
-        self.shared.state.snapshot(|s| &s.requests)
+        self.shared.state.lock().http.requests.clone()
     }
 
     /// Every TLS connection so far (with the client certificate's subject, if one was shown).
     pub fn connections(&self) -> Vec<HttpConnection> {
-        self.shared.state.snapshot(|s| &s.connections)
+        self.shared.state.lock().http.connections.clone()
     }
 
     /// Waits until at least `n` requests were recorded, or `timeout` passed.
@@ -710,7 +688,7 @@ impl KonnektorMock {
     ) -> Vec<HttpRequest<KonnektorCall>> {
         self.shared
             .state
-            .wait_until(timeout, |s| &s.requests, |r| r.len() >= n)
+            .wait_until(timeout, |s| &s.http.requests, |r| r.len() >= n)
             .await
     }
 
@@ -739,28 +717,8 @@ impl crate::server::MockServer for KonnektorMock {
 
     /// The calls with their resource as [`Resource::Konnektor`].
     fn evidence(&self) -> Evidence {
-        let (connections, requests, rejected, dropped) = {
-            let s = self.shared.state.lock();
-            (
-                s.connections.clone(),
-                s.requests.clone(),
-                s.rejected_connections,
-                s.dropped_records,
-            )
-        };
-        Evidence {
-            http: Some(HttpEvidence {
-                connections,
-                requests: requests
-                    .into_iter()
-                    .map(|r| r.map_resource(|c| Resource::Konnektor(Box::new(c))))
-                    .collect(),
-                rejected_connections: rejected,
-                dropped_records: dropped,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        let s = self.shared.state.lock();
+        s.http.evidence(|c| Resource::Konnektor(Box::new(c)))
     }
 
     fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
