@@ -146,6 +146,67 @@ pub trait Routes: Send + Sync + 'static {
     }
 }
 
+/// A product whose routes keep the engine's records in an [`HttpRecords`](super::HttpRecords)
+/// of its state: it gets [`Routes::connected`], [`Routes::exchanged`] and [`Routes::rejected`]
+/// from [`RecordingRoutes::records`].
+pub trait RecordingRoutes: Send + Sync + 'static {
+    /// What the product records per request (its resource).
+    type Call: Clone + Send + 'static;
+    fn new_call(&self) -> Self::Call;
+    fn route<'a>(
+        &'a self,
+        req: Request<Incoming>,
+        ex: &'a mut Exchange<(Self::Call, super::BasicAuth)>,
+    ) -> BoxFuture<'a, Reply>;
+    /// Applies `f` to the records (and wakes whoever waits on them).
+    fn records(&self, f: &mut dyn FnMut(&mut super::HttpRecords<Self::Call>));
+    fn response_delay(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl<P: RecordingRoutes> Routes for P {
+    type Tag = (P::Call, super::BasicAuth);
+
+    fn new_tag(&self) -> Self::Tag {
+        (self.new_call(), super::BasicAuth::NotRequired)
+    }
+
+    fn route<'a>(
+        &'a self,
+        req: Request<Incoming>,
+        ex: &'a mut Exchange<Self::Tag>,
+    ) -> BoxFuture<'a, Reply> {
+        RecordingRoutes::route(self, req, ex)
+    }
+
+    fn connected(&self, c: HttpConnection) {
+        let mut c = Some(c);
+        self.records(&mut |r| {
+            if let Some(c) = c.take() {
+                r.connected(c);
+            }
+        });
+    }
+
+    fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
+        let mut once = Some((exchange, call, auth));
+        self.records(&mut |r| {
+            if let Some((e, c, a)) = once.take() {
+                r.exchanged(e, c, a);
+            }
+        });
+    }
+
+    fn rejected(&self) {
+        self.records(&mut |r| r.rejected_connections += 1);
+    }
+
+    fn response_delay(&self) -> Option<Duration> {
+        RecordingRoutes::response_delay(self)
+    }
+}
+
 /// Accepts connections on `listener` until the task is aborted.
 pub async fn serve<R: Routes>(
     listener: TcpListener,

@@ -28,10 +28,9 @@ use x509_cert::Certificate;
 
 use crate::error::MockError;
 use crate::evidence::{Evidence, Resource};
-use crate::http::server::{BoxFuture, basic_credentials, read_body};
+use crate::http::server::{BoxFuture, RecordingRoutes, basic_credentials, read_body};
 use crate::http::{
-    BasicAuth, Exchange, HttpConnection, HttpExchange, HttpLimits, HttpRecords, HttpRequest,
-    HttpTask, Reply, RouteName, Routes,
+    BasicAuth, Exchange, HttpLimits, HttpRecords, HttpRequest, HttpTask, Reply, RouteName,
 };
 use crate::net::recorder::Recorder;
 use crate::net::tls::{ServerCertKind, TlsPki};
@@ -402,36 +401,24 @@ impl Shared {
     }
 }
 
-impl Routes for Shared {
-    type Tag = (AmCall, BasicAuth);
+impl RecordingRoutes for Shared {
+    type Call = AmCall;
 
-    fn new_tag(&self) -> Self::Tag {
-        (
-            AmCall {
-                operation: "unknown",
-                username: None,
-                token: None,
-                reason: None,
-            },
-            BasicAuth::NotRequired,
-        )
+    fn new_call(&self) -> AmCall {
+        AmCall {
+            operation: "unknown",
+            username: None,
+            token: None,
+            reason: None,
+        }
     }
 
     fn route<'a>(&'a self, req: Request<Incoming>, ex: &'a mut Ctx) -> BoxFuture<'a, Reply> {
         Box::pin(self.handle(req, ex))
     }
 
-    fn connected(&self, c: HttpConnection) {
-        self.state.record(|s| s.http.connected(c));
-    }
-
-    fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
-        self.state
-            .record(|s| s.http.exchanged(exchange, call, auth));
-    }
-
-    fn rejected(&self) {
-        self.state.record(|s| s.http.rejected_connections += 1);
+    fn records(&self, f: &mut dyn FnMut(&mut HttpRecords<AmCall>)) {
+        self.state.record(|s| f(&mut s.http));
     }
 
     fn response_delay(&self) -> Option<Duration> {

@@ -10,7 +10,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::{KasCall, KasUpload, RecipientsForm, Shared, Stored, authenticate};
 use crate::http::server::BoxFuture;
-use crate::http::{BasicAuth, Exchange, HttpConnection, HttpExchange, Reply, Routes};
+use crate::http::server::RecordingRoutes;
+use crate::http::{BasicAuth, Exchange, HttpRecords, Reply};
 
 type Ctx = Exchange<(KasCall, BasicAuth)>;
 
@@ -30,36 +31,24 @@ fn error(ex: &mut Ctx, status: u16, message: &str) -> Reply {
     reply
 }
 
-impl Routes for Shared {
-    type Tag = (KasCall, BasicAuth);
+impl RecordingRoutes for Shared {
+    type Call = KasCall;
 
-    fn new_tag(&self) -> Self::Tag {
-        (
-            KasCall {
-                operation: "unknown",
-                attachment_id: None,
-                recipient: None,
-                reason: None,
-            },
-            BasicAuth::NotRequired,
-        )
+    fn new_call(&self) -> KasCall {
+        KasCall {
+            operation: "unknown",
+            attachment_id: None,
+            recipient: None,
+            reason: None,
+        }
     }
 
     fn route<'a>(&'a self, req: Request<Incoming>, ex: &'a mut Ctx) -> BoxFuture<'a, Reply> {
         Box::pin(route(self, req, ex))
     }
 
-    fn connected(&self, c: HttpConnection) {
-        self.state.record(|s| s.http.connected(c));
-    }
-
-    fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
-        self.state
-            .record(|s| s.http.exchanged(exchange, call, auth));
-    }
-
-    fn rejected(&self) {
-        self.state.record(|s| s.http.rejected_connections += 1);
+    fn records(&self, f: &mut dyn FnMut(&mut HttpRecords<KasCall>)) {
+        self.state.record(|s| f(&mut s.http));
     }
 
     fn response_delay(&self) -> Option<Duration> {
@@ -159,18 +148,28 @@ fn parse_expires(s: &str) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// The KIM account a BASIC-authenticated request (upload, delete) comes from, or its 401.
+fn account(
+    shared: &Shared,
+    headers: &axum::http::HeaderMap,
+    ex: &mut Ctx,
+) -> Result<String, Reply> {
+    ex.tag.1 = authenticate(shared, headers);
+    match &ex.tag.1 {
+        BasicAuth::Ok { user } => Ok(user.clone()),
+        BasicAuth::Missing => Err(error(
+            ex,
+            401,
+            "BASIC authentication with the KIM account required",
+        )),
+        _ => Err(error(ex, 401, "KIM account or password wrong")),
+    }
+}
+
 async fn add(shared: &Shared, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
-    ex.tag.1 = authenticate(shared, req.headers());
-    let owner = match &ex.tag.1 {
-        BasicAuth::Ok { user } => user.clone(),
-        BasicAuth::Missing => {
-            return error(
-                ex,
-                401,
-                "BASIC authentication with the KIM account required",
-            );
-        }
-        _ => return error(ex, 401, "KIM account or password wrong"),
+    let owner = match account(shared, req.headers(), ex) {
+        Ok(user) => user,
+        Err(reply) => return reply,
     };
     if let Some(status) = shared.state.lock().faults.upload_status {
         return error(ex, status, "scripted fault");
@@ -482,17 +481,9 @@ fn read(shared: &Shared, req: &Request<Incoming>, ex: &mut Ctx, id: &str, head: 
 }
 
 fn delete(shared: &Shared, req: &Request<Incoming>, ex: &mut Ctx, id: &str) -> Reply {
-    ex.tag.1 = authenticate(shared, req.headers());
-    let user = match &ex.tag.1 {
-        BasicAuth::Ok { user } => user.clone(),
-        BasicAuth::Missing => {
-            return error(
-                ex,
-                401,
-                "BASIC authentication with the KIM account required",
-            );
-        }
-        _ => return error(ex, 401, "KIM account or password wrong"),
+    let user = match account(shared, req.headers(), ex) {
+        Ok(user) => user,
+        Err(reply) => return reply,
     };
     let removed = shared.state.record(|s| match s.stored.get(id) {
         None => Err(404),

@@ -28,10 +28,9 @@ use x509_cert::Certificate;
 
 use crate::error::MockError;
 use crate::evidence::{Evidence, Resource};
-use crate::http::server::{BoxFuture, basic_credentials, read_body};
+use crate::http::server::{BoxFuture, RecordingRoutes, basic_credentials, read_body};
 use crate::http::{
-    BasicAuth, Exchange, HttpConnection, HttpExchange, HttpLimits, HttpRecords, HttpRequest, Reply,
-    RouteName, Routes,
+    BasicAuth, Exchange, HttpConnection, HttpLimits, HttpRecords, HttpRequest, Reply, RouteName,
 };
 use crate::net::recorder::Recorder;
 use crate::net::tls::{ClientAuth, ServerCertKind, TlsPki};
@@ -472,17 +471,17 @@ impl Shared {
     }
 }
 
-impl Routes for Shared {
-    type Tag = (KonnektorCall, BasicAuth);
+impl RecordingRoutes for Shared {
+    type Call = KonnektorCall;
 
-    fn new_tag(&self) -> Self::Tag {
-        (KonnektorCall::new("unknown"), BasicAuth::NotRequired)
+    fn new_call(&self) -> KonnektorCall {
+        KonnektorCall::new("unknown")
     }
 
     fn route<'a>(
         &'a self,
         req: Request<Incoming>,
-        ex: &'a mut Exchange<Self::Tag>,
+        ex: &'a mut Exchange<(KonnektorCall, BasicAuth)>,
     ) -> BoxFuture<'a, Reply> {
         Box::pin(async move {
             let reply = self.handle(req, ex).await;
@@ -491,17 +490,8 @@ impl Routes for Shared {
         })
     }
 
-    fn connected(&self, c: HttpConnection) {
-        self.state.record(|s| s.http.connected(c));
-    }
-
-    fn exchanged(&self, exchange: HttpExchange, (call, auth): Self::Tag) {
-        self.state
-            .record(|s| s.http.exchanged(exchange, call, auth));
-    }
-
-    fn rejected(&self) {
-        self.state.record(|s| s.http.rejected_connections += 1);
+    fn records(&self, f: &mut dyn FnMut(&mut HttpRecords<KonnektorCall>)) {
+        self.state.record(|s| f(&mut s.http));
     }
 
     fn response_delay(&self) -> Option<Duration> {
