@@ -59,15 +59,8 @@ pub enum ServeMock {
         /// Where kim-ti.json, the CA, the card certificates and keys are written.
         #[arg(long, value_name = "DIR", default_value = "kim-ti")]
         out: PathBuf,
-        /// HTTPS port of the Konnektor (0 = any free port).
-        #[arg(long, default_value_t = 4433)]
-        konnektor_port: u16,
-        /// LDAPS port of the VZD (0 = any free port).
-        #[arg(long, default_value_t = 6636)]
-        vzd_port: u16,
-        /// The Konnektor demands a TLS client certificate (written as client.p12).
-        #[arg(long)]
-        client_auth: bool,
+        #[command(flatten)]
+        ti: TiOptions,
     },
     /// The KIM Fachdienst: MTA (SMTPS), mailbox (POP3S), KAS, Account Manager and DNS-SD on
     /// 127.0.0.1; writes DIR/kim-fd.json.
@@ -83,18 +76,35 @@ pub enum ServeMock {
         /// Where kim-ti.json, kim-fd.json and their files are written.
         #[arg(long, value_name = "DIR", default_value = "kim")]
         out: PathBuf,
-        /// HTTPS port of the Konnektor (0 = any free port).
-        #[arg(long, default_value_t = 4433)]
-        konnektor_port: u16,
-        /// LDAPS port of the VZD (0 = any free port).
-        #[arg(long, default_value_t = 6636)]
-        vzd_port: u16,
-        /// The Konnektor demands a TLS client certificate (written as client.p12).
-        #[arg(long)]
-        client_auth: bool,
+        #[command(flatten)]
+        ti: TiOptions,
         #[command(flatten)]
         ports: FdPorts,
     },
+}
+
+/// Ports and options of the Konnektor and VZD.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TiOptions {
+    /// HTTPS port of the Konnektor (0 = any free port).
+    #[arg(long, default_value_t = 4433)]
+    konnektor_port: u16,
+    /// LDAPS port of the VZD (0 = any free port).
+    #[arg(long, default_value_t = 6636)]
+    vzd_port: u16,
+    /// The Konnektor demands a TLS client certificate (written as client.p12).
+    #[arg(long)]
+    client_auth: bool,
+}
+
+impl TiOptions {
+    fn options(&self) -> kvc_mocks::kim::standalone::KimTiOptions {
+        kvc_mocks::kim::standalone::KimTiOptions {
+            konnektor_port: self.konnektor_port,
+            vzd_port: self.vzd_port,
+            client_auth: self.client_auth,
+        }
+    }
 }
 
 /// Ports of the Fachdienst mocks (0 = any free port).
@@ -144,22 +154,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 pub fn run(args: &MocksArgs) -> ExitCode {
     let MocksCommand::Serve { mock } = &args.command;
     let served = match mock {
-        ServeMock::KimTi {
-            out,
-            konnektor_port,
-            vzd_port,
-            client_auth,
-        } => {
-            let options = kvc_mocks::kim::standalone::KimTiOptions {
-                konnektor_port: *konnektor_port,
-                vzd_port: *vzd_port,
-                client_auth: *client_auth,
-            };
-            runtime().and_then(|r| {
-                r.block_on(kvc_mocks::kim::standalone::serve_kim_ti(out, options))
-                    .map_err(|e| format!("mock Konnektor and VZD: {e}"))
-            })
-        }
+        ServeMock::KimTi { out, ti } => runtime().and_then(|r| {
+            r.block_on(kvc_mocks::kim::standalone::serve_kim_ti(out, ti.options()))
+                .map_err(|e| format!("mock Konnektor and VZD: {e}"))
+        }),
         ServeMock::KimFd { out, ports } => runtime().and_then(|r| {
             r.block_on(kvc_mocks::kim::standalone::serve_kim_fd(
                 out,
@@ -167,27 +165,14 @@ pub fn run(args: &MocksArgs) -> ExitCode {
             ))
             .map_err(|e| format!("mock KIM Fachdienst: {e}"))
         }),
-        ServeMock::Kim {
-            out,
-            konnektor_port,
-            vzd_port,
-            client_auth,
-            ports,
-        } => {
-            let ti = kvc_mocks::kim::standalone::KimTiOptions {
-                konnektor_port: *konnektor_port,
-                vzd_port: *vzd_port,
-                client_auth: *client_auth,
-            };
-            runtime().and_then(|r| {
-                r.block_on(kvc_mocks::kim::standalone::serve_kim(
-                    out,
-                    ti,
-                    ports.options(),
-                ))
-                .map_err(|e| format!("KIM mocks: {e}"))
-            })
-        }
+        ServeMock::Kim { out, ti, ports } => runtime().and_then(|r| {
+            r.block_on(kvc_mocks::kim::standalone::serve_kim(
+                out,
+                ti.options(),
+                ports.options(),
+            ))
+            .map_err(|e| format!("KIM mocks: {e}"))
+        }),
         ServeMock::KvcClient { .. } | ServeMock::KvcRest { .. } => serve_kvc(mock),
     };
     match served {
