@@ -384,3 +384,65 @@ async fn account_limit_and_service_information() {
     .await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
 }
+
+/// Schemathesis with gematik's AccountManager.yaml: the served operations answer only what the
+/// yaml documents, in status, content type, headers and body schema. A valid card token is in
+/// every request (the password header is generated, so most requests are refused with the
+/// documented 401). registerAccount, setTID and createCert are not served and left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_answer_outside_the_yaml() {
+    let w = world().await;
+    let token = w.token(Signer::OwnRsa, "PS256", 0, 3600, false).await;
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vectors/third-party/api-kim/openapi/AccountManager.yaml");
+    let hooks_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let checks = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                  response_headers_conformance,response_schema_conformance";
+    for mode in ["positive", "negative"] {
+        let bearer = format!("Authorization: Bearer {token}");
+        let base = w.mock.base_url();
+        let args = [
+            "-m",
+            "schemathesis.cli",
+            "run",
+            spec.to_str().unwrap(),
+            "--url",
+            &base,
+            "--tls-verify",
+            &w.ca,
+            "-H",
+            &bearer,
+            "--mode",
+            mode,
+            "--checks",
+            checks,
+            "--exclude-operation-id",
+            "registerAccount",
+            "--exclude-operation-id",
+            "setTID",
+            "--exclude-operation-id",
+            "createCert",
+            "--max-examples",
+            "20",
+            "--no-color",
+        ];
+        let out = tokio::process::Command::new("python3")
+            .args(args)
+            .env("PYTHONPATH", &hooks_dir)
+            .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("python3");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "schemathesis ({mode}) found violations:\n{text}"
+        );
+    }
+    assert!(w.mock.calls().len() > 20, "schemathesis sent requests");
+}
