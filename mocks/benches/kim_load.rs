@@ -289,6 +289,8 @@ async fn fd_world() -> FdWorld {
             accounts: vec![Account::new(SMTP_USER, SMTP_PASSWORD)],
             sender_must_match_auth: true,
             max_sessions: 256,
+            // Keeps every message of every round (the product default caps at 1 GiB).
+            max_stored_bytes: usize::MAX,
             ..MailServerConfig::default()
         },
         &tls,
@@ -481,10 +483,11 @@ fn bench(c: &mut Criterion) {
     // One more round each for latency percentiles and throughput.
     let report = |name: &str, mut d: Vec<Duration>, wall: Duration| {
         d.sort();
+        let n = d.len();
         println!(
-            "{name}: {PARALLEL} calls in {:.0} ms = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms",
+            "{name}: {n} calls in {:.0} ms = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms",
             wall.as_secs_f64() * 1e3,
-            PARALLEL as f64 / wall.as_secs_f64(),
+            n as f64 / wall.as_secs_f64(),
             percentile(&d, 0.5).as_secs_f64() * 1e3,
             percentile(&d, 0.99).as_secs_f64() * 1e3
         );

@@ -291,3 +291,24 @@ async fn poplib_fetches_komle_messages_that_open_as_their_variant_says() {
     let inner = String::from_utf8(kas.inner_message.unwrap()).unwrap();
     assert!(inner.contains("Content-Disposition: x-kas"), "{inner}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_is_bounded_and_says_452_beyond_it() {
+    let pki = TlsPki::generate("localhost").unwrap();
+    let config = MailServerConfig {
+        accounts: vec![Account::new(SENDER, PASSWORD)],
+        sender_must_match_auth: true,
+        max_stored_bytes: 40,
+        ..MailServerConfig::default()
+    };
+    let mock = MailServer::start(config, &pki).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    pki.write_ca(&ca).unwrap();
+    let ca = ca.display().to_string();
+    // Each message is 25 bytes: the first fits, the second would pass 40.
+    assert_eq!(send(&mock, &ca, SENDER).await, "sent", "control");
+    assert_eq!(send(&mock, &ca, SENDER).await, "452");
+    let obs = mock.wait_for_idle(Duration::from_secs(10)).await;
+    assert_eq!(obs.messages().count(), 1);
+}

@@ -35,6 +35,8 @@ impl Account {
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
     pub max_message_bytes: usize,
+    /// Captured message bytes kept in all; beyond, DATA is answered 452 and not kept.
+    pub max_stored_bytes: usize,
     pub idle_timeout: Duration,
     pub max_line_bytes: usize,
     pub max_errors: usize,
@@ -212,6 +214,8 @@ pub(crate) struct State {
     pub mailbox: Vec<Option<Arc<[u8]>>>,
     /// Scripted SMTP faults, changeable while the server runs.
     pub smtp_faults: SmtpFaults,
+    /// Bytes of captured messages kept so far.
+    pub stored_bytes: usize,
 }
 
 /// An SMTP command a scripted fault answers instead of the server.

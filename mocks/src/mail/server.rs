@@ -39,6 +39,9 @@ pub struct MailServerConfig {
     /// Larger DATA/BDAT: 552, rest discarded, memory bounded; the session is then closed
     /// ([`SessionEnd::TooLarge`]).
     pub max_message_bytes: usize,
+    /// Bytes of captured messages kept in all (a long run or a flood cannot exhaust memory);
+    /// beyond it the end of DATA is answered `452 4.3.1` and the message is not kept.
+    pub max_stored_bytes: usize,
     /// A peer that sends nothing (or does not read) for this long is dropped.
     pub idle_timeout: Duration,
     /// Longest command line accepted (bytes, CRLF included); longer ones are answered 500.
@@ -69,6 +72,7 @@ impl Default for MailServerConfig {
             accounts: Vec::new(),
             mailbox: Vec::new(),
             max_message_bytes: 64 * 1024 * 1024,
+            max_stored_bytes: 1024 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30),
             max_line_bytes: 4096,
             max_errors: 10,
@@ -138,10 +142,12 @@ impl MailServer {
                     .map(|m| Some(Arc::<[u8]>::from(m)))
                     .collect(),
                 smtp_faults: config.smtp_faults,
+                stored_bytes: 0,
             }),
             accounts: config.accounts,
             limits: Limits {
                 max_message_bytes: config.max_message_bytes,
+                max_stored_bytes: config.max_stored_bytes,
                 idle_timeout: config.idle_timeout,
                 max_line_bytes: config.max_line_bytes,
                 max_errors: config.max_errors.max(1),

@@ -462,6 +462,21 @@ impl Session {
             self.reset_transaction();
             return Ok(());
         }
+        let max = self.conn.shared.limits.max_stored_bytes;
+        let len = data.len();
+        let kept = self.conn.shared.update(|s| {
+            let fits = s.stored_bytes.saturating_add(len) <= max;
+            if fits {
+                s.stored_bytes += len;
+            }
+            fits
+        });
+        if !kept {
+            self.reset_transaction();
+            let text =
+                format!("452 4.3.1 Insufficient system storage (the mock keeps {max} bytes)");
+            return self.reply(&text).await;
+        }
         let message = CapturedMessage {
             mail_from: self.mail_from.take().unwrap_or_default(),
             rcpt_to: std::mem::take(&mut self.rcpts),

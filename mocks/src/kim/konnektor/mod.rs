@@ -261,6 +261,33 @@ struct Shared {
     sds: Mutex<String>,
     contexts: Vec<KnownContext>,
     basic_auth: Option<(String, String)>,
+    /// Bytes of request and response bodies the records may still keep.
+    body_budget: std::sync::atomic::AtomicUsize,
+}
+
+/// Bodies kept in records over a mock's life (a long standalone run stays bounded).
+pub const RECORDED_BODY_BUDGET: usize = 32 * 1024 * 1024;
+
+impl Shared {
+    /// The body as a record keeps it: bounded per body and in all.
+    fn keep(&self, bytes: &[u8]) -> String {
+        use std::sync::atomic::Ordering;
+        let want = bytes.len().min(RECORDED_BODY_BYTES);
+        let granted = self
+            .body_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(want)
+            })
+            .is_ok();
+        if granted {
+            bounded(bytes)
+        } else {
+            format!(
+                "({} bytes, not kept: the record budget is used up)",
+                bytes.len()
+            )
+        }
+    }
 }
 
 /// `xs:dateTime` in UTC.
@@ -426,7 +453,7 @@ impl Shared {
                 return reply;
             }
         };
-        ex.tag.0.request = bounded(&body);
+        ex.tag.0.request = self.keep(&body);
         let parsed = soap::read_request(&body, ct.as_deref(), action.as_deref(), &service);
         let soap12 = match &parsed {
             Ok(r) => r.soap12,
@@ -485,7 +512,7 @@ impl RecordingRoutes for Shared {
     ) -> BoxFuture<'a, Reply> {
         Box::pin(async move {
             let reply = self.handle(req, ex).await;
-            ex.tag.0.response = bounded(&reply.body);
+            ex.tag.0.response = self.keep(&reply.body);
             reply
         })
     }
@@ -566,6 +593,7 @@ impl KonnektorMock {
             sds: Mutex::new(sds),
             contexts: config.contexts,
             basic_auth: config.basic_auth,
+            body_budget: std::sync::atomic::AtomicUsize::new(RECORDED_BODY_BUDGET),
         });
         let tls = TlsAcceptor::from(pki.server_config_with(config.cert, config.client_auth)?);
         let mock = KonnektorMock {
