@@ -7,9 +7,9 @@
 use serde::Serialize;
 
 use crate::http::{HttpConnection, HttpRequest, RouteName};
-use crate::kim::account_manager::AmCall;
-use crate::kim::kas::KasCall;
-use crate::kim::konnektor::KonnektorCall;
+use crate::kim::account_manager::records::AmCall;
+use crate::kim::kas::records::KasCall;
+use crate::kim::konnektor::records::KonnektorCall;
 use crate::kvc::rest::records::{CsrRecord, PostedMail, RestResource};
 use crate::ldap::DirectoryObservations;
 use crate::mail::{Pop3Session, SmtpSession};

@@ -10,6 +10,7 @@
 //! bodies, outcome and timing; the TLS client identity is in the connection records.
 
 pub mod operations;
+pub mod records;
 pub mod services;
 pub mod soap;
 mod xml;
@@ -30,11 +31,12 @@ use crate::error::MockError;
 use crate::evidence::{Evidence, Resource};
 use crate::http::server::{BoxFuture, RecordingRoutes, basic_credentials, read_body};
 use crate::http::{
-    BasicAuth, Exchange, HttpConnection, HttpLimits, HttpRecords, HttpRequest, Reply, RouteName,
+    BasicAuth, Exchange, HttpConnection, HttpLimits, HttpRecords, HttpRequest, Reply,
 };
 use crate::net::recorder::Recorder;
 use crate::net::tls::{ClientAuth, ServerCertKind, TlsPki};
 use kvc_smime::card_pki::Card;
+pub use records::KonnektorCall;
 pub use services::{EndpointLayout, Operation, ServiceVersion};
 pub use soap::{CallContext, Violation};
 
@@ -185,63 +187,6 @@ impl Default for KonnektorConfig {
                 max_in_flight: 256,
             },
         }
-    }
-}
-
-/// What one request to the Konnektor was and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KonnektorCall {
-    /// `connector.sds`, an operation name, or `unknown`.
-    pub operation: String,
-    /// Service and version of the endpoint called, e.g. `SignatureService 7.5.5`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub context: Option<CallContext>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card_handle: Option<String>,
-    /// `ok`, or `fault <code>` (a SOAP fault with a TelematikError).
-    pub outcome: String,
-    /// Why the request was refused (what did not conform, or which scripted fault).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Scripted faults in effect when the call was answered.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub faults: Vec<String>,
-    /// The request body (first [`RECORDED_BODY_BYTES`] bytes).
-    pub request: String,
-    /// The response body (first [`RECORDED_BODY_BYTES`] bytes).
-    pub response: String,
-}
-
-impl KonnektorCall {
-    fn new(operation: &str) -> KonnektorCall {
-        KonnektorCall {
-            operation: operation.to_string(),
-            endpoint: None,
-            context: None,
-            card_handle: None,
-            outcome: "ok".into(),
-            reason: None,
-            faults: Vec::new(),
-            request: String::new(),
-            response: String::new(),
-        }
-    }
-
-    /// Whether the Konnektor refused the request (SOAP fault or HTTP error).
-    pub fn refused(&self) -> bool {
-        self.outcome != "ok"
-    }
-}
-
-impl RouteName for KonnektorCall {
-    fn name(&self) -> &'static str {
-        "konnektor"
-    }
-
-    fn subject(&self) -> Option<&str> {
-        Some(&self.operation)
     }
 }
 

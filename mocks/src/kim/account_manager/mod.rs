@@ -26,12 +26,13 @@ use serde_json::json;
 use tokio_rustls::TlsAcceptor;
 use x509_cert::Certificate;
 
+pub mod records;
+pub use records::AmCall;
+
 use crate::error::MockError;
 use crate::evidence::{Evidence, Resource};
 use crate::http::server::{BoxFuture, RecordingRoutes, basic_credentials, read_body};
-use crate::http::{
-    BasicAuth, Exchange, HttpLimits, HttpRecords, HttpRequest, HttpTask, Reply, RouteName,
-};
+use crate::http::{BasicAuth, Exchange, HttpLimits, HttpRecords, HttpRequest, HttpTask, Reply};
 use crate::net::recorder::Recorder;
 use crate::net::tls::{ServerCertKind, TlsPki};
 
@@ -139,29 +140,6 @@ impl Default for AmConfig {
                 max_in_flight: 64,
             },
         }
-    }
-}
-
-/// What one request was.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AmCall {
-    pub operation: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// `ok <alg> <TelematikID>` or why the bearer token was refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl RouteName for AmCall {
-    fn name(&self) -> &'static str {
-        "account-manager"
-    }
-
-    fn subject(&self) -> Option<&str> {
-        Some(self.operation)
     }
 }
 
