@@ -1,5 +1,6 @@
 //! Any bytes through the S/MIME layer: BER reader, CMS ContentInfo/SignedData/EnvelopedData
-//! parsing, decryption attempt, signature verification, PKCS#12 and the whole-message opener.
+//! parsing, decryption attempt, signature verification, PKCS#12, the whole-message opener and
+//! the KOM-LE profile checks.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -39,4 +40,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = kvc_smime::keys::parse_certificates(data, "fuzz");
     let _ = kvc_smime::message::open_message_named(data, key(), &[], None, "fuzz");
     let _ = kvc_smime::message::verify_message(data, &[], None, "fuzz");
+    // The KOM-LE profile checks on every layer (open_message_named runs them on what it
+    // decrypts; these reach the layers without a decryption).
+    let _ = kvc_smime::profile::check_message(data, key(), "fuzz");
+    let _ = kvc_smime::profile::check_envelope(data, &["fuzz@kim.telematik-test".to_string()]);
+    let _ = kvc_smime::profile::check_signed_data(data, Some(data));
+    let _ = kvc_smime::profile::check_headers(data, data);
 });

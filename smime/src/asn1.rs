@@ -47,6 +47,15 @@ pub struct RecipientEmailAsn1 {
     pub rid: IssuerAndSerialNumber,
 }
 
+/// `RecipientEmail` with the full `RecipientIdentifier` CHOICE as `rid`: reads entries whose rid
+/// is a `[0] subjectKeyIdentifier` too, so the profile check can name that break
+/// (KOM-LE-A_2117) instead of failing to parse the attribute.
+#[derive(Clone, Debug, Sequence, PartialEq, Eq)]
+pub struct RecipientEmailAnyRid {
+    pub email_address: Ia5String,
+    pub rid: cms::enveloped_data::RecipientIdentifier,
+}
+
 /// One entry of the recipient-emails attribute, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecipientEmail {

@@ -85,8 +85,24 @@ pub fn content_info(blob: &[u8], input: &str) -> Result<(CmsKind, ObjectIdentifi
 /// Context-specific fields `[n]` that are constructed by definition (attribute sets, certificate
 /// sets, originatorInfo) must carry the constructed bit; `der` in BER mode does not insist.
 fn require_constructed(seq_tlv: &[u8], numbers: &[u8], what: &str, input: &str) -> Result<()> {
+    require_constructed_from(seq_tlv, 0, numbers, what, input)
+}
+
+/// [`require_constructed`] on the fields from index `from` on (a SignerInfo's `sid` may be a
+/// primitive `[0] IMPLICIT SubjectKeyIdentifier`; its `[0]` signedAttrs come later).
+fn require_constructed_from(
+    seq_tlv: &[u8],
+    from: usize,
+    numbers: &[u8],
+    what: &str,
+    input: &str,
+) -> Result<()> {
     let t = ber::read_tlv(seq_tlv).map_err(|e| e.with_input(input))?;
-    for c in ber::children(t.content).map_err(|e| e.with_input(input))? {
+    for c in ber::children(t.content)
+        .map_err(|e| e.with_input(input))?
+        .into_iter()
+        .skip(from)
+    {
         if c.first & 0xc0 == 0x80 && numbers.contains(&(c.first & 0x1f)) && !c.constructed {
             return Err(bad(
                 input,
@@ -247,7 +263,7 @@ pub fn envelope_recipients(blob: &[u8], input: &str) -> Result<EnvelopeRecipient
     Ok(EnvelopeRecipients { infos, rids })
 }
 
-fn rid_matches_cert(rid: &RecipientIdentifier, cert: &Certificate) -> bool {
+pub(crate) fn rid_matches_cert(rid: &RecipientIdentifier, cert: &Certificate) -> bool {
     match rid {
         RecipientIdentifier::IssuerAndSerialNumber(ias) => *ias == issuer_serial(cert),
         RecipientIdentifier::SubjectKeyIdentifier(ski) => {
@@ -256,7 +272,8 @@ fn rid_matches_cert(rid: &RecipientIdentifier, cert: &Certificate) -> bool {
     }
 }
 
-fn cert_ski(cert: &Certificate) -> Option<Vec<u8>> {
+/// The subjectKeyIdentifier extension of a certificate, if it has one.
+pub fn cert_ski(cert: &Certificate) -> Option<Vec<u8>> {
     let exts = cert.tbs_certificate().extensions()?;
     for e in exts.iter() {
         if e.extn_id == oids::EXT_SKI {
@@ -499,22 +516,6 @@ pub enum EnvelopeKind {
     AuthEnveloped,
 }
 
-/// A KOM-LE profile observation (requirement ID + explanation).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileNote {
-    /// Catalogue ID, e.g. `KOM-LE-A_2107`.
-    pub requirement: String,
-    /// Explanation.
-    pub message: String,
-}
-
-fn note(req: &str, msg: impl Into<String>) -> ProfileNote {
-    ProfileNote {
-        requirement: req.to_string(),
-        message: msg.into(),
-    }
-}
-
 /// Result of a successful decryption.
 #[derive(Clone, Debug)]
 pub struct Decrypted {
@@ -534,10 +535,10 @@ pub struct Decrypted {
     pub recipients: Vec<IssuerAndSerialNumber>,
     /// Number of RecipientInfos of any kind.
     pub recipient_info_count: usize,
-    /// recipient-emails from the unauthenticated / unprotected attributes, if present.
+    /// recipient-emails from the unauthenticated / unprotected attributes, if present and
+    /// readable (a malformed attribute reads as absent here; the KOM-LE profile checks in
+    /// [`crate::profile`] name what is wrong with it).
     pub recipient_emails: Option<Vec<RecipientEmail>>,
-    /// KOM-LE profile observations on the envelope (only meaningful for AuthEnvelopedData).
-    pub profile_notes: Vec<ProfileNote>,
 }
 
 fn find_recipient_emails(
@@ -743,7 +744,7 @@ fn decrypt_content(
 /// [`ErrorKind::BadInput`] (malformed message, names `input`).
 pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Decrypted> {
     let (kind, oid, content) = content_info(blob, input)?;
-    let (ris, eci, mac, aad, attrs, env_kind, mut notes) = match kind {
+    let (ris, eci, mac, aad, attrs, env_kind) = match kind {
         CmsKind::AuthEnvelopedData => {
             require_constructed(&content, &[0, 1, 2], "AuthEnvelopedData", input)?;
             let aed = AuthEnvelopedData::from_ber(&content)
@@ -757,23 +758,10 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
                     ),
                 ));
             }
-            let mut notes = Vec::new();
-            if aed.originator_info.is_some() {
-                notes.push(note(
-                    "KOM-LE-A_2106",
-                    "AuthEnvelopedData carries originatorInfo (must be absent)",
-                ));
-            }
             let aad = match &aed.auth_attrs {
                 Some(a) => a.to_der().map_err(|e| bad(input, e.to_string()))?,
                 None => Vec::new(),
             };
-            if aed.unauth_attrs.is_none() {
-                notes.push(note(
-                    "KOM-LE-A_2107",
-                    "AuthEnvelopedData has no unauthAttrs (recipient-emails missing)",
-                ));
-            }
             (
                 aed.recip_infos,
                 aed.auth_encrypted_content_info,
@@ -781,7 +769,6 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
                 aad,
                 aed.unauth_attrs,
                 EnvelopeKind::AuthEnveloped,
-                notes,
             )
         }
         CmsKind::EnvelopedData => {
@@ -795,7 +782,6 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
                 Vec::new(),
                 ed.unprotected_attrs,
                 EnvelopeKind::Enveloped,
-                Vec::new(),
             )
         }
         _ => return Err(not_encrypted(input, &oid)),
@@ -809,54 +795,25 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
             ),
         ));
     }
-    let recipient_emails = find_recipient_emails(attrs.as_ref(), input)?;
+    // A malformed recipient-emails attribute does not stop decryption: the profile checks
+    // (`crate::profile`, KOM-LE-A_2114/2117) report it.
+    let recipient_emails = find_recipient_emails(attrs.as_ref(), input).ok().flatten();
     let mut recipients = Vec::new();
     let mut ktris = Vec::new();
     let ri_count = ris.0.len();
+    // Other RecipientInfo kinds are not tried (KOM-LE allows only KTRI, KOM-LE-A_2108, which
+    // `crate::profile` checks).
     for ri in ris.0.iter() {
-        match ri {
-            RecipientInfo::Ktri(k) => {
-                let expected = match &k.rid {
-                    RecipientIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V0,
-                    RecipientIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V2,
-                };
-                version_for_id(input, "KeyTransRecipientInfo", "rid", k.version, expected)?;
-                match &k.rid {
-                    RecipientIdentifier::IssuerAndSerialNumber(ias) => recipients.push(ias.clone()),
-                    RecipientIdentifier::SubjectKeyIdentifier(_) => {
-                        if env_kind == EnvelopeKind::AuthEnveloped {
-                            notes.push(note("KOM-LE-A_2109", "a KeyTransRecipientInfo identifies its recipient by subjectKeyIdentifier instead of issuerAndSerialNumber"));
-                        }
-                    }
-                }
-                ktris.push(k.clone());
+        if let RecipientInfo::Ktri(k) = ri {
+            let expected = match &k.rid {
+                RecipientIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V0,
+                RecipientIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V2,
+            };
+            version_for_id(input, "KeyTransRecipientInfo", "rid", k.version, expected)?;
+            if let RecipientIdentifier::IssuerAndSerialNumber(ias) = &k.rid {
+                recipients.push(ias.clone());
             }
-            _ => {
-                if env_kind == EnvelopeKind::AuthEnveloped {
-                    notes.push(note("KOM-LE-A_2108", "AuthEnvelopedData contains a RecipientInfo other than KeyTransRecipientInfo"));
-                }
-            }
-        }
-    }
-    if env_kind == EnvelopeKind::AuthEnveloped {
-        if eci.encrypted_content.is_none() {
-            notes.push(note("KOM-LE-A_2112", "encryptedContent is absent"));
-        }
-        if let Some(list) = &recipient_emails {
-            if list.len() != ri_count {
-                notes.push(note("KOM-LE-A_2115", format!("recipient-emails has {} entries for {} RecipientInfos (one per RecipientInfo required)", list.len(), ri_count)));
-            }
-            for r in &recipients {
-                if !list.iter().any(|e| e.rid == *r) {
-                    notes.push(note(
-                        "KOM-LE-A_2115",
-                        format!(
-                            "RecipientInfo for {} has no recipient-emails entry",
-                            describe_rid(r)
-                        ),
-                    ));
-                }
-            }
+            ktris.push(k.clone());
         }
     }
     let key_name = key.source.clone();
@@ -909,7 +866,6 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
                     recipients,
                     recipient_info_count: ri_count,
                     recipient_emails,
-                    profile_notes: notes,
                 });
             }
             Err(e)
@@ -999,8 +955,6 @@ pub struct SignatureReport {
     pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
     /// signingTime, if present.
     pub signing_time: Option<SystemTime>,
-    /// KOM-LE profile observations (only relevant for KOM-LE messages).
-    pub profile_notes: Vec<ProfileNote>,
 }
 
 impl SignatureReport {
@@ -1177,7 +1131,9 @@ pub fn parse_signed_data(blob: &[u8], input: &str) -> Result<SignedData> {
     {
         let set = ber::read_tlv(set).map_err(|e| e.with_input(input))?;
         for si in ber::children_raw(set.content).map_err(|e| e.with_input(input))? {
-            require_constructed(si, &[0, 1], "SignerInfo", input)?;
+            // version, sid (skipped: a subjectKeyIdentifier sid is a primitive [0]), then
+            // digestAlgorithm, signedAttrs [0], …, unsignedAttrs [1].
+            require_constructed_from(si, 2, &[0, 1], "SignerInfo", input)?;
         }
     }
     SignedData::from_ber(&content)
@@ -1211,7 +1167,6 @@ pub fn verify_signed_data(
     input: &str,
 ) -> Result<SignatureReport> {
     let sd = parse_signed_data(blob, input)?;
-    let mut notes = Vec::new();
     let embedded = econtent_bytes(&sd.encap_content_info, input)?;
     let (content, is_detached) = match (embedded, detached) {
         (Some(c), _) => (c, false),
@@ -1223,15 +1178,6 @@ pub fn verify_signed_data(
             ));
         }
     };
-    if is_detached {
-        notes.push(note(
-            "KOM-LE-A_2121",
-            "SignedData has no encapsulated content (detached signature)",
-        ));
-    }
-    if sd.crls.is_some() {
-        notes.push(note("KOM-LE-A_2118", "SignedData contains crls"));
-    }
     let certs: Vec<Certificate> = sd
         .certificates
         .as_ref()
@@ -1289,15 +1235,6 @@ pub fn verify_signed_data(
             ),
         ));
     }
-    if signer_infos.len() != 1 {
-        notes.push(note(
-            "KOM-LE-A_2123",
-            format!(
-                "SignedData has {} signerInfos (exactly one required)",
-                signer_infos.len()
-            ),
-        ));
-    }
     let Some(si) = signer_infos.first().copied() else {
         return Ok(SignatureReport {
             content,
@@ -1309,34 +1246,20 @@ pub fn verify_signed_data(
             chain: Err(ChainProblem::NoSignerCertificate),
             signed_recipient_emails: None,
             signing_time: None,
-            profile_notes: notes,
         });
     };
-    if si.unsigned_attrs.is_some() {
-        notes.push(note("KOM-LE-A_2126", "SignerInfo has unsignedAttrs"));
-    }
     let signer = match &si.sid {
         SignerIdentifier::IssuerAndSerialNumber(ias) => certs
             .iter()
             .chain(trust.iter())
             .find(|c| issuer_serial(c) == *ias)
             .cloned(),
-        SignerIdentifier::SubjectKeyIdentifier(ski) => {
-            notes.push(note("KOM-LE-A_2124", "SignerInfo identifies the signer by subjectKeyIdentifier instead of issuerAndSerialNumber"));
-            certs
-                .iter()
-                .chain(trust.iter())
-                .find(|c| cert_ski(c).as_deref() == Some(ski.0.as_bytes()))
-                .cloned()
-        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => certs
+            .iter()
+            .chain(trust.iter())
+            .find(|c| cert_ski(c).as_deref() == Some(ski.0.as_bytes()))
+            .cloned(),
     };
-    if let Some(s) = &signer {
-        if certs.len() != 1 || certs[0] != *s {
-            notes.push(note("KOM-LE-A_2119", format!("certificates must contain only the signer certificate; found {} certificate(s)", certs.len())));
-        }
-    } else if certs.is_empty() {
-        notes.push(note("KOM-LE-A_2119", "SignedData contains no certificates"));
-    }
     let signature_algorithm = oids::name(&si.signature_algorithm.oid);
     let mut signed_recipient_emails = None;
     let mut signing_time = None;
@@ -1399,12 +1322,6 @@ pub fn verify_signed_data(
             }
         }
     }
-    if signed_recipient_emails.is_none() {
-        notes.push(note(
-            "KOM-LE-A_2127",
-            "signed attribute recipient-emails is missing",
-        ));
-    }
     let chain = match &signer {
         None => Err(ChainProblem::NoSignerCertificate),
         Some(s) => {
@@ -1431,7 +1348,6 @@ pub fn verify_signed_data(
         chain,
         signed_recipient_emails,
         signing_time,
-        profile_notes: notes,
     })
 }
 
@@ -1460,6 +1376,9 @@ pub struct SignOptions {
     pub signing_time: Option<SystemTime>,
     /// Extra certificates to include after the signer certificate (breaks KOM-LE-A_2119).
     pub extra_certificates: Vec<Certificate>,
+    /// Further signed attributes, taken as they are (after contentType, signingTime,
+    /// messageDigest and recipient-emails).
+    pub extra_signed_attributes: Vec<Attribute>,
 }
 
 impl Default for SignOptions {
@@ -1470,6 +1389,7 @@ impl Default for SignOptions {
             recipient_emails: None,
             signing_time: None,
             extra_certificates: Vec::new(),
+            extra_signed_attributes: Vec::new(),
         }
     }
 }
@@ -1584,6 +1504,7 @@ fn sign_with(
     if let Some(list) = &opts.recipient_emails {
         attrs.push(recipient_emails_attribute(list)?);
     }
+    attrs.extend(opts.extra_signed_attributes.iter().cloned());
     let signed_attrs = SetOfVec::try_from(attrs).map_err(berr)?;
     let to_sign = Sha256::digest(signed_attrs.to_der().map_err(berr)?);
     let (sig_alg, sig) = signer(&to_sign)?;
@@ -1654,6 +1575,9 @@ pub struct EnvelopeOptions {
     /// recipient-emails to put into unauthAttrs (AuthEnvelopedData) / unprotectedAttrs.
     /// `None` = omit the attribute.
     pub recipient_emails: Option<Vec<RecipientEmail>>,
+    /// Further unauthenticated / unprotected attributes, taken as they are. With no
+    /// recipient-emails and none of these, the field is absent.
+    pub extra_attributes: Vec<Attribute>,
 }
 
 impl EnvelopeOptions {
@@ -1663,6 +1587,7 @@ impl EnvelopeOptions {
             content_encryption: ContentEncryption::Aes256Gcm,
             key_transport: KeyTransport::OaepSha256,
             recipient_emails: Some(recipient_emails_for(recipients)),
+            extra_attributes: Vec::new(),
         }
     }
     /// KV-Connect: AES-256-CBC, RSA PKCS#1 v1.5, no recipient-emails.
@@ -1671,6 +1596,7 @@ impl EnvelopeOptions {
             content_encryption: ContentEncryption::Aes256Cbc,
             key_transport: KeyTransport::Pkcs1v15,
             recipient_emails: None,
+            extra_attributes: Vec::new(),
         }
     }
 }
@@ -1723,11 +1649,15 @@ pub fn envelope(
     }
     // SetOfVec sorts its elements; keep the caller's order instead (like other agents do).
     let recip_infos = RecipientInfos(SetOfVec::try_from(ris).map_err(berr)?);
-    let attrs = match &opts.recipient_emails {
-        Some(list) => {
-            Some(SetOfVec::try_from(vec![recipient_emails_attribute(list)?]).map_err(berr)?)
-        }
-        None => None,
+    let mut attr_list = Vec::new();
+    if let Some(list) = &opts.recipient_emails {
+        attr_list.push(recipient_emails_attribute(list)?);
+    }
+    attr_list.extend(opts.extra_attributes.iter().cloned());
+    let attrs = if attr_list.is_empty() {
+        None
+    } else {
+        Some(SetOfVec::try_from(attr_list).map_err(berr)?)
     };
     let ci = match opts.content_encryption {
         ContentEncryption::Aes256Gcm => {

@@ -15,6 +15,9 @@
 //! - [`message`]: whole messages. [`message::open_message`] decrypts and verifies and maps the
 //!   result to the KIM codes; [`message::build_komle_message`] / [`message::build_kvconnect_message`]
 //!   produce valid messages or, with [`message::KomLeFaults`], deliberately broken ones.
+//! - [`profile`]: the KOM-LE S/MIME profile checks (gemSMIME_KOMLE: envelope, SignedData,
+//!   outer vs inner header), each finding with its requirement ID, field and ASN.1 path;
+//!   [`profile::check_message`] runs them on a captured message with the recipient's key.
 //!
 //! # BER
 //! Real agents (gematik's sample, `openssl cms -stream`) send BER: indefinite lengths and
@@ -62,6 +65,7 @@ pub mod mime;
 pub mod oids;
 pub mod pkcs12;
 pub mod pki;
+pub mod profile;
 
 pub use error::{ErrorKind, Result, SmimeError};
 pub use keys::{PrivateKeyMaterial, load_certificates, load_private_key, read_password_file};

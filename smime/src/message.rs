@@ -39,7 +39,8 @@ pub enum Severity {
 /// One finding, tied to a catalogue requirement ID.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SmimeFinding {
-    /// Catalogue ID (`KOM-LE-A_2047`, `KOM-LE-A_2050`, `A_23165`, `KOM-LE-A_2042`, `KVC-Anb022`).
+    /// Catalogue ID (`KOM-LE-A_2047`, `KOM-LE-A_2050`, `A_23165`, `KVC-Anb022`); the KOM-LE
+    /// profile breaks are in [`SmimeOutcome::komle_profile`] under their own IDs.
     pub requirement: String,
     /// Severity.
     pub severity: Severity,
@@ -101,6 +102,11 @@ pub struct SmimeOutcome {
     /// ([`key_not_available`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub recipient_infos: Vec<cms::RecipientInfoSummary>,
+    /// KOM-LE only: the S/MIME profile checks of gemSMIME_KOMLE ([`crate::profile`]) on the
+    /// envelope, the SignedData and the outer against the inner header. Their findings are
+    /// not repeated in `findings`: each carries its own requirement ID, field and ASN.1 path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub komle_profile: Option<crate::profile::ProfileReport>,
 }
 
 fn ser_emails<S: serde::Serializer>(
@@ -137,6 +143,7 @@ impl SmimeOutcome {
             unprotected_recipient_emails: None,
             findings: Vec::new(),
             recipient_infos: Vec::new(),
+            komle_profile: None,
         }
     }
 }
@@ -218,15 +225,6 @@ impl State<'_> {
         if self.out.decryption_result == "00" || self.out.decryption_result.is_empty() {
             self.out.decryption_result = code.to_string();
             self.out.decryption_explanation = explanation;
-        }
-    }
-    fn profile_note(&mut self, n: &cms::ProfileNote) {
-        if self.out.profile == Profile::KomLe {
-            self.out.findings.push(SmimeFinding {
-                requirement: "KOM-LE-A_2042".into(),
-                severity: Severity::Error,
-                message: format!("[{}] {}", n.requirement, n.message),
-            });
         }
     }
 }
@@ -331,6 +329,14 @@ pub fn key_not_available(
         ),
     );
     st.out.recipient_infos = recipients.infos;
+    if profile == Profile::KomLe {
+        // The envelope can be judged without opening it.
+        st.out.komle_profile = Some(crate::profile::check_opened(
+            header_block(raw),
+            &blob,
+            Err("the key is not among the message's recipients"),
+        ));
+    }
     Some(st.out)
 }
 
@@ -382,6 +388,13 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
     let dec = match cms::decrypt(&blob, key, &input) {
         Ok(d) => d,
         Err(e) if e.kind == ErrorKind::Tampered => {
+            if depth == 0 && st.out.profile == Profile::KomLe {
+                st.out.komle_profile = Some(crate::profile::check_opened(
+                    header_block(raw),
+                    &blob,
+                    Err(&e.message),
+                ));
+            }
             st.decryption(
                 "02",
                 format!(
@@ -402,15 +415,16 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
     };
     st.out.layers += 1;
     if st.out.profile == Profile::KomLe {
-        for n in &dec.profile_notes {
-            st.profile_note(n);
+        if depth == 0 {
+            st.out.komle_profile = Some(crate::profile::check_opened(
+                header_block(raw),
+                &blob,
+                Ok(&dec.content),
+            ));
         }
+        // A missing or unreadable recipient-emails attribute is a profile finding
+        // (KOM-LE-A_2114-01); the message is then decrypted with the RecipientInfo the key opens.
         match (&dec.recipient_emails, &dec.opened_rid) {
-            (None, _) => st.out.findings.push(SmimeFinding {
-                requirement: "KOM-LE-A_2042".into(),
-                severity: Severity::Error,
-                message: "[KOM-LE-A_2114] the recipient-emails attribute (1.2.276.0.76.4.173) is missing from the unauthenticated attributes: a KIM Clientmodul cannot check that the key belongs to an addressed recipient (KOM-LE-A_2043/A_2059); decrypted with the RecipientInfo this key opens".into(),
-            }),
             (Some(list), Some(rid)) if !list.iter().any(|e| e.rid == *rid) => {
                 st.decryption(
                     "01",
@@ -423,23 +437,6 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
                 return Ok(());
             }
             _ => {}
-        }
-        // KOM-LE-A_2111: the sender encrypts for itself too.
-        if let (Some(list), Some(h)) = (&dec.recipient_emails, outer.as_ref()) {
-            let from: Vec<String> = h
-                .get_all("From")
-                .iter()
-                .flat_map(|v| mime::addresses(v))
-                .collect();
-            for a in from {
-                if !list.iter().any(|e| e.email.eq_ignore_ascii_case(&a)) {
-                    st.out.findings.push(SmimeFinding {
-                        requirement: "KOM-LE-A_2042".into(),
-                        severity: Severity::Error,
-                        message: format!("[KOM-LE-A_2111] the sender {a} is not among the recipients (recipient-emails): the message is not encrypted for the sender"),
-                    });
-                }
-            }
         }
     }
     let who = dec
@@ -561,6 +558,32 @@ pub fn verify_message(
 /// to remove are those of CRLF pairs in binary context (text inside eContent keeps its own
 /// CRLFs); if that does not add up, every CRLF is a candidate.
 fn crlf_damage(body: &[u8], st: &State<'_>) -> Option<String> {
+    let (total, excess, pairs) = crlf_excess(body)?;
+    let generic = format!(
+        "the SignedData declares {total} bytes but the binary body has {} ({excess} extra) and contains {pairs} CRLF pairs: the binary body was apparently CRLF-canonicalised (bare CR turned into CRLF); a binary body must not be line-end converted (use Content-Transfer-Encoding: base64)",
+        body.len(),
+    );
+    let mut fixed = Vec::with_capacity(total);
+    let mut amb = Vec::new();
+    let mut pos = 0;
+    if repair_crlf(body, &mut pos, &mut fixed, &mut amb, 0).is_none() || pos != body.len() {
+        return Some(generic);
+    }
+    crlf_repaired(body, total, excess, fixed, amb, st)
+}
+
+/// The short form of [`crlf_damage`] (no repair, no signature): what the profile check of the
+/// signed-data entity (KOM-LE-A_2103) says of a body too long for its DER length.
+pub(crate) fn line_end_damage(body: &[u8]) -> Option<String> {
+    let (total, excess, pairs) = crlf_excess(body)?;
+    Some(format!(
+        "its DER header declares {total} bytes, {excess} more arrived and the body holds {pairs} CRLF pairs: bare CR/LF bytes of the binary DER were apparently turned into CRLF (line-ending conversion of a binary entity, Content-Transfer-Encoding binary)"
+    ))
+}
+
+/// (declared total length, excess bytes, CRLF pairs) of a DER body that is longer than its
+/// outer TLV declares, with at least as many CRLF pairs as excess bytes.
+fn crlf_excess(body: &[u8]) -> Option<(usize, usize, usize)> {
     if body.len() < 4 || body[0] != 0x30 {
         return None;
     }
@@ -581,23 +604,20 @@ fn crlf_damage(body: &[u8], st: &State<'_>) -> Option<String> {
         return None;
     }
     let excess = body.len() - total;
-    let pairs: Vec<usize> = (0..body.len() - 1)
-        .filter(|&i| body[i] == b'\r' && body[i + 1] == b'\n')
-        .collect();
-    if pairs.len() < excess {
-        return None;
-    }
-    let generic = format!(
-        "the SignedData declares {total} bytes but the binary body has {} ({excess} extra) and contains {} CRLF pairs: the binary body was apparently CRLF-canonicalised (bare CR turned into CRLF); a binary body must not be line-end converted (use Content-Transfer-Encoding: base64)",
-        body.len(),
-        pairs.len()
-    );
-    let mut fixed = Vec::with_capacity(total);
-    let mut amb = Vec::new();
-    let mut pos = 0;
-    if repair_crlf(body, &mut pos, &mut fixed, &mut amb, 0).is_none() || pos != body.len() {
-        return Some(generic);
-    }
+    let pairs = body.windows(2).filter(|w| w == b"\r\n").count();
+    (pairs >= excess).then_some((total, excess, pairs))
+}
+
+/// The rest of [`crlf_damage`] once the DER lengths add up again: resolve the ambiguous pairs
+/// with the signature as judge and explain.
+fn crlf_repaired(
+    body: &[u8],
+    total: usize,
+    excess: usize,
+    mut fixed: Vec<u8>,
+    amb: Vec<usize>,
+    st: &State<'_>,
+) -> Option<String> {
     // Each collapsed pair was a CR or an LF. Use the signature as oracle: try turning up to
     // three of the ambiguous bytes into LF (bounded to 1,500 attempts).
     let verifies = |b: &[u8]| {
@@ -736,7 +756,13 @@ fn repair_crlf(
     Some(())
 }
 
-fn strip_rfc822_wrapper(content: &[u8]) -> Vec<u8> {
+/// The header block of a message, `None` for a bare CMS blob.
+fn header_block(raw: &[u8]) -> Option<&[u8]> {
+    (!looks_like_cms(raw)).then(|| mime::split_header_body(raw).0)
+}
+
+/// The body of a `message/rfc822` entity (the inner message of KOM-LE), else `content` itself.
+pub(crate) fn strip_rfc822_wrapper(content: &[u8]) -> Vec<u8> {
     let (h, b) = mime::split_header_body(content);
     let ct = Headers::parse(h).content_type();
     if ct.mime == "message/rfc822" {
@@ -836,9 +862,6 @@ fn handle_signed(
             .as_ref()
             .map(|c| c.tbs_certificate().subject().to_string());
         st.out.signer_emails = report.signer_emails();
-    }
-    for n in &report.profile_notes {
-        st.profile_note(n);
     }
     let mut ok = true;
     if let Err(e) = &report.signature {
@@ -986,27 +1009,71 @@ fn handle_signed(
 // ------------------------------------------------------------------------------------------------
 // builders
 
-/// Deliberate faults for [`build_komle_message`] (all off by default).
+/// Deliberate faults for [`build_komle_message`] (all off by default). The ones marked with a
+/// requirement ID break exactly that S/MIME profile check ([`crate::profile::Check`]) and no
+/// other (`smime/tests/profile.rs` holds each to it).
 #[derive(Clone, Debug, Default)]
 pub struct KomLeFaults {
-    /// Leave out the unauthenticated recipient-emails attribute.
+    /// Leave out the unauthenticated recipient-emails attribute: no unauthAttrs at all
+    /// (KOM-LE-A_2107).
     pub omit_unprotected_recipient_emails: bool,
-    /// Use this list in the *signed* recipient-emails attribute instead of the real one (→ 09).
+    /// Use this list in the *signed* recipient-emails attribute instead of the real one (→ 09,
+    /// KOM-LE-A_2127).
     pub signed_recipient_emails: Option<Vec<RecipientEmail>>,
     /// Use this list in the *unauthenticated* recipient-emails attribute (signed one unchanged).
     pub unprotected_recipient_emails: Option<Vec<RecipientEmail>>,
-    /// Replace (or add) outer header fields after copying (→ 08 for From/To/Cc/...).
+    /// Replace (or add) outer header fields after copying (→ 08 for From/To/Cc/...;
+    /// KOM-LE-A_2098-03, Message-ID KOM-LE-A_2101-01, Subject KOM-LE-A_2102).
     pub outer_header_overrides: Vec<(String, String)>,
-    /// Do not sign: encrypt the message/rfc822 entity directly (→ 03).
+    /// Leave these fields out of the outer header after copying (KOM-LE-A_2098-03 for Date,
+    /// From, …, X-KIM-*; KOM-LE-A_2101-01 for Message-ID).
+    pub outer_header_omit: Vec<String>,
+    /// Do not sign: encrypt the message/rfc822 entity directly (→ 03, KOM-LE-A_2103).
     pub unsigned: bool,
     /// Flip one byte of the signed content inside the SignedData (→ 02).
     pub tamper_signed_content: bool,
     /// Flip one byte of the AES-GCM ciphertext (→ DecryptionResult 02).
     pub tamper_ciphertext: bool,
-    /// Do not add a RecipientInfo for the sender (violates KOM-LE-A_2111).
+    /// Do not add a RecipientInfo for the sender (KOM-LE-A_2111-01).
     pub omit_sender_recipient: bool,
-    /// Turn every bare CR in the binary SignedData into CRLF (the damage seen in gematik's sample).
+    /// Turn every bare CR in the binary SignedData into CRLF (the damage seen in gematik's
+    /// sample; KOM-LE-A_2103).
     pub crlf_canonicalise_binary_entity: bool,
+    /// EnvelopedData (AES-256-CBC, unprotectedAttrs) instead of AuthEnvelopedData
+    /// (KOM-LE-A_2104).
+    pub enveloped_data: bool,
+    /// An originatorInfo carrying the sender's signature certificate (KOM-LE-A_2106).
+    pub originator_info: bool,
+    /// A KEKRecipientInfo beside the KeyTransRecipientInfos (KOM-LE-A_2108).
+    pub kek_recipient_info: bool,
+    /// The first recipient's KeyTransRecipientInfo names its certificate by
+    /// subjectKeyIdentifier (KOM-LE-A_2109).
+    pub recipient_info_subject_key_identifier: bool,
+    /// No encryptedContent (KOM-LE-A_2112; nobody can decrypt the message then).
+    pub omit_encrypted_content: bool,
+    /// unauthAttrs carry a signingTime attribute instead of recipient-emails
+    /// (KOM-LE-A_2114-01).
+    pub unprotected_attribute_instead_of_recipient_emails: bool,
+    /// One more RecipientEmail, in both attributes, for a certificate no RecipientInfo is
+    /// encrypted for (KOM-LE-A_2115-02).
+    pub extra_recipient_email: Option<RecipientEmail>,
+    /// The sender's RecipientEmail names its certificate by subjectKeyIdentifier, in both
+    /// attributes (KOM-LE-A_2117).
+    pub recipient_email_subject_key_identifier: bool,
+    /// A CRL (issued and signed by the signer itself) in SignedData.crls (KOM-LE-A_2118).
+    pub signed_data_crl: bool,
+    /// Further certificates after the signer certificate (KOM-LE-A_2119).
+    pub extra_certificates: Vec<Certificate>,
+    /// A detached signature: no eContent (KOM-LE-A_2121).
+    pub detached_signature: bool,
+    /// A second signerInfo: a second valid signature of the same signer (KOM-LE-A_2123).
+    pub second_signer_info: bool,
+    /// The signerInfo names the signer by subjectKeyIdentifier (KOM-LE-A_2124).
+    pub signer_subject_key_identifier: bool,
+    /// An unsigned attribute (signingTime) on the signerInfo (KOM-LE-A_2126).
+    pub unsigned_attribute: bool,
+    /// No signed recipient-emails attribute (→ 09, KOM-LE-A_2127).
+    pub omit_signed_recipient_emails: bool,
 }
 
 /// Input for [`build_komle_message`].
@@ -1026,13 +1093,16 @@ pub struct KomLeMessage<'a> {
     pub faults: KomLeFaults,
 }
 
-const COPIED: [&str; 7] = [
+/// The fields the outer header copies from the inner one (KOM-LE-A_2098-03, KOM-LE-A_2101-01),
+/// besides every X-KIM-* field.
+const COPIED: [&str; 8] = [
     "Date",
     "From",
     "Sender",
     "Reply-To",
     "To",
     "Cc",
+    "Bcc",
     "Message-ID",
 ];
 
@@ -1061,24 +1131,42 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
     if !f.omit_sender_recipient && !all.iter().any(|(_, c)| *c == m.sender.1) {
         all.push(m.sender.clone());
     }
-    let emails = cms::recipient_emails_for(&all);
+    let mut emails = cms::recipient_emails_for(&all);
+    emails.extend(f.extra_recipient_email.iter().cloned());
+    // KOM-LE-A_2117 fault: the same raw attribute in both places, the sender's entry naming its
+    // certificate by subjectKeyIdentifier.
+    let raw_emails = if f.recipient_email_subject_key_identifier {
+        Some(recipient_emails_with_ski(&emails, &m.sender)?)
+    } else {
+        None
+    };
     let entity = if f.unsigned {
         wrapped.clone()
     } else {
+        let signed_list = f
+            .signed_recipient_emails
+            .clone()
+            .unwrap_or_else(|| emails.clone());
         let mut signed = cms::sign(
             &wrapped,
             m.sender_signature,
             &SignOptions {
                 scheme: SignatureScheme::RsaPss,
-                attached: true,
-                recipient_emails: Some(
-                    f.signed_recipient_emails
-                        .clone()
-                        .unwrap_or_else(|| emails.clone()),
-                ),
+                attached: !f.detached_signature,
+                recipient_emails: (!f.omit_signed_recipient_emails && raw_emails.is_none())
+                    .then_some(signed_list),
+                extra_certificates: f.extra_certificates.clone(),
+                extra_signed_attributes: raw_emails.iter().cloned().collect(),
                 ..SignOptions::default()
             },
         )?;
+        if f.signed_data_crl
+            || f.second_signer_info
+            || f.signer_subject_key_identifier
+            || f.unsigned_attribute
+        {
+            signed = edit_signed_data(&signed, m.sender_signature, f)?;
+        }
         if f.tamper_signed_content && !flip_inside(&mut signed, m.inner) {
             return Err(SmimeError::build(
                 "cannot locate the signed content to tamper with",
@@ -1100,33 +1188,39 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
     };
     let certs: Vec<Certificate> = all.iter().map(|(_, c)| c.clone()).collect();
     let mut opts = EnvelopeOptions::komle(&all);
-    if let Some(list) = &f.unprotected_recipient_emails {
-        opts.recipient_emails = Some(list.clone());
+    opts.recipient_emails = Some(
+        f.unprotected_recipient_emails
+            .clone()
+            .unwrap_or_else(|| emails.clone()),
+    );
+    if f.enveloped_data {
+        opts.content_encryption = ContentEncryption::Aes256Cbc;
+    }
+    if let Some(raw) = &raw_emails {
+        opts.recipient_emails = None;
+        opts.extra_attributes.push(raw.clone());
+    }
+    if f.unprotected_attribute_instead_of_recipient_emails {
+        opts.recipient_emails = None;
+        opts.extra_attributes.push(signing_time_attribute()?);
     }
     if f.omit_unprotected_recipient_emails {
         opts.recipient_emails = None;
+        opts.extra_attributes.clear();
     }
     let mut enc = cms::envelope(&entity, &certs, &opts)?;
-    if f.tamper_ciphertext {
-        let (_, _, content) = cms::content_info(&enc, "built")?;
-        let mut aed = ::cms::authenveloped_data::AuthEnvelopedData::from_der(&content)
-            .map_err(|e| SmimeError::build(e.to_string()))?;
-        if let Some(ct) = &aed.auth_encrypted_content_info.encrypted_content {
-            let mut b = ct.as_bytes().to_vec();
-            let mid = b.len() / 2;
-            if let Some(x) = b.get_mut(mid) {
-                *x ^= 0x01;
-            }
-            aed.auth_encrypted_content_info.encrypted_content =
-                Some(der::asn1::OctetString::new(b).map_err(|e| SmimeError::build(e.to_string()))?);
+    if f.tamper_ciphertext
+        || f.originator_info
+        || f.kek_recipient_info
+        || f.recipient_info_subject_key_identifier
+        || f.omit_encrypted_content
+    {
+        if f.enveloped_data {
+            return Err(SmimeError::build(
+                "envelope faults apply to AuthEnvelopedData only, not with `enveloped_data`",
+            ));
         }
-        enc = ::cms::content_info::ContentInfo {
-            content_type: crate::oids::ID_AUTH_ENVELOPED_DATA,
-            content: der::asn1::Any::encode_from(&aed)
-                .map_err(|e| SmimeError::build(e.to_string()))?,
-        }
-        .to_der()
-        .map_err(|e| SmimeError::build(e.to_string()))?;
+        enc = edit_auth_enveloped(&enc, m, f)?;
     }
     let (ih, _) = mime::split_header_body(m.inner);
     let inner_headers = Headers::parse(ih);
@@ -1157,7 +1251,238 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
             fields.insert(0, (n.clone(), v.clone()));
         }
     }
+    fields.retain(|(n, _)| {
+        !f.outer_header_omit
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(n))
+    });
     Ok(base64_under(&fields, b"", &enc))
+}
+
+fn build_err(e: impl std::fmt::Display) -> SmimeError {
+    SmimeError::build(e.to_string())
+}
+
+/// A signingTime attribute (now): the harmless stranger the attribute faults put where only
+/// recipient-emails belongs, or where no attribute belongs.
+fn signing_time_attribute() -> Result<x509_cert::attr::Attribute> {
+    let now = der::asn1::UtcTime::from_system_time(SystemTime::now()).map_err(build_err)?;
+    Ok(x509_cert::attr::Attribute {
+        oid: crate::oids::SIGNING_TIME,
+        values: der::asn1::SetOfVec::try_from(vec![
+            der::asn1::Any::encode_from(&now).map_err(build_err)?,
+        ])
+        .map_err(build_err)?,
+    })
+}
+
+/// The recipient-emails attribute of `list` with the sender's entry naming its encryption
+/// certificate by subjectKeyIdentifier (the KOM-LE-A_2117 fault).
+fn recipient_emails_with_ski(
+    list: &[RecipientEmail],
+    sender: &(String, Certificate),
+) -> Result<x509_cert::attr::Attribute> {
+    use ::cms::enveloped_data::RecipientIdentifier;
+    let ski = cms::cert_ski(&sender.1)
+        .ok_or_else(|| SmimeError::build("the sender's certificate has no subjectKeyIdentifier"))?;
+    let sender_rid = cms::issuer_and_serial(&sender.1);
+    let mut values = Vec::new();
+    for e in list {
+        let rid = if e.rid == sender_rid {
+            RecipientIdentifier::SubjectKeyIdentifier(x509_cert::ext::pkix::SubjectKeyIdentifier(
+                der::asn1::OctetString::new(ski.clone()).map_err(build_err)?,
+            ))
+        } else {
+            RecipientIdentifier::IssuerAndSerialNumber(e.rid.clone())
+        };
+        let value = crate::asn1::RecipientEmailAnyRid {
+            email_address: der::asn1::Ia5String::new(&e.email).map_err(build_err)?,
+            rid,
+        };
+        values.push(der::asn1::Any::encode_from(&value).map_err(build_err)?);
+    }
+    Ok(x509_cert::attr::Attribute {
+        oid: crate::oids::RECIPIENT_EMAILS,
+        values: der::asn1::SetOfVec::try_from(values).map_err(build_err)?,
+    })
+}
+
+/// Applies the SignedData faults of `f` to a built SignedData ContentInfo (DER).
+fn edit_signed_data(signed: &[u8], signer: &CertifiedKey, f: &KomLeFaults) -> Result<Vec<u8>> {
+    use ::cms::content_info::CmsVersion;
+    use ::cms::signed_data::{SignedData, SignerIdentifier, SignerInfos};
+    let (_, _, content) = cms::content_info(signed, "built")?;
+    let mut sd = SignedData::from_der(&content).map_err(build_err)?;
+    let cert = &signer.certificate;
+    let mut infos = sd.signer_infos.0.into_vec();
+    if f.second_signer_info
+        && let Some(first) = infos.first().cloned()
+    {
+        use sha2::Digest;
+        let attrs = first
+            .signed_attrs
+            .as_ref()
+            .ok_or_else(|| SmimeError::build("no signed attributes to sign again"))?;
+        let to_sign = sha2::Sha256::digest(attrs.to_der().map_err(build_err)?);
+        let sig = signer
+            .key
+            .sign_with_rng(
+                &mut rand::rng(),
+                rsa::pss::Pss::<sha2::Sha256>::new_with_salt(32),
+                &to_sign,
+            )
+            .map_err(build_err)?;
+        let mut second = first;
+        second.signature = der::asn1::OctetString::new(sig).map_err(build_err)?;
+        infos.push(second);
+    }
+    for si in &mut infos {
+        if f.signer_subject_key_identifier {
+            let ski = cms::cert_ski(cert).ok_or_else(|| {
+                SmimeError::build("the signer certificate has no subjectKeyIdentifier")
+            })?;
+            si.sid =
+                SignerIdentifier::SubjectKeyIdentifier(x509_cert::ext::pkix::SubjectKeyIdentifier(
+                    der::asn1::OctetString::new(ski).map_err(build_err)?,
+                ));
+            si.version = CmsVersion::V3;
+            sd.version = CmsVersion::V3;
+        }
+        if f.unsigned_attribute {
+            si.unsigned_attrs = Some(
+                der::asn1::SetOfVec::try_from(vec![signing_time_attribute()?])
+                    .map_err(build_err)?,
+            );
+        }
+    }
+    sd.signer_infos = SignerInfos(der::asn1::SetOfVec::try_from(infos).map_err(build_err)?);
+    if f.signed_data_crl {
+        sd.crls = Some(
+            ::cms::revocation::RevocationInfoChoices::try_from(vec![
+                ::cms::revocation::RevocationInfoChoice::Crl(own_crl(signer)?),
+            ])
+            .map_err(build_err)?,
+        );
+    }
+    ::cms::content_info::ContentInfo {
+        content_type: crate::oids::ID_SIGNED_DATA,
+        content: der::asn1::Any::encode_from(&sd).map_err(build_err)?,
+    }
+    .to_der()
+    .map_err(build_err)
+}
+
+/// An empty CRL issued and signed (sha256WithRSAEncryption) by `signer` itself: a well-formed
+/// CRL for the KOM-LE-A_2118 fault.
+fn own_crl(signer: &CertifiedKey) -> Result<x509_cert::crl::CertificateList> {
+    use sha2::Digest;
+    let alg = crate::asn1::alg_null(crate::oids::SHA256_WITH_RSA);
+    let now = x509_cert::time::Time::UtcTime(
+        der::asn1::UtcTime::from_system_time(SystemTime::now()).map_err(build_err)?,
+    );
+    let tbs = x509_cert::crl::TbsCertList {
+        version: x509_cert::Version::V2,
+        signature: alg.clone(),
+        issuer: signer.certificate.tbs_certificate().subject().clone(),
+        this_update: now,
+        next_update: None,
+        revoked_certificates: None,
+        crl_extensions: None,
+    };
+    let digest = sha2::Sha256::digest(tbs.to_der().map_err(build_err)?);
+    let sig = signer
+        .key
+        .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest)
+        .map_err(build_err)?;
+    Ok(x509_cert::crl::CertificateList {
+        tbs_cert_list: tbs,
+        signature_algorithm: alg,
+        signature: der::asn1::BitString::from_bytes(&sig).map_err(build_err)?,
+    })
+}
+
+/// Applies the envelope faults of `f` to a built AuthEnvelopedData ContentInfo (DER).
+fn edit_auth_enveloped(enc: &[u8], m: &KomLeMessage<'_>, f: &KomLeFaults) -> Result<Vec<u8>> {
+    use ::cms::authenveloped_data::AuthEnvelopedData;
+    use ::cms::content_info::CmsVersion;
+    use ::cms::enveloped_data::{
+        KekIdentifier, KekRecipientInfo, OriginatorInfo, RecipientIdentifier, RecipientInfo,
+        RecipientInfos,
+    };
+    use ::cms::signed_data::CertificateSet;
+    let (_, _, content) = cms::content_info(enc, "built")?;
+    let mut aed = AuthEnvelopedData::from_der(&content).map_err(build_err)?;
+    if f.tamper_ciphertext
+        && let Some(ct) = &aed.auth_encrypted_content_info.encrypted_content
+    {
+        let mut b = ct.as_bytes().to_vec();
+        let mid = b.len() / 2;
+        if let Some(x) = b.get_mut(mid) {
+            *x ^= 0x01;
+        }
+        aed.auth_encrypted_content_info.encrypted_content =
+            Some(der::asn1::OctetString::new(b).map_err(build_err)?);
+    }
+    if f.omit_encrypted_content {
+        aed.auth_encrypted_content_info.encrypted_content = None;
+    }
+    if f.originator_info {
+        aed.originator_info = Some(OriginatorInfo {
+            certs: Some(CertificateSet(
+                der::asn1::SetOfVec::try_from(vec![::cms::cert::CertificateChoices::Certificate(
+                    m.sender_signature.certificate.clone(),
+                )])
+                .map_err(build_err)?,
+            )),
+            crls: None,
+        });
+    }
+    let mut infos = aed.recip_infos.0.into_vec();
+    if f.recipient_info_subject_key_identifier {
+        let (_, cert) = m
+            .recipients
+            .first()
+            .ok_or_else(|| SmimeError::build("no recipient to name by subjectKeyIdentifier"))?;
+        let ias = cms::issuer_and_serial(cert);
+        let ski = cms::cert_ski(cert).ok_or_else(|| {
+            SmimeError::build("the recipient certificate has no subjectKeyIdentifier")
+        })?;
+        for ri in &mut infos {
+            if let RecipientInfo::Ktri(k) = ri
+                && k.rid == RecipientIdentifier::IssuerAndSerialNumber(ias.clone())
+            {
+                k.rid = RecipientIdentifier::SubjectKeyIdentifier(
+                    x509_cert::ext::pkix::SubjectKeyIdentifier(
+                        der::asn1::OctetString::new(ski.clone()).map_err(build_err)?,
+                    ),
+                );
+                k.version = CmsVersion::V2;
+            }
+        }
+    }
+    if f.kek_recipient_info {
+        infos.push(RecipientInfo::Kekri(KekRecipientInfo {
+            version: CmsVersion::V4,
+            kek_id: KekIdentifier {
+                kek_identifier: der::asn1::OctetString::new(b"kvc-check KEK".to_vec())
+                    .map_err(build_err)?,
+                date: None,
+                other: None,
+            },
+            // id-aes256-wrap
+            key_enc_alg: crate::asn1::alg(der::asn1::ObjectIdentifier::new_unwrap(
+                "2.16.840.1.101.3.4.1.45",
+            )),
+            encrypted_key: der::asn1::OctetString::new(vec![0x5a; 40]).map_err(build_err)?,
+        }));
+    }
+    aed.recip_infos = RecipientInfos(der::asn1::SetOfVec::try_from(infos).map_err(build_err)?);
+    ::cms::content_info::ContentInfo {
+        content_type: crate::oids::ID_AUTH_ENVELOPED_DATA,
+        content: der::asn1::Any::encode_from(&aed).map_err(build_err)?,
+    }
+    .to_der()
+    .map_err(build_err)
 }
 
 /// Input for [`build_kvconnect_message`].
@@ -1226,6 +1551,7 @@ pub fn kvconnect_envelope(
             content_encryption: ContentEncryption::Aes256Cbc,
             key_transport,
             recipient_emails: None,
+            extra_attributes: Vec::new(),
         },
     )?;
     Ok(base64_under(

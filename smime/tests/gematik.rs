@@ -57,7 +57,6 @@ fn encryptedcms_decrypts_with_both_recipient_keys(
         .expect("own rid listed");
     assert!(mine.email.ends_with("@komle.de"));
     assert_eq!(emails.len(), 2);
-    assert!(d.profile_notes.is_empty(), "{:?}", d.profile_notes);
 }
 
 #[test]
@@ -164,4 +163,91 @@ fn encryptedwrap_is_decrypted_and_the_corrupt_signedwrap_explained() {
     assert!(why.contains("restores the declared length"), "{why}");
     assert!(why.contains("its signature verifies"), "{why}");
     assert!(o.findings.iter().any(|f| f.requirement == "A_23165"));
+}
+
+/// The KOM-LE profile checks on gematik's sample, as the sample actually is (each finding is
+/// explained in `vectors/kim/README.md`, "gematik's S/MIME sample and the profile checks"):
+/// - the whole message (.05 with recipient B's key): the envelope passes every check; the
+///   decrypted signed-data entity does not parse (KOM-LE-A_2103) because its binary body went
+///   through line-end conversion (42 LF inserted, KIM-FACTS §2.3), so the SignedData and
+///   header-copy checks cannot be judged; the outer Subject passes;
+/// - layer by layer on the undamaged intermediate files: the SignedData (.02) passes every
+///   check, its signed recipient-emails equal the envelope's (.04); the outer header (.05)
+///   against the inner message (.01) differs only in the Date: the same instant, but the inner
+///   `Wed` is the wrong day of week for 20 Jun 2020 (a Saturday) and the outer adds `(CEST)`,
+///   a warning of KOM-LE-A_2098-03.
+#[test]
+fn profile_checks_on_gematiks_sample() {
+    use kvc_smime::message::open_message_named;
+    use kvc_smime::profile::{
+        Check, CheckVerdict, check_envelope, check_headers, check_signed_data,
+    };
+    let pw = read_password_file(&sample_dir().join("recipientB/password.txt")).unwrap();
+    let key = load_private_key(
+        &sample_dir().join("recipientB/hci-enc-3-kim-bsp.p12"),
+        Some(&pw),
+    )
+    .unwrap();
+    let msg = read("inputEmail.txt.05.encryptedwrap");
+    let o = open_message_named(&msg, &key, &[], Some(at_2020()), ".05").unwrap();
+    let p = o.komle_profile.expect("KOM-LE: the profile checks ran");
+    assert_eq!(p.failed(), vec![Check::SignedDataEntity], "{p:#?}");
+    assert_eq!(p.findings.len(), 1, "{p:#?}");
+    let f = &p.findings[0];
+    assert_eq!(f.requirement, "KOM-LE-A_2103");
+    assert!(
+        f.path
+            .ends_with("(decrypted MIME entity) body: ContentInfo"),
+        "{f:#?}"
+    );
+    assert!(
+        f.observed.contains("declares 3138 bytes, 42 more arrived"),
+        "{f:#?}"
+    );
+    for c in [
+        Check::NoCrls,
+        Check::SignerCertificateOnly,
+        Check::SignedRecipientEmails,
+        Check::OuterHeaderCopy,
+        Check::OuterMessageId,
+    ] {
+        assert_eq!(p.verdict(c), CheckVerdict::NotEvaluated, "{c}");
+    }
+    for c in [
+        Check::AuthEnvelopedData,
+        Check::UnauthAttrs,
+        Check::KeyTransOnly,
+        Check::KtriIssuerSerial,
+        Check::SenderRecipientInfo,
+        Check::RecipientEmails,
+        Check::RecipientEmailPerRecipientInfo,
+        Check::RecipientEmailIssuerSerial,
+        Check::OuterSubject,
+    ] {
+        assert_eq!(p.verdict(c), CheckVerdict::Pass, "{c}");
+    }
+
+    // Layer by layer.
+    let envelope = read("inputEmail.txt.04.encryptedcms");
+    let e = check_envelope(&envelope, &["mustersender@komle.de".to_string()]);
+    assert!(e.findings.is_empty(), "{e:#?}");
+    let s = check_signed_data(&read("inputEmail.txt.02.signedcms"), Some(&envelope));
+    assert!(s.findings.is_empty(), "{s:#?}");
+    assert_eq!(s.verdict(Check::SignedRecipientEmails), CheckVerdict::Pass);
+    let wrap = read("inputEmail.txt.01.rfc822wrap");
+    let inner = &wrap[b"Content-Type: message/rfc822\r\n\r\n".len()..];
+    let outer = &msg[..msg.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 2];
+    let h = check_headers(outer, inner);
+    assert!(h.failed().is_empty(), "{h:#?}");
+    assert_eq!(h.findings.len(), 1, "{h:#?}");
+    let date = &h.findings[0];
+    assert_eq!(
+        (date.check, date.field.as_str()),
+        (Check::OuterHeaderCopy, "Date")
+    );
+    assert!(
+        date.observed
+            .contains("the inner day of week `Wed` is wrong, 2020-06-20 is a Sat"),
+        "{date:#?}"
+    );
 }

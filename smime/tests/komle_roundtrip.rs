@@ -104,13 +104,13 @@ fn sender_can_decrypt_its_own_message_and_missing_sender_recipient_is_reported()
         "m.eml",
     )
     .unwrap();
-    assert!(
-        o.findings
-            .iter()
-            .any(|x| x.message.contains("KOM-LE-A_2111")),
-        "{:#?}",
-        o.findings
+    let profile = o.komle_profile.expect("profile checks ran");
+    assert_eq!(
+        profile.failed(),
+        vec![kvc_smime::profile::Check::SenderRecipientInfo],
+        "{profile:#?}"
     );
+    assert!(profile.findings[0].observed.contains(&f.alice.email));
 }
 
 #[test]

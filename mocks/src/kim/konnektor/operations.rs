@@ -182,6 +182,7 @@ pub fn answer(
                 content_encryption: ContentEncryption::Aes256Gcm,
                 key_transport: KeyTransport::OaepSha256,
                 recipient_emails: emails,
+                extra_attributes: Vec::new(),
             };
             let cms = cms::envelope(document, &certs, &opts).map_err(|e| {
                 refuse(
@@ -484,6 +485,7 @@ fn sign(card: &Card, crypt: Option<&str>, r: &SignRequest) -> Result<Vec<u8>, Vi
             .transpose()?,
         signing_time: None,
         extra_certificates: Vec::new(),
+        extra_signed_attributes: Vec::new(),
     };
     let signed = match crypt {
         Some("ECC") => cms::sign_brainpool(&r.document, &key.ecc, &opts),
