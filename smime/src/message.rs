@@ -404,7 +404,34 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
             );
             return Ok(());
         }
-        Err(e) if depth == 0 => return Err(e),
+        Err(e) if depth == 0 => {
+            // A KOM-LE envelope that cannot be decrypted because it breaks the profile (no
+            // encryptedContent, KOM-LE-A_2112) is a verdict about the message: X-KIM-
+            // DecryptionResult 02 (wrong format) with the profile findings. Anything else
+            // unreadable stays an input error.
+            if st.out.profile == Profile::KomLe && e.kind == ErrorKind::BadInput {
+                let report =
+                    crate::profile::check_opened(header_block(raw), &blob, Err(&e.message));
+                let failed = report.failed();
+                if !failed.is_empty() {
+                    st.decryption(
+                        "02",
+                        format!(
+                            "{} (the envelope breaks the KOM-LE S/MIME profile: {})",
+                            e.message,
+                            failed
+                                .iter()
+                                .map(|c| c.requirement())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                    st.out.komle_profile = Some(report);
+                    return Ok(());
+                }
+            }
+            return Err(e);
+        }
         Err(e) => {
             st.decryption(
                 e.decryption_result_code(),
@@ -1074,6 +1101,47 @@ pub struct KomLeFaults {
     pub unsigned_attribute: bool,
     /// No signed recipient-emails attribute (→ 09, KOM-LE-A_2127).
     pub omit_signed_recipient_emails: bool,
+}
+
+impl KomLeFaults {
+    /// The fault that breaks exactly `check` of the S/MIME profile (one per check; the
+    /// rstest table of `smime/tests/profile.rs` names them one by one). `stranger` is someone
+    /// the message is not addressed to: the extra RecipientEmail of KOM-LE-A_2115-02 and the
+    /// extra certificate of KOM-LE-A_2119 are theirs.
+    pub fn breaking(check: crate::profile::Check, stranger: &(String, Certificate)) -> KomLeFaults {
+        use crate::profile::Check;
+        let mut f = KomLeFaults::default();
+        match check {
+            Check::AuthEnvelopedData => f.enveloped_data = true,
+            Check::NoOriginatorInfo => f.originator_info = true,
+            Check::UnauthAttrs => f.omit_unprotected_recipient_emails = true,
+            Check::KeyTransOnly => f.kek_recipient_info = true,
+            Check::KtriIssuerSerial => f.recipient_info_subject_key_identifier = true,
+            Check::SenderRecipientInfo => f.omit_sender_recipient = true,
+            Check::EncryptedContent => f.omit_encrypted_content = true,
+            Check::RecipientEmails => f.unprotected_attribute_instead_of_recipient_emails = true,
+            Check::RecipientEmailPerRecipientInfo => {
+                f.extra_recipient_email = cms::recipient_emails_for(std::slice::from_ref(stranger))
+                    .into_iter()
+                    .next();
+            }
+            Check::RecipientEmailIssuerSerial => f.recipient_email_subject_key_identifier = true,
+            Check::SignedDataEntity => f.crlf_canonicalise_binary_entity = true,
+            Check::NoCrls => f.signed_data_crl = true,
+            Check::SignerCertificateOnly => f.extra_certificates = vec![stranger.1.clone()],
+            Check::EContent => f.detached_signature = true,
+            Check::OneSignerInfo => f.second_signer_info = true,
+            Check::SidIssuerSerial => f.signer_subject_key_identifier = true,
+            Check::NoUnsignedAttrs => f.unsigned_attribute = true,
+            Check::SignedRecipientEmails => f.omit_signed_recipient_emails = true,
+            Check::OuterHeaderCopy => f.outer_header_omit = vec!["X-KIM-Dienstkennung".into()],
+            Check::OuterMessageId => f.outer_header_omit = vec!["Message-ID".into()],
+            Check::OuterSubject => {
+                f.outer_header_overrides = vec![("Subject".into(), "Nachricht".into())];
+            }
+        }
+        f
+    }
 }
 
 /// Input for [`build_komle_message`].

@@ -114,6 +114,21 @@ fn each_fault_breaks_exactly_its_check(
     }
 }
 
+/// `KomLeFaults::breaking` (what tests elsewhere and mutants use) holds to the same promise
+/// for every check.
+#[test]
+fn breaking_faults_fail_exactly_their_check() {
+    let f = fixture();
+    let stranger = (
+        f.carol.email.clone(),
+        f.carol.encryption.certificate.clone(),
+    );
+    for check in Check::ALL {
+        let report = profile_of(&build(KomLeFaults::breaking(check, &stranger)));
+        assert_eq!(report.failed(), vec![check], "{report:#?}");
+    }
+}
+
 /// A check that depends on an earlier one is not judged when that one fails, and says so.
 #[test]
 fn dependent_checks_are_not_evaluated_with_the_reason() {
