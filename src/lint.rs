@@ -198,6 +198,9 @@ pub fn lint_bytes(path: &str, raw: &[u8], opts: &LintOptions) -> FileResult {
             },
         };
     merge_smime(&mut result, &outcome);
+    if let Some(report) = &outcome.komle_profile {
+        merge_profile(&mut result, report);
+    }
     if outcome.profile == kvc_smime::message::Profile::KvConnect
         && let Some(content) = &outcome.decrypted_content
     {
@@ -296,13 +299,77 @@ pub const SMIME_RULE: &str = "smime/open";
 
 /// The requirements the S/MIME opening reports under (their catalogue entries name
 /// [`SMIME_RULE`]); a finding of `kvc-smime` under any other ID becomes a diagnostic.
-pub const SMIME_REQUIREMENTS: &[&str] = &[
-    "KOM-LE-A_2042",
-    "KOM-LE-A_2047",
-    "KOM-LE-A_2050",
-    "A_23165",
-    "KVC-Anb022",
-];
+pub const SMIME_REQUIREMENTS: &[&str] =
+    &["KOM-LE-A_2047", "KOM-LE-A_2050", "A_23165", "KVC-Anb022"];
+
+/// The KOM-LE S/MIME profile checks (`kvc_smime::profile`) that `lint --key` reports, each
+/// under its own rule id and requirement. The outer Subject is left out: `kim/outer-subject`
+/// checks it on every KOM-LE message, key or not.
+pub fn profile_checks() -> impl Iterator<Item = kvc_smime::profile::Check> {
+    kvc_smime::profile::Check::ALL
+        .into_iter()
+        .filter(|c| *c != kvc_smime::profile::Check::OuterSubject)
+}
+
+/// Every (rule id, requirement) the S/MIME layer of `lint --key` reports under: [`SMIME_RULE`]
+/// with each of [`SMIME_REQUIREMENTS`], and each of [`profile_checks`] (base IDs).
+pub fn smime_rules() -> Vec<(&'static str, &'static str)> {
+    SMIME_REQUIREMENTS
+        .iter()
+        .map(|r| (SMIME_RULE, *r))
+        .chain(profile_checks().map(|c| (c.rule(), c.base_requirement())))
+        .collect()
+}
+
+/// The profile checks become findings (location: field and ASN.1 path) and requirement
+/// verdicts: a check that passed passes its requirement, one that failed fails it, one that
+/// could not be judged skips it with the reason (unless another rule decided it).
+fn merge_profile(result: &mut FileResult, report: &kvc_smime::profile::ProfileReport) {
+    use kvc_smime::profile::CheckVerdict;
+    let Ok(catalogue) = crate::catalogue::Catalogue::embedded() else {
+        return;
+    };
+    for check in profile_checks() {
+        let Some(req) = catalogue.get(check.requirement()) else {
+            continue;
+        };
+        let id = req.id.as_str();
+        match report.verdict(check) {
+            CheckVerdict::Pass => add_requirement(result, id, false),
+            CheckVerdict::Fail => add_requirement(result, id, true),
+            CheckVerdict::NotEvaluated => {
+                if !result.requirements.iter().any(|r| r.requirement == id) {
+                    result.requirements.push(RequirementResult {
+                        requirement: id,
+                        verdict: rules::RequirementVerdict::Skip,
+                        reason: report.not_evaluated_reason(check).map(str::to_string),
+                    });
+                }
+            }
+        }
+    }
+    for f in &report.findings {
+        let Some(req) = catalogue
+            .get(f.check.requirement())
+            .filter(|_| f.check != kvc_smime::profile::Check::OuterSubject)
+        else {
+            continue;
+        };
+        result.findings.push(Finding {
+            rule: f.check.rule(),
+            requirement: req.id.as_str(),
+            severity: match f.severity {
+                kvc_smime::message::Severity::Error => rules::Severity::Error,
+                kvc_smime::message::Severity::Warning => rules::Severity::Warning,
+            },
+            message: f.message(),
+            location: rules::Location::Structure {
+                field: f.field.clone(),
+                path: f.path.clone(),
+            },
+        });
+    }
+}
 
 /// S/MIME findings become findings of their catalogue requirements (rule `smime/open`); the
 /// requirements the outcome decides (decryption, integrity) are reported even when they pass.

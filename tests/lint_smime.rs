@@ -97,6 +97,49 @@ fn gematik_komle_sample_reports_codes_and_the_corrupt_signed_wrap() {
     assert!(codes.iter().any(|c| c == "04"), "{codes:?}");
     let text = file["findings"].to_string();
     assert!(text.contains("line-ending conversion"), "{text}");
+    // The KOM-LE profile checks (vectors/kim/README.md explains each): the envelope passes,
+    // the damaged signed-data entity fails KOM-LE-A_2103, what lies behind it is skipped.
+    let findings = file["findings"].as_array().unwrap();
+    let entity = findings
+        .iter()
+        .find(|f| f["rule"] == "smime/signed-data-entity")
+        .unwrap_or_else(|| panic!("no KOM-LE-A_2103 finding: {text}"));
+    assert_eq!(entity["requirement"], "KOM-LE-A_2103");
+    assert_eq!(entity["location"]["kind"], "structure");
+    assert!(
+        entity["message"]
+            .as_str()
+            .unwrap()
+            .contains("declares 3138 bytes, 42 more arrived"),
+        "{entity}"
+    );
+    let verdict = |id: &str| {
+        file["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["requirement"] == id)
+            .map(|r| (r["verdict"].clone(), r["reason"].clone()))
+            .unwrap_or_else(|| panic!("{id} not reported"))
+    };
+    for id in [
+        "KOM-LE-A_2104",
+        "KOM-LE-A_2107",
+        "KOM-LE-A_2108",
+        "KOM-LE-A_2111",
+        "KOM-LE-A_2114",
+        "KOM-LE-A_2115",
+    ] {
+        assert_eq!(verdict(id).0, "pass", "{id}");
+    }
+    assert_eq!(verdict("KOM-LE-A_2103").0, "fail");
+    let (v, reason) = verdict("KOM-LE-A_2118");
+    assert_eq!(v, "skip");
+    assert!(
+        reason.as_str().unwrap().contains("KOM-LE-A_2103"),
+        "{reason}"
+    );
+    assert_eq!(verdict("KOM-LE-A_2098").0, "skip");
 }
 
 #[test]

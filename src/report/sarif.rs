@@ -15,7 +15,8 @@ const TAXONOMY: &str = "kvc-requirements";
 /// The rule descriptors and the requirement taxa: the same for every report, so built once
 /// (a SARIF report of one finding used to spend most of its time rebuilding them).
 struct Descriptors {
-    rules: Vec<&'static dyn rules::Rule>,
+    /// Rule ids in descriptor order (a result's `ruleIndex`).
+    rule_ids: Vec<&'static str>,
     rule_descriptors: Value,
     taxa: Value,
 }
@@ -28,14 +29,32 @@ fn descriptors() -> Result<&'static Descriptors, String> {
         .map_err(Clone::clone)
 }
 
+/// The S/MIME layer of `lint --key`: the opening (one rule, several requirements) and the
+/// KOM-LE profile checks, as (rule id, description, requirements).
+fn smime_rule_list() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+    let mut list = vec![(
+        crate::lint::SMIME_RULE,
+        "S/MIME opening (lint --key): decryption and integrity result codes",
+        crate::lint::SMIME_REQUIREMENTS.to_vec(),
+    )];
+    list.extend(
+        crate::lint::profile_checks()
+            .map(|c| (c.rule(), c.description(), vec![c.base_requirement()])),
+    );
+    list
+}
+
 fn build_descriptors() -> Result<Descriptors, String> {
     let catalogue = Catalogue::embedded().map_err(str::to_string)?;
-    let rules = rules::all_rules();
+    // (rule id, description, requirements) of the rules and of the S/MIME layer.
+    let all: Vec<(&'static str, &'static str, Vec<&'static str>)> = rules::all_rules()
+        .iter()
+        .map(|r| (r.id(), r.description(), vec![r.requirement()]))
+        .chain(smime_rule_list())
+        .collect();
     // One taxon per requirement, in first-use order (several rules may share a requirement).
     let mut requirement_ids: Vec<&str> = Vec::new();
-    // The S/MIME opening (`lint --key`, rule `smime/open`) reports under its own requirements.
-    let smime = crate::lint::SMIME_REQUIREMENTS.iter().copied();
-    for id in rules.iter().map(|r| r.requirement()).chain(smime) {
+    for id in all.iter().flat_map(|(_, _, reqs)| reqs.iter().copied()) {
         if !requirement_ids.contains(&id) {
             requirement_ids.push(id);
         }
@@ -51,23 +70,33 @@ fn build_descriptors() -> Result<Descriptors, String> {
             json!({"id": id, "name": versioned, "shortDescription": {"text": summary}})
         })
         .collect();
-    let rule_descriptors: Vec<Value> = rules
+    let rule_descriptors: Vec<Value> = all
         .iter()
-        .map(|r| {
-            let index = requirement_ids.iter().position(|id| *id == r.requirement());
+        .map(|(id, description, reqs)| {
+            let relationships: Vec<Value> = reqs
+                .iter()
+                .map(|req| {
+                    let index = requirement_ids.iter().position(|x| x == req);
+                    json!({
+                        "target": {"id": req, "index": index, "toolComponent": {"name": TAXONOMY}},
+                        "kinds": ["relevant"]
+                    })
+                })
+                .collect();
+            let requirement = match reqs.as_slice() {
+                [one] => json!(one),
+                many => json!(many),
+            };
             json!({
-                "id": r.id(),
-                "shortDescription": {"text": r.description()},
-                "properties": {"requirement": r.requirement()},
-                "relationships": [{
-                    "target": {"id": r.requirement(), "index": index, "toolComponent": {"name": TAXONOMY}},
-                    "kinds": ["relevant"]
-                }]
+                "id": id,
+                "shortDescription": {"text": description},
+                "properties": {"requirement": requirement},
+                "relationships": relationships
             })
         })
         .collect();
     Ok(Descriptors {
-        rules,
+        rule_ids: all.iter().map(|(id, _, _)| *id).collect(),
         rule_descriptors: Value::Array(rule_descriptors),
         taxa: Value::Array(taxa),
     })
@@ -75,11 +104,11 @@ fn build_descriptors() -> Result<Descriptors, String> {
 
 pub fn render(results: &[FileResult]) -> Result<String, String> {
     let Descriptors {
-        rules,
+        rule_ids,
         rule_descriptors,
         taxa,
     } = descriptors()?;
-    let rule_index = |id: &str| rules.iter().position(|r| r.id() == id);
+    let rule_index = |id: &str| rule_ids.iter().position(|r| *r == id);
     let mut sarif_results = Vec::new();
     let mut notifications = Vec::new();
     for file in results {
@@ -96,8 +125,15 @@ pub fn render(results: &[FileResult]) -> Result<String, String> {
                 physical["region"] = json!({"startLine": line});
             }
             let mut location = json!({"physicalLocation": physical});
-            if let Location::Header { name, .. } = &f.location {
-                location["logicalLocations"] = json!([{"name": name, "kind": "member"}]);
+            match &f.location {
+                Location::Header { name, .. } => {
+                    location["logicalLocations"] = json!([{"name": name, "kind": "member"}]);
+                }
+                Location::Structure { field, path } => {
+                    location["logicalLocations"] =
+                        json!([{"name": field, "fullyQualifiedName": path, "kind": "member"}]);
+                }
+                Location::Message | Location::Line { .. } => {}
             }
             sarif_results.push(json!({
                 "ruleId": f.rule,

@@ -73,6 +73,9 @@ pub enum Location {
     Header { name: String, line: usize },
     /// A line of the message (1-based).
     Line { line: usize },
+    /// A field of the S/MIME structure (`lint --key`, KOM-LE profile checks): the field's name
+    /// and its ASN.1 path, e.g. `SignedData.signerInfos[0].unsignedAttrs`.
+    Structure { field: String, path: String },
 }
 
 impl std::fmt::Display for Location {
@@ -81,6 +84,7 @@ impl std::fmt::Display for Location {
             Location::Message => f.write_str("message"),
             Location::Header { name, line } => write!(f, "line {line}, header {name}"),
             Location::Line { line } => write!(f, "line {line}"),
+            Location::Structure { path, .. } => f.write_str(path),
         }
     }
 }
