@@ -397,25 +397,11 @@ impl ProfileReport {
             .map(|n| n.reason.as_str())
     }
 
-    fn error(
-        &mut self,
-        check: Check,
-        field: &str,
-        path: &str,
-        observed: String,
-        expected: &str,
-    ) {
+    fn error(&mut self, check: Check, field: &str, path: &str, observed: String, expected: &str) {
         self.push(Severity::Error, check, field, path, observed, expected);
     }
 
-    fn warning(
-        &mut self,
-        check: Check,
-        field: &str,
-        path: &str,
-        observed: String,
-        expected: &str,
-    ) {
+    fn warning(&mut self, check: Check, field: &str, path: &str, observed: String, expected: &str) {
         self.push(Severity::Warning, check, field, path, observed, expected);
     }
 
