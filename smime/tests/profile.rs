@@ -251,3 +251,52 @@ fn several_faults_fail_several_checks() {
         ]
     );
 }
+
+mod no_panic {
+    use kvc_smime::profile::{check_envelope, check_headers, check_signed_data};
+    use proptest::prelude::*;
+
+    fn header_block() -> impl Strategy<Value = Vec<u8>> {
+        let field = prop::sample::select(vec![
+            "Date",
+            "From",
+            "Sender",
+            "Reply-To",
+            "To",
+            "Cc",
+            "Bcc",
+            "Message-ID",
+            "Subject",
+            "X-KIM-Dienstkennung",
+        ]);
+        prop::collection::vec((field, "[ -~\t]{0,60}"), 0..12).prop_map(|fs| {
+            let mut out = Vec::new();
+            for (n, v) in fs {
+                out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any pair of header blocks: a verdict for every copied field, never a panic.
+        #[test]
+        fn headers(outer in header_block(), inner in header_block()) {
+            let mut msg = inner.clone();
+            msg.extend_from_slice(b"\r\nbody\r\n");
+            let r = check_headers(&outer, &msg);
+            for f in &r.findings {
+                prop_assert!(!f.path.is_empty() && !f.expected.is_empty());
+            }
+        }
+
+        /// Any bytes as envelope or SignedData: a report, never a panic.
+        #[test]
+        fn cms(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = check_envelope(&bytes, &["a@b".to_string()]);
+            let _ = check_signed_data(&bytes, Some(&bytes));
+        }
+    }
+}

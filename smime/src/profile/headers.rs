@@ -157,34 +157,35 @@ fn normalise(v: &[&str]) -> Vec<String> {
 /// Two Date fields that differ as text: `Ok(why)` when they name the same instant (a
 /// warning), `Err(addendum)` when not.
 fn compare_dates(outer: &[&str], inner: &[&str]) -> std::result::Result<String, String> {
-    let parse = |v: &str| {
+    fn parse<'a>(v: Option<&&'a str>) -> Option<(&'a str, mail_parser::DateTime)> {
+        let v: &'a str = v?;
         mail_parser::DateTime::parse_rfc822(v)
             .filter(mail_parser::DateTime::is_valid)
-            .map(|d| (d.to_timestamp(), d))
-    };
-    let (Some(o), Some(i)) = (
-        outer.first().and_then(|v| parse(v)),
-        inner.first().and_then(|v| parse(v)),
-    ) else {
+            .map(|d| (v, d))
+    }
+    let (Some(o), Some(i)) = (parse(outer.first()), parse(inner.first())) else {
         return Err(" (not comparable as RFC 5322 date-times)".into());
     };
-    if o.0 != i.0 {
+    if o.1.to_timestamp() != i.1.to_timestamp() {
         return Err(" (another point in time)".into());
     }
     const DOW: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    let actual = DOW[(i.1.day_of_week() % 7) as usize];
     let mut why = "the same point in time, written differently".to_string();
-    for (which, v) in [("outer", outer[0]), ("inner", inner[0])] {
-        if let Some((stated, _)) = v.trim().split_once(',')
+    for (which, (text, date)) in [("outer", o), ("inner", i)] {
+        // The day of week as written against the date as written (in its own zone).
+        let Some(actual) = DOW.get(usize::from(date.day_of_week())) else {
+            continue;
+        };
+        if let Some((stated, _)) = text.trim().split_once(',')
             && DOW.iter().any(|d| d.eq_ignore_ascii_case(stated.trim()))
             && !stated.trim().eq_ignore_ascii_case(actual)
         {
             why.push_str(&format!(
                 "; the {which} day of week `{}` is wrong, {:04}-{:02}-{:02} is a {actual}",
                 stated.trim(),
-                i.1.year,
-                i.1.month,
-                i.1.day
+                date.year,
+                date.month,
+                date.day
             ));
         }
     }
