@@ -227,6 +227,16 @@ pub fn render(name: &str, o: &SmimeOutcome) -> String {
     for f in &o.findings {
         s += &format!("  {:?} [{}] {}\n", f.severity, f.requirement, f.message);
     }
+    // KOM-LE S/MIME profile breaks, each at its ASN.1 path (kvc_smime::profile).
+    for f in o.komle_profile.iter().flat_map(|p| &p.findings) {
+        s += &format!(
+            "  {:?} [{}] {}: {}\n",
+            f.severity,
+            f.requirement,
+            f.path,
+            f.message()
+        );
+    }
     s += &format!(
         "  result: {}\n",
         if o.is_valid() { "VALID" } else { "NOT VALID" }
