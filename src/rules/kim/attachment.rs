@@ -137,6 +137,7 @@ fn find_kas_parts(msg: &Message) -> Vec<KasPart> {
             && part_type(part) == "text/plain"
             && part.attachment_name().is_none()
             && part_disposition(part).as_deref() != Some("attachment")
+            && may_hold_json(part.contents())
             && is_kim_attachment_structure(&String::from_utf8_lossy(part.contents()));
         if !x_kas && !by_content {
             continue;
@@ -159,6 +160,15 @@ fn find_kas_parts(msg: &Message) -> Vec<KasPart> {
         });
     }
     out
+}
+
+/// Whether a body can start with a JSON object or array after leading whitespace: a cheap test
+/// before the lossy UTF-8 copy (a non-ASCII first character is left to the full check, which
+/// trims Unicode whitespace).
+fn may_hold_json(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{' || b == b'[' || !b.is_ascii())
 }
 
 /// The JSON values in a part body (several when concatenated or in an array).

@@ -10,7 +10,7 @@ use super::headers::content_type_params;
 use super::profile::{Accepts, Alternative, FixedText, KimData, profile_data};
 use super::{
     DECRYPTION_RESULT, FEHLERMELDUNG, INTEGRITY_RESULT, Kind, body_text, excerpt, field_location,
-    has_code, is_kim, loose, loose_subject, normalize_space, part_disposition, part_type,
+    has_code, is_kim, loose_subject, normalize_space, part_disposition, part_type,
     top_content_type, values, with_profile,
 };
 use crate::message::{Message, RawField};
@@ -424,10 +424,12 @@ fn classify_kas_error(msg: &Message, data: &'static KimData) -> Option<(&'static
     let is_kas_error = |req: &str| data.kas_error_mails.iter().any(|m| m.requirement == req);
     if msg.fields_named("Subject").next().is_some() {
         let subject = loose_subject(msg);
-        if let Some(t) = data.texts_any("error-subject").find(|t| {
-            is_kas_error(&t.requirement) && t.text.as_deref().is_some_and(|s| loose(s) == subject)
-        }) {
-            return Some((t.requirement.as_str(), Basis::Subject));
+        if let Some((requirement, _)) = super::loose_fixed_subjects(data)
+            .subjects
+            .iter()
+            .find(|(req, text)| is_kas_error(req) && *text == subject)
+        {
+            return Some((requirement.as_str(), Basis::Subject));
         }
     }
     // Without a fixed subject only an error mail (X-KIM-Fehlermeldung present) is looked into.

@@ -168,13 +168,33 @@ pub fn has_error_subject(msg: &Message) -> bool {
         return false;
     };
     let subject = loose_subject(msg);
-    data.texts_any("error-subject")
-        .filter_map(|t| t.text.as_deref())
-        .any(|t| loose(t) == subject)
-        || data
+    let fixed = loose_fixed_subjects(data);
+    fixed.subjects.iter().any(|(_, t)| *t == subject)
+        || fixed
+            .prefixes
+            .iter()
+            .any(|p| subject.starts_with(p.as_str()))
+}
+
+/// The fixed error-mail subjects (with their requirement) and the A_22412 prefixes in `loose`
+/// form, computed once per process instead of once per message.
+pub struct LooseFixedSubjects {
+    pub subjects: Vec<(String, String)>,
+    pub prefixes: Vec<String>,
+}
+
+pub fn loose_fixed_subjects(data: &'static profile::KimData) -> &'static LooseFixedSubjects {
+    static FIXED: std::sync::OnceLock<LooseFixedSubjects> = std::sync::OnceLock::new();
+    FIXED.get_or_init(|| LooseFixedSubjects {
+        subjects: data
+            .texts_any("error-subject")
+            .filter_map(|t| t.text.as_deref().map(|s| (t.requirement.clone(), loose(s))))
+            .collect(),
+        prefixes: data
             .texts_any("access-limit-subject-prefix")
             .filter_map(|t| t.pieces().first().map(|p| loose(p)))
-            .any(|p| subject.starts_with(&p))
+            .collect(),
+    })
 }
 
 /// The decoded Subject in `loose` form (empty when absent), computed once per message.
