@@ -1300,7 +1300,7 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
             fields.push((n.clone(), v.clone()));
         }
     }
-    fields.push(("Subject".into(), "KOM-LE-Nachricht".into()));
+    fields.push(("Subject".into(), crate::profile::OUTER_SUBJECT.into()));
     fields.push(("X-KOM-LE-Version".into(), m.version.clone()));
     fields.push(("MIME-Version".into(), "1.0".into()));
     fields.push((

@@ -82,7 +82,7 @@ pub const DECRYPTION_RESULT: &str = "X-KIM-DecryptionResult";
 pub const INTEGRITY_RESULT: &str = "X-KIM-IntegrityCheckResult";
 pub const FEHLERMELDUNG: &str = "X-KIM-Fehlermeldung";
 /// Outer Subject of every KOM-LE message (KOM-LE-A_2102, KIM-FACTS §1.5).
-pub const KOM_LE_SUBJECT: &str = "KOM-LE-Nachricht";
+pub const KOM_LE_SUBJECT: &str = kvc_smime::profile::OUTER_SUBJECT;
 
 /// What a message is, judged from its header block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

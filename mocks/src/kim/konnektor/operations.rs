@@ -27,6 +27,9 @@ fn refuse((code, error_text): (u32, &'static str), reason: impl Into<String>) ->
     }
 }
 
+/// The SignatureType / EncryptionType of CMS (the only one the mock produces).
+const CMS: &str = "urn:ietf:rfc:5652";
+
 const STATUS_OK: &str = "<CONN:Status><CONN:Result>OK</CONN:Result></CONN:Status>";
 
 /// The response element (with its namespace declarations) for `call`, changing the card state
@@ -93,7 +96,7 @@ pub fn answer(
                     cms.truncate(cms.len() / 2);
                 }
                 out.push_str(&format!(
-                    "<SIG:SignResponse RequestID=\"{}\">{STATUS_OK}<dss:SignatureObject><dss:Base64Signature Type=\"urn:ietf:rfc:5652\">{}</dss:Base64Signature></dss:SignatureObject></SIG:SignResponse>",
+                    "<SIG:SignResponse RequestID=\"{}\">{STATUS_OK}<dss:SignatureObject><dss:Base64Signature Type=\"{CMS}\">{}</dss:Base64Signature></dss:SignatureObject></SIG:SignResponse>",
                     escape(&r.request_id),
                     b64(&cms)
                 ));
@@ -153,11 +156,11 @@ pub fn answer(
             document,
         } => {
             if let Some(t) = encryption_type
-                && t != "urn:ietf:rfc:5652"
+                && t != CMS
             {
                 return Err(refuse(
                     codes::UNSUPPORTED,
-                    format!("EncryptionType `{t}`: the mock encrypts CMS (urn:ietf:rfc:5652) only"),
+                    format!("EncryptionType `{t}`: the mock encrypts CMS ({CMS}) only"),
                 ));
             }
             let certs = certificates
@@ -467,11 +470,11 @@ fn parse_recipient_emails(der: &[u8]) -> Result<Vec<kvc_smime::asn1::RecipientEm
 
 fn sign(card: &Card, crypt: Option<&str>, r: &SignRequest) -> Result<Vec<u8>, Violation> {
     if let Some(t) = &r.signature_type
-        && t != "urn:ietf:rfc:5652"
+        && t != CMS
     {
         return Err(refuse(
             codes::UNSUPPORTED,
-            format!("SignatureType `{t}`: the mock signs CMS (urn:ietf:rfc:5652) only"),
+            format!("SignatureType `{t}`: the mock signs CMS ({CMS}) only"),
         ));
     }
     let key = card_key(card, CardKeyRole::Sig)?;
