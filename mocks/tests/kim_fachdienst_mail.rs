@@ -312,3 +312,83 @@ async fn the_store_is_bounded_and_says_452_beyond_it() {
     let obs = mock.wait_for_idle(Duration::from_secs(10)).await;
     assert_eq!(obs.messages().count(), 1);
 }
+
+/// Lists the maildrop of one account: prints the message count, then each message's first two
+/// header lines.
+const PY_LIST: &str = r#"
+import poplib, ssl, sys
+ca, port, user, pw = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile=ca)
+p = poplib.POP3_SSL("localhost", int(port), context=ctx, timeout=20)
+p.user(user)
+p.pass_(pw)
+n, _ = p.stat()
+print(n)
+for i in range(1, n + 1):
+    resp, lines, octets = p.retr(i)
+    print(lines[0].decode(), "|", lines[1].decode())
+p.quit()
+"#;
+
+async fn maildrop_of(mock: &MailServer, ca: &str, user: &str) -> Vec<String> {
+    let port = mock.pop3_addr().port().to_string();
+    let out = python(PY_LIST, &[ca, &port, user, PASSWORD]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// One maildrop per account: a served message reaches only its owner, and a message sent over
+/// SMTP is delivered into the recipient's maildrop with Return-Path and Received, not into the
+/// sender's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_account_reads_its_own_maildrop() {
+    let pki = TlsPki::generate("localhost").unwrap();
+    let config = MailServerConfig {
+        accounts: vec![
+            Account::new(SENDER, PASSWORD),
+            Account::new(RECIPIENT, PASSWORD),
+        ],
+        account_mailbox: vec![(
+            SENDER.to_string(),
+            b"Subject: only for the sender\r\nX: 1\r\n\r\nHallo\r\n".to_vec(),
+        )],
+        deliver_to_accounts: true,
+        sender_must_match_auth: true,
+        ..MailServerConfig::default()
+    };
+    let mock = MailServer::start(config, &pki).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    pki.write_ca(&ca).unwrap();
+    let ca = ca.display().to_string();
+    assert_eq!(maildrop_of(&mock, &ca, RECIPIENT).await, vec!["0"]);
+    let own = maildrop_of(&mock, &ca, SENDER).await;
+    assert_eq!(own.len(), 2, "{own:?}");
+    assert!(own[1].starts_with("Subject: only for the sender"));
+
+    assert_eq!(send(&mock, &ca, SENDER).await, "sent");
+    let got = maildrop_of(&mock, &ca, RECIPIENT).await;
+    assert_eq!(got[0], "1", "{got:?}");
+    assert!(
+        got[1].starts_with(&format!(
+            "Return-Path: <{SENDER}> | Received: from [127.0.0.1] by localhost"
+        )),
+        "{got:?}"
+    );
+    assert_eq!(
+        maildrop_of(&mock, &ca, SENDER).await.len(),
+        2,
+        "nothing delivered to the sender"
+    );
+    // The capture stays byte for byte what the client sent; the delivery carries the trace.
+    let obs = mock.wait_for_idle(Duration::from_secs(10)).await;
+    let captured = obs.messages().next().unwrap();
+    assert!(captured.data.starts_with(b"Subject: x\r\n"));
+}

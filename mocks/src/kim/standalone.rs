@@ -321,7 +321,8 @@ async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld,
                 .iter()
                 .map(|m| Account::new(m.mail.clone(), m.password.clone()))
                 .collect(),
-            mailbox: vec![served],
+            account_mailbox: vec![(second.mail.clone(), served)],
+            deliver_to_accounts: true,
             banner: "kvc-check mock KIM Fachdienst".into(),
             sender_must_match_auth: true,
             ..MailServerConfig::default()
@@ -384,7 +385,8 @@ async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld,
                 "address": m.mail,
                 "password": m.password,
                 "telematik_id": m.telematik_id,
-                // The engine keeps one maildrop: every account reads the same messages.
+                // What the account's maildrop holds at start; mail sent through the MTA to an
+                // account is delivered into its maildrop too.
                 "mailbox": if i == 1 { vec![served_file.clone()] } else { Vec::new() },
             })
         })

@@ -207,11 +207,28 @@ pub(crate) trait LineSession {
     }
 }
 
+/// One stored message and whose maildrop it is in.
+pub(crate) struct Slot {
+    /// `None`: the shared maildrop every account reads.
+    pub owner: Option<String>,
+    pub data: Option<Arc<[u8]>>,
+}
+
+impl Slot {
+    /// Whether `user` sees this message in its maildrop (addresses compare case-insensitively).
+    pub(crate) fn visible_to(&self, user: &str) -> bool {
+        self.owner
+            .as_deref()
+            .is_none_or(|o| o.eq_ignore_ascii_case(user))
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub obs: Observations,
-    /// The maildrop: `None` once deleted by a committed QUIT.
-    pub mailbox: Vec<Option<Arc<[u8]>>>,
+    /// The maildrops of all accounts in one list (a message's 1-based index is its position in
+    /// the records); `data` is `None` once deleted by a committed QUIT.
+    pub mailbox: Vec<Slot>,
     /// Scripted SMTP faults, changeable while the server runs.
     pub smtp_faults: SmtpFaults,
     /// Bytes of captured messages kept so far.
@@ -270,6 +287,8 @@ pub(crate) struct Shared {
     pub banner: String,
     /// MAIL FROM must be the authenticated user (a KIM Fachdienst MTA, A_23421).
     pub sender_must_match_auth: bool,
+    /// Accepted messages are delivered into the maildrops of the recipients that are accounts.
+    pub deliver_to_accounts: bool,
 }
 
 impl Shared {
@@ -286,6 +305,13 @@ impl Shared {
         self.accounts
             .iter()
             .any(|a| a.user == user && a.password == password)
+    }
+
+    /// The account a forward-path delivers to, if any (case-insensitive, as KIM addresses are).
+    pub(crate) fn local_account(&self, address: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.user.eq_ignore_ascii_case(address))
     }
 
     pub(crate) fn new_smtp(&self, peer: SocketAddr) -> usize {

@@ -320,8 +320,9 @@ impl Session {
             .mailbox
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| {
-                m.as_ref().map(|data| Entry {
+            .filter(|(_, slot)| slot.visible_to(&user))
+            .filter_map(|(i, slot)| {
+                slot.data.as_ref().map(|data| Entry {
                     position: i + 1,
                     data: data.clone(),
                     deleted: false,
@@ -346,7 +347,7 @@ impl Session {
             self.conn.shared.update(|s| {
                 for &p in &deleted {
                     if let Some(slot) = s.mailbox.get_mut(p - 1) {
-                        *slot = None;
+                        slot.data = None;
                     }
                 }
                 if let Some(sess) = s.obs.pop3.get_mut(self.idx) {

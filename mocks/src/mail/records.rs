@@ -55,8 +55,10 @@ pub struct Pop3Session {
     pub tls: TlsOutcome,
     pub auth: Vec<AuthRecord>,
     pub transcript: Vec<TranscriptLine>,
-    /// 1-based positions in [`crate::mail::MailServerConfig::mailbox`], in RETR order. They equal the POP3
-    /// message numbers as long as no earlier session deleted anything.
+    /// 1-based positions in the server's store, in RETR order: first
+    /// [`crate::mail::MailServerConfig::mailbox`], then `account_mailbox`, then messages delivered
+    /// over SMTP. With only the shared mailbox they equal the POP3 message numbers as long as no
+    /// earlier session deleted anything.
     pub retrieved: Vec<usize>,
     /// Like `retrieved`, for TOP.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::MockError;
-use crate::mail::maildrop::{Account, Limits, Proto, Shared, SmtpFaults, State};
+use crate::mail::maildrop::{Account, Limits, Proto, Shared, Slot, SmtpFaults, State};
 use crate::mail::records::Observations;
 use crate::net::recorder::Recorder;
 use crate::net::session::SessionEnd;
@@ -34,8 +34,15 @@ pub struct MailServerConfig {
     /// Which certificate both servers present.
     pub cert: ServerCertKind,
     pub accounts: Vec<Account>,
-    /// Messages served over POP3, in order (message 1 = index 0).
+    /// Messages every account reads over POP3, in order (message 1 = index 0).
     pub mailbox: Vec<Vec<u8>>,
+    /// Messages only the named account reads (a Fachdienst's one maildrop per account), after
+    /// `mailbox` in the records' positions.
+    pub account_mailbox: Vec<(String, Vec<u8>)>,
+    /// A message accepted over SMTP is also delivered into the maildrop of every recipient that
+    /// is one of `accounts`, with `Return-Path` and `Received` prepended (RFC 5321 §4.4), as the
+    /// Fachdienst's MTA delivers to its own mailboxes.
+    pub deliver_to_accounts: bool,
     /// Larger DATA/BDAT: 552, rest discarded, memory bounded; the session is then closed
     /// ([`SessionEnd::TooLarge`]).
     pub max_message_bytes: usize,
@@ -71,6 +78,8 @@ impl Default for MailServerConfig {
             cert: ServerCertKind::Valid,
             accounts: Vec::new(),
             mailbox: Vec::new(),
+            account_mailbox: Vec::new(),
+            deliver_to_accounts: false,
             max_message_bytes: 64 * 1024 * 1024,
             max_stored_bytes: 1024 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30),
@@ -139,7 +148,17 @@ impl MailServer {
                 mailbox: config
                     .mailbox
                     .into_iter()
-                    .map(|m| Some(Arc::<[u8]>::from(m)))
+                    .map(|m| (None, m))
+                    .chain(
+                        config
+                            .account_mailbox
+                            .into_iter()
+                            .map(|(o, m)| (Some(o), m)),
+                    )
+                    .map(|(owner, m)| Slot {
+                        owner,
+                        data: Some(Arc::<[u8]>::from(m)),
+                    })
                     .collect(),
                 smtp_faults: config.smtp_faults,
                 stored_bytes: 0,
@@ -155,6 +174,7 @@ impl MailServer {
             hostname: config.hostname,
             banner: config.banner,
             sender_must_match_auth: config.sender_must_match_auth,
+            deliver_to_accounts: config.deliver_to_accounts,
         });
         let tasks = vec![
             tokio::spawn(accept_loop(

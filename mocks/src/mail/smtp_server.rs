@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::mail::maildrop::{
-    ClosingReplies, LineConn, LineSession, Proto, Shared, SmtpFaults, SmtpStage, ended,
+    ClosingReplies, LineConn, LineSession, Proto, Shared, Slot, SmtpFaults, SmtpStage, ended,
     write_failed,
 };
 use crate::mail::records::CapturedMessage;
@@ -40,6 +40,7 @@ pub(crate) async fn run(tcp: TcpStream, peer: SocketAddr, tls: TlsAcceptor, shar
             &ClosingReplies::SMTP,
         ),
         idx,
+        peer,
         greeted: false,
         user: None,
         mail_from: None,
@@ -60,6 +61,7 @@ struct Bdat {
 struct Session {
     conn: LineConn,
     idx: usize,
+    peer: SocketAddr,
     greeted: bool,
     user: Option<String>,
     mail_from: Option<String>,
@@ -463,11 +465,17 @@ impl Session {
             return Ok(());
         }
         let max = self.conn.shared.limits.max_stored_bytes;
-        let len = data.len();
+        let deliveries = self.deliveries(&data);
+        let len = data.len() + deliveries.iter().map(|d| d.1.len()).sum::<usize>();
         let kept = self.conn.shared.update(|s| {
             let fits = s.stored_bytes.saturating_add(len) <= max;
             if fits {
                 s.stored_bytes += len;
+                s.mailbox
+                    .extend(deliveries.into_iter().map(|(owner, data)| Slot {
+                        owner: Some(owner),
+                        data: Some(data.into()),
+                    }));
             }
             fits
         });
@@ -490,6 +498,41 @@ impl Session {
         });
         let text = format!("250 2.0.0 Ok: queued as {}.{n}", self.idx + 1);
         self.reply(&text).await
+    }
+
+    /// The copies of an accepted message for the recipients that are accounts of this server
+    /// (when it delivers), each with the trace fields an MTA prepends on final delivery.
+    fn deliveries(&self, data: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let shared = &self.conn.shared;
+        if !shared.deliver_to_accounts {
+            return Vec::new();
+        }
+        let date = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        let mut owners: Vec<String> = Vec::new();
+        for rcpt in &self.rcpts {
+            if let Some(a) = shared.local_account(rcpt)
+                && !owners.contains(&a.user)
+            {
+                owners.push(a.user.clone());
+            }
+        }
+        owners
+            .into_iter()
+            .map(|owner| {
+                let trace = format!(
+                    "Return-Path: <{}>\r\nReceived: from [{}] by {} with ESMTPSA id {}\r\n\tfor <{owner}>; {date}\r\n",
+                    self.mail_from.as_deref().unwrap_or(""),
+                    self.peer.ip(),
+                    shared.hostname,
+                    self.idx + 1,
+                );
+                let mut copy = trace.into_bytes();
+                copy.extend_from_slice(data);
+                (owner, copy)
+            })
+            .collect()
     }
 
     /// BDAT: the chunk is always read (RFC 3030 §2), even when the command is refused.
