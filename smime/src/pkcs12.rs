@@ -332,23 +332,54 @@ pub fn build(
     password: &str,
     friendly_name: &str,
 ) -> Result<Vec<u8>> {
+    build_with(pkcs8_der, chain, Some(password), friendly_name)
+}
+
+/// Like [`build`], but not protected at all: the key in a plain key bag and no MAC (what
+/// `openssl pkcs12 -export -keypbe NONE -certpbe NONE -nomac` writes), as a KIM Account Manager
+/// returns from createCert when no `certPassword` was given.
+pub fn build_unprotected(
+    pkcs8_der: &[u8],
+    chain: &[Certificate],
+    friendly_name: &str,
+) -> Result<Vec<u8>> {
+    build_with(pkcs8_der, chain, None, friendly_name)
+}
+
+fn build_with(
+    pkcs8_der: &[u8],
+    chain: &[Certificate],
+    password: Option<&str>,
+    friendly_name: &str,
+) -> Result<Vec<u8>> {
     use rand::Rng;
     let b = |e: der::Error| SmimeError::build(format!("PKCS#12: {e}"));
     let mut rng = rand::rng();
-    let mut salt = [0u8; 16];
-    rng.fill_bytes(&mut salt);
-    let mut iv = [0u8; 16];
-    rng.fill_bytes(&mut iv);
-    let params = pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(2048, &salt, iv)
-        .map_err(|e| SmimeError::build(e.to_string()))?;
-    let scheme = pkcs5::EncryptionScheme::from(params);
-    let encrypted = scheme
-        .encrypt(password.as_bytes(), pkcs8_der)
-        .map_err(|e| SmimeError::build(e.to_string()))?;
-    let alg = AlgorithmIdentifierOwned::from_der(&scheme.to_der().map_err(b)?).map_err(b)?;
-    let epki = EncryptedPrivateKeyInfo {
-        algorithm: alg,
-        data: OctetString::new(encrypted).map_err(b)?,
+    let (key_bag_id, key_bag_value) = match password {
+        Some(password) => {
+            let mut salt = [0u8; 16];
+            rng.fill_bytes(&mut salt);
+            let mut iv = [0u8; 16];
+            rng.fill_bytes(&mut iv);
+            let params =
+                pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(2048, &salt, iv)
+                    .map_err(|e| SmimeError::build(e.to_string()))?;
+            let scheme = pkcs5::EncryptionScheme::from(params);
+            let encrypted = scheme
+                .encrypt(password.as_bytes(), pkcs8_der)
+                .map_err(|e| SmimeError::build(e.to_string()))?;
+            let alg =
+                AlgorithmIdentifierOwned::from_der(&scheme.to_der().map_err(b)?).map_err(b)?;
+            let epki = EncryptedPrivateKeyInfo {
+                algorithm: alg,
+                data: OctetString::new(encrypted).map_err(b)?,
+            };
+            (
+                oids::PKCS12_SHROUDED_KEY_BAG,
+                Any::encode_from(&epki).map_err(b)?,
+            )
+        }
+        None => (oids::PKCS12_KEY_BAG, Any::from_der(pkcs8_der).map_err(b)?),
     };
     let local_key_id = chain
         .first()
@@ -374,8 +405,8 @@ pub fn build(
         SetOfVec::try_from(v).map_err(b)
     };
     let key_bag = SafeBag {
-        bag_id: oids::PKCS12_SHROUDED_KEY_BAG,
-        bag_value: Any::encode_from(&epki).map_err(b)?,
+        bag_id: key_bag_id,
+        bag_value: key_bag_value,
         bag_attributes: Some(attrs(true)?),
     };
     let mut cert_bags = Vec::new();
@@ -400,28 +431,34 @@ pub fn build(
     let auth_safe = vec![data_ci(cert_bags)?, data_ci(vec![key_bag])?]
         .to_der()
         .map_err(b)?;
-    let mut mac_salt = [0u8; 16];
-    rng.fill_bytes(&mut mac_salt);
-    let iterations = 2048;
-    let key = kdf::<Sha256>(&bmp_password(password), &mac_salt, 3, iterations, 32);
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
-        .map_err(|e| SmimeError::build(e.to_string()))?;
-    m.update(&auth_safe);
-    let digest = m.finalize().into_bytes().to_vec();
+    let mac_data = match password {
+        Some(password) => {
+            let mut mac_salt = [0u8; 16];
+            rng.fill_bytes(&mut mac_salt);
+            let iterations = 2048;
+            let key = kdf::<Sha256>(&bmp_password(password), &mac_salt, 3, iterations, 32);
+            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
+                .map_err(|e| SmimeError::build(e.to_string()))?;
+            m.update(&auth_safe);
+            let digest = m.finalize().into_bytes().to_vec();
+            Some(MacData {
+                mac: DigestInfo {
+                    algorithm: crate::asn1::alg_null(oids::SHA256),
+                    digest: OctetString::new(digest).map_err(b)?,
+                },
+                mac_salt: OctetString::new(mac_salt.to_vec()).map_err(b)?,
+                iterations,
+            })
+        }
+        None => None,
+    };
     let pfx = Pfx {
         version: 3,
         auth_safe: ContentInfo {
             content_type: oids::ID_DATA,
             content: Any::encode_from(&OctetString::new(auth_safe).map_err(b)?).map_err(b)?,
         },
-        mac_data: Some(MacData {
-            mac: DigestInfo {
-                algorithm: crate::asn1::alg_null(oids::SHA256),
-                digest: OctetString::new(digest).map_err(b)?,
-            },
-            mac_salt: OctetString::new(mac_salt.to_vec()).map_err(b)?,
-            iterations,
-        }),
+        mac_data,
     };
     pfx.to_der().map_err(b)
 }
@@ -429,6 +466,28 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unprotected_container_has_a_plain_key_bag_and_no_mac() {
+        // An Ed25519 PKCS#8 PrivateKeyInfo (RFC 8410): the container does not care which key.
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend_from_slice(&[7u8; 32]);
+        let p12 = build_unprotected(&der, &[], "x").unwrap();
+        let pfx = Pfx::from_der(&p12).unwrap();
+        assert!(pfx.mac_data.is_none());
+        let read = parse(&p12, "", "unprotected.p12").unwrap();
+        assert_eq!(read.keys, vec![der.clone()]);
+        // The protected form needs its password; the unprotected one opens with any.
+        let protected = build(&der, &[], "geheim", "x").unwrap();
+        assert!(parse(&protected, "falsch", "protected.p12").is_err());
+        assert_eq!(
+            parse(&protected, "geheim", "protected.p12").unwrap().keys,
+            vec![der]
+        );
+    }
 
     #[test]
     fn kdf_matches_known_vector() {

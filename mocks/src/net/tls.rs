@@ -124,6 +124,33 @@ pub struct TlsPki {
     wrong_name: ServerCert,
     client: ClientIdentity,
     rogue_client: ClientIdentity,
+    issuer: ClientCertIssuer,
+}
+
+/// Issues client certificates from the test CA while a mock runs (a KIM Account Manager's
+/// createCert); cheap to clone.
+#[derive(Clone)]
+pub struct ClientCertIssuer {
+    ca: Arc<Issuer<'static, KeyPair>>,
+    ca_der: CertificateDer<'static>,
+}
+
+impl std::fmt::Debug for ClientCertIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCertIssuer").finish_non_exhaustive()
+    }
+}
+
+impl ClientCertIssuer {
+    /// A fresh key and clientAuth certificate for `cn`, valid from yesterday for a year.
+    pub fn issue(&self, cn: &str) -> Result<ClientIdentity, MockError> {
+        client_identity(cn, OffsetDateTime::now_utc(), &self.ca)
+    }
+
+    /// The issuing CA certificate (DER).
+    pub fn ca_der(&self) -> &CertificateDer<'static> {
+        &self.ca_der
+    }
 }
 
 impl std::fmt::Debug for TlsPki {
@@ -287,6 +314,10 @@ impl TlsPki {
         )?;
         let client = client_identity("kvc-check client system", now, &ca)?;
         let rogue_client = client_identity("kvc-check client system", now, &rogue)?;
+        let issuer = ClientCertIssuer {
+            ca: Arc::new(ca),
+            ca_der: ca_cert.der().clone(),
+        };
         Ok(TlsPki {
             host: host.to_string(),
             ca_pem: ca_cert.pem(),
@@ -297,12 +328,18 @@ impl TlsPki {
             wrong_name,
             client,
             rogue_client,
+            issuer,
         })
     }
 
     /// The client certificate the test CA issued (what a client system presents).
     pub fn client_identity(&self) -> &ClientIdentity {
         &self.client
+    }
+
+    /// Issues further client certificates from the test CA.
+    pub fn client_cert_issuer(&self) -> ClientCertIssuer {
+        self.issuer.clone()
     }
 
     /// A client certificate with the same subject, issued by the rogue CA (a server that

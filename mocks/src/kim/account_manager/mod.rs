@@ -9,9 +9,14 @@
 //! account's, and the account password in the `password` header (base64). AccountLimit takes
 //! BASIC; ServiceInformation is open. Every request is recorded with the token's outcome.
 //!
-//! Served: getAccount, setAccount, deregisterAccount (`deregDate` = now + the grace period),
-//! revokeDeregistration (403 after `deregDate`, A_23175), getOTP, get/updateOutOfOffice,
-//! getLimits, getServiceInformation. Not served (404): registerAccount, setTID, createCert.
+//! Served: registerAccount (card token; `referenceID` + `iniPassword` from a provisioned
+//! registration when the provider requires them, see [`AmRegistration`]; 409/420/422 as the yaml
+//! documents), getAccount, setAccount, deregisterAccount (`deregDate` = now + the grace period),
+//! revokeDeregistration (403 after `deregDate`, A_23175), getOTP (a new OTP replaces the last,
+//! valid for [`AmConfig::otp_validity`]), setTID (token of the *new* card, `otp` header; 403 for
+//! a wrong or expired OTP), createCert (a TLS client certificate `<commonName>#CM` from the
+//! Fachdienst CA in a base64 PKCS#12, protected by `certPassword` when given, else unprotected),
+//! get/updateOutOfOffice, getLimits, getServiceInformation.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -34,7 +39,7 @@ use crate::evidence::{Evidence, Resource};
 use crate::http::server::{BoxFuture, RecordingRoutes, basic_credentials, read_body};
 use crate::http::{BasicAuth, Exchange, HttpLimits, HttpRecords, HttpRequest, HttpTask, Reply};
 use crate::net::recorder::Recorder;
-use crate::net::tls::{ServerCertKind, TlsPki};
+use crate::net::tls::{ClientCertIssuer, ServerCertKind, TlsPki};
 
 const JSON: &str = "application/json; charset=utf-8";
 pub const AM_BASE: &str = "/AccountMgmt/v2.4";
@@ -53,6 +58,8 @@ pub struct AmAccount {
     pub data_time_to_live: u16,
     pub no_vzd_mail_entry: bool,
     pub out_of_office: serde_json::Value,
+    /// The OTP getOTP issued last and when (unix time); setTID consumes it.
+    pub otp: Option<(String, i64)>,
 }
 
 impl std::fmt::Debug for AmAccount {
@@ -75,6 +82,7 @@ impl AmAccount {
             data_time_to_live: 90,
             no_vzd_mail_entry: false,
             out_of_office: json!({"active": false}),
+            otp: None,
         }
     }
 
@@ -103,6 +111,24 @@ pub struct AmFaults {
     pub response_delay: Option<Duration>,
 }
 
+/// A registration the provider handed to a KIM participant beforehand: the `referenceID` and
+/// initial password registerAccount must present, for the card of `telematik_id`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AmRegistration {
+    pub reference_id: String,
+    pub ini_password: String,
+    pub telematik_id: String,
+}
+
+impl std::fmt::Debug for AmRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmRegistration")
+            .field("reference_id", &self.reference_id)
+            .field("telematik_id", &self.telematik_id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AmConfig {
     pub bind: IpAddr,
@@ -117,6 +143,15 @@ pub struct AmConfig {
     pub leeway: Duration,
     /// Between deregistration and `deregDate`.
     pub deregistration_grace: Duration,
+    /// Provisioned registrations. Empty: registerAccount needs only a valid card token (and
+    /// ServiceInformation says `referenceIdRequired: false`); otherwise the body's `referenceID`
+    /// and the `iniPassword` header must match one for the token's card, which is then used up
+    /// (once all are used, registerAccount answers 401).
+    pub registrations: Vec<AmRegistration>,
+    /// The mail domain new accounts must be in (`<local>@<domain>`).
+    pub domain: String,
+    /// How long an OTP from getOTP is accepted by setTID.
+    pub otp_validity: Duration,
     pub faults: AmFaults,
     pub limits: HttpLimits,
 }
@@ -132,6 +167,9 @@ impl Default for AmConfig {
             jwt_expiration: Duration::from_secs(21_600),
             leeway: Duration::from_secs(60),
             deregistration_grace: Duration::from_secs(30 * 86_400),
+            registrations: Vec::new(),
+            domain: "kim.telematik-test".into(),
+            otp_validity: Duration::from_secs(600),
             faults: AmFaults::default(),
             limits: HttpLimits {
                 header_timeout: Duration::from_secs(10),
@@ -145,6 +183,7 @@ impl Default for AmConfig {
 
 struct State {
     accounts: Vec<AmAccount>,
+    registrations: Vec<AmRegistration>,
     faults: AmFaults,
     http: HttpRecords<AmCall>,
 }
@@ -152,6 +191,34 @@ struct State {
 struct Shared {
     state: Recorder<State>,
     config: AmConfig,
+    issuer: ClientCertIssuer,
+}
+
+/// KIM versions an account may declare (`kimVersion`, AccountManager.yaml).
+const KIM_VERSIONS: [&str; 3] = ["1.0", "1.5", "1.5+"];
+
+/// `<local>@<domain>` with the local part of the KIM FAQ (`[A-Za-z0-9._-]`, at most 64).
+fn address_in_domain(address: &str, domain: &str) -> bool {
+    let Some((local, dom)) = address.rsplit_once('@') else {
+        return false;
+    };
+    (1..=64).contains(&local.len())
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && dom.eq_ignore_ascii_case(domain)
+}
+
+/// The password policy ServiceInformation announces (`^.{12,256}$`).
+fn password_complies(password: &str) -> bool {
+    (12..=256).contains(&password.chars().count())
+}
+
+/// A base64 header or body value as UTF-8 text.
+fn b64_text(value: &str) -> Option<String> {
+    B64.decode(value.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
 }
 
 type Ctx = Exchange<(AmCall, BasicAuth)>;
@@ -169,8 +236,8 @@ fn unix(t: SystemTime) -> i64 {
 }
 
 impl Shared {
-    /// Bearer token and `password` header for `username`: the account index, or the refusal.
-    fn authorize(&self, headers: &HeaderMap, username: &str, ex: &mut Ctx) -> Result<usize, Reply> {
+    /// The bearer token's TelematikID, or the 401 refusal (recorded either way).
+    fn card_token(&self, headers: &HeaderMap, ex: &mut Ctx) -> Result<String, Reply> {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -198,11 +265,17 @@ impl Shared {
         };
         let tid = jwt.telematik_id.clone().unwrap_or_default();
         ex.tag.0.token = Some(format!("ok {} {tid}", jwt.alg));
+        Ok(tid)
+    }
+
+    /// Bearer token and `password` header for `username`: the account index, or the refusal.
+    /// The token's card must be the account's, except for setTID, which the new card signs.
+    fn authorize(&self, headers: &HeaderMap, username: &str, ex: &mut Ctx) -> Result<usize, Reply> {
+        let tid = self.card_token(headers, ex)?;
         let password = headers
             .get("password")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| B64.decode(v.trim()).ok())
-            .and_then(|v| String::from_utf8(v).ok());
+            .and_then(b64_text);
         let s = self.state.lock();
         let Some(i) = s
             .accounts
@@ -215,7 +288,9 @@ impl Shared {
         if password.as_deref() != Some(a.password.as_str()) {
             return Err(error(ex, 401, "password header missing or wrong"));
         }
-        if a.telematik_id != tid {
+        if ex.tag.0.operation == "setTID" {
+            ex.tag.0.new_telematik_id = Some(tid);
+        } else if a.telematik_id != tid {
             return Err(error(
                 ex,
                 401,
@@ -225,18 +300,167 @@ impl Shared {
         Ok(i)
     }
 
+    /// registerAccount: `POST /account`.
+    async fn register(&self, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
+        ex.tag.0.operation = "registerAccount";
+        if let Some(status) = self.state.lock().faults.status {
+            return error(ex, status, "scripted fault");
+        }
+        let tid = match self.card_token(req.headers(), ex) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let ini = req
+            .headers()
+            .get("iniPassword")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| b64_text(v).ok_or(()));
+        let ini = match ini {
+            None => return error(ex, 400, "header iniPassword required"),
+            Some(Err(())) => return error(ex, 400, "header iniPassword is not base64 of UTF-8"),
+            Some(Ok(p)) => p,
+        };
+        let body = match read_body(req, 64 * 1024, ex).await {
+            Ok(b) => match serde_json::from_slice::<serde_json::Value>(&b) {
+                Ok(v) if v.is_object() => v,
+                _ => return error(ex, 400, "body is not a JSON Account object"),
+            },
+            Err(r) => return r,
+        };
+        let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let username = text("username").unwrap_or_default();
+        ex.tag.0.username = Some(username.clone());
+        let reference = text("referenceID");
+        let password = text("password").and_then(|p| b64_text(&p));
+        let domain = &self.config.domain;
+        let required = !self.config.registrations.is_empty();
+        let result: Result<(), (u16, String)> = self.state.record(|s| {
+            let registration = if !required {
+                None
+            } else {
+                let found = s.registrations.iter().position(|r| {
+                    Some(&r.reference_id) == reference.as_ref()
+                        && r.ini_password == ini
+                        && r.telematik_id == tid
+                });
+                match found {
+                    Some(i) => Some(i),
+                    None => {
+                        return Err((
+                            401,
+                            "referenceID and iniPassword do not match a registration for the token's card"
+                                .into(),
+                        ));
+                    }
+                }
+            };
+            if !address_in_domain(&username, domain) {
+                return Err((420, format!("username must be <local part>@{domain}")));
+            }
+            let Some(password) = password.filter(|p| password_complies(p)) else {
+                return Err((
+                    420,
+                    "password must be base64 of 12 to 256 characters".into(),
+                ));
+            };
+            let kim_version = text("kimVersion").unwrap_or_else(|| "1.5+".into());
+            if !KIM_VERSIONS.contains(&kim_version.as_str()) {
+                return Err((422, format!("kimVersion `{kim_version}` is not supported")));
+            }
+            if s
+                .accounts
+                .iter()
+                .any(|a| a.username.eq_ignore_ascii_case(&username))
+            {
+                return Err((409, format!("`{username}` is already taken")));
+            }
+            let mut account = AmAccount::new(&username, &password, &tid);
+            account.kim_version = kim_version;
+            if let Some(b) = body.get("noVzdMailEntry").and_then(|b| b.as_bool()) {
+                account.no_vzd_mail_entry = b;
+            }
+            if let Some(n) = body.get("dataTimeToLive").and_then(|n| n.as_u64())
+                && (10..=365).contains(&n)
+            {
+                account.data_time_to_live = n as u16;
+            }
+            s.accounts.push(account);
+            if let Some(i) = registration {
+                s.registrations.remove(i);
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Reply::status(204),
+            Err((status, msg)) => error(ex, status, &msg),
+        }
+    }
+
+    /// createCert: a client certificate `<commonName>#CM` from the Fachdienst CA as PKCS#12.
+    fn create_cert(&self, body: serde_json::Value, ex: &mut Ctx) -> Reply {
+        let Some(cn) = body
+            .get("commonName")
+            .and_then(|v| v.as_str())
+            .filter(|c| !c.trim().is_empty())
+        else {
+            return error(ex, 400, "commonName required");
+        };
+        let cn = format!("{cn}#CM");
+        // X.520 ub-common-name.
+        if cn.chars().count() > 64 {
+            return error(ex, 400, "commonName longer than 61 characters");
+        }
+        let password = match body.get("certPassword").and_then(|v| v.as_str()) {
+            None => None,
+            Some(p) => match b64_text(p) {
+                Some(p) => Some(p),
+                None => return error(ex, 400, "certPassword is not base64 of UTF-8"),
+            },
+        };
+        let built = self.issuer.issue(&cn).and_then(|id| {
+            let chain = [id.certificate.as_ref(), self.issuer.ca_der().as_ref()]
+                .into_iter()
+                .map(|d| {
+                    <x509_cert::Certificate as x509_cert::der::Decode>::from_der(d)
+                        .map_err(|e| MockError::Pki(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let p12 = match &password {
+                Some(p) => kvc_smime::pkcs12::build(&id.key_pkcs8, &chain, p, &cn),
+                None => kvc_smime::pkcs12::build_unprotected(&id.key_pkcs8, &chain, &cn),
+            };
+            p12.map_err(|e| MockError::Pki(e.to_string()))
+        });
+        match built {
+            Ok(p12) => {
+                ex.tag.0.issued_certificate = Some(format!(
+                    "CN={cn}{}",
+                    if password.is_some() {
+                        " (PKCS#12 with certPassword)"
+                    } else {
+                        " (PKCS#12 without password)"
+                    }
+                ));
+                let body = json!({"file": B64.encode(p12)});
+                Reply::body(200, JSON, body.to_string().into_bytes())
+            }
+            Err(e) => error(ex, 500, &format!("certificate not issued: {e}")),
+        }
+    }
+
     async fn handle(&self, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         if path == format!("{INFO_BASE}/serviceinfo") && method == Method::GET {
             ex.tag.0.operation = "getServiceInformation";
+            let required = !self.config.registrations.is_empty();
             let body = json!({
                 "kimServiceVersion": "1.5.3",
                 "passwordPolicyRegEx": "^.{12,256}$",
                 "passwordPolicyDisplay": "Minimum length 12 characters, maximum length 256 characters.",
                 "jwtExpiration": self.config.jwt_expiration.as_secs(),
-                "referenceIdRequired": false,
-                "initialPasswordRequired": false,
+                "referenceIdRequired": required,
+                "initialPasswordRequired": required,
             });
             return Reply::body(200, JSON, body.to_string().into_bytes());
         }
@@ -270,6 +494,9 @@ impl Shared {
             });
             return Reply::body(200, JSON, body.to_string().into_bytes());
         }
+        if path == format!("{AM_BASE}/account") && method == Method::POST {
+            return self.register(req, ex).await;
+        }
         let Some(rest) = path.strip_prefix(&format!("{AM_BASE}/account/")) else {
             return error(ex, 404, &format!("no resource at {path}"));
         };
@@ -285,6 +512,8 @@ impl Shared {
             ("", &Method::DELETE) => "deregisterAccount",
             ("revokeDeregistration", &Method::PUT) => "revokeDeregistration",
             ("OTP", &Method::GET) => "getOTP",
+            ("telematikID", &Method::PUT) => "setTID",
+            ("cert", &Method::POST) => "createCert",
             ("outofoffice", &Method::GET) => "getOutOfOffice",
             ("outofoffice", &Method::PUT) => "updateOutOfOffice",
             _ => return error(ex, 404, &format!("no operation {method} {path}")),
@@ -296,7 +525,16 @@ impl Shared {
             Ok(i) => i,
             Err(reply) => return reply,
         };
-        let body = if method == Method::PUT && sub != "revokeDeregistration" {
+        let otp = req
+            .headers()
+            .get("otp")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let takes_body = matches!(
+            ex.tag.0.operation,
+            "setAccount" | "updateOutOfOffice" | "createCert"
+        );
+        let body = if takes_body {
             match read_body(req, 64 * 1024, ex).await {
                 Ok(b) => match serde_json::from_slice::<serde_json::Value>(&b) {
                     Ok(v) if v.is_object() => Some(v),
@@ -307,8 +545,13 @@ impl Shared {
         } else {
             None
         };
+        if ex.tag.0.operation == "createCert" {
+            return self.create_cert(body.unwrap_or_default(), ex);
+        }
         let now = unix(SystemTime::now());
         let grace = self.config.deregistration_grace.as_secs() as i64;
+        let otp_validity = self.config.otp_validity.as_secs() as i64;
+        let new_tid = ex.tag.0.new_telematik_id.clone().unwrap_or_default();
         let op = ex.tag.0.operation;
         let result: Result<Reply, (u16, String)> = self.state.record(|s| {
             let a = &mut s.accounts[i];
@@ -346,7 +589,8 @@ impl Shared {
                     Ok(Reply::status(204))
                 }
                 "revokeDeregistration" => match a.dereg_date {
-                    None => Err((400, "the account is not deregistered".into())),
+                    // AccountManager.yaml documents 403 for this case.
+                    None => Err((403, "the account is not deregistered".into())),
                     Some(d) if now > d => Err((403, format!("deregDate {d} has passed (A_23175)"))),
                     Some(_) => {
                         a.dereg_date = None;
@@ -354,12 +598,36 @@ impl Shared {
                     }
                 },
                 "getOTP" => {
+                    // A new OTP replaces the last one (KIM FAQ).
                     let otp = B64.encode(uuid::Uuid::new_v4().simple().to_string());
+                    a.otp = Some((otp.clone(), now));
                     Ok(Reply::body(
                         200,
                         JSON,
                         json!({"otp": otp}).to_string().into_bytes(),
                     ))
+                }
+                "setTID" => {
+                    let Some(given) = otp else {
+                        return Err((400, "header otp required".into()));
+                    };
+                    match &a.otp {
+                        Some((o, _)) if o != given.trim() => {
+                            Err((403, "otp is not the one getOTP issued last".into()))
+                        }
+                        None => Err((403, "no OTP was issued for this account".into())),
+                        Some((_, at)) if now - at > otp_validity => {
+                            Err((403, format!("otp expired ({otp_validity} s)")))
+                        }
+                        Some(_) if new_tid == a.telematik_id => {
+                            Err((400, "the token's card already holds this address".into()))
+                        }
+                        Some(_) => {
+                            a.telematik_id = new_tid;
+                            a.otp = None;
+                            Ok(Reply::status(204))
+                        }
+                    }
                 }
                 "getOutOfOffice" => Ok(Reply::body(
                     200,
@@ -367,7 +635,12 @@ impl Shared {
                     a.out_of_office.to_string().into_bytes(),
                 )),
                 _ => {
-                    a.out_of_office = body.unwrap_or_default();
+                    // Without `active` the notice is off (KIM FAQ).
+                    let mut v = body.unwrap_or_default();
+                    if v.get("active").is_none() {
+                        v["active"] = json!(false);
+                    }
+                    a.out_of_office = v;
                     Ok(Reply::status(204))
                 }
             }
@@ -388,6 +661,8 @@ impl RecordingRoutes for Shared {
             username: None,
             token: None,
             reason: None,
+            new_telematik_id: None,
+            issued_certificate: None,
         }
     }
 
@@ -432,10 +707,12 @@ impl AccountManagerMock {
         let shared = Arc::new(Shared {
             state: Recorder::new(State {
                 accounts: config.accounts.clone(),
+                registrations: config.registrations.clone(),
                 faults: config.faults.clone(),
                 http: HttpRecords::default(),
             }),
             config,
+            issuer: pki.client_cert_issuer(),
         });
         let what = "Account Manager (HTTPS)";
         let server = HttpTask::bind(what, addr, tls, shared.clone(), limits).await?;
@@ -462,6 +739,24 @@ impl AccountManagerMock {
                 .iter_mut()
                 .find(|a| a.username.eq_ignore_ascii_case(username))
                 .map(|a| a.dereg_date = unix_time)
+                .is_some()
+        })
+    }
+
+    /// The accounts as they are now (registerAccount adds, setTID re-assigns).
+    pub fn accounts(&self) -> Vec<AmAccount> {
+        self.shared.state.lock().accounts.clone()
+    }
+
+    /// Moves the time the last OTP of `username` was issued (e.g. into the past, to test its
+    /// expiry).
+    pub fn set_otp_issued_at(&self, username: &str, unix_time: i64) -> bool {
+        self.shared.state.record(|s| {
+            s.accounts
+                .iter_mut()
+                .find(|a| a.username.eq_ignore_ascii_case(username))
+                .and_then(|a| a.otp.as_mut())
+                .map(|o| o.1 = unix_time)
                 .is_some()
         })
     }

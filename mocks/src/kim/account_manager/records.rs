@@ -16,6 +16,12 @@ pub struct AmCall {
     pub token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// setTID: the TelematikID of the card that signed the token (the address's new owner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_telematik_id: Option<String>,
+    /// createCert: the subject of the certificate issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_certificate: Option<String>,
 }
 
 impl RouteName for AmCall {
