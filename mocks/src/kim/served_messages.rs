@@ -57,7 +57,7 @@ fn client_mail(from: &str, to: &str, message_id: &str, variant: &KomLeVariant) -
     let head = format!(
         "Date: Mon, 07 Dec 2026 09:00:00 +0100\r\nFrom: <{from}>\r\nTo: <{to}>\r\n\
          Subject: Arztbrief kvc-check\r\nMessage-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n\
-         X-KIM-Dienstkennung: KIM-Mail;Default;V1.0\r\n"
+         X-KIM-Dienstkennung: KIM-Mail;Default;V1.0\r\nX-KIM-Sendersystem: kvc-check;1.0\r\n"
     );
     match variant {
         KomLeVariant::KasReduced { attachment_json } => {

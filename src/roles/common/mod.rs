@@ -1,3 +1,4 @@
 //! What every role shares.
 
+pub mod card_opening;
 pub mod expect;
