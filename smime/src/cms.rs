@@ -735,6 +735,26 @@ fn decrypt_content(
     ))
 }
 
+/// A copy of an AuthEnvelopedData without its `unauthAttrs` (any other CMS blob unchanged), for
+/// interop with OpenSSL releases before the RFC 5083 tag fix (openssl/openssl#26101, e.g.
+/// 3.0.19), which read `unauthAttrs` as `[3]` and refuse a correct `[2]`. The attributes lie
+/// outside the MAC, so the copy decrypts and authenticates exactly as the original.
+pub fn without_unauth_attrs(blob: &[u8], input: &str) -> Result<Vec<u8>> {
+    let bad = |e: der::Error| SmimeError::bad_input(input, format!("CMS: {e}"));
+    let ci = ContentInfo::from_der(blob).map_err(bad)?;
+    if ci.content_type != oids::ID_AUTH_ENVELOPED_DATA {
+        return Ok(blob.to_vec());
+    }
+    let mut aed = AuthEnvelopedData::from_der(&ci.content.to_der().map_err(bad)?).map_err(bad)?;
+    aed.unauth_attrs = None;
+    ContentInfo {
+        content_type: ci.content_type,
+        content: Any::encode_from(&aed).map_err(bad)?,
+    }
+    .to_der()
+    .map_err(bad)
+}
+
 /// Decrypt an EnvelopedData or AuthEnvelopedData (BER or DER ContentInfo) with `key`.
 ///
 /// Recipient selection: if the key material has a certificate, only the RecipientInfo whose
