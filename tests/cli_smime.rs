@@ -10,13 +10,13 @@ fn bin() -> Command {
 
 fn gematik(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/specs/api-kim/samples/SMIME-Profil")
+        .join("vectors/third-party/api-kim/samples/SMIME-Profil")
         .join(name)
 }
 
 fn vivy(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/specs/kvc-samples-vivy")
+        .join("vectors/third-party/kvc-samples-vivy")
         .join(name)
 }
 

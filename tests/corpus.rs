@@ -6,7 +6,7 @@ mod common;
 use kvc_check::lint::{FileVerdict, ProfileChoice, lint_bytes};
 
 fn corpus_files() -> Vec<std::path::PathBuf> {
-    let root = common::shared_dir().join("corpus");
+    let root = common::third_party_dir().join("corpus");
     let mut files = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {

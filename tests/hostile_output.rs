@@ -12,7 +12,7 @@ use kvc_check::report::{LintFormat, render_lint};
 const HOSTILE: &str = "licence \u{fffe} \u{ffff} \u{1b}[31mred\u{1b}[0m bell\u{7} csi\u{9b}2J";
 
 fn xmllint_schema(path: &Path) {
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/third-party/junit/junit-10.xsd");
     let out = Command::new("xmllint")
         .args(["--noout", "--schema"])
         .arg(&xsd)

@@ -1,4 +1,4 @@
-//! Every file of the shared corpus linted with --profile kim-1.5 gets the verdict pass or fail,
+//! Every file of the vendored corpus linted with --profile kim-1.5 gets the verdict pass or fail,
 //! never error; the gematik KIM examples in it fail, each with the defect it is known for.
 
 use std::path::{Path, PathBuf};
@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 use kvc_check::lint::{FileVerdict, LintOptions, ProfileChoice, lint_bytes};
 use kvc_check::rules::{KvcRegistry, Severity};
 
-/// `CARGO_MANIFEST_DIR/../shared/corpus` (CI clones the repository with shared/ beside it).
+/// The vendored robustness corpus (`vectors/third-party/corpus`).
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/third-party/corpus");
     assert!(
         dir.is_dir(),
-        "the corpus folder {} is missing: clone the shared knowledge repository as `shared/` \
-         beside this repository (CI does the same)",
+        "the corpus folder {} is missing",
         dir.display()
     );
     dir

@@ -72,7 +72,7 @@ fn every_vector_and_corpus_message_still_counts_as_a_message() {
     let mut checked = 0;
     let mut stack = vec![
         common::repo_root().join("vectors"),
-        common::shared_dir().join("corpus"),
+        common::third_party_dir().join("corpus"),
     ];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("readable") {

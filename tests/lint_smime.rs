@@ -12,8 +12,13 @@ fn lint(args: &[&str]) -> Output {
         .expect("run kvc-check")
 }
 
+/// `rel` as it was in the knowledge folder (`specs/<source>/...`), now under
+/// `vectors/third-party/<source>/...`.
 fn path(rel: &str) -> String {
-    common::shared_dir().join(rel).display().to_string()
+    common::third_party_dir()
+        .join(rel.strip_prefix("specs/").unwrap_or(rel))
+        .display()
+        .to_string()
 }
 
 fn json(out: &Output) -> serde_json::Value {

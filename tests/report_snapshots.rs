@@ -62,7 +62,7 @@ fn junit_is_valid_against_the_common_schema_and_names_are_unique() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junit.xml");
     std::fs::write(&path, &xml).unwrap();
-    let xsd = common::shared_dir().join("specs/junit/junit-10.xsd");
+    let xsd = common::third_party_dir().join("junit/junit-10.xsd");
     let out = std::process::Command::new("xmllint")
         .args(["--noout", "--schema"])
         .arg(&xsd)

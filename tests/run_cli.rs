@@ -41,7 +41,7 @@ fn verdicts<'a>(report: &'a Value, of: &str) -> Vec<(&'a str, &'a str)> {
 
 /// Validates with `xmllint --schema` (Debian libxml2-utils).
 fn validate_junit(path: &Path) {
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/third-party/junit/junit-10.xsd");
     let out = Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")

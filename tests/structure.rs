@@ -198,3 +198,64 @@ fn the_cycle_finder_finds_a_cycle() {
         ]
     );
 }
+
+/// Places in the code that name a path leaving the repository (`../shared`, `../../shared`,
+/// ...): the repository stands alone (issue 18), so none may. The catalogue's scope check is
+/// the one exception: `#[ignore]`d and pointed at the knowledge folder by `KVC_SHARED_DIR`.
+fn paths_leaving_the_repository(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let code = l.split("//").next().unwrap_or_default();
+            code.contains("../shared")
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[test]
+fn no_test_bench_or_build_step_reads_outside_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [
+        "src",
+        "tests",
+        "benches",
+        "mocks/src",
+        "mocks/tests",
+        "mocks/benches",
+        "smime/src",
+        "smime/tests",
+        "smime/benches",
+        "fuzz/fuzz_targets",
+    ] {
+        let d = root.join(dir);
+        if d.is_dir() {
+            rust_files(&d, &mut files);
+        }
+    }
+    assert!(files.len() > 100, "the scan found the code");
+    let mut found = Vec::new();
+    for f in &files {
+        // The catalogue's ignored scope check, and this scan's own patterns.
+        if f.ends_with("tests/catalogue.rs") || f.ends_with("tests/structure.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        for line in paths_leaving_the_repository(&text) {
+            found.push(format!("{}:{line}", f.display()));
+        }
+    }
+    for script in [".ci/run", "scripts/test"] {
+        let text = std::fs::read_to_string(root.join(script)).unwrap();
+        if text.contains("../shared") {
+            found.push(script.to_string());
+        }
+    }
+    assert!(found.is_empty(), "reads outside the repository: {found:?}");
+    // The positive control: the scan sees such a path in code, not in a comment.
+    assert_eq!(
+        paths_leaving_the_repository("// ../shared\nlet p = \"../shared/corpus\";"),
+        vec![2]
+    );
+}

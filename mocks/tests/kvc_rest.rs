@@ -21,7 +21,7 @@ const STEP: Duration = Duration::from_secs(15);
 
 fn vivy(name: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/specs/kvc-samples-vivy")
+        .join("../vectors/third-party/kvc-samples-vivy")
         .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

@@ -38,7 +38,7 @@ fn upki() -> &'static KvcMessagePki {
 
 fn vivy_path(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/specs/kvc-samples-vivy")
+        .join("../vectors/third-party/kvc-samples-vivy")
         .join(name)
 }
 

@@ -2,7 +2,7 @@
 //! 1.3.36.8.3.3): the holder's profession (text and OID) and the TelematikID as the
 //! `registrationNumber`, optionally with the admitting authority (an HBA names its chamber).
 //! gematik's TEST-ONLY SMC-B and HBA certificates are the reference shape
-//! (`smime/tests/data/gematik-test-cards/`).
+//! (`vectors/third-party/gematik-test-cards/`).
 
 use der::asn1::{Any, ObjectIdentifier, OctetString, PrintableString};
 use der::{Decode, Encode, Sequence};

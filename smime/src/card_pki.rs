@@ -1,7 +1,7 @@
 //! A TI-like card test PKI, generated per run: a CA for SMC-B (institution) cards and one for
 //! HBA (health professional) cards, each card with its three key pairs (SMC-B: C.AUT, C.ENC,
 //! C.OSIG; HBA: C.HP.AUT, C.HP.ENC, C.HP.QES) in RSA 2048 and brainpoolP256r1, shaped like
-//! gematik's TEST-ONLY cards (`smime/tests/data/gematik-test-cards/`): subject layout, key
+//! gematik's TEST-ONLY cards (`vectors/third-party/gematik-test-cards/`): subject layout, key
 //! usage and extended key usage per key, certificate policies, and the admission extension with
 //! the TelematikID. Variants for the cases a Clientmodul must handle.
 //!

@@ -11,7 +11,7 @@ use x509_cert::Certificate;
 
 fn card(name: &str) -> Certificate {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/gematik-test-cards")
+        .join("../vectors/third-party/gematik-test-cards")
         .join(format!("{name}.pem"));
     Certificate::from_pem(std::fs::read(&path).unwrap()).unwrap()
 }

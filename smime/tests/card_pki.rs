@@ -23,7 +23,7 @@ const POLICIES: &str = "2.5.29.32";
 
 fn gematik(name: &str) -> Certificate {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/gematik-test-cards")
+        .join("../vectors/third-party/gematik-test-cards")
         .join(format!("{name}.pem"));
     Certificate::from_pem(std::fs::read(&path).unwrap()).unwrap()
 }

@@ -18,8 +18,9 @@ fn wrong_pkcs12_password_names_the_file() {
     assert_eq!(e.kind, ErrorKind::WrongPassword);
     assert_eq!(e.input, p.display().to_string());
     assert!(e.to_string().contains("password"), "{e}");
-    let gematik = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/specs/api-kim/samples/SMIME-Profil/recipientA/hci-enc-2-kim-bsp.p12");
+    let gematik = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../vectors/third-party/api-kim/samples/SMIME-Profil/recipientA/hci-enc-2-kim-bsp.p12",
+    );
     let e = load_private_key(&gematik, Some("01")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::WrongPassword);
     let e = load_private_key(&gematik, None).unwrap_err();

@@ -1,4 +1,4 @@
-//! gematik's KOM-LE S/MIME sample (specs/api-kim/samples/SMIME-Profil).
+//! gematik's KOM-LE S/MIME sample (vectors/third-party/api-kim/samples/SMIME-Profil).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -8,7 +8,8 @@ use kvc_smime::keys::{load_certificates, load_private_key, read_password_file};
 use rstest::rstest;
 
 fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs/api-kim/samples/SMIME-Profil")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vectors/third-party/api-kim/samples/SMIME-Profil")
 }
 
 fn read(name: &str) -> Vec<u8> {

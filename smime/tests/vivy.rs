@@ -1,4 +1,4 @@
-//! Real KV-Connect reference-system messages (shared/specs/kvc-samples-vivy, see SOURCE.txt).
+//! Real KV-Connect reference-system messages (vectors/third-party/kvc-samples-vivy, see SOURCE.txt).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -9,7 +9,7 @@ use kvc_smime::message::{Profile, SmimeOutcome, open_message_named};
 use rstest::rstest;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs/kvc-samples-vivy")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors/third-party/kvc-samples-vivy")
 }
 
 fn read(name: &str) -> Vec<u8> {

@@ -10,15 +10,10 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `shared/` sits beside the repository (CI clones it there too).
-pub fn shared_dir() -> PathBuf {
-    let dir = repo_root().join("../shared");
-    assert!(
-        dir.is_dir(),
-        "expected the shared knowledge folder at {} (CI places shared/ beside the clone)",
-        dir.display()
-    );
-    dir
+/// The third-party data the tests use, vendored with SOURCE and LICENSE
+/// (`vectors/third-party/README.md`).
+pub fn third_party_dir() -> PathBuf {
+    repo_root().join("vectors/third-party")
 }
 
 pub fn options(profile: ProfileChoice) -> LintOptions {
