@@ -9,6 +9,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let smtp: u16 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1465);
     let pop3: u16 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1995);
     let ca = PathBuf::from(args.next().unwrap_or_else(|| "kvc-mock-ca.pem".into()));
-    kvc_mocks::serve_kvc_client(smtp, pop3, &ca, Vec::new()).await?;
+    kvc_mocks::serve_kvc_client(smtp, pop3, &ca, Vec::new(), &mut |_, _| {}).await?;
     Ok(())
 }

@@ -35,6 +35,10 @@ pub enum ServeMock {
         /// Messages (.eml) the POP3 mailbox serves, in order (repeatable).
         #[arg(long, value_name = "FILE")]
         mailbox: Vec<PathBuf>,
+        /// Folder each captured message is saved to (`message-N.eml`) and linted from as it
+        /// arrives.
+        #[arg(long, value_name = "DIR", default_value = "kvc-client-captures")]
+        save: PathBuf,
     },
     /// The mock KV-Connect REST server (HTTPS, BASIC auth, base path /kvconnect/rest) and the
     /// directory (LDAPS, base ou=users,dc=kv-safenet,dc=de) on 127.0.0.1.
@@ -181,6 +185,69 @@ pub fn run(args: &MocksArgs) -> ExitCode {
     }
 }
 
+/// Saves each message the mock KV-Connect Client captures and prints its lint verdict, so a
+/// vendor iterating on their system sees at once what the suite would say.
+struct CaptureLinter {
+    dir: PathBuf,
+    options: crate::lint::LintOptions,
+}
+
+/// Findings printed per message before "+N more".
+const FINDINGS_SHOWN: usize = 10;
+
+impl CaptureLinter {
+    fn new(dir: &std::path::Path) -> Result<CaptureLinter, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("--save {}: cannot create the folder: {e}", dir.display()))?;
+        let registry = crate::rules::KvcRegistry::builtin()
+            .map_err(|e| format!("built-in application registry: {e}"))?;
+        println!("  captured messages are saved to {}", dir.display());
+        Ok(CaptureLinter {
+            dir: dir.to_path_buf(),
+            options: crate::lint::LintOptions {
+                profile: crate::lint::ProfileChoice::Kvc,
+                registry,
+                max_size: crate::lint::DEFAULT_MAX_SIZE,
+                smime: None,
+            },
+        })
+    }
+
+    fn arrived(&mut self, n: usize, data: &[u8]) {
+        let path = self.dir.join(format!("message-{n}.eml"));
+        let shown = path.display().to_string();
+        if let Err(e) = std::fs::write(&path, data) {
+            eprintln!("  message {n}: could not save {shown}: {e}");
+        }
+        let result = crate::lint::lint_bytes(&shown, data, &self.options);
+        let verdict = match result.verdict {
+            crate::lint::FileVerdict::Pass => "pass",
+            crate::lint::FileVerdict::Fail => "fail",
+            crate::lint::FileVerdict::Error => "error",
+        };
+        println!("  message {n} saved to {shown}: lint --profile kvc: {verdict}");
+        if let Some(e) = &result.error {
+            println!("    {e}");
+        }
+        for f in result.findings.iter().take(FINDINGS_SHOWN) {
+            println!(
+                "    {} {} [{}] {}: {}",
+                f.severity.as_str(),
+                f.requirement,
+                f.rule,
+                f.location,
+                f.message
+            );
+        }
+        if result.findings.len() > FINDINGS_SHOWN {
+            println!("    +{} more", result.findings.len() - FINDINGS_SHOWN);
+        }
+        if !result.findings.is_empty() {
+            println!("    details: kvc-check lint --profile kvc {shown}");
+        }
+    }
+}
+
 fn serve_kvc(mock: &ServeMock) -> Result<(), String> {
     let (mailbox, name) = match mock {
         ServeMock::KvcClient { mailbox, .. } => (mailbox, "mock KV-Connect Client"),
@@ -196,12 +263,20 @@ fn serve_kvc(mock: &ServeMock) -> Result<(), String> {
             smtp_port,
             pop3_port,
             ca_out,
+            save,
             ..
-        } => runtime
-            .block_on(kvc_mocks::serve_kvc_client(
-                *smtp_port, *pop3_port, ca_out, messages,
-            ))
-            .map(|_| ()),
+        } => {
+            let mut captures = CaptureLinter::new(save)?;
+            runtime
+                .block_on(kvc_mocks::serve_kvc_client(
+                    *smtp_port,
+                    *pop3_port,
+                    ca_out,
+                    messages,
+                    &mut |n, m| captures.arrived(n, &m.data),
+                ))
+                .map(|_| ())
+        }
         ServeMock::KvcRest {
             port,
             ldaps_port,

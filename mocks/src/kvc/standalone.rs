@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::MockError;
 use crate::kvc::client::{KvcClientConfig, KvcClientMock, default_config};
 use crate::kvc::rest::{KvcRestAccount, KvcRestConfig, KvcRestMock, KvcRestObservations};
-use crate::mail::Observations;
+use crate::mail::{CapturedMessage, Observations};
 use crate::net::session::SessionEnd;
 use crate::net::tls::TlsPki;
 
@@ -166,12 +166,15 @@ pub async fn serve_kvc_rest(
 /// Runs the mock KV-Connect Client standalone until Ctrl-C: binds SMTP (implicit TLS) and POP3
 /// (implicit TLS) on 127.0.0.1, writes the CA certificate to `ca_out`, prints the endpoints,
 /// account and CA path, and on Ctrl-C prints a summary of what it captured. `mailbox` is served
-/// over POP3. Wired to `kvc-check mocks serve kvc-client [--smtp-port] [--pop3-port]`.
+/// over POP3. Each captured message is handed to `on_message` (its 1-based number and the
+/// message) as it arrives, e.g. to save and lint it. Wired to `kvc-check mocks serve kvc-client
+/// [--smtp-port] [--pop3-port] [--save DIR]`.
 pub async fn serve_kvc_client(
     smtp_port: u16,
     pop3_port: u16,
     ca_out: &Path,
     mailbox: Vec<Vec<u8>>,
+    on_message: &mut (dyn FnMut(usize, &CapturedMessage) + Send),
 ) -> Result<Observations, MockError> {
     let config = KvcClientConfig {
         smtp_port,
@@ -213,6 +216,7 @@ pub async fn serve_kvc_client(
                     m.rcpt_to,
                     m.data.len()
                 );
+                on_message(seen, m);
             }
             for p in obs.pop3.iter().skip(pop3_seen) {
                 if p.end == SessionEnd::Open {
