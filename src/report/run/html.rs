@@ -1,13 +1,21 @@
-//! `report.html`: one self-contained file (no external assets). A minijinja template with
-//! HTML auto-escaping: requirement matrix with verdict/text filters, per-case checks (expected
-//! vs. observed), steps, SMTP/POP3 transcripts and the captured messages as `data:` URIs.
+//! `report.html`: one self-contained file (no external assets, inline CSS and JS). A minijinja
+//! template with HTML auto-escaping. It leads to the failure: an overall verdict banner naming
+//! the requirements that fail or error (linked), the failing and erroring cases first and
+//! expanded, each with how to reproduce it (the `kvc-check run --case` and `kvc-check lint`
+//! commands, valid from the folder the run was started in); then attest, then the rest.
+//! Requirement matrix with verdict/text filters, per-case checks (expected vs. observed),
+//! steps, SMTP/POP3/REST/LDAP transcripts and the captured messages as `data:` URIs; expand
+//! all / collapse all; printing opens every `<details>` so a PDF holds all evidence. The page
+//! marks a successful script start (`data-report-ready` on `<html>`) and any script error
+//! (`data-report-error`), which the headless-browser test reads.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 use minijinja::{Environment, context};
 
-use crate::runner::model::RunResult;
+use super::doc::{Bodies, CaseDoc, RunDoc};
+use crate::runner::model::{RequirementResult, Verdict};
 
 const TEMPLATE: &str = include_str!("report.html");
 
@@ -16,7 +24,7 @@ pub const EMBED_LIMIT: usize = 2 * 1024 * 1024;
 /// Bytes of a message shown inline as text.
 const PREVIEW_LIMIT: usize = 8 * 1024;
 
-pub fn render(run: &RunResult) -> Result<String, String> {
+pub fn render(run: &RunDoc, bodies: &Bodies) -> Result<String, String> {
     let mut env = Environment::new();
     // A field the template prints or walks that the report no longer has is an error, not an
     // empty line: a renamed evidence field must not silently drop a transcript.
@@ -28,36 +36,85 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     let mut previews = BTreeMap::new();
     for case in &run.cases {
         for m in &case.messages {
-            if m.data.len() <= EMBED_LIMIT {
+            let Some(data) = bodies.get(&m.reference) else {
+                continue;
+            };
+            if data.len() <= EMBED_LIMIT {
                 // Only base64 characters after a fixed prefix: safe to emit unescaped.
                 downloads.insert(
                     m.reference.clone(),
                     minijinja::Value::from_safe_string(format!(
                         "data:message/rfc822;base64,{}",
-                        base64::engine::general_purpose::STANDARD.encode(&m.data)
+                        base64::engine::general_purpose::STANDARD.encode(data)
                     )),
                 );
             }
-            let end = m.data.len().min(PREVIEW_LIMIT);
-            let mut text = String::from_utf8_lossy(&m.data[..end]).into_owned();
-            if m.data.len() > end {
-                text.push_str(&format!("\n... ({} more bytes)", m.data.len() - end));
+            let end = data.len().min(PREVIEW_LIMIT);
+            let mut text = String::from_utf8_lossy(&data[..end]).into_owned();
+            if data.len() > end {
+                text.push_str(&format!("\n... ({} more bytes)", data.len() - end));
             }
             previews.insert(m.reference.clone(), text);
         }
     }
+    // Failing and erroring cases first, then attest, then pass and skip; by ID within.
+    let mut cases: Vec<&CaseDoc> = run.cases.iter().collect();
+    cases.sort_by_key(|c| (case_rank(c.verdict), c.id.clone()));
+    let overall = if run.complete {
+        Verdict::combine(run.requirements.iter().map(|r| r.verdict)).unwrap_or(Verdict::Skip)
+    } else {
+        Verdict::combine(
+            run.requirements
+                .iter()
+                .map(|r| r.verdict)
+                .chain([Verdict::Error]),
+        )
+        .unwrap_or(Verdict::Error)
+    };
+    let mut banner: Vec<&RequirementResult> = run
+        .requirements
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error))
+        .collect();
+    banner.sort_by_key(|r| case_rank(r.verdict));
+    let reproduce: BTreeMap<&str, Vec<String>> = run
+        .cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+        .map(|c| (c.id.as_str(), super::console::reproduce(run, c)))
+        .collect();
     let tmpl = env
         .get_template("report.html")
         .map_err(|e| format!("HTML template: {e}"))?;
-    tmpl.render(context! { run => minijinja::value::Serde(run), downloads => downloads, previews => previews })
-        .map_err(|e| format!("HTML report: {e}"))
+    tmpl.render(context! {
+        run => minijinja::value::Serde(run),
+        cases => minijinja::value::Serde(&cases),
+        overall => overall.as_str(),
+        banner_requirements => minijinja::value::Serde(&banner),
+        reproduce => reproduce,
+        downloads => downloads,
+        previews => previews,
+    })
+    .map_err(|e| format!("HTML report: {e}"))
+}
+
+/// Order of cases in the report: fail, error, attest, then pass and skip.
+fn case_rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Fail => 0,
+        Verdict::Error => 1,
+        Verdict::Attest => 2,
+        Verdict::Pass | Verdict::Skip => 3,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::lint::FileResult;
-    use crate::runner::model::{CaseResult, MessageRecord, RunInfo, SessionsRecord, Verdict};
+    use crate::runner::model::{
+        CaseResult, MessageRecord, RunInfo, RunResult, SessionsRecord, Verdict,
+    };
 
     fn run_with(title: &str, data: &[u8]) -> RunResult {
         let info = RunInfo {
@@ -72,6 +129,11 @@ mod tests {
             timeout_s: 1.0,
             selection: vec![],
             scope: Default::default(),
+            suites: "embedded".into(),
+            out: "r".into(),
+            rerun: "kvc-check run".into(),
+            shard: None,
+            merged_from: vec![],
         };
         let mut run = RunResult::new(info, vec!["c/1".into()]);
         run.complete = true;
@@ -107,9 +169,13 @@ mod tests {
         run
     }
 
+    fn render_run(run: &RunResult) -> Result<String, String> {
+        render(&RunDoc::of(run)?, &super::super::doc::bodies_of(run))
+    }
+
     #[test]
     fn escapes_everything_the_sut_controls() {
-        let html = render(&run_with(
+        let html = render_run(&run_with(
             "<script>alert(1)</script>",
             b"Subject: <script>alert(2)</script>\r\n\r\n<img src=x onerror=alert(3)>",
         ))
@@ -127,7 +193,7 @@ mod tests {
 
     #[test]
     fn large_messages_are_not_embedded() {
-        let html = render(&run_with("t", &vec![b'a'; EMBED_LIMIT + 1])).expect("renders");
+        let html = render_run(&run_with("t", &vec![b'a'; EMBED_LIMIT + 1])).expect("renders");
         assert!(!html.contains("data:message/rfc822"));
         assert!(html.contains("too large to embed"));
     }
