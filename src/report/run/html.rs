@@ -191,6 +191,19 @@ mod tests {
         assert!(html.contains("href=\"data:message/rfc822;base64,"));
     }
 
+    /// Printing (to PDF for a certifier) must include what closed `<details>` hide.
+    #[test]
+    fn printing_opens_every_details() {
+        let html = render_run(&run_with("t", b"Subject: x\r\n\r\nbody")).expect("renders");
+        let print = html
+            .find("@media print{details::details-content")
+            .expect("print rule");
+        assert!(html[print..].contains("content-visibility:visible"));
+        assert!(html.contains("addEventListener('beforeprint'"));
+        // No network: nothing is loaded from elsewhere.
+        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+    }
+
     #[test]
     fn large_messages_are_not_embedded() {
         let html = render_run(&run_with("t", &vec![b'a'; EMBED_LIMIT + 1])).expect("renders");

@@ -9,6 +9,7 @@ pub mod doc;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod merge;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A report document as report.json text.
+pub fn json_doc(doc: &RunDoc) -> Result<String, String> {
+    serde_json::to_string_pretty(doc)
+        .map(|s| s + "\n")
+        .map_err(|e| format!("JSON output: {e}"))
 }
 
 pub struct ReportWriter {
@@ -102,9 +110,7 @@ impl ReportWriter {
     /// Writes junit.xml, report.json and report.html of a document read back (`report
     /// merge`); the messages are already in place.
     pub fn write_doc(dir: &Path, doc: &RunDoc, bodies: &Bodies) -> Result<(), String> {
-        let json = serde_json::to_string_pretty(doc)
-            .map(|s| s + "\n")
-            .map_err(|e| format!("JSON output: {e}"))?;
+        let json = json_doc(doc)?;
         write_atomic(&dir.join("report.json"), json.as_bytes())?;
         write_atomic(&dir.join("junit.xml"), junit::render(doc)?.as_bytes())?;
         write_atomic(
