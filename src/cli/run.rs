@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::{Catalogue, Role, ScopeFilter};
+use crate::report::run::doc::RunDoc;
 use crate::report::run::{ReportWriter, console, json, junit};
 use crate::rules::KvcRegistry;
 use crate::runner::answers::Answers;
@@ -363,9 +364,12 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     let result = runtime.block_on(runner::run(cases, ctx, info, &mut writer, interrupted()));
     runtime.shutdown_timeout(Duration::from_secs(2));
-    let doc = writer
-        .finish(&result)
-        .map_err(|e| format!("writing reports: {e}"))?;
+    // The summary is printed even when a report could not be written (the error follows).
+    let write_result = writer.finish(&result);
+    let doc = match &write_result {
+        Ok(doc) => doc.clone(),
+        Err(_) => RunDoc::of(&result)?,
+    };
     let rendered = match args.format {
         RunFormat::Console => console::summary(&doc, args.strict),
         RunFormat::Json => json::render(&result)?,
@@ -374,6 +378,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(rendered.as_bytes());
     let _ = stdout.flush();
+    write_result.map_err(|e| format!("writing reports: {e}"))?;
     if let Some(path) = &args.answers_template {
         let (text, open) = crate::runner::answers::template(&doc);
         crate::report::run::write_atomic(path, text.as_bytes())

@@ -191,6 +191,29 @@ mod tests {
         assert!(html.contains("href=\"data:message/rfc822;base64,"));
     }
 
+    /// report.json holds what the reports render: the document read back from a run's JSON
+    /// serialises to the same JSON, and a report without the fields of format 2 still reads.
+    #[test]
+    fn the_report_document_round_trips() {
+        let run = run_with("t", b"Subject: x\r\n\r\nbody");
+        let live = serde_json::to_value(&run).expect("json");
+        let doc = RunDoc::of(&run).expect("doc");
+        assert_eq!(serde_json::to_value(&doc).expect("json"), live);
+        let mut v1 = live.clone();
+        let obj = v1.as_object_mut().expect("object");
+        obj.remove("report_format");
+        let info = obj
+            .get_mut("run")
+            .and_then(|r| r.as_object_mut())
+            .expect("run");
+        for k in ["suites", "out", "rerun"] {
+            info.remove(k);
+        }
+        let old: RunDoc = serde_json::from_value(v1).expect("format 1 reads");
+        assert_eq!(old.report_format, 1);
+        assert!(render(&old, &Bodies::new()).is_ok());
+    }
+
     /// Printing (to PDF for a certifier) must include what closed `<details>` hide.
     #[test]
     fn printing_opens_every_details() {

@@ -200,18 +200,7 @@ pub fn copy_files(sources: &[Source], out: &Path) -> Result<Bodies, String> {
         let mut pkis: Vec<&str> = Vec::new();
         for c in &s.doc.cases {
             for m in &c.messages {
-                let relative = Path::new(&m.file);
-                if relative.is_absolute()
-                    || relative
-                        .components()
-                        .any(|p| matches!(p, std::path::Component::ParentDir))
-                {
-                    return Err(format!(
-                        "{}: message file `{}` lies outside the report folder",
-                        s.dir.display(),
-                        m.file
-                    ));
-                }
+                let relative = inside(&s.dir, &m.file)?;
                 let from = s.dir.join(relative);
                 let to = out.join(relative);
                 if let Some(parent) = to.parent() {
@@ -227,6 +216,7 @@ pub fn copy_files(sources: &[Source], out: &Path) -> Result<Bodies, String> {
                 }
                 if m.opened_with.is_some() {
                     let pki = m.pki.as_deref().unwrap_or("user-pki");
+                    inside(&s.dir, pki)?;
                     if !pkis.contains(&pki) {
                         pkis.push(pki);
                     }
@@ -241,6 +231,25 @@ pub fn copy_files(sources: &[Source], out: &Path) -> Result<Bodies, String> {
         }
     }
     Ok(bodies)
+}
+
+/// `path` (from a report.json) as a path inside the report folder `dir`: relative, without
+/// `..`; a report naming anything else is refused.
+fn inside<'a>(dir: &Path, path: &'a str) -> Result<&'a Path, String> {
+    let relative = Path::new(path);
+    let escapes = relative.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    });
+    if path.is_empty() || escapes {
+        return Err(format!(
+            "{}: report.json names `{path}`, which lies outside the report folder",
+            dir.display()
+        ));
+    }
+    Ok(relative)
 }
 
 /// Copies the files of a folder tree (permissions kept: private keys stay 0600).
@@ -262,4 +271,26 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_from_a_report_stay_inside_its_folder() {
+        let dir = Path::new("r");
+        assert!(inside(dir, "cases/a/message-1.eml").is_ok());
+        assert!(inside(dir, "shards/1/user-pki").is_ok());
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "cases/../../x",
+            "cases/a/../../../x",
+        ] {
+            let e = inside(dir, bad).unwrap_err();
+            assert!(e.contains("outside the report folder"), "{bad}: {e}");
+        }
+    }
 }
