@@ -1,7 +1,8 @@
 //! report.html opened in a real browser (headless Chromium, Debian package `chromium`; `.ci/run`
 //! installs it): the DOM after the page's script ran shows the verdict banner naming the failing
-//! requirement, the failing case first and expanded, and no script error. A page with a
-//! deliberate script error proves the error marker is seen.
+//! requirement, the failing case first and expanded, and no script error; printed to PDF it
+//! holds every section (as many pages as with all sections open). A page with a deliberate
+//! script error proves the error marker is seen.
 //!
 //! Without Chromium the test fails (install it); only `KVC_SKIP_BROWSER=1` skips it.
 
@@ -33,16 +34,22 @@ fn running_as_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// The DOM of `page` after its scripts ran.
-fn dump_dom(browser: &Path, page: &Path, profile: &Path) -> String {
+/// Runs the headless browser on `page` with `action` (`--dump-dom`, `--print-to-pdf=FILE`);
+/// returns its stdout.
+fn headless(browser: &Path, page: &Path, profile: &Path, action: &str) -> String {
     let mut cmd = Command::new(browser);
-    cmd.args(["--headless", "--disable-gpu", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", profile.display()));
+    cmd.args([
+        "--headless",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-pdf-header-footer",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
     if running_as_root() {
         cmd.arg("--no-sandbox");
     }
     let mut child = cmd
-        .arg("--dump-dom")
+        .arg(action)
         .arg(format!("file://{}", page.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -64,7 +71,29 @@ fn dump_dom(browser: &Path, page: &Path, profile: &Path) -> String {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    reader.join().expect("reader").expect("DOM output")
+    reader.join().expect("reader").expect("browser output")
+}
+
+/// The DOM of `page` after its scripts ran.
+fn dump_dom(browser: &Path, page: &Path, profile: &Path) -> String {
+    headless(browser, page, profile, "--dump-dom")
+}
+
+/// The number of pages `page` prints to (PDF page objects, `/Type /Page` but not `/Pages`).
+fn printed_pages(browser: &Path, page: &Path, profile: &Path) -> usize {
+    let pdf = page.with_extension("pdf");
+    headless(
+        browser,
+        page,
+        profile,
+        &format!("--print-to-pdf={}", pdf.display()),
+    );
+    let bytes = std::fs::read(&pdf).expect("PDF written");
+    let needle = b"/Type /Page";
+    bytes
+        .windows(needle.len() + 1)
+        .filter(|w| w.starts_with(needle) && w[needle.len()] != b's')
+        .count()
 }
 
 /// The start tag of the first element whose start tag contains `needle`.
@@ -167,9 +196,32 @@ fn the_rendered_report_leads_to_the_failure() {
     assert!(dom.contains("how to reproduce"));
     assert!(dom.contains("--case kvc-pvs/anb170-no-bcc"));
 
+    // Printing includes what closed sections hide: the page prints to as many pages as the
+    // same page with every section open, and to more than it would without the print rule
+    // and the beforeprint handler (which shows that the comparison can fail).
+    let text = std::fs::read_to_string(&page).expect("report.html");
+    let all_open = dir.path().join("all-open.html");
+    std::fs::write(&all_open, text.replace("<details", "<details open")).expect("write");
+    let no_print = dir.path().join("no-print.html");
+    let stripped = text
+        .replace("details::details-content", "details::no-such-pseudo")
+        .replace("'beforeprint'", "'no-such-event'");
+    assert_ne!(stripped, text);
+    std::fs::write(&no_print, stripped).expect("write");
+    let pages = printed_pages(&browser, &page, &dir.path().join("profile3"));
+    assert_eq!(
+        pages,
+        printed_pages(&browser, &all_open, &dir.path().join("profile4")),
+        "printing shows every section"
+    );
+    let closed = printed_pages(&browser, &no_print, &dir.path().join("profile5"));
+    assert!(
+        pages > closed,
+        "{pages} pages vs. {closed} without the print rules"
+    );
+
     // The error marker works: the same page with a failing script shows it.
     let broken = dir.path().join("broken.html");
-    let text = std::fs::read_to_string(&page).expect("report.html");
     std::fs::write(
         &broken,
         text.replace("</body>", "<script>noSuchFunction();</script></body>"),
