@@ -55,6 +55,7 @@ fn info() -> RunInfo {
         rerun: String::new(),
         shard: None,
         merged_from: vec![],
+        strict: false,
     }
 }
 

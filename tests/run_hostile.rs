@@ -235,6 +235,7 @@ fn info() -> RunInfo {
         rerun: String::new(),
         shard: None,
         merged_from: vec![],
+        strict: false,
     }
 }
 

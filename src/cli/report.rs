@@ -67,7 +67,8 @@ fn merge_inner(args: &MergeArgs) -> Result<u8, String> {
     // Check before touching --out.
     merge::check_compatible(&sources)?;
     let out = prepare_out(&args.out, args.force)?;
-    let doc = merge::merge_docs(&sources, catalogue, &shown_from_cwd(&out))?;
+    let mut doc = merge::merge_docs(&sources, catalogue, &shown_from_cwd(&out))?;
+    doc.run.strict = args.strict;
     let bodies = merge::copy_files(&sources, &out)?;
     ReportWriter::write_doc(&out, &doc, &bodies)?;
     let rendered = match args.format {

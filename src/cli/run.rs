@@ -343,6 +343,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         rerun: rerun_command(args),
         shard: args.shard,
         merged_from: vec![],
+        strict: args.strict,
     };
     let timeout = Duration::from_secs_f64(args.timeout);
     let ctx = Arc::new(RunContext {

@@ -242,10 +242,14 @@ pub struct RunInfo {
     /// `report merge`: the report folders this run was merged from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
+    /// `--strict`: open attest questions fail the run (junit.xml shows them as failures).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 /// Version of the `report.json` layout: 2 added `report_format` itself and, in `run`,
-/// `suites`, `out`, `rerun`, `shard` and `merged_from` (a report without the field is 1).
+/// `suites`, `out`, `rerun`, `shard`, `merged_from` and `strict` (a report without the field
+/// is 1).
 pub const REPORT_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
@@ -423,6 +427,7 @@ mod tests {
                 rerun: String::new(),
                 shard: None,
                 merged_from: vec![],
+                strict: false,
             };
             let mut run = RunResult::new(info, vec!["a".into(), "b".into()]);
             run.complete = true;

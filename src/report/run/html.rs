@@ -71,10 +71,20 @@ pub fn render(run: &RunDoc, bodies: &Bodies) -> Result<String, String> {
         )
         .unwrap_or(Verdict::Error)
     };
+    // --strict: open attest questions fail the run; the banner names them too.
+    let strict_attest = run.run.strict && overall == Verdict::Attest;
+    let overall = if strict_attest {
+        Verdict::Fail
+    } else {
+        overall
+    };
     let mut banner: Vec<&RequirementResult> = run
         .requirements
         .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error))
+        .filter(|r| {
+            matches!(r.verdict, Verdict::Fail | Verdict::Error)
+                || (run.run.strict && r.verdict == Verdict::Attest)
+        })
         .collect();
     banner.sort_by_key(|r| case_rank(r.verdict));
     let reproduce: BTreeMap<&str, Vec<String>> = run
@@ -134,6 +144,7 @@ mod tests {
             rerun: "kvc-check run".into(),
             shard: None,
             merged_from: vec![],
+            strict: false,
         };
         let mut run = RunResult::new(info, vec!["c/1".into()]);
         run.complete = true;

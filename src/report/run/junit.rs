@@ -151,17 +151,27 @@ fn test_case(run: &RunDoc, requirement: &str, case: &CaseDoc) -> TestCase {
             status
         }
         Verdict::Attest => {
-            let mut status = TestCaseStatus::skipped();
             let question = case
                 .attest
                 .iter()
+                .filter(|a| a.answer.is_none())
                 .map(|a| a.question.as_str())
                 .collect::<Vec<_>>()
                 .join(" ");
-            status.set_message(format!(
-                "attest: needs a human answer (--answers): {question}"
-            ));
-            status
+            let how = "answer it with --answers FILE; kvc-check run --answers-template FILE writes the open questions";
+            if run.run.strict {
+                // --strict: an open question fails the run, and CI shows it red.
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_type("attest");
+                status.set_message(format!(
+                    "attest question open (--strict): {question} ({how})"
+                ));
+                status
+            } else {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(format!("attest: needs a human answer ({how}): {question}"));
+                status
+            }
         }
     };
     let mut tc = TestCase::new(format!("{requirement} {}", case.id), status);
