@@ -192,6 +192,7 @@ fn the_rendered_report_leads_to_the_failure() {
     assert!(pos("kvc-pvs/anb030-attest") < pos("kvc-pvs/anb010-transport"));
     let passing = start_tag(&dom, "id=\"case-kvc-pvs/anb010-transport\"");
     assert!(!passing.contains(" open"), "passing case closed: {passing}");
+    assert!(dom.contains("id=\"expand-all\"") && dom.contains("id=\"collapse-all\""));
     // How to reproduce, with paths from the folder the run was started in.
     assert!(dom.contains("how to reproduce"));
     assert!(dom.contains("--case kvc-pvs/anb170-no-bcc"));

@@ -280,6 +280,48 @@ fn summary_raw(run: &RunDoc, strict: bool) -> String {
 mod tests {
     use super::*;
 
+    fn doc(files: &[&str]) -> RunDoc {
+        let messages: Vec<serde_json::Value> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                serde_json::json!({"reference": format!("c#{i}"), "file": f, "size": 1,
+                    "mail_from": "a@b", "rcpt_to": [], "lint": {}})
+            })
+            .collect();
+        let counts = serde_json::json!({"pass": 0, "fail": 0, "error": 0, "skip": 0, "attest": 0});
+        serde_json::from_value(serde_json::json!({
+            "run": {"tool": "kvc-check", "version": "t", "started": "t", "role": "kvc-pvs",
+                "sut": "s", "transport": "t", "faults": [], "jobs": 1, "timeout_s": 1.0,
+                "selection": [], "out": "reports/x"},
+            "complete": true, "planned_cases": 1, "duration_ms": 0, "requirements": [],
+            "cases": [{"id": "c", "title": "t", "origin": "o", "requirements": [],
+                "role": "kvc-pvs", "profile": "kvc", "verdict": "fail", "duration_ms": 0,
+                "steps": [], "checks": [], "messages": messages, "sessions": {}}],
+            "case_counts": counts, "requirement_counts": counts
+        }))
+        .expect("document")
+    }
+
+    /// Only whole message paths are prefixed: `message-1.eml` is not a part of
+    /// `message-10.eml`, and a path inside another word stays.
+    #[test]
+    fn relocate_prefixes_whole_message_paths() {
+        let run = doc(&["cases/c/message-1.eml", "cases/c/message-10.eml"]);
+        assert_eq!(
+            relocate(
+                "cases/c/message-10.eml (line 4): x\ncases/c/message-1.eml: y; xcases/c/message-1.eml; cases/c/message-1.emlz",
+                &run,
+                "reports/x"
+            ),
+            "reports/x/cases/c/message-10.eml (line 4): x\nreports/x/cases/c/message-1.eml: y; xcases/c/message-1.eml; cases/c/message-1.emlz"
+        );
+        assert_eq!(
+            relocate("cases/c/message-1.eml", &run, "."),
+            "cases/c/message-1.eml"
+        );
+    }
+
     #[test]
     fn finding_lines_are_capped_with_a_count() {
         let text: String = (1..=13).map(|i| format!("finding {i}\n")).collect();

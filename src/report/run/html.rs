@@ -57,8 +57,23 @@ pub fn render(run: &RunDoc, bodies: &Bodies) -> Result<String, String> {
             previews.insert(m.reference.clone(), text);
         }
     }
+    // Paths in reasons and observations as seen from the folder the run was started in, like
+    // on the console and in junit.xml.
+    let out = super::console::out_dir(run);
+    let shown: Vec<CaseDoc> = run
+        .cases
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.reason = c.reason.map(|r| super::console::relocate(&r, run, out));
+            for k in &mut c.checks {
+                k.observed = super::console::relocate(&k.observed, run, out);
+            }
+            c
+        })
+        .collect();
     // Failing and erroring cases first, then attest, then pass and skip; by ID within.
-    let mut cases: Vec<&CaseDoc> = run.cases.iter().collect();
+    let mut cases: Vec<&CaseDoc> = shown.iter().collect();
     cases.sort_by_key(|c| (case_rank(c.verdict), c.id.clone()));
     let overall = if run.complete {
         Verdict::combine(run.requirements.iter().map(|r| r.verdict)).unwrap_or(Verdict::Skip)
