@@ -50,6 +50,12 @@ fn info() -> RunInfo {
         timeout_s: 10.0,
         selection: vec![],
         scope: Default::default(),
+        suites: "embedded".into(),
+        out: String::new(),
+        rerun: String::new(),
+        shard: None,
+        merged_from: vec![],
+        strict: false,
     }
 }
 

@@ -12,5 +12,6 @@ pub mod report;
 pub mod roles;
 pub mod rules;
 pub mod runner;
+pub mod shard;
 pub mod suite;
 pub mod sut;

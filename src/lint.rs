@@ -709,10 +709,29 @@ pub fn lint_inputs(args: &[PathBuf], opts: &LintOptions) -> Vec<FileResult> {
 /// Like [`lint_inputs`], and lists the files of a directory walk that are not messages (they
 /// are skipped, not failed: a folder of messages often holds a README or a key too).
 pub fn lint_run(args: &[PathBuf], opts: &LintOptions) -> LintRun {
+    lint_run_sharded(args, opts, None)
+}
+
+/// [`lint_run`] over one shard of the inputs (`--shard i/n`): every input after expansion
+/// (argument order, each directory's files sorted; stdin and problems count as inputs) has an
+/// index, and the shard takes those with `index mod n == i - 1`, so the shards split the
+/// inputs with no overlap and no loss. A directory whose files were all skipped as not messages
+/// is an error only without a shard (a shard sees only part of the directory).
+pub fn lint_run_sharded(
+    args: &[PathBuf],
+    opts: &LintOptions,
+    shard: Option<crate::shard::Shard>,
+) -> LintRun {
     let mut run = LintRun::default();
+    let mut index = 0usize;
     for arg in args {
         let (results_before, skipped_before) = (run.results.len(), run.skipped.len());
         for input in expand(arg) {
+            let k = index;
+            index += 1;
+            if shard.is_some_and(|s| !s.holds(k)) {
+                continue;
+            }
             let result = match input {
                 Input::File(path) => lint_file(&path, opts)
                     .unwrap_or_else(|(shown, why)| FileResult::input_error(&shown, why)),
@@ -734,7 +753,10 @@ pub fn lint_run(args: &[PathBuf], opts: &LintOptions) -> LintRun {
             };
             run.results.push(result);
         }
-        if run.results.len() == results_before && run.skipped.len() > skipped_before {
+        if shard.is_none()
+            && run.results.len() == results_before
+            && run.skipped.len() > skipped_before
+        {
             run.results.push(FileResult::input_error(
                 &arg.display().to_string(),
                 "directory contains no messages: every file was skipped as not a message".into(),

@@ -230,6 +230,12 @@ fn info() -> RunInfo {
         timeout_s: 2.0,
         selection: vec![],
         scope: Default::default(),
+        suites: "embedded".into(),
+        out: String::new(),
+        rerun: String::new(),
+        shard: None,
+        merged_from: vec![],
+        strict: false,
     }
 }
 
@@ -378,7 +384,7 @@ async fn an_interrupted_run_keeps_what_finished_and_is_marked_incomplete() {
     writer.finish(&r).expect("reports written");
     assert!(start.elapsed() < Duration::from_secs(5), "cancel is prompt");
     assert!(!r.complete);
-    assert_eq!(r.exit_code(), 2);
+    assert_eq!(r.exit_code(false), 2);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("json"))
             .expect("valid");

@@ -83,7 +83,9 @@ impl Scope {
 }
 
 /// Which scope a listing or report shows (`--scope seed|spec|all`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeFilter {
     Seed,

@@ -3,6 +3,7 @@
 pub mod lint;
 pub mod mocks;
 pub mod pki;
+pub mod report;
 pub mod requirements;
 pub mod run;
 pub mod smime;
@@ -33,6 +34,8 @@ pub enum Command {
     Requirements(requirements::RequirementsArgs),
     /// Run the conformance suite of a role against a system under test.
     Run(run::RunArgs),
+    /// Run reports: `report merge DIR... --out DIR` joins the reports of sharded runs.
+    Report(report::ReportArgs),
     /// Run mock servers standalone.
     Mocks(mocks::MocksArgs),
     /// Test PKI: `pki init DIR` writes a root CA and test certificates (PEM + PKCS#12).
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::Requirements(args) => requirements::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Mocks(args) => mocks::run(&args),
         Command::Pki(args) => pki::run(&args),
         Command::Smime(args) => smime::run(&args),

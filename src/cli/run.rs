@@ -1,10 +1,11 @@
 //! `kvc-check run [--role kvc-pvs] [--sut CONFIG.yaml] [--req ID]... [--case ID]... [--jobs N]
-//! [--timeout S] [--out DIR] [--format F] [--fault ID]... [--answers FILE]`
+//! [--timeout S] [--out DIR] [--format F] [--fault ID]... [--answers FILE]
+//! [--answers-template FILE] [--strict] [--shard I/N]`
 //!
 //! Without `--sut`, the suite runs against the embedded reference PVS; `--fault` injects its
-//! named faults. Exit code: 0 = every decided requirement passes, 1 = a requirement fails,
-//! 2 = a case could not be decided (error), the run was interrupted, or a usage/configuration
-//! error.
+//! named faults. Exit code: 0 = every decided requirement passes, 1 = a requirement fails (or,
+//! with `--strict`, an attest question is open), 2 = a case could not be decided (error), the
+//! run was interrupted, or a usage/configuration error.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,12 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::{Catalogue, Role, ScopeFilter};
+use crate::report::run::doc::RunDoc;
 use crate::report::run::{ReportWriter, console, json, junit};
 use crate::rules::KvcRegistry;
 use crate::runner::answers::Answers;
 use crate::runner::model::RunInfo;
 use crate::runner::observe::MockHost;
 use crate::runner::{self, RunContext};
+use crate::shard::Shard;
 use crate::suite::source::SuiteSource;
 use crate::suite::{self, Case};
 use crate::sut::SutAdapter;
@@ -81,6 +84,17 @@ pub struct RunArgs {
     /// Additional application registry entries (as for `lint`).
     #[arg(long, value_name = "FILE")]
     pub registry: Vec<PathBuf>,
+    /// After the run, write the attest questions still open as a YAML answers file to fill in
+    /// and pass back with --answers.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub answers_template: Option<PathBuf>,
+    /// Open attest questions fail the run (exit 1): a CI gate before certification.
+    #[arg(long)]
+    pub strict: bool,
+    /// Run part I of N of the selected cases (1-based; deterministic; a refusal and its
+    /// control stay together). Join the parts with `kvc-check report merge`.
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse_arg)]
+    pub shard: Option<Shard>,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -269,8 +283,13 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         Some(p) => Answers::load(p, catalogue).map_err(|e| format!("--answers {e}"))?,
         None => Answers::default(),
     };
+    let cases = match args.shard {
+        Some(shard) => shard_cases(cases, shard),
+        None => cases,
+    };
     for (case, origin) in answers.case_ids() {
-        if !cases.iter().any(|c| c.id == case) {
+        // A shard's answers file names the cases of the other shards too.
+        if args.shard.is_none() && !cases.iter().any(|c| c.id == case) {
             eprintln!(
                 "kvc-check: warning: {origin}: answer for case `{case}`, which is not in this run"
             );
@@ -316,6 +335,15 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
             .chain(controls_added.iter().map(|c| format!("+ control {c}")))
             .collect(),
         scope: args.scope,
+        suites: args
+            .suites
+            .as_ref()
+            .map_or_else(|| "embedded".into(), |d| d.display().to_string()),
+        out: shown_from_cwd(&out),
+        rerun: rerun_command(args),
+        shard: args.shard,
+        merged_from: vec![],
+        strict: args.strict,
     };
     let timeout = Duration::from_secs_f64(args.timeout);
     let ctx = Arc::new(RunContext {
@@ -337,17 +365,133 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     let result = runtime.block_on(runner::run(cases, ctx, info, &mut writer, interrupted()));
     runtime.shutdown_timeout(Duration::from_secs(2));
+    // The summary is printed even when a report could not be written (the error follows).
     let write_result = writer.finish(&result);
+    let doc = match &write_result {
+        Ok(doc) => doc.clone(),
+        Err(_) => RunDoc::of(&result)?,
+    };
     let rendered = match args.format {
-        RunFormat::Console => console::summary(&result, &out.display().to_string()),
+        RunFormat::Console => console::summary(&doc, args.strict),
         RunFormat::Json => json::render(&result)?,
-        RunFormat::Junit => junit::render(&result)?,
+        RunFormat::Junit => junit::render(&doc)?,
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(rendered.as_bytes());
     let _ = stdout.flush();
     write_result.map_err(|e| format!("writing reports: {e}"))?;
-    Ok(result.exit_code())
+    if let Some(path) = &args.answers_template {
+        let (text, open) = crate::runner::answers::template(&doc);
+        crate::report::run::write_atomic(path, text.as_bytes())
+            .map_err(|e| format!("--answers-template {e}"))?;
+        eprintln!(
+            "kvc-check: {open} open attest question(s) written to {}; answer them and pass the file with --answers",
+            path.display()
+        );
+    }
+    Ok(result.exit_code(args.strict))
+}
+
+/// The cases of one shard: the selected cases in groups that must run in one process (a
+/// refusal and its positive control, transitively), the groups ordered by their first case
+/// ID, and every `count`-th group from the `index`-th on.
+pub fn shard_cases(cases: Vec<Case>, shard: Shard) -> Vec<Case> {
+    let mut ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+    ids.sort();
+    // Union-find over the sorted IDs: a case joins the group of each control it names.
+    let mut parent: Vec<usize> = (0..ids.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let index = |id: &str| ids.binary_search_by(|x| x.as_str().cmp(id)).ok();
+    for case in &cases {
+        let Some(a) = index(&case.id) else { continue };
+        for control in case.expect.iter().filter_map(|e| e.control()) {
+            if let Some(b) = index(&control.case) {
+                let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+                // The smaller index stays the root: a group is named by its first case.
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+    }
+    let roots: Vec<usize> = (0..ids.len()).map(|i| root(&mut parent, i)).collect();
+    // Groups in the order of their first case; group k belongs to shard k mod n + 1.
+    let mut firsts = roots.clone();
+    firsts.sort();
+    firsts.dedup();
+    let wanted: Vec<&String> = (0..ids.len())
+        .filter(|&i| {
+            firsts
+                .binary_search(&roots[i])
+                .is_ok_and(|group| shard.holds(group))
+        })
+        .map(|i| &ids[i])
+        .collect();
+    cases
+        .into_iter()
+        .filter(|c| wanted.contains(&&c.id))
+        .collect()
+}
+
+/// `dir` as seen from the current folder: relative when it lies below it, else as given.
+pub fn shown_from_cwd(dir: &Path) -> String {
+    if dir.is_relative() {
+        return dir.display().to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => match dir.strip_prefix(&cwd) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+            _ => dir.display().to_string(),
+        },
+        Err(_) => dir.display().to_string(),
+    }
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that runs one case of this run again (the case ID is appended).
+fn rerun_command(args: &RunArgs) -> String {
+    let mut parts = vec![
+        "kvc-check".to_string(),
+        "run".into(),
+        "--role".into(),
+        args.role.as_str().into(),
+    ];
+    let mut path = |flag: &str, p: &Path| {
+        parts.push(flag.into());
+        parts.push(shell_quote(&p.display().to_string()));
+    };
+    if let Some(p) = &args.sut {
+        path("--sut", p);
+    }
+    if let Some(p) = &args.suites {
+        path("--suites", p);
+    }
+    for p in &args.registry {
+        path("--registry", p);
+    }
+    if let Some(p) = &args.answers {
+        path("--answers", p);
+    }
+    for f in &args.faults {
+        parts.push("--fault".into());
+        parts.push(shell_quote(f));
+    }
+    parts.join(" ")
 }
 
 /// Resolves on SIGINT or SIGTERM (a CI job being cancelled sends SIGTERM). The run then stops

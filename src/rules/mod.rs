@@ -42,12 +42,12 @@ pub mod kvc_registry;
 pub mod msg_id;
 pub mod personal_data;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
 pub use kvc_registry::KvcRegistry;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
@@ -64,7 +64,7 @@ impl Severity {
 }
 
 /// Where in the message a finding points.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Location {
     /// The message as a whole (e.g. a field that is missing).

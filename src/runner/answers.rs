@@ -144,6 +144,47 @@ impl Answers {
     }
 }
 
+/// A YAML answers file (the format [`Answers::parse`] reads) with one entry per case whose
+/// attest question is still open in `doc`, each `answer:` left empty to fill in; and the
+/// number of open questions. An entry names its case (an answer by requirement would also
+/// answer that requirement's other cases). Loading the file before `answer:` is filled in is
+/// an error that names the line.
+pub fn template(doc: &crate::report::run::doc::RunDoc) -> (String, usize) {
+    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let mut out = String::from(
+        "# kvc-check answers to the attest questions this run left open.\n         # An attest question is one the suite cannot decide by observing the system (e.g. its\n         # update process); it stays `attest` (never counted as passed) until answered here.\n         # For each entry: answer yes or no; `yes` needs evidence a certifier can check\n         # (document, section, version); `by` is optional. Then run again with\n         # `kvc-check run --answers THIS-FILE ...` (add --strict to fail on open questions).\n",
+    );
+    let mut open = 0;
+    let mut entries = String::new();
+    for case in &doc.cases {
+        let questions: Vec<_> = case.attest.iter().filter(|a| a.answer.is_none()).collect();
+        if questions.is_empty() {
+            continue;
+        }
+        open += questions.len();
+        entries.push_str(&format!("\n  # {}: {}\n", case.id, one_line(&case.title)));
+        for q in &questions {
+            entries.push_str(&format!(
+                "  # {}: {}\n",
+                q.requirement,
+                one_line(&q.question)
+            ));
+        }
+        entries.push_str(&format!(
+            "  - case: {}\n    answer:         # yes | no\n    evidence: \"\"\n    # by: \"name, role\"\n",
+            quoted(&case.id)
+        ));
+    }
+    if open == 0 {
+        out.push_str("# No attest question is open.\nanswers: []\n");
+    } else {
+        out.push_str("answers:\n");
+        out.push_str(&entries);
+    }
+    (out, open)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,13 @@
 //! The result model of `kvc-check run`. Every run report (console, JSON, JUnit, HTML) is a view
 //! of a [`RunResult`]; no report computes a verdict of its own.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Catalogue, ScopeFilter};
 use crate::lint::FileResult;
 
 /// Verdict of a check, a case or a requirement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     // Order = precedence when combining (highest wins), see `combine`.
@@ -45,18 +45,18 @@ impl Verdict {
 }
 
 /// One expectation evaluated on observations.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     /// The expectation as written in the case, e.g. `lint KVC-Anb170`.
     pub expectation: String,
     /// Requirement the check decides, when it names one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requirement: Option<String>,
     pub verdict: Verdict,
     pub expected: String,
     pub observed: String,
     /// Refusals: the positive control this check was judged next to, and how it ended.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<String>,
     /// Refusals: the control still to consult once the control case has run.
     #[serde(skip)]
@@ -67,7 +67,7 @@ pub struct Check {
     pub fails_on_evidence_alone: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
     Ok,
@@ -77,7 +77,7 @@ pub enum StepOutcome {
     TimedOut,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     pub index: usize,
     pub description: String,
@@ -109,15 +109,15 @@ pub struct MessageRecord {
 }
 
 /// A human answer to an attest question (`--answers`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttestRecord {
     pub requirement: String,
     pub question: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<String>,
 }
 
@@ -167,7 +167,7 @@ pub type SessionsRecord = crate::runner::observe::Evidence;
 
 /// Per-requirement rollup: passes only when every case covering it passes (skipped cases
 /// aside); attest while a question is open.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequirementResult {
     pub id: String,
     pub versioned_id: String,
@@ -178,13 +178,13 @@ pub struct RequirementResult {
     pub cases: Vec<CaseRef>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseRef {
     pub id: String,
     pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub pass: usize,
     pub fail: usize,
@@ -209,7 +209,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
     pub tool: String,
     pub version: String,
@@ -223,12 +223,39 @@ pub struct RunInfo {
     /// Case/requirement filters given on the command line.
     pub selection: Vec<String>,
     /// Requirements the rollup shows (`--scope`; absent = all).
-    #[serde(skip_serializing_if = "ScopeFilter::is_all")]
+    #[serde(default, skip_serializing_if = "ScopeFilter::is_all")]
     pub scope: ScopeFilter,
+    /// Where the cases came from: `embedded` or the `--suites` folder as given.
+    #[serde(default)]
+    pub suites: String,
+    /// The report folder as seen from the folder the run was started in (relative when it
+    /// lies below it), so the paths the reports print work from there.
+    #[serde(default)]
+    pub out: String,
+    /// The command that runs a case of this run again (without `--case`): role, SUT
+    /// configuration, suites, registries and faults as given, shell-quoted.
+    #[serde(default)]
+    pub rerun: String,
+    /// `--shard i/n`: this run holds one part of the selected cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
+    /// `report merge`: the report folders this run was merged from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    /// `--strict`: open attest questions fail the run (junit.xml shows them as failures).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
+
+/// Version of the `report.json` layout: 2 added `report_format` itself and, in `run`,
+/// `suites`, `out`, `rerun`, `shard`, `merged_from` and `strict` (a report without the field
+/// is 1).
+pub const REPORT_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
+    /// [`REPORT_FORMAT`].
+    pub report_format: u32,
     pub run: RunInfo,
     /// False while the run is under way and when it was interrupted: only finished cases are in.
     pub complete: bool,
@@ -249,6 +276,7 @@ pub struct RunResult {
 impl RunResult {
     pub fn new(run: RunInfo, planned: Vec<String>) -> Self {
         RunResult {
+            report_format: REPORT_FORMAT,
             run,
             complete: false,
             planned_cases: planned.len(),
@@ -271,59 +299,73 @@ impl RunResult {
             .filter(|id| !self.cases.iter().any(|c| &c.id == *id))
             .cloned()
             .collect();
-        let mut reqs = Vec::new();
-        for req in catalogue
-            .all()
+        let cases: Vec<(&str, &[String], Verdict)> = self
+            .cases
             .iter()
-            .filter(|r| self.run.scope.admits(r.scope))
-        {
-            let cases: Vec<CaseRef> = self
-                .cases
-                .iter()
-                .filter(|c| c.requirements.contains(&req.id))
-                .map(|c| CaseRef {
-                    id: c.id.clone(),
-                    verdict: c.verdict,
-                })
-                .collect();
-            let Some(verdict) = Verdict::combine(cases.iter().map(|c| c.verdict)) else {
-                continue;
-            };
-            reqs.push(RequirementResult {
-                id: req.id.clone(),
-                versioned_id: req.versioned_id(),
-                level: req.level.as_str().to_string(),
-                decided_by: req
-                    .decided_by
-                    .iter()
-                    .map(|d| format!("{d:?}").to_lowercase())
-                    .collect(),
-                summary: req.summary.clone(),
-                verdict,
-                cases,
-            });
-        }
+            .map(|c| (c.id.as_str(), c.requirements.as_slice(), c.verdict))
+            .collect();
+        let reqs = rollup_requirements(catalogue, self.run.scope, &cases);
         self.case_counts = Counts::of(self.cases.iter().map(|c| c.verdict));
         self.requirement_counts = Counts::of(reqs.iter().map(|r| r.verdict));
         self.requirements = reqs;
     }
 
     /// 0 = every decided requirement passes, 1 = a requirement fails, 2 = a case could not be
-    /// decided (error) or the run was interrupted.
-    pub fn exit_code(&self) -> u8 {
-        if self.requirements.iter().any(|r| r.verdict == Verdict::Fail) {
-            1
-        } else if !self.complete
-            || self
-                .requirements
-                .iter()
-                .any(|r| r.verdict == Verdict::Error)
-        {
-            2
-        } else {
-            0
-        }
+    /// decided (error) or the run was interrupted; with `strict`, an open attest item is 1.
+    pub fn exit_code(&self, strict: bool) -> u8 {
+        exit_code(&self.requirements, self.complete, strict)
     }
+}
+
+/// The exit code of a run from its requirement rollup (see [`RunResult::exit_code`]).
+pub fn exit_code(requirements: &[RequirementResult], complete: bool, strict: bool) -> u8 {
+    let any = |v: Verdict| requirements.iter().any(|r| r.verdict == v);
+    if any(Verdict::Fail) {
+        1
+    } else if !complete || any(Verdict::Error) {
+        2
+    } else if strict && any(Verdict::Attest) {
+        1
+    } else {
+        0
+    }
+}
+
+/// The per-requirement rollup of cases given as (case ID, its requirements, its verdict), in
+/// catalogue order, limited to `scope`. One function for a run and for merged reports.
+pub fn rollup_requirements(
+    catalogue: &Catalogue,
+    scope: ScopeFilter,
+    cases: &[(&str, &[String], Verdict)],
+) -> Vec<RequirementResult> {
+    let mut reqs = Vec::new();
+    for req in catalogue.all().iter().filter(|r| scope.admits(r.scope)) {
+        let cases: Vec<CaseRef> = cases
+            .iter()
+            .filter(|(_, requirements, _)| requirements.contains(&req.id))
+            .map(|(id, _, verdict)| CaseRef {
+                id: id.to_string(),
+                verdict: *verdict,
+            })
+            .collect();
+        let Some(verdict) = Verdict::combine(cases.iter().map(|c| c.verdict)) else {
+            continue;
+        };
+        reqs.push(RequirementResult {
+            id: req.id.clone(),
+            versioned_id: req.versioned_id(),
+            level: req.level.as_str().to_string(),
+            decided_by: req
+                .decided_by
+                .iter()
+                .map(|d| format!("{d:?}").to_lowercase())
+                .collect(),
+            summary: req.summary.clone(),
+            verdict,
+            cases,
+        });
+    }
+    reqs
 }
 
 #[cfg(test)]
@@ -380,6 +422,12 @@ mod tests {
                 timeout_s: 1.0,
                 selection: vec![],
                 scope,
+                suites: "embedded".into(),
+                out: String::new(),
+                rerun: String::new(),
+                shard: None,
+                merged_from: vec![],
+                strict: false,
             };
             let mut run = RunResult::new(info, vec!["a".into(), "b".into()]);
             run.complete = true;
@@ -388,7 +436,7 @@ mod tests {
             run.cases.push(case("b", "KOM-LE-A_2009", Verdict::Fail));
             run.rollup(catalogue);
             let ids: Vec<String> = run.requirements.iter().map(|r| r.id.clone()).collect();
-            (ids, run.exit_code(), run.cases.len())
+            (ids, run.exit_code(false), run.cases.len())
         };
         assert_eq!(
             rolled(ScopeFilter::All),

@@ -6,9 +6,11 @@
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::runner::model::{CaseResult, RunResult, Verdict};
+use super::console;
+use super::doc::{CaseDoc, RunDoc};
+use crate::runner::model::Verdict;
 
-pub fn render(run: &RunResult) -> Result<String, String> {
+pub fn render(run: &RunDoc) -> Result<String, String> {
     let mut report = Report::new("kvc-check run");
     for req in &run.requirements {
         let mut suite = TestSuite::new(req.id.clone());
@@ -27,7 +29,7 @@ pub fn render(run: &RunResult) -> Result<String, String> {
             let Some(case) = run.cases.iter().find(|c| c.id == case_ref.id) else {
                 continue;
             };
-            suite.add_test_case(test_case(&req.id, case));
+            suite.add_test_case(test_case(run, &req.id, case));
         }
         report.add_test_suite(suite);
     }
@@ -46,7 +48,7 @@ pub fn render(run: &RunResult) -> Result<String, String> {
 /// A run that did not finish (interrupted, killed, or still under way when this file was
 /// written) must not read as green in CI: one `<error>` testcase names the cases that did not
 /// run.
-fn incomplete_suite(run: &RunResult) -> TestSuite {
+fn incomplete_suite(run: &RunDoc) -> TestSuite {
     let mut suite = TestSuite::new("kvc-check run incomplete");
     suite.add_property(Property::new("run_complete", "false"));
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
@@ -88,7 +90,11 @@ fn strip_testsuites_skipped(xml: &str) -> String {
     )
 }
 
-fn checks_text(case: &CaseResult, requirement: &str) -> String {
+/// What a failing or erroring testcase says: every check that did not pass (expected, all
+/// observed lines), the steps, and how to reproduce the case. Paths of captured messages are
+/// relative to the folder the run was started in.
+fn checks_text(run: &RunDoc, case: &CaseDoc, requirement: &str) -> String {
+    let out_dir = console::out_dir(run);
     let mut out = String::new();
     for c in case.checks.iter().filter(|c| {
         c.verdict != Verdict::Pass && c.requirement.as_deref().is_none_or(|r| r == requirement)
@@ -98,7 +104,7 @@ fn checks_text(case: &CaseResult, requirement: &str) -> String {
             c.verdict.as_str(),
             c.expectation,
             c.expected,
-            c.observed.replace('\n', "\n            ")
+            console::relocate(&c.observed, run, out_dir).replace('\n', "\n            ")
         ));
     }
     for s in case.steps.iter() {
@@ -109,15 +115,22 @@ fn checks_text(case: &CaseResult, requirement: &str) -> String {
     }
     for m in &case.messages {
         out.push_str(&format!(
-            "message {} ({} bytes): reproduce with `kvc-check lint {}`\n",
+            "message {} ({} bytes): {out_dir}/{}\n",
             m.reference, m.size, m.file
         ));
+    }
+    for cmd in console::reproduce(run, case) {
+        out.push_str(&format!("reproduce: {cmd}\n"));
     }
     out
 }
 
-fn test_case(requirement: &str, case: &CaseResult) -> TestCase {
-    let reason = case.reason.clone().unwrap_or_default();
+fn test_case(run: &RunDoc, requirement: &str, case: &CaseDoc) -> TestCase {
+    let reason = console::relocate(
+        &case.reason.clone().unwrap_or_default(),
+        run,
+        console::out_dir(run),
+    );
     let status = match case.verdict {
         Verdict::Pass => TestCaseStatus::success(),
         Verdict::Fail | Verdict::Error => {
@@ -129,7 +142,7 @@ fn test_case(requirement: &str, case: &CaseResult) -> TestCase {
             let mut status = TestCaseStatus::non_success(kind);
             status.set_message(reason);
             status.set_type(case.verdict.as_str());
-            status.set_description(checks_text(case, requirement));
+            status.set_description(checks_text(run, case, requirement));
             status
         }
         Verdict::Skip => {
@@ -138,32 +151,53 @@ fn test_case(requirement: &str, case: &CaseResult) -> TestCase {
             status
         }
         Verdict::Attest => {
-            let mut status = TestCaseStatus::skipped();
             let question = case
                 .attest
                 .iter()
+                .filter(|a| a.answer.is_none())
                 .map(|a| a.question.as_str())
                 .collect::<Vec<_>>()
                 .join(" ");
-            status.set_message(format!(
-                "attest: needs a human answer (--answers): {question}"
-            ));
-            status
+            let how = "answer it with --answers FILE; kvc-check run --answers-template FILE writes the open questions";
+            if run.run.strict {
+                // --strict: an open question fails the run, and CI shows it red.
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_type("attest");
+                status.set_message(format!(
+                    "attest question open (--strict): {question} ({how})"
+                ));
+                status
+            } else {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(format!("attest: needs a human answer ({how}): {question}"));
+                status
+            }
         }
     };
     let mut tc = TestCase::new(format!("{requirement} {}", case.id), status);
     tc.set_classname(format!("{}.{}", case.role, case.profile));
     tc.set_time(std::time::Duration::from_millis(case.duration_ms));
     if case.verdict == Verdict::Pass {
+        // The whole evidence of every check, not only its first line: a certifier reads why
+        // it passed.
+        let out_dir = console::out_dir(run);
         let evidence: Vec<String> = case
             .checks
             .iter()
             .map(|c| {
-                format!(
-                    "[pass] {}: {}",
+                let observed = console::relocate(&c.observed, run, out_dir);
+                let mut lines = observed.lines();
+                let mut text = format!(
+                    "[{}] {}: {}",
+                    c.verdict.as_str(),
                     c.expectation,
-                    c.observed.lines().next().unwrap_or_default()
-                )
+                    lines.next().unwrap_or_default()
+                );
+                for l in lines {
+                    text.push_str("\n    ");
+                    text.push_str(l);
+                }
+                text
             })
             .collect();
         tc.set_system_out(evidence.join("\n"));

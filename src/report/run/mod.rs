@@ -5,9 +5,11 @@
 //! that finished, marked incomplete.
 
 pub mod console;
+pub mod doc;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod merge;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,7 @@ use indicatif::ProgressBar;
 use crate::runner::Sink;
 use crate::runner::model::{CaseResult, RunResult};
 use crate::suite::Case;
+use doc::{Bodies, RunDoc};
 
 /// Writes `bytes` to `path` atomically (a reader never sees a half-written file).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -28,6 +31,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A report document as report.json text.
+pub fn json_doc(doc: &RunDoc) -> Result<String, String> {
+    serde_json::to_string_pretty(doc)
+        .map(|s| s + "\n")
+        .map_err(|e| format!("JSON output: {e}"))
 }
 
 pub struct ReportWriter {
@@ -60,28 +70,53 @@ impl ReportWriter {
         }
     }
 
-    fn write_model(&mut self, run: &RunResult) {
+    /// report.json and junit.xml; the junit.xml is rendered from what report.json holds.
+    fn write_model(&mut self, run: &RunResult) -> Option<RunDoc> {
         let r = json::render(run)
             .and_then(|s| write_atomic(&self.dir.join("report.json"), s.as_bytes()));
         self.note(r);
-        let r = junit::render(run)
+        let doc = match RunDoc::of(run) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.note(Err(e));
+                return None;
+            }
+        };
+        let r = junit::render(&doc)
             .and_then(|s| write_atomic(&self.dir.join("junit.xml"), s.as_bytes()));
         self.note(r);
+        Some(doc)
     }
 
-    /// Writes every report for the final (or interrupted) result.
-    pub fn finish(&mut self, run: &RunResult) -> Result<(), String> {
+    /// Writes every report for the final (or interrupted) result; returns the document the
+    /// reports show (for the console summary).
+    pub fn finish(&mut self, run: &RunResult) -> Result<RunDoc, String> {
         if let Some(p) = &self.progress {
             p.finish_and_clear();
         }
-        self.write_model(run);
-        let r = html::render(run)
-            .and_then(|s| write_atomic(&self.dir.join("report.html"), s.as_bytes()));
-        self.note(r);
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
+        let doc = self.write_model(run);
+        if let Some(doc) = &doc {
+            let r = html::render(doc, &doc::bodies_of(run))
+                .and_then(|s| write_atomic(&self.dir.join("report.html"), s.as_bytes()));
+            self.note(r);
         }
+        match (self.error.take(), doc) {
+            (Some(e), _) => Err(e),
+            (None, Some(doc)) => Ok(doc),
+            (None, None) => Err("report model: not written".into()),
+        }
+    }
+
+    /// Writes junit.xml, report.json and report.html of a document read back (`report
+    /// merge`); the messages are already in place.
+    pub fn write_doc(dir: &Path, doc: &RunDoc, bodies: &Bodies) -> Result<(), String> {
+        let json = json_doc(doc)?;
+        write_atomic(&dir.join("report.json"), json.as_bytes())?;
+        write_atomic(&dir.join("junit.xml"), junit::render(doc)?.as_bytes())?;
+        write_atomic(
+            &dir.join("report.html"),
+            html::render(doc, bodies)?.as_bytes(),
+        )
     }
 }
 
