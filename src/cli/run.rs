@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::{Catalogue, Role, ScopeFilter};
+use crate::report::run::console::shell_quote;
 use crate::report::run::doc::RunDoc;
 use crate::report::run::{ReportWriter, console, json, junit};
 use crate::rules::KvcRegistry;
@@ -448,18 +449,6 @@ pub fn shown_from_cwd(dir: &Path) -> String {
             _ => dir.display().to_string(),
         },
         Err(_) => dir.display().to_string(),
-    }
-}
-
-/// `s` quoted for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -83,7 +83,7 @@ pub fn relocate(text: &str, run: &RunDoc, out: &str) -> String {
 /// messages); at most [`MAX_FINDING_LINES`] lint commands, then a count.
 pub fn reproduce(run: &RunDoc, case: &CaseDoc) -> Vec<String> {
     let out = out_dir(run);
-    let q = crate::cli::run::shell_quote;
+    let q = shell_quote;
     let mut lines = Vec::new();
     if !run.run.rerun.is_empty() {
         lines.push(format!("{} --case {}", run.run.rerun, q(&case.id)));
@@ -132,6 +132,18 @@ pub fn reproduce(run: &RunDoc, case: &CaseDoc) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The finding lines of a check's observation, at most [`MAX_FINDING_LINES`], then `+M more`.
@@ -320,6 +332,18 @@ mod tests {
             relocate("cases/c/message-1.eml", &run, "."),
             "cases/c/message-1.eml"
         );
+    }
+
+    #[test]
+    fn reproduce_commands_are_shell_quoted() {
+        assert_eq!(
+            shell_quote("reports/x/cases/a/message-1.eml"),
+            "reports/x/cases/a/message-1.eml"
+        );
+        assert_eq!(shell_quote("my dir/sut.yaml"), "'my dir/sut.yaml'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$(rm -rf x)"), "'$(rm -rf x)'");
     }
 
     #[test]
