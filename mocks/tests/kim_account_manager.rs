@@ -299,6 +299,13 @@ async fn card_tokens_are_checked_as_the_account_manager_must() {
 async fn deregistration_can_be_revoked_until_the_deregistration_date() {
     let w = world().await;
     let t = w.token(Signer::OwnRsa, "PS256", 0, 600, false).await;
+    assert_eq!(
+        w.call("PUT", "/revokeDeregistration", &t, PASSWORD, None)
+            .await
+            .0,
+        403,
+        "not deregistered yet (AccountManager.yaml)"
+    );
     assert_eq!(w.call("DELETE", "", &t, PASSWORD, None).await.0, 204);
     let (_, body) = w.call("GET", "", &t, PASSWORD, None).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -331,6 +338,21 @@ async fn deregistration_can_be_revoked_until_the_deregistration_date() {
             .0,
         400
     );
+    // The statuses the yaml documents for setAccount; a refused change changes nothing.
+    let refused = [
+        (r#"{"dataTimeToLive": 60, "kimVersion": "2.0"}"#, 422),
+        (r#"{"dataTimeToLive": 60, "password": "a3VyeiE="}"#, 420),
+    ];
+    for (body, status) in refused {
+        assert_eq!(
+            w.call("PUT", "", &t, PASSWORD, Some(body)).await.0,
+            status,
+            "{body}"
+        );
+    }
+    let (_, got) = w.call("GET", "", &t, PASSWORD, None).await;
+    let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(got["dataTimeToLive"], 30, "unchanged by the refused calls");
     let (s, otp) = w.call("GET", "/OTP", &t, PASSWORD, None).await;
     assert_eq!(s, 200);
     assert!(
@@ -431,6 +453,16 @@ async fn accounts_are_registered_with_the_provisioned_reference() {
             )
             .await,
             422,
+        ),
+        (
+            "dataTimeToLive out of range",
+            register(
+                &other,
+                ini("Start-Passwort-1"),
+                good.replace(r#""kimVersion""#, r#""dataTimeToLive": 5, "kimVersion""#),
+            )
+            .await,
+            400,
         ),
         (
             "address taken",

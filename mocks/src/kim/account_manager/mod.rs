@@ -209,9 +209,64 @@ fn address_in_domain(address: &str, domain: &str) -> bool {
         && dom.eq_ignore_ascii_case(domain)
 }
 
-/// The password policy ServiceInformation announces (`^.{12,256}$`).
-fn password_complies(password: &str) -> bool {
-    (12..=256).contains(&password.chars().count())
+/// The password policy this Fachdienst announces in ServiceInformation: 12 to 256 characters.
+const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 12..=256;
+
+/// `passwordPolicyRegEx` of ServiceInformation, from [`PASSWORD_CHARS`].
+fn password_policy_regex() -> String {
+    format!("^.{{{},{}}}$", PASSWORD_CHARS.start(), PASSWORD_CHARS.end())
+}
+
+/// `dataTimeToLive` in days (AccountManager.yaml: minimum 10, maximum 365).
+const DATA_TIME_TO_LIVE_DAYS: std::ops::RangeInclusive<u64> = 10..=365;
+
+/// Applies the writable fields of an `Account` body (registerAccount, setAccount) to `account`,
+/// or says which status the yaml documents for the first one that does not comply: 420 for the
+/// password policy, 422 for an unknown `kimVersion`, 400 for a `dataTimeToLive` out of range.
+fn apply_account_fields(
+    account: &mut AmAccount,
+    body: &serde_json::Value,
+) -> Result<(), (u16, String)> {
+    if let Some(pw) = body.get("password") {
+        match pw.as_str().and_then(b64_text) {
+            Some(p) if PASSWORD_CHARS.contains(&p.chars().count()) => account.password = p,
+            _ => {
+                return Err((
+                    420,
+                    format!(
+                        "password must be base64 of {} to {} characters",
+                        PASSWORD_CHARS.start(),
+                        PASSWORD_CHARS.end()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(k) = body.get("kimVersion") {
+        match k.as_str().filter(|k| KIM_VERSIONS.contains(k)) {
+            Some(k) => account.kim_version = k.to_string(),
+            None => return Err((422, format!("kimVersion {k} is not supported"))),
+        }
+    }
+    if let Some(ttl) = body.get("dataTimeToLive") {
+        match ttl.as_u64().filter(|n| DATA_TIME_TO_LIVE_DAYS.contains(n)) {
+            Some(n) => account.data_time_to_live = n as u16,
+            None => {
+                return Err((
+                    400,
+                    format!(
+                        "dataTimeToLive must be {}..{}",
+                        DATA_TIME_TO_LIVE_DAYS.start(),
+                        DATA_TIME_TO_LIVE_DAYS.end()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(b) = body.get("noVzdMailEntry").and_then(|b| b.as_bool()) {
+        account.no_vzd_mail_entry = b;
+    }
+    Ok(())
 }
 
 /// A base64 header or body value as UTF-8 text.
@@ -331,7 +386,6 @@ impl Shared {
         let username = text("username").unwrap_or_default();
         ex.tag.0.username = Some(username.clone());
         let reference = text("referenceID");
-        let password = text("password").and_then(|p| b64_text(&p));
         let domain = &self.config.domain;
         let required = !self.config.registrations.is_empty();
         let result: Result<(), (u16, String)> = self.state.record(|s| {
@@ -357,32 +411,17 @@ impl Shared {
             if !address_in_domain(&username, domain) {
                 return Err((420, format!("username must be <local part>@{domain}")));
             }
-            let Some(password) = password.filter(|p| password_complies(p)) else {
-                return Err((
-                    420,
-                    "password must be base64 of 12 to 256 characters".into(),
-                ));
-            };
-            let kim_version = text("kimVersion").unwrap_or_else(|| "1.5+".into());
-            if !KIM_VERSIONS.contains(&kim_version.as_str()) {
-                return Err((422, format!("kimVersion `{kim_version}` is not supported")));
+            if body.get("password").is_none() {
+                return Err((420, "password required".into()));
             }
+            let mut account = AmAccount::new(&username, "", &tid);
+            apply_account_fields(&mut account, &body)?;
             if s
                 .accounts
                 .iter()
                 .any(|a| a.username.eq_ignore_ascii_case(&username))
             {
                 return Err((409, format!("`{username}` is already taken")));
-            }
-            let mut account = AmAccount::new(&username, &password, &tid);
-            account.kim_version = kim_version;
-            if let Some(b) = body.get("noVzdMailEntry").and_then(|b| b.as_bool()) {
-                account.no_vzd_mail_entry = b;
-            }
-            if let Some(n) = body.get("dataTimeToLive").and_then(|n| n.as_u64())
-                && (10..=365).contains(&n)
-            {
-                account.data_time_to_live = n as u16;
             }
             s.accounts.push(account);
             if let Some(i) = registration {
@@ -456,8 +495,12 @@ impl Shared {
             let required = !self.config.registrations.is_empty();
             let body = json!({
                 "kimServiceVersion": "1.5.3",
-                "passwordPolicyRegEx": "^.{12,256}$",
-                "passwordPolicyDisplay": "Minimum length 12 characters, maximum length 256 characters.",
+                "passwordPolicyRegEx": password_policy_regex(),
+                "passwordPolicyDisplay": format!(
+                    "Minimum length {} characters, maximum length {} characters.",
+                    PASSWORD_CHARS.start(),
+                    PASSWORD_CHARS.end()
+                ),
                 "jwtExpiration": self.config.jwt_expiration.as_secs(),
                 "referenceIdRequired": required,
                 "initialPasswordRequired": required,
@@ -558,30 +601,10 @@ impl Shared {
             match op {
                 "getAccount" => Ok(Reply::body(200, JSON, a.to_json().to_string().into_bytes())),
                 "setAccount" => {
-                    let v = body.unwrap_or_default();
-                    if let Some(ttl) = v.get("dataTimeToLive") {
-                        match ttl.as_u64() {
-                            Some(n) if (10..=365).contains(&n) => a.data_time_to_live = n as u16,
-                            _ => return Err((400, "dataTimeToLive must be 10..365".into())),
-                        }
-                    }
-                    if let Some(pw) = v.get("password").and_then(|p| p.as_str()) {
-                        match B64.decode(pw).ok().and_then(|b| String::from_utf8(b).ok()) {
-                            Some(p) if p.len() >= 12 => a.password = p,
-                            _ => {
-                                return Err((
-                                    400,
-                                    "password must be base64 of at least 12 characters".into(),
-                                ));
-                            }
-                        }
-                    }
-                    if let Some(k) = v.get("kimVersion").and_then(|k| k.as_str()) {
-                        a.kim_version = k.to_string();
-                    }
-                    if let Some(b) = v.get("noVzdMailEntry").and_then(|b| b.as_bool()) {
-                        a.no_vzd_mail_entry = b;
-                    }
+                    // All or nothing: a refused field leaves the account as it was.
+                    let mut changed = a.clone();
+                    apply_account_fields(&mut changed, &body.unwrap_or_default())?;
+                    *a = changed;
                     Ok(Reply::status(204))
                 }
                 "deregisterAccount" => {
