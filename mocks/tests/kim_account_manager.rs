@@ -5,6 +5,8 @@
 //! Needs `python3` with PyJWT and cryptography, and `curl` (CI installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -775,52 +777,7 @@ async fn schemathesis_finds_no_answer_outside_the_yaml() {
     let token = w.token(Signer::OwnRsa, "PS256", 0, 3600, false).await;
     let spec = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../vectors/third-party/api-kim/openapi/AccountManager.yaml");
-    let hooks_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let checks = "not_a_server_error,status_code_conformance,content_type_conformance,\
-                  response_headers_conformance,response_schema_conformance";
-    for mode in ["positive", "negative"] {
-        let bearer = format!("Authorization: Bearer {token}");
-        let base = w.mock.base_url();
-        let args = [
-            "-m",
-            "schemathesis.cli",
-            "run",
-            spec.to_str().unwrap(),
-            "--url",
-            &base,
-            "--tls-verify",
-            &w.ca,
-            "-H",
-            &bearer,
-            "--mode",
-            mode,
-            "--checks",
-            checks,
-            "--max-examples",
-            "20",
-            "--no-color",
-        ];
-        // A failure prints its seed; KVC_SCHEMATHESIS_SEED replays it.
-        let seed = std::env::var("KVC_SCHEMATHESIS_SEED").ok();
-        let replay = seed.iter().flat_map(|s| ["--seed", s.as_str()]);
-        let out = tokio::process::Command::new("python3")
-            .args(args)
-            .args(replay)
-            .env("PYTHONPATH", &hooks_dir)
-            .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
-            .kill_on_drop(true)
-            .output()
-            .await
-            .expect("python3");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "schemathesis ({mode}) found violations:\n{text}"
-        );
-    }
+    let bearer = format!("Authorization: Bearer {token}");
+    common::schemathesis(&spec, &w.mock.base_url(), &w.ca, &["-H", &bearer], 20).await;
     assert!(w.mock.calls().len() > 20, "schemathesis sent requests");
 }

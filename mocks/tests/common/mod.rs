@@ -148,3 +148,65 @@ pub async fn smtp_login(addr: SocketAddr, pki: &TlsPki) -> Client {
     assert!(r.starts_with("235 "), "{r}");
     c
 }
+
+/// Runs Schemathesis (PyPI) against `base_url` with gematik's `spec`, with positive and then
+/// negative data, and asserts that no answer lies outside the yaml: status code documented, body
+/// against its schema, content type, required headers, no server error. `auth` are the CLI
+/// arguments that authenticate (`--auth user:pw`, `-H "Authorization: Bearer …"`).
+/// `Content-Length` is left to the HTTP client (`tests/interop/schemathesis_hooks.py` says why).
+/// A failure prints its seed; `KVC_SCHEMATHESIS_SEED=<seed>` replays it. Returns nothing: the
+/// caller asserts that the mock saw the requests.
+pub async fn schemathesis(
+    spec: &std::path::Path,
+    base_url: &str,
+    ca: &str,
+    auth: &[&str],
+    max_examples: u32,
+) {
+    let checks = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                  response_headers_conformance,response_schema_conformance";
+    let hooks_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let seed = std::env::var("KVC_SCHEMATHESIS_SEED").ok();
+    let examples = max_examples.to_string();
+    for mode in ["positive", "negative"] {
+        let mut args = vec![
+            "-m",
+            "schemathesis.cli",
+            "run",
+            spec.to_str().expect("utf-8 path"),
+            "--url",
+            base_url,
+            "--tls-verify",
+            ca,
+            "--mode",
+            mode,
+            "--checks",
+            checks,
+            "--max-examples",
+            &examples,
+            "--no-color",
+        ];
+        args.extend_from_slice(auth);
+        if let Some(s) = &seed {
+            args.extend(["--seed", s.as_str()]);
+        }
+        let out = tokio::time::timeout(
+            Duration::from_secs(600),
+            tokio::process::Command::new("python3")
+                .args(&args)
+                .env("PYTHONPATH", &hooks_dir)
+                .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("schemathesis within 600 s")
+        .expect("python3 with schemathesis is needed (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "schemathesis ({mode}) found violations:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
