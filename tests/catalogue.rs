@@ -35,13 +35,13 @@ fn every_rule_names_a_catalogue_id_decided_by_lint() {
     }
 }
 
-/// The project's knowledge folder with the requirement lists (`KVC_SHARED_DIR`). Its scope
-/// checks are `#[ignore]`d: `cargo test` reads nothing outside the repository; run them with
-/// `KVC_SHARED_DIR=../shared cargo test --test catalogue -- --ignored`.
+/// The project's knowledge folder with the requirement lists, named by `KVC_SHARED_DIR`. Its
+/// scope checks are `#[ignore]`d: `cargo test` reads nothing outside the repository; run them
+/// with `KVC_SHARED_DIR=<knowledge folder> cargo test --test catalogue -- --ignored`.
 fn shared_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("KVC_SHARED_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared"));
+        .expect("set KVC_SHARED_DIR to the knowledge folder holding REQUIREMENTS.md");
     assert!(
         dir.join("REQUIREMENTS.md").is_file(),
         "set KVC_SHARED_DIR to the knowledge folder holding REQUIREMENTS.md (tried {})",
