@@ -15,12 +15,13 @@ use kvc_check::lint::{FileResult, LintOptions, ProfileChoice, lint_bytes};
 use kvc_check::roles::common::card_opening::CardKeyring;
 use kvc_check::runner::observe::{Captured, Via};
 use kvc_mocks::TlsPki;
+use kvc_mocks::kim::practices::{MUSTERFRAU, ROSENSTRAUCH};
 use kvc_mocks::kim::served_messages::{self, KomLeVariant, Party};
 use kvc_mocks::mail::{Account, MailServer, MailServerConfig};
-use kvc_smime::card_pki::{CardKind, CardPki, CardVariant, Holder};
+use kvc_smime::card_pki::{CardPki, CardVariant};
 
-const SENDER: &str = "praxis.rosenstrauch@kim.telematik-test";
-const RECIPIENT: &str = "praxis.musterfrau@kim.telematik-test";
+const SENDER: &str = ROSENSTRAUCH.mail;
+const RECIPIENT: &str = MUSTERFRAU.mail;
 const PASSWORD: &str = "Kim-Geheim-1";
 
 /// Sends the file argv[5] from the authenticated sender to RECIPIENT.
@@ -37,26 +38,8 @@ s.quit()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captured_komle_messages_are_opened_with_the_recipients_cards_and_linted() {
     let pki = CardPki::generate().unwrap();
-    let holder = |iccsn: &str, tid: &str, given: &str, sur: &str| {
-        pki.card(
-            CardKind::SmcB,
-            &Holder::practice(iccsn, tid, given, sur),
-            CardVariant::Valid,
-        )
-        .unwrap()
-    };
-    let sender = holder(
-        "80276001011699901102",
-        "1-2-KVCCHECK-Rosenstrauch01",
-        "Bernd",
-        "Rosenstrauch",
-    );
-    let recipient = holder(
-        "80276001011699901999",
-        "1-2-KVCCHECK-Musterfrau01",
-        "Erika",
-        "Musterfrau",
-    );
+    let sender = ROSENSTRAUCH.smcb(&pki, CardVariant::Valid).unwrap();
+    let recipient = MUSTERFRAU.smcb(&pki, CardVariant::Valid).unwrap();
     let variants = [
         KomLeVariant::Valid,
         KomLeVariant::TamperedSignature,

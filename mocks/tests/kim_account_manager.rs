@@ -16,12 +16,13 @@ use kvc_mocks::TlsPki;
 use kvc_mocks::kim::account_manager::{
     AccountManagerMock, AmAccount, AmConfig, AmFaults, AmRegistration,
 };
-use kvc_smime::card_pki::{Card, CardKeyRole, CardKind, CardPki, CardVariant, Holder};
+use kvc_mocks::kim::practices::{MUSTERFRAU, ROSENSTRAUCH};
+use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 
-const USER: &str = "praxis.rosenstrauch@kim.telematik-test";
+const USER: &str = ROSENSTRAUCH.mail;
 const PASSWORD: &str = "Konto-Geheim-123";
-const TID: &str = "1-2-KVCCHECK-Rosenstrauch01";
-const OTHER_TID: &str = "1-2-KVCCHECK-Musterfrau01";
+const TID: &str = ROSENSTRAUCH.telematik_id;
+const OTHER_TID: &str = MUSTERFRAU.telematik_id;
 
 struct Cards {
     pki: CardPki,
@@ -34,15 +35,11 @@ fn cards() -> &'static Cards {
     static C: OnceLock<Cards> = OnceLock::new();
     C.get_or_init(|| {
         let pki = CardPki::generate().unwrap();
-        let own = Holder::practice("80276001011699901102", TID, "Bernd", "Rosenstrauch");
-        let other = Holder::practice("80276001011699901999", OTHER_TID, "Erika", "Musterfrau");
         Cards {
-            own: pki.card(CardKind::SmcB, &own, CardVariant::Valid).unwrap(),
-            other: pki
-                .card(CardKind::SmcB, &other, CardVariant::Valid)
-                .unwrap(),
-            untrusted: pki
-                .card(CardKind::SmcB, &own, CardVariant::UntrustedIssuer)
+            own: ROSENSTRAUCH.smcb(&pki, CardVariant::Valid).unwrap(),
+            other: MUSTERFRAU.smcb(&pki, CardVariant::Valid).unwrap(),
+            untrusted: ROSENSTRAUCH
+                .smcb(&pki, CardVariant::UntrustedIssuer)
                 .unwrap(),
             pki,
         }

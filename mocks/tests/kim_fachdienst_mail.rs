@@ -9,13 +9,14 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use kvc_mocks::kim::practices::{MUSTERFRAU, ROSENSTRAUCH};
 use kvc_mocks::kim::served_messages::{self, KomLeVariant, Party};
 use kvc_mocks::mail::{Account, MailServer, MailServerConfig, SmtpFaults, SmtpStage};
 use kvc_mocks::{SessionEnd, TlsPki};
-use kvc_smime::card_pki::{Card, CardKeyRole, CardKind, CardPki, CardVariant, Holder};
+use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 
-const SENDER: &str = "praxis.rosenstrauch@kim.telematik-test";
-const RECIPIENT: &str = "praxis.musterfrau@kim.telematik-test";
+const SENDER: &str = ROSENSTRAUCH.mail;
+const RECIPIENT: &str = MUSTERFRAU.mail;
 const PASSWORD: &str = "Kim-Geheim-1";
 
 struct Cards {
@@ -28,21 +29,9 @@ fn cards() -> &'static Cards {
     static C: OnceLock<Cards> = OnceLock::new();
     C.get_or_init(|| {
         let pki = CardPki::generate().unwrap();
-        let s = Holder::practice(
-            "80276001011699901102",
-            "1-2-KVCCHECK-Rosenstrauch01",
-            "Bernd",
-            "Rosenstrauch",
-        );
-        let r = Holder::practice(
-            "80276001011699901999",
-            "1-2-KVCCHECK-Musterfrau01",
-            "Erika",
-            "Musterfrau",
-        );
         Cards {
-            sender: pki.card(CardKind::SmcB, &s, CardVariant::Valid).unwrap(),
-            recipient: pki.card(CardKind::SmcB, &r, CardVariant::Valid).unwrap(),
+            sender: ROSENSTRAUCH.smcb(&pki, CardVariant::Valid).unwrap(),
+            recipient: MUSTERFRAU.smcb(&pki, CardVariant::Valid).unwrap(),
             pki,
         }
     })

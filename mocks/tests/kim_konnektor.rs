@@ -18,14 +18,15 @@ use kvc_mocks::http::client::{HttpsClient, HttpsTarget};
 use kvc_mocks::kim::konnektor::{
     InsertedCard, KonnektorConfig, KonnektorFaults, KonnektorMock, PinState,
 };
+use kvc_mocks::kim::practices::{MUSTERFRAU, ROSENSTRAUCH};
 use kvc_mocks::net::tls::ClientAuth;
-use kvc_smime::card_pki::{Card, CardKeyRole, CardKind, CardPki, CardVariant, Holder};
+use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 use kvc_smime::cms;
 use rstest::rstest;
 use rustls::pki_types::ServerName;
 
-const SENDER: &str = "praxis.rosenstrauch@kim.telematik-test";
-const RECIPIENT: &str = "praxis.musterfrau@kim.telematik-test";
+const SENDER: &str = ROSENSTRAUCH.mail;
+const RECIPIENT: &str = MUSTERFRAU.mail;
 const HANDLE: &str = "SMC-B-1";
 const NS_EVENT: &str = "http://ws.gematik.de/conn/EventService/v7.2";
 const NS_CERT: &str = "http://ws.gematik.de/conn/CertificateService/v6.0";
@@ -42,25 +43,9 @@ fn cards() -> &'static Cards {
     static C: OnceLock<Cards> = OnceLock::new();
     C.get_or_init(|| {
         let pki = CardPki::generate().unwrap();
-        let sender = Holder::practice(
-            "80276001011699901102",
-            "1-2-KVCCHECK-Rosenstrauch01",
-            "Bernd",
-            "Rosenstrauch",
-        );
-        let recipient = Holder::practice(
-            "80276001011699901999",
-            "1-2-KVCCHECK-Musterfrau01",
-            "Erika",
-            "Musterfrau",
-        );
         Cards {
-            sender: pki
-                .card(CardKind::SmcB, &sender, CardVariant::Valid)
-                .unwrap(),
-            recipient: pki
-                .card(CardKind::SmcB, &recipient, CardVariant::Valid)
-                .unwrap(),
+            sender: ROSENSTRAUCH.smcb(&pki, CardVariant::Valid).unwrap(),
+            recipient: MUSTERFRAU.smcb(&pki, CardVariant::Valid).unwrap(),
             pki,
         }
     })

@@ -8,29 +8,21 @@ use std::time::Duration;
 
 use der::{Decode, Encode};
 use kvc_mocks::TlsPki;
+use kvc_mocks::kim::practices::MUSTERFRAU;
 use kvc_mocks::kim::vzd::{KimAddress, KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry};
-use kvc_smime::card_pki::{
-    Card, CardKeyRole, CardKind, CardPki, CardVariant, Holder, telematik_id,
-};
+use kvc_smime::card_pki::{Card, CardKeyRole, CardKind, CardPki, CardVariant, telematik_id};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use x509_cert::Certificate;
 
 const STEP: Duration = Duration::from_secs(15);
-const RECIPIENT: &str = "praxis.musterfrau@kim.telematik-test";
+const RECIPIENT: &str = MUSTERFRAU.mail;
 const SECOND: &str = "praxis.beispiel@kim.telematik-test";
 
 fn card() -> &'static Card {
     static C: OnceLock<Card> = OnceLock::new();
     C.get_or_init(|| {
-        let holder = Holder::practice(
-            "80276001011699901999",
-            "1-2-KVCCHECK-Musterfrau01",
-            "Erika",
-            "Musterfrau",
-        );
-        CardPki::generate()
-            .unwrap()
-            .card(CardKind::SmcB, &holder, CardVariant::Valid)
+        MUSTERFRAU
+            .smcb(&CardPki::generate().unwrap(), CardVariant::Valid)
             .unwrap()
     })
 }

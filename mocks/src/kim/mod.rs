@@ -1,10 +1,13 @@
-//! KIM products on the engines: the mock Konnektor (SOAP over HTTPS), the mock VZD (LDAPS) and
-//! the mock KAS (HTTPS); the Account Manager and the Fachdienst's MTA follow (issue 15).
+//! KIM products on the engines: the mock Konnektor (SOAP over HTTPS) and VZD (LDAPS), the
+//! Fachdienst's KAS and Account Manager (HTTPS) and service discovery (DNS), the KOM-LE messages
+//! its mailbox serves, the two test practices, and the standalone worlds (`mocks serve kim*`).
+//! The Fachdienst's MTA and mailbox are the mail engine (`crate::mail`) with KIM's policy.
 
 pub mod account_manager;
 pub mod dns;
 pub mod kas;
 pub mod konnektor;
+pub mod practices;
 pub mod served_messages;
 pub mod standalone;
 pub mod vzd;

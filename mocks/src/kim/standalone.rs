@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use der::{Decode, Encode};
-use kvc_smime::card_pki::{Card, CardKeyRole, CardKind, CardPki, CardVariant, Holder};
+use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 use serde_json::json;
 
 use crate::error::MockError;
@@ -21,6 +21,7 @@ use crate::kim::account_manager::{AccountManagerMock, AmAccount, AmConfig};
 use crate::kim::dns::{DnsConfig, DnsMock, DnsService};
 use crate::kim::kas::{KasAccount, KasConfig, KasMock};
 use crate::kim::konnektor::{InsertedCard, KnownContext, KonnektorConfig, KonnektorMock};
+use crate::kim::practices::PRACTICES;
 use crate::kim::served_messages::{self, KomLeVariant, Party};
 use crate::kim::vzd::{KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry};
 use crate::mail::{Account, MailServer, MailServerConfig};
@@ -36,26 +37,6 @@ pub struct KimTiOptions {
     /// The Konnektor demands a client certificate (`ClientAutMandatory`).
     pub client_auth: bool,
 }
-
-/// The two mailboxes of the standalone world: (mail, TelematikID, card handle, holder names).
-const MAILBOXES: [(&str, &str, &str, &str, &str, &str); 2] = [
-    (
-        "praxis.rosenstrauch@kim.telematik-test",
-        "1-2-KVCCHECK-Rosenstrauch01",
-        "SMC-B-1",
-        "80276001011699901102",
-        "Bernd",
-        "Rosenstrauch",
-    ),
-    (
-        "praxis.musterfrau@kim.telematik-test",
-        "1-2-KVCCHECK-Musterfrau01",
-        "SMC-B-2",
-        "80276001011699901999",
-        "Erika",
-        "Musterfrau",
-    ),
-];
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<String, MockError> {
     let path = dir.join(name);
@@ -150,25 +131,22 @@ impl KimShared {
             .collect::<Result<Vec<_>, _>>()?;
         let card_ca = write(out, "card-ca.pem", pems.concat().as_bytes())?;
         let mut mailboxes = Vec::new();
-        for (mail, tid, handle, iccsn, given, surname) in MAILBOXES {
-            let holder = Holder::practice(iccsn, tid, given, surname);
-            let card = cards
-                .card(CardKind::SmcB, &holder, CardVariant::Valid)
-                .map_err(pki_err)?;
+        for p in PRACTICES {
+            let card = p.smcb(&cards, CardVariant::Valid).map_err(pki_err)?;
             let mut identity = card_files(
                 out,
-                &format!("identities/{}", surname.to_lowercase()),
+                &format!("identities/{}", p.surname.to_lowercase()),
                 &card,
             )?;
             if let serde_json::Value::Object(m) = &mut identity {
-                m.insert("mail".into(), json!(mail));
-                m.insert("telematik_id".into(), json!(tid));
-                m.insert("card_handle".into(), json!(handle));
+                m.insert("mail".into(), json!(p.mail));
+                m.insert("telematik_id".into(), json!(p.telematik_id));
+                m.insert("card_handle".into(), json!(p.card_handle));
             }
             mailboxes.push(Mailbox {
-                mail: mail.to_string(),
-                telematik_id: tid.to_string(),
-                handle: handle.to_string(),
+                mail: p.mail.to_string(),
+                telematik_id: p.telematik_id.to_string(),
+                handle: p.card_handle.to_string(),
                 card,
                 password: format!("Kim-{}", uuid::Uuid::new_v4().simple()),
                 identity,
