@@ -13,6 +13,7 @@ use crate::kim::konnektor::records::KonnektorCall;
 use crate::kvc::rest::records::{CsrRecord, PostedMail, RestResource};
 use crate::ldap::DirectoryObservations;
 use crate::mail::{Pop3Session, SmtpSession};
+pub use crate::probe::ProbeExchange;
 
 /// The resource an HTTP request reached, by product (a product's routes add a variant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,9 @@ pub struct Evidence {
     /// SMTP/POP3 connections closed at once because too many were open.
     #[serde(skip_serializing_if = "crate::net::session::is_zero")]
     pub rejected_connections: usize,
+    /// What the suite itself sent to the SUT as a client, and what came back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeExchange>,
 }
 
 /// The service a captured message came through.
@@ -160,6 +164,7 @@ impl Evidence {
         self.smtp.extend(other.smtp);
         self.pop3.extend(other.pop3);
         self.rejected_connections += other.rejected_connections;
+        self.probes.extend(other.probes);
         match (&mut self.http, other.http) {
             (Some(mine), Some(theirs)) => mine.extend(theirs),
             (mine @ None, theirs) => *mine = theirs,

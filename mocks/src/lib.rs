@@ -27,6 +27,7 @@ pub mod kvc;
 pub mod ldap;
 pub mod mail;
 pub mod net;
+pub mod probe;
 pub mod reference;
 pub mod server;
 

@@ -134,3 +134,25 @@ impl MockSet {
         }
     }
 }
+
+/// The suite's own exchanges as a client join a case's mocks like one more server.
+impl MockServer for crate::probe::ProbeLog {
+    fn services(&self) -> Vec<ServiceEndpoint> {
+        Vec::new()
+    }
+
+    fn evidence(&self) -> Evidence {
+        Evidence {
+            probes: self.exchanges(),
+            ..Evidence::default()
+        }
+    }
+
+    fn changed(&self) -> watch::Receiver<u64> {
+        crate::probe::ProbeLog::changed(self)
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}

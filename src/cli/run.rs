@@ -236,7 +236,17 @@ fn adapter(args: &RunArgs, host: &dyn MockHost) -> Result<Adapter, String> {
         );
     }
     let (config, dir) = SutConfig::load(path)?;
-    let trigger: Box<dyn SutAdapter> = match &config.trigger {
+    if let Some(configured) = host.configured() {
+        return Ok((configured, BTreeMap::new()));
+    }
+    let Some(trigger) = &config.trigger else {
+        return Err(format!(
+            "--sut {}: role {} needs `trigger:` (how the system under test is made to act)",
+            path.display(),
+            args.role.as_str()
+        ));
+    };
+    let trigger: Box<dyn SutAdapter> = match trigger {
         Trigger::Command(c) => Box::new(
             crate::sut::command::CommandAdapter::new(
                 &c.send,

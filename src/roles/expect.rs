@@ -293,6 +293,7 @@ pub fn check(
 /// One check in the making: its name, the requirement it decides and what was expected; a
 /// verdict method closes it with what was observed.
 #[must_use]
+#[derive(Clone)]
 pub struct Judge<'a> {
     name: String,
     requirement: &'a str,

@@ -6,6 +6,7 @@
 
 pub mod common;
 pub mod expect;
+pub mod kim_fd;
 pub mod kvc_pvs;
 
 use std::path::Path;
@@ -19,8 +20,17 @@ use crate::sut::config::SutConfig;
 pub fn vocabulary(role: Role) -> expect::ParseExpectations {
     match role {
         Role::KvcPvs => kvc_pvs::expect::KvcPvsExpectation::parse,
-        // No KIM family yet: their cases may use the common ones.
-        Role::KimCm | Role::KimFd => common::expect::CommonExpectation::parse,
+        Role::KimFd => kim_fd::expect::KimFdExpectation::parse,
+        // No kim-cm family yet: its cases may use the common ones.
+        Role::KimCm => common::expect::CommonExpectation::parse,
+    }
+}
+
+/// The probes (`- probe: <name>` steps, the suite as a client of the SUT) a role offers.
+pub fn probes(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::KimFd => kim_fd::probes::NAMES,
+        Role::KvcPvs | Role::KimCm => &[],
     }
 }
 
@@ -29,6 +39,7 @@ pub fn vocabulary(role: Role) -> expect::ParseExpectations {
 pub fn stage(role: Role, sut: Option<&SutConfig>, out: &Path) -> Result<Arc<dyn MockHost>, String> {
     match role {
         Role::KvcPvs => Ok(Arc::new(kvc_pvs::world::KvcMockHost::stage(sut, out)?)),
-        Role::KimCm | Role::KimFd => Err(format!("role {} has no mock world yet", role.as_str())),
+        Role::KimFd => Ok(Arc::new(kim_fd::world::KimFdHost::stage(sut, out)?)),
+        Role::KimCm => Err(format!("role {} has no mock world yet", role.as_str())),
     }
 }

@@ -12,7 +12,7 @@ use super::observe::{self, CaseWorld, Endpoints, Evidence, MockSet};
 use super::records::message_records;
 use super::verdict::{cut_short, decide};
 use super::{DEFAULT_MAX_MESSAGE_BYTES, RunContext};
-use crate::suite::{Case, MockKind, Step};
+use crate::suite::{Case, Step};
 use crate::sut::Transport;
 use crate::sut::{SendRequest, SutAdapter};
 
@@ -125,7 +125,7 @@ async fn execute(
     }
 
     let empty = Evidence::default();
-    if case.setup.mock == MockKind::None || case.steps.is_empty() {
+    if case.steps.is_empty() {
         let scope = expect::Scope {
             case: &case,
             own: &[],
@@ -174,6 +174,7 @@ async fn execute(
         }
     };
     let mock = started.mocks;
+    let prober = started.prober;
     let endpoints = Endpoints {
         transport,
         host: ctx.mocks.host(),
@@ -194,7 +195,10 @@ async fn execute(
     for (i, step) in case.steps.iter().enumerate() {
         let step_start = Instant::now();
         let index = i + 1;
-        let (outcome, detail) = run_step(step, &mock, &*ctx.sut, &endpoints, remaining()).await;
+        let (outcome, detail) = match step {
+            Step::Probe(name) => run_probe(prober.as_deref(), name, remaining()).await,
+            _ => run_step(step, &mock, &*ctx.sut, &endpoints, remaining()).await,
+        };
         let record = StepRecord {
             index,
             description: step.describe(),
@@ -337,6 +341,10 @@ async fn run_step(
                 )
             }
         }
+        Step::Probe(name) => (
+            StepOutcome::Failed,
+            format!("probe {name} reached the trigger path"),
+        ),
         Step::WaitConnections(w) => {
             let until = Instant::now() + remaining;
             loop {
@@ -369,6 +377,31 @@ async fn run_step(
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// A `probe` step: the role's prober acts as a client of the SUT within the case timeout.
+async fn run_probe(
+    prober: Option<&dyn observe::CaseProber>,
+    name: &str,
+    remaining: Duration,
+) -> (StepOutcome, String) {
+    let Some(prober) = prober else {
+        return (
+            StepOutcome::Failed,
+            format!("probe {name}: this role's world offers no probes"),
+        );
+    };
+    match tokio::time::timeout(remaining, prober.probe(name)).await {
+        Ok(Ok(detail)) => (StepOutcome::Ok, detail),
+        Ok(Err(e)) => (StepOutcome::Failed, format!("probe {name}: {e}")),
+        Err(_) => (
+            StepOutcome::TimedOut,
+            format!(
+                "probe {name} did not end within {:.1} s (the SUT stalled?)",
+                remaining.as_secs_f64()
+            ),
+        ),
     }
 }
 

@@ -49,6 +49,17 @@ pub struct StartedMocks {
     pub mocks: MockSet,
     /// REST transport: base URL and the SUT's key material.
     pub rest: Option<RestEndpoints>,
+    /// Where the suite itself is the client: runs the case's `probe` steps against the SUT.
+    /// What it sends and gets back is recorded into the evidence of `mocks` (a
+    /// `kvc_mocks::probe::ProbeLog` among them).
+    pub prober: Option<Arc<dyn CaseProber>>,
+}
+
+/// The suite acting as a client of the SUT for one case (see [`StartedMocks::prober`]).
+pub trait CaseProber: Send + Sync {
+    /// Runs the named probe; `Ok` is a line of evidence, `Err` says why it could not run (a
+    /// SUT that answers wrongly is no error: the exchanges are evidence for the checks).
+    fn probe<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, String>>;
 }
 
 /// A role's world for one run: staged once (its PKI, accounts, the CA written for the SUT), it
@@ -62,6 +73,11 @@ pub trait MockHost: Send + Sync {
     }
     /// The role's reference system under test, with the named `faults`.
     fn reference(&self, faults: &[String]) -> Result<Arc<dyn SutAdapter>, String>;
+    /// The SUT the world was staged for from its configuration, where the role needs no
+    /// trigger (a Fachdienst the suite probes); `None`: the config's trigger drives the SUT.
+    fn configured(&self) -> Option<Arc<dyn SutAdapter>> {
+        None
+    }
     /// Starts the mocks `case` talks to, configured from its setup.
     fn start_case<'a>(
         &'a self,

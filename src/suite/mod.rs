@@ -165,6 +165,9 @@ pub enum Step {
     WaitPop3Quit(WaitPlain),
     /// Wait until the SUT has opened (and ended) at least `count` connections to a service.
     WaitConnections(WaitConnections),
+    /// The suite itself acts as a client of the SUT (a role's named probe, e.g. kim-fd's
+    /// `kas_size_limit`), recording every exchange as evidence.
+    Probe(String),
 }
 
 impl Step {
@@ -177,6 +180,7 @@ impl Step {
             Step::WaitConnections(w) => {
                 format!("wait for {} {} connection(s)", w.count, w.service.as_str())
             }
+            Step::Probe(p) => format!("probe {p}"),
         }
     }
 }
@@ -366,7 +370,23 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
             "{shown}: timeout {t} s is out of range (0 < timeout <= 3600)"
         ));
     }
-    let needs_mock = !raw.steps.is_empty();
+    let probes = crate::roles::probes(raw.role);
+    for step in &raw.steps {
+        if let Step::Probe(p) = step
+            && !probes.contains(&p.as_str())
+        {
+            return Err(format!(
+                "{shown}: case {id}: unknown probe `{p}` for role {} (known: {})",
+                raw.role.as_str(),
+                if probes.is_empty() {
+                    "none".to_string()
+                } else {
+                    probes.join(", ")
+                }
+            ));
+        }
+    }
+    let needs_mock = raw.steps.iter().any(|s| !matches!(s, Step::Probe(_)));
     if needs_mock && raw.setup.mock == MockKind::None {
         return Err(format!(
             "{}: case {id} has steps but `setup.mock` is not set (use `mock: kvc-client`, `kvc-rest` or `transport`)",
@@ -400,7 +420,7 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
         id: &id,
         requirements: &requirements,
         setup: &raw.setup,
-        has_steps: needs_mock,
+        has_steps: !raw.steps.is_empty(),
         catalogue,
     };
     let mut expect = Vec::new();
@@ -429,7 +449,7 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
                 at(line)
             ));
         }
-        if family.observes() && !needs_mock {
+        if family.observes() && raw.steps.is_empty() {
             return Err(format!(
                 "{}: this expectation observes the SUT, but the case has no steps",
                 at(line)

@@ -17,6 +17,10 @@
 //!     fetch: "mypvs fetch"
 //!     stored: "mypvs list-store --json"   # optional: the local store as JSON (KVC-Anb022)
 //! ```
+//!
+//! A KIM Fachdienst (role kim-fd) is probed by the suite and needs no trigger; its config names
+//! its endpoints and test accounts instead (`fachdienst:`, see [`FachdienstConfig`] and
+//! `suites/README.md`).
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +36,74 @@ pub struct SutConfig {
     pub connect: Connect,
     #[serde(default)]
     pub account: Option<Account>,
-    pub trigger: Trigger,
+    /// How the SUT is made to act (a practice system); a Fachdienst has none.
+    #[serde(default)]
+    pub trigger: Option<Trigger>,
+    /// Role kim-fd: where the provider's services are and the test accounts.
+    #[serde(default)]
+    pub fachdienst: Option<FachdienstConfig>,
+    /// The folder of the config file (relative paths in it are relative to it); set by `load`.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// A KIM provider's Fachdienst under test (role kim-fd). Paths are relative to the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FachdienstConfig {
+    /// The name the services' TLS certificates carry (and the KAS FQDN in its links).
+    pub host: String,
+    /// The CA that issued the services' TLS certificates (PEM).
+    pub ca_file: PathBuf,
+    /// `host:port` of each service (omit one to leave its cases without an answer: error).
+    #[serde(default)]
+    pub kas: Option<String>,
+    /// The KAS API version: `2.2`, `2.3` or `2.4` (paths and operations differ).
+    #[serde(default)]
+    pub kas_api: Option<kvc_mocks::kim::kas::KasApi>,
+    #[serde(default)]
+    pub account_manager: Option<String>,
+    #[serde(default)]
+    pub mta: Option<String>,
+    /// The largest attachment the KAS takes (A_19378), in bytes.
+    pub kas_max_bytes: u64,
+    /// Seconds after `expires` by which the provider has deleted the data (A_19385).
+    #[serde(default)]
+    pub deletion_delay_s: u64,
+    pub sender: FdAccountConfig,
+    pub recipient: FdAccountConfig,
+    /// An account whose deregDate has passed (A_23175); without it that case errors.
+    #[serde(default)]
+    pub deregistered: Option<FdAccountConfig>,
+    /// An address that is no recipient (default: one in the sender's domain).
+    #[serde(default)]
+    pub outsider: Option<String>,
+}
+
+/// A test account of the provider, with its card's C.AUT key where tokens are needed.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FdAccountConfig {
+    pub address: String,
+    pub password: String,
+    /// The C.AUT RSA key (PEM with its certificate, or PKCS#12 with `aut_password`).
+    #[serde(default)]
+    pub aut_key: Option<PathBuf>,
+    #[serde(default)]
+    pub aut_password: Option<String>,
+    /// The C.AUT certificate, if `aut_key` does not carry it.
+    #[serde(default)]
+    pub aut_cert: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for FdAccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the passwords.
+        f.debug_struct("FdAccountConfig")
+            .field("address", &self.address)
+            .field("aut_key", &self.aut_key)
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_transport() -> super::Transport {
@@ -109,7 +180,8 @@ impl SutConfig {
     pub fn load(path: &Path) -> Result<(SutConfig, PathBuf), String> {
         let shown = path.display().to_string();
         let text = crate::input::read_config(path).map_err(|e| format!("--sut {e}"))?;
-        let config = Self::parse(&shown, &text)?;
+        let mut config = Self::parse(&shown, &text)?;
+        config.dir = config_dir(path);
         Ok((config, config_dir(path)))
     }
 
@@ -126,7 +198,20 @@ impl SutConfig {
                 "--sut {shown}: connect: give both smtp_port and pop3_port, or neither"
             ));
         }
-        match &config.trigger {
+        match (&config.trigger, &config.fachdienst) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "--sut {shown}: give `trigger` (a practice system) or `fachdienst` (a KIM Fachdienst), not both"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "--sut {shown}: `trigger` (how the practice system is made to act) or `fachdienst` (a KIM Fachdienst's endpoints) is required"
+                ));
+            }
+            _ => {}
+        }
+        match config.trigger.as_ref().unwrap_or(&Trigger::Manual) {
             Trigger::Command(c) => {
                 super::command::validate_template(&c.send)
                     .map_err(|e| format!("--sut {shown}: trigger.command.send: {e}"))?;
@@ -178,7 +263,7 @@ mod tests {
             "name: X\ntrigger:\n  command:\n    send: \"x send {to} {app}\"\n    fetch: x fetch\n",
         )
         .expect("parses");
-        assert!(matches!(c.trigger, Trigger::Command(_)));
+        assert!(matches!(c.trigger, Some(Trigger::Command(_))));
         assert_eq!(c.transport, super::super::Transport::SmtpPop3);
     }
 
@@ -199,7 +284,7 @@ mod tests {
     #[test]
     fn manual_trigger() {
         let c = SutConfig::parse("s.yaml", "name: X\ntrigger: manual\n").expect("parses");
-        assert!(matches!(c.trigger, Trigger::Manual));
+        assert!(matches!(c.trigger, Some(Trigger::Manual)));
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::net::client::{ClientError, connect_tls};
 pub struct HttpResponse {
     pub status: u16,
     pub location: Option<String>,
+    /// Every response header field (names lower-case, values lossy UTF-8), in order.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -79,6 +81,18 @@ impl HttpsClient {
         target: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<HttpResponse, ClientError> {
+        self.request_with(method, target, &[], body).await
+    }
+
+    /// [`HttpsClient::request`] with `extra` header fields for this request only (their
+    /// values are never recorded either).
+    pub async fn request_with(
+        &self,
+        method: Method,
+        target: &str,
+        extra: &[(HeaderName, String)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<HttpResponse, ClientError> {
         let at = self.started.elapsed();
         let begun = Instant::now();
         let (content_type, bytes_out) = match &body {
@@ -86,7 +100,7 @@ impl HttpsClient {
             None => (None, 0),
         };
         let (method_text, target_text) = (method.to_string(), target.to_string());
-        let result = self.exchange(method, target, body).await;
+        let result = self.exchange(method, target, extra, body).await;
         let (status, bytes_in, note) = match &result {
             Ok(r) => (r.status, r.body.len(), None),
             Err(e) => (0, 0, Some(e.to_string())),
@@ -115,6 +129,7 @@ impl HttpsClient {
         &self,
         method: Method,
         target: &str,
+        extra: &[(HeaderName, String)],
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<HttpResponse, ClientError> {
         let what = self.target.what;
@@ -138,7 +153,7 @@ impl HttpsClient {
             let _ = conn.await;
         });
         let mut b = Request::builder().method(method).uri(target);
-        for (name, value) in &self.target.headers {
+        for (name, value) in self.target.headers.iter().chain(extra) {
             b = b.header(name, value);
         }
         let bytes = match body {
@@ -163,6 +178,16 @@ impl HttpsClient {
                 .get(header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
             let body = Limited::new(resp.into_body(), max)
                 .collect()
                 .await
@@ -172,6 +197,7 @@ impl HttpsClient {
             Ok(HttpResponse {
                 status,
                 location,
+                headers,
                 body,
             })
         }

@@ -87,6 +87,8 @@ pub struct Reply {
     pub file: Option<std::path::PathBuf>,
     /// HEAD: send headers (Content-Length of the body) without the body.
     pub head_only: bool,
+    /// Stream the file without Content-Length (chunked): a reference fault only.
+    pub chunked: bool,
 }
 
 impl Reply {
@@ -98,6 +100,7 @@ impl Reply {
             body: Vec::new(),
             file: None,
             head_only: false,
+            chunked: false,
         }
     }
 
@@ -109,6 +112,7 @@ impl Reply {
             body,
             file: None,
             head_only: false,
+            chunked: false,
         }
     }
 
@@ -338,7 +342,7 @@ impl<R: Routes> Server<R> {
         };
         let body = if reply.head_only { Body::empty() } else { body };
         let mut resp = Response::new(body);
-        if let Some(len) = length
+        if let Some(len) = length.filter(|_| !reply.chunked)
             && let Ok(v) = HeaderValue::from_str(&len.to_string())
         {
             resp.headers_mut().insert(header::CONTENT_LENGTH, v);

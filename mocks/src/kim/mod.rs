@@ -8,6 +8,7 @@ pub mod dns;
 pub mod kas;
 pub mod konnektor;
 pub mod practices;
+pub mod sender_rules;
 pub mod served_messages;
 pub mod standalone;
 pub mod vzd;

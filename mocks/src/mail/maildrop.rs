@@ -277,6 +277,21 @@ impl SmtpFaults {
     }
 }
 
+/// A product's policy on a message at the end of DATA (the engine knows none): given MAIL
+/// FROM and the message bytes, `Err(reply)` refuses it with that SMTP reply line (e.g.
+/// `550 5.7.1 ...`), and nothing is captured.
+#[derive(Clone)]
+pub struct MessageCheck(pub std::sync::Arc<MessagePolicy>);
+
+/// The policy function of a [`MessageCheck`]: MAIL FROM and the message bytes.
+pub type MessagePolicy = dyn Fn(&str, &[u8]) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for MessageCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageCheck(..)")
+    }
+}
+
 /// State shared by the servers' sessions and the mock handle.
 pub(crate) struct Shared {
     pub(crate) state: Recorder<State>,
@@ -287,6 +302,8 @@ pub(crate) struct Shared {
     pub banner: String,
     /// MAIL FROM must be the authenticated user (a KIM Fachdienst MTA, A_23421).
     pub sender_must_match_auth: bool,
+    /// The product's policy on a whole message at the end of DATA.
+    pub message_check: Option<MessageCheck>,
     /// Accepted messages are delivered into the maildrops of the recipients that are accounts.
     pub deliver_to_accounts: bool,
 }

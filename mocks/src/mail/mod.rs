@@ -8,6 +8,6 @@ pub mod records;
 pub mod server;
 pub(crate) mod smtp_server;
 
-pub use maildrop::{Account, SmtpFaults, SmtpStage};
+pub use maildrop::{Account, MessageCheck, SmtpFaults, SmtpStage};
 pub use records::{CapturedMessage, MailSessionRecord, Observations, Pop3Session, SmtpSession};
 pub use server::{MailServer, MailServerConfig};

@@ -65,6 +65,9 @@ pub struct MailServerConfig {
     pub banner: String,
     /// MAIL FROM must equal the AUTH user, else 550 (a KIM Fachdienst MTA, A_23421).
     pub sender_must_match_auth: bool,
+    /// The product's policy on a whole message at the end of DATA (a KIM Fachdienst MTA's
+    /// header sender rules, A_23422).
+    pub message_check: Option<super::maildrop::MessageCheck>,
     /// Scripted SMTP faults at start ([`MailServer::set_smtp_faults`] changes them).
     pub smtp_faults: SmtpFaults,
 }
@@ -89,6 +92,7 @@ impl Default for MailServerConfig {
             hostname: "localhost".into(),
             banner: "kvc-check mock KV-Connect Client".into(),
             sender_must_match_auth: false,
+            message_check: None,
             smtp_faults: SmtpFaults::default(),
         }
     }
@@ -174,6 +178,7 @@ impl MailServer {
             hostname: config.hostname,
             banner: config.banner,
             sender_must_match_auth: config.sender_must_match_auth,
+            message_check: config.message_check,
             deliver_to_accounts: config.deliver_to_accounts,
         });
         let tasks = vec![

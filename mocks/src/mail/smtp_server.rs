@@ -464,6 +464,12 @@ impl Session {
             self.reset_transaction();
             return Ok(());
         }
+        if let Some(check) = &self.conn.shared.message_check
+            && let Err(reply) = (check.0)(self.mail_from.as_deref().unwrap_or(""), &data)
+        {
+            self.reset_transaction();
+            return self.reply(&reply).await;
+        }
         let max = self.conn.shared.limits.max_stored_bytes;
         let deliveries = self.deliveries(&data);
         let len = data.len() + deliveries.iter().map(|d| d.1.len()).sum::<usize>();

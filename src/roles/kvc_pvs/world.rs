@@ -185,7 +185,11 @@ impl KvcMockHost {
             .map_err(|e| e.to_string())?;
         let mut mocks = MockSet::new();
         mocks.push(Box::new(mock))?;
-        Ok(StartedMocks { mocks, rest: None })
+        Ok(StartedMocks {
+            mocks,
+            rest: None,
+            prober: None,
+        })
     }
 }
 
@@ -412,6 +416,7 @@ impl KvcMockHost {
         Ok(StartedMocks {
             mocks,
             rest: Some(rest),
+            prober: None,
         })
     }
 

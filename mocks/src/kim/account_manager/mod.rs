@@ -111,6 +111,20 @@ pub struct AmFaults {
     pub response_delay: Option<Duration>,
 }
 
+/// Ways the Account Manager breaks its requirements on purpose (the reference Fachdienst's
+/// faults, one requirement each); all off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AmDeviations {
+    /// The token's signature is not verified (KOM-LE-A_2187).
+    pub skips_jwt_signature: bool,
+    /// A token whose `nbf`/`iat` lies in the future is accepted (KOM-LE-A_2187).
+    pub ignores_not_before: bool,
+    /// revokeDeregistration succeeds after deregDate (A_23175).
+    pub revokes_after_dereg_date: bool,
+    /// getAccount answers `dataTimeToLive` as a string, against AccountManager.yaml (A_20063).
+    pub breaks_schema: bool,
+}
+
 /// A registration the provider handed to a KIM participant beforehand: the `referenceID` and
 /// initial password registerAccount must present, for the card of `telematik_id`.
 #[derive(Clone, PartialEq, Eq)]
@@ -153,6 +167,7 @@ pub struct AmConfig {
     /// How long an OTP from getOTP is accepted by setTID.
     pub otp_validity: Duration,
     pub faults: AmFaults,
+    pub deviations: AmDeviations,
     pub limits: HttpLimits,
 }
 
@@ -171,6 +186,7 @@ impl Default for AmConfig {
             domain: "kim.telematik-test".into(),
             otp_validity: Duration::from_secs(600),
             faults: AmFaults::default(),
+            deviations: AmDeviations::default(),
             limits: HttpLimits {
                 header_timeout: Duration::from_secs(10),
                 request_timeout: Duration::from_secs(30),
@@ -304,12 +320,17 @@ impl Shared {
             ex.tag.0.token = Some("missing".into());
             return Err(error(ex, 401, "bearer JWT required"));
         };
-        let checked = kvc_smime::jwt::verify_card_jwt(
+        let deviations = self.config.deviations;
+        let checked = kvc_smime::jwt::verify_card_jwt_omitting(
             token,
             &self.config.trust,
             SystemTime::now(),
             self.config.jwt_expiration,
             self.config.leeway,
+            kvc_smime::jwt::Omissions {
+                signature: deviations.skips_jwt_signature,
+                not_before: deviations.ignores_not_before,
+            },
         );
         let jwt = match checked {
             Ok(j) => j,
@@ -596,10 +617,18 @@ impl Shared {
         let otp_validity = self.config.otp_validity.as_secs() as i64;
         let new_tid = ex.tag.0.new_telematik_id.clone().unwrap_or_default();
         let op = ex.tag.0.operation;
+        let breaks_schema = self.config.deviations.breaks_schema;
+        let revokes_late = self.config.deviations.revokes_after_dereg_date;
         let result: Result<Reply, (u16, String)> = self.state.record(|s| {
             let a = &mut s.accounts[i];
             match op {
-                "getAccount" => Ok(Reply::body(200, JSON, a.to_json().to_string().into_bytes())),
+                "getAccount" => {
+                    let mut account = a.to_json();
+                    if breaks_schema {
+                        account["dataTimeToLive"] = json!(a.data_time_to_live.to_string());
+                    }
+                    Ok(Reply::body(200, JSON, account.to_string().into_bytes()))
+                }
                 "setAccount" => {
                     // All or nothing: a refused field leaves the account as it was.
                     let mut changed = a.clone();
@@ -614,7 +643,9 @@ impl Shared {
                 "revokeDeregistration" => match a.dereg_date {
                     // AccountManager.yaml documents 403 for this case.
                     None => Err((403, "the account is not deregistered".into())),
-                    Some(d) if now > d => Err((403, format!("deregDate {d} has passed (A_23175)"))),
+                    Some(d) if now > d && !revokes_late => {
+                        Err((403, format!("deregDate {d} has passed (A_23175)")))
+                    }
                     Some(_) => {
                         a.dereg_date = None;
                         Ok(Reply::status(204))

@@ -109,6 +109,24 @@ pub struct KasFaults {
     pub response_delay: Option<Duration>,
 }
 
+/// Ways the KAS breaks its requirements on purpose (the reference Fachdienst's faults, one
+/// requirement each); all off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KasDeviations {
+    /// Uploads of any size are stored (A_19378).
+    pub no_size_check: bool,
+    /// Resource IDs count up (`00000000-0000-4000-8000-000000000001`, ...) (A_19380).
+    pub sequential_ids: bool,
+    /// `GET` on the collection lists every stored resource ID (A_19379).
+    pub lists_collection: bool,
+    /// Any recipient may download, not only those of the upload (A_22410).
+    pub serves_any_recipient: bool,
+    /// Downloads go out chunked, without Content-Length (A_22428).
+    pub no_content_length: bool,
+    /// Expired data is kept and served (A_19385).
+    pub keeps_expired: bool,
+}
+
 /// Configuration of [`KasMock`]; build it with `..KasConfig::default()`.
 #[derive(Debug, Clone)]
 pub struct KasConfig {
@@ -131,6 +149,7 @@ pub struct KasConfig {
     /// Where uploads are stored (default: a temporary directory removed with the mock).
     pub storage_dir: Option<PathBuf>,
     pub faults: KasFaults,
+    pub deviations: KasDeviations,
     pub limits: HttpLimits,
 }
 
@@ -149,6 +168,7 @@ impl Default for KasConfig {
             strict_recipients: false,
             storage_dir: None,
             faults: KasFaults::default(),
+            deviations: KasDeviations::default(),
             limits: HttpLimits {
                 header_timeout: Duration::from_secs(10),
                 request_timeout: Duration::from_secs(120),
@@ -184,6 +204,9 @@ struct Shared {
 impl Shared {
     /// Deletes what expired (A_19385); called before every request is routed.
     fn expire(&self, now: SystemTime) {
+        if self.config.deviations.keeps_expired {
+            return;
+        }
         let gone: Vec<PathBuf> = self.state.record(|s| {
             let ids: Vec<String> = s
                 .stored

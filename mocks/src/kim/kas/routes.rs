@@ -69,6 +69,13 @@ async fn route(shared: &Shared, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
             ex.tag.0.operation = "addMailData";
             add(shared, req, ex).await
         }
+        ("/attachment/" | "/attachment", &Method::GET)
+            if shared.config.deviations.lists_collection =>
+        {
+            ex.tag.0.operation = "list";
+            let ids: Vec<String> = shared.state.lock().stored.keys().cloned().collect();
+            Reply::body(200, JSON, serde_json::json!(ids).to_string().into_bytes())
+        }
         (r, m) if r.starts_with("/attachment/") && r.len() > "/attachment/".len() => {
             let id = r["/attachment/".len()..].to_string();
             ex.tag.0.attachment_id = Some(id.clone());
@@ -182,7 +189,11 @@ async fn add(shared: &Shared, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
     let Some(declared) = declared else {
         return error(ex, 400, "Content-Length is required (addMailData)");
     };
-    let max = shared.config.max_attachment_bytes;
+    let max = if shared.config.deviations.no_size_check {
+        u64::MAX
+    } else {
+        shared.config.max_attachment_bytes
+    };
     // The form fields around the attachment are small: allow 64 KiB for them.
     if declared > max.saturating_add(64 * 1024) {
         ex.close = true;
@@ -224,7 +235,12 @@ async fn add(shared: &Shared, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
     };
     let stream = Body::new(req.into_body()).into_data_stream();
     let mut form = multer::Multipart::new(stream, boundary);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = if shared.config.deviations.sequential_ids {
+        let n = shared.state.lock().uploads.len() + 1;
+        format!("00000000-0000-4000-8000-{n:012}")
+    } else {
+        uuid::Uuid::new_v4().to_string()
+    };
     let path = shared.dir.join(format!("{id}.bin"));
     let mut fields = Fields::default();
     let outcome = read_form(&mut form, &path, max, &mut fields).await;
@@ -441,7 +457,8 @@ fn read(shared: &Shared, req: &Request<Incoming>, ex: &mut Ctx, id: &str, head: 
     let max = shared.config.max_downloads;
     let found = shared.state.record(|s| {
         let st = s.stored.get_mut(id)?;
-        let allowed = st.upload.owner.eq_ignore_ascii_case(&recipient)
+        let allowed = shared.config.deviations.serves_any_recipient
+            || st.upload.owner.eq_ignore_ascii_case(&recipient)
             || st
                 .upload
                 .recipients
@@ -475,6 +492,7 @@ fn read(shared: &Shared, req: &Request<Incoming>, ex: &mut Ctx, id: &str, head: 
         Some(Ok(path)) => {
             let mut r = Reply::file(200, "application/octet-stream", path);
             r.head_only = head;
+            r.chunked = shared.config.deviations.no_content_length;
             r
         }
     }
