@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use kvc_check::catalogue::{Catalogue, Role};
 use kvc_mocks::reference::Fault;
+use kvc_mocks::reference::kim_fd::FdFault;
 use kvc_mocks::reference::kvc_pvs::PvsFault;
 use serde_json::Value;
 
@@ -166,7 +167,23 @@ fn every_fault_fails_its_requirement_and_nothing_unrelated() {
     let faults = <PvsFault as Fault>::all();
     assert!(faults.len() >= 21, "fault list shrank: {faults:?}");
     assert!(faults.iter().any(|f| f.applies_to() == ["rest"]));
-    every_fault_fails_its_requirement::<PvsFault>("kvc-pvs", cascade);
+    every_fault_fails_its_requirement::<PvsFault>("kvc-pvs", cascade, pvs_transport);
+}
+
+/// The transport a kvc-pvs case ran on, from its evidence.
+fn pvs_transport(case: &Value) -> &'static str {
+    if case["sessions"]["http"].is_null() {
+        "smtp-pop3"
+    } else {
+        "rest"
+    }
+}
+
+#[test]
+fn every_fachdienst_fault_fails_its_requirement_and_nothing_unrelated() {
+    let faults = <FdFault as Fault>::all();
+    assert!(faults.len() >= 12, "fault list shrank: {faults:?}");
+    every_fault_fails_its_requirement::<FdFault>("kim-fd", |_| &[], |_| "fachdienst");
 }
 
 /// The suite's mutation test, the same for every role with a reference system: each fault makes
@@ -175,6 +192,7 @@ fn every_fault_fails_its_requirement_and_nothing_unrelated() {
 fn every_fault_fails_its_requirement<F: Fault + Send>(
     role: &str,
     cascade: fn(F) -> &'static [&'static str],
+    transport_of: fn(&Value) -> &'static str,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = F::all();
@@ -247,11 +265,7 @@ fn every_fault_fails_its_requirement<F: Fault + Send>(
                 c["id"],
                 c["reason"]
             );
-            let transport = if c["sessions"]["http"].is_null() {
-                "smtp-pop3"
-            } else {
-                "rest"
-            };
+            let transport = transport_of(c);
             assert!(
                 transports.contains(&transport),
                 "--fault {id} applies to {transports:?} but failed the {transport} case {}",

@@ -124,6 +124,9 @@ pub struct FdPorts {
     am_port: u16,
     #[arg(long, default_value_t = 5353)]
     dns_port: u16,
+    /// Largest attachment the KAS stores (bytes); larger uploads are refused with 413.
+    #[arg(long, default_value_t = 524_288_000)]
+    kas_max_bytes: u64,
 }
 
 impl FdPorts {
@@ -134,6 +137,7 @@ impl FdPorts {
             kas_port: self.kas_port,
             am_port: self.am_port,
             dns_port: self.dns_port,
+            kas_max_bytes: self.kas_max_bytes,
         }
     }
 }

@@ -309,6 +309,11 @@ impl<'a> Judge<'a> {
         }
     }
 
+    /// The requirement the check decides (from the case).
+    pub fn requirement(&self) -> &str {
+        self.requirement
+    }
+
     pub fn verdict(self, verdict: Verdict, observed: impl Into<String>) -> Check {
         check(
             self.name,

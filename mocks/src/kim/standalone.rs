@@ -57,8 +57,8 @@ fn pki_err(e: impl std::fmt::Display) -> MockError {
     MockError::Pki(e.to_string())
 }
 
-/// The files of one mailbox's card: certificates (PEM) and the RSA keys (PKCS#8 PEM) of C.ENC
-/// and C.SIG, the C.AUT certificate.
+/// The files of one mailbox's card: certificates (PEM) and the RSA keys (PKCS#8 PEM) of C.ENC,
+/// C.SIG and C.AUT (the suite playing a Clientmodul signs Account Manager tokens with it).
 fn card_files(dir: &Path, name: &str, card: &Card) -> Result<serde_json::Value, MockError> {
     let mut files = serde_json::Map::new();
     for (role, label) in [
@@ -72,14 +72,15 @@ fn card_files(dir: &Path, name: &str, card: &Card) -> Result<serde_json::Value, 
         let cert = pair.rsa.certificate_pem().map_err(pki_err)?;
         let file = write(dir, &format!("{name}/c_{label}.pem"), cert.as_bytes())?;
         files.insert(format!("{label}_certificate"), json!(file));
-        if role != CardKeyRole::Aut {
-            let key = pair.rsa.key_pem().map_err(pki_err)?;
-            let file = write(dir, &format!("{name}/c_{label}.key.pem"), key.as_bytes())?;
-            files.insert(format!("{label}_key"), json!(file));
-        }
+        let key = pair.rsa.key_pem().map_err(pki_err)?;
+        let file = write(dir, &format!("{name}/c_{label}.key.pem"), key.as_bytes())?;
+        files.insert(format!("{label}_key"), json!(file));
     }
     Ok(serde_json::Value::Object(files))
 }
+
+/// The Account Manager's account whose deregDate has passed.
+pub const DEREGISTERED: &str = "praxis.abgemeldet@kim.telematik-test";
 
 /// Ports of the Fachdienst mocks ([`serve_kim_fd`], [`serve_kim`]); 0 = any free port.
 #[derive(Debug, Clone)]
@@ -89,6 +90,8 @@ pub struct KimFdOptions {
     pub kas_port: u16,
     pub am_port: u16,
     pub dns_port: u16,
+    /// Largest attachment the KAS stores (gematik's reference KAS: 524288000).
+    pub kas_max_bytes: u64,
 }
 
 /// One mailbox of the standalone world: its address, card and the account password.
@@ -303,6 +306,7 @@ async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld,
             deliver_to_accounts: true,
             banner: "kvc-check mock KIM Fachdienst".into(),
             sender_must_match_auth: true,
+            message_check: Some(crate::kim::sender_rules::message_check()),
             ..MailServerConfig::default()
         },
         &shared.tls,
@@ -316,11 +320,24 @@ async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld,
                 .iter()
                 .map(|m| KasAccount::new(&m.mail, &m.password))
                 .collect(),
+            max_attachment_bytes: options.kas_max_bytes,
             ..KasConfig::default()
         },
         &shared.tls,
     )
     .await?;
+    // An account deregistered a day ago, its deregDate passed: revoking it is refused
+    // (A_23175). It belongs to the first practice's card.
+    let deregistered_password = format!("Kim-{}", uuid::Uuid::new_v4().simple());
+    let mut deregistered =
+        AmAccount::new(DEREGISTERED, &deregistered_password, &first.telematik_id);
+    deregistered.dereg_date = Some(
+        std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+            - 86_400,
+    );
     let am = AccountManagerMock::start(
         AmConfig {
             port: options.am_port,
@@ -328,6 +345,7 @@ async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld,
                 .mailboxes
                 .iter()
                 .map(|m| AmAccount::new(&m.mail, &m.password, &m.telematik_id))
+                .chain([deregistered])
                 .collect(),
             trust: shared.cards.trust_anchors(),
             ..AmConfig::default()
@@ -363,6 +381,8 @@ async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld,
                 "address": m.mail,
                 "password": m.password,
                 "telematik_id": m.telematik_id,
+                // The card's files (the C.AUT key signs Account Manager tokens).
+                "identity": m.identity,
                 // What the account's maildrop holds at start; mail sent through the MTA to an
                 // account is delivered into its maildrop too.
                 "mailbox": if i == 1 { vec![served_file.clone()] } else { Vec::new() },
@@ -377,7 +397,14 @@ async fn start_fd(shared: &KimShared, options: &KimFdOptions) -> Result<FdWorld,
         "dns": { "addr": dns.addr().to_string(), "domain": "kim.telematik-test" },
         "ca_pem": shared.ca,
         "card_ca_pem": shared.card_ca,
+        "kas_max_bytes": options.kas_max_bytes,
         "accounts": accounts,
+        "deregistered": {
+            "address": DEREGISTERED,
+            "password": deregistered_password,
+            "telematik_id": first.telematik_id,
+            "identity": first.identity,
+        },
     });
     Ok(FdWorld {
         mail,
@@ -395,6 +422,9 @@ fn printable(value: &serde_json::Value) -> String {
         for a in accounts {
             a["password"] = json!("(in the file)");
         }
+    }
+    if let Some(d) = v.get_mut("deregistered").filter(|d| d.is_object()) {
+        d["password"] = json!("(in the file)");
     }
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
