@@ -100,6 +100,9 @@ impl Fault for FdFault {
     }
 }
 
+/// The KAS API version the reference Fachdienst serves.
+pub const REFERENCE_KAS_API: KasApi = KasApi::V2_4;
+
 /// The largest attachment the reference KAS takes: small, so the size cases stay fast.
 pub const REFERENCE_KAS_MAX_BYTES: u64 = 256 * 1024;
 
@@ -193,7 +196,7 @@ impl ReferenceFd {
                     .iter()
                     .map(|a| KasAccount::new(&a.address, &a.password))
                     .collect(),
-                api: KasApi::V2_4,
+                api: REFERENCE_KAS_API,
                 max_attachment_bytes: REFERENCE_KAS_MAX_BYTES,
                 deviations: KasDeviations {
                     no_size_check: has(FdFault::NoSizeCheck),

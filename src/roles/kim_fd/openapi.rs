@@ -9,31 +9,105 @@
 
 use std::collections::BTreeMap;
 
+use kvc_mocks::kim::kas::KasApi;
 use serde_json::{Map, Value, json};
 
-/// The interface files, by name, as published (vectors/third-party/api-kim/openapi).
-const FILES: &[(&str, &str)] = &[
+macro_rules! api_file {
+    ($dir:literal, $file:literal) => {
+        include_str!(concat!(
+            "../../../vectors/third-party/api-kim/",
+            $dir,
+            "/",
+            $file
+        ))
+    };
+}
+
+/// The interface files of one API generation, each under the name the others reference it by
+/// (`CommonSchemas.yaml`), as published (vectors/third-party/api-kim).
+type FileSet = &'static [(&'static str, &'static str)];
+
+/// KAS 2.4 with the current Account Manager files (api-kim `openapi/`).
+const FILES_2_4: FileSet = &[
     (
         "AccountManager.yaml",
-        include_str!("../../../vectors/third-party/api-kim/openapi/AccountManager.yaml"),
+        api_file!("openapi", "AccountManager.yaml"),
     ),
     (
         "AccountLimit.yaml",
-        include_str!("../../../vectors/third-party/api-kim/openapi/AccountLimit.yaml"),
+        api_file!("openapi", "AccountLimit.yaml"),
     ),
     (
         "ServiceInformation.yaml",
-        include_str!("../../../vectors/third-party/api-kim/openapi/ServiceInformation.yaml"),
+        api_file!("openapi", "ServiceInformation.yaml"),
     ),
     (
         "AttachmentService.yaml",
-        include_str!("../../../vectors/third-party/api-kim/openapi/AttachmentService.yaml"),
+        api_file!("openapi", "AttachmentService.yaml"),
     ),
     (
         "CommonSchemas.yaml",
-        include_str!("../../../vectors/third-party/api-kim/openapi/CommonSchemas.yaml"),
+        api_file!("openapi", "CommonSchemas.yaml"),
     ),
 ];
+
+/// KIM 1.5.3: KAS 2.3.2, Account Manager 2.3.1 (api-kim `history/`).
+const FILES_2_3: FileSet = &[
+    (
+        "AccountManager.yaml",
+        api_file!("history", "AccountManager_v2.3.1_KIM-1.5.3.yaml"),
+    ),
+    (
+        "AccountLimit.yaml",
+        api_file!("history", "AccountLimit_v1.1.2_KIM-1.5.3.yaml"),
+    ),
+    (
+        "ServiceInformation.yaml",
+        api_file!("history", "ServiceInformation_v1.0.2_KIM-1.5.3.yaml"),
+    ),
+    (
+        "AttachmentService.yaml",
+        api_file!("history", "AttachmentService_v2.3.2_KIM-1.5.3.yaml"),
+    ),
+    (
+        "CommonSchemas.yaml",
+        api_file!("history", "CommonSchemas_KIM-1.5.3.yaml"),
+    ),
+];
+
+/// KIM 1.5.2: KAS 2.2.0; its Account Manager 2.2.1 is not in our material, so the 1.5.3 files
+/// stand in for the Account Manager (catalogue note of A_20063).
+const FILES_2_2: FileSet = &[
+    (
+        "AccountManager.yaml",
+        api_file!("history", "AccountManager_v2.3.1_KIM-1.5.3.yaml"),
+    ),
+    (
+        "AccountLimit.yaml",
+        api_file!("history", "AccountLimit_v1.1.2_KIM-1.5.3.yaml"),
+    ),
+    (
+        "ServiceInformation.yaml",
+        api_file!("history", "ServiceInformation_v1.0.2_KIM-1.5.3.yaml"),
+    ),
+    (
+        "AttachmentService.yaml",
+        api_file!("history", "AttachmentService_v2.2.0_KIM-1.5.2.yaml"),
+    ),
+    (
+        "CommonSchemas.yaml",
+        api_file!("history", "CommonSchemas_KIM-1.5.3.yaml"),
+    ),
+];
+
+/// The files of an API generation, selected by the KAS API version the provider serves.
+fn file_set(api: KasApi) -> FileSet {
+    match api {
+        KasApi::V2_2 => FILES_2_2,
+        KasApi::V2_3 => FILES_2_3,
+        KasApi::V2_4 => FILES_2_4,
+    }
+}
 
 /// Which files describe a service of the Fachdienst.
 fn files_of(service: &str) -> &'static [&'static str] {
@@ -118,12 +192,13 @@ fn convert(file: &str, v: &Value) -> Value {
 }
 
 impl InterfaceFiles {
-    /// Loads the embedded files; an unreadable file is a build defect, reported as such.
-    pub fn embedded() -> Result<InterfaceFiles, String> {
+    /// Loads the embedded files of the API generation of `api`; an unreadable file is a
+    /// build defect, reported as such.
+    pub fn embedded(api: KasApi) -> Result<InterfaceFiles, String> {
         let mut docs = BTreeMap::new();
         let mut defs = Map::new();
         let mut operations = Vec::new();
-        for (name, text) in FILES {
+        for (name, text) in file_set(api) {
             let doc: Value =
                 serde_saphyr::from_str(text).map_err(|e| format!("interface file {name}: {e}"))?;
             if let Some(schemas) = doc["components"]["schemas"].as_object() {
@@ -131,11 +206,13 @@ impl InterfaceFiles {
                     defs.insert(def_name(name, s), convert(name, schema));
                 }
             }
-            let base = doc["servers"][0]["url"]
-                .as_str()
-                .unwrap_or("")
-                .trim_end_matches('/')
-                .to_string();
+            // The server URL's path (2.2.0 gives a whole URL, later files a path).
+            let url = doc["servers"][0]["url"].as_str().unwrap_or("");
+            let path = match url.split_once("://") {
+                Some((_, rest)) => rest.find('/').map(|i| &rest[i..]).unwrap_or(""),
+                None => url,
+            };
+            let base = path.trim_end_matches('/').to_string();
             if let Some(paths) = doc["paths"].as_object() {
                 for (path, item) in paths {
                     let Some(item) = item.as_object() else {
@@ -345,7 +422,36 @@ mod tests {
     use super::*;
 
     fn files() -> InterfaceFiles {
-        InterfaceFiles::embedded().unwrap()
+        InterfaceFiles::embedded(KasApi::V2_4).unwrap()
+    }
+
+    #[test]
+    fn each_api_generation_has_its_kas_paths() {
+        for (api, path) in [
+            (KasApi::V2_2, "/attachments/v2.2/attachment/x"),
+            (KasApi::V2_3, "/attachments/v2.3/attachment/x"),
+            (KasApi::V2_4, "/attachments/v2.4/attachment/x"),
+        ] {
+            let f = InterfaceFiles::embedded(api).unwrap();
+            // The operation IDs changed over time (2.2.0: `read_Attachment`).
+            let op = f
+                .operation("kas", "GET", path)
+                .map(|o| o.id.to_ascii_lowercase());
+            assert!(
+                op.as_deref().is_some_and(|o| o.contains("read")),
+                "{api:?}: {op:?}"
+            );
+            assert!(
+                f.operation("kas", "GET", "/attachments/v9/attachment/x")
+                    .is_none()
+            );
+        }
+        // DELETE arrived with 2.3.
+        let two = InterfaceFiles::embedded(KasApi::V2_2).unwrap();
+        assert!(
+            two.operation("kas", "DELETE", "/attachments/v2.2/attachment/x")
+                .is_none()
+        );
     }
 
     #[test]

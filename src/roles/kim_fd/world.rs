@@ -12,7 +12,7 @@ use kvc_mocks::TlsPki;
 use kvc_mocks::kim::practices::ROSENSTRAUCH;
 use kvc_mocks::probe::ProbeLog;
 use kvc_mocks::reference::kim_fd::{
-    FdAccount, FdAccounts, FdFault, REFERENCE_KAS_MAX_BYTES, ReferenceFd,
+    FdAccount, FdAccounts, FdFault, REFERENCE_KAS_API, REFERENCE_KAS_MAX_BYTES, ReferenceFd,
 };
 use kvc_mocks::server::address_of;
 use kvc_smime::card_pki::{CardKeyRole, CardPki, CardVariant};
@@ -36,6 +36,7 @@ pub struct KimFdHost {
     cards: CardPki,
     accounts: FdAccounts,
     untrusted_aut: CertifiedKey,
+    /// The interface files of the API generation the Fachdienst serves.
     files: Arc<InterfaceFiles>,
     /// The reference Fachdienst's faults, set when the runner asks for the reference.
     faults: Mutex<Vec<FdFault>>,
@@ -72,7 +73,6 @@ impl KimFdHost {
             .key(CardKeyRole::Aut)
             .map(|k| k.rsa.clone())
             .ok_or("the untrusted card has no C.AUT key")?;
-        let files = Arc::new(InterfaceFiles::embedded()?);
         let configured = match sut {
             Some(config) => Some((
                 super::target::from_config(config, &untrusted_aut)?,
@@ -80,6 +80,11 @@ impl KimFdHost {
             )),
             None => None,
         };
+        let api = configured
+            .as_ref()
+            .map(|(t, _)| t.kas_api)
+            .unwrap_or(REFERENCE_KAS_API);
+        let files = Arc::new(InterfaceFiles::embedded(api)?);
         Ok(KimFdHost {
             tls,
             ca_file,
@@ -97,7 +102,7 @@ impl KimFdHost {
             host: self.tls.host().to_string(),
             ca_pem: self.tls.ca_pem().to_string(),
             kas: Some(fd.kas.addr()),
-            kas_api: kvc_mocks::kim::kas::KasApi::V2_4,
+            kas_api: REFERENCE_KAS_API,
             account_manager: Some(fd.am.addr()),
             mta: address_of(&fd.mta, "smtp"),
             sender: participant(&self.accounts.sender),
