@@ -358,3 +358,95 @@ async fn a_hostile_provider_gets_error_with_evidence_within_the_timeout() {
         }
     }
 }
+
+/// A TLS server that demands a client certificate from the test CA and answers every request
+/// with 500 (what the probe gets shows whether the handshake succeeded).
+async fn mutual_tls_server(pki: &kvc_mocks::TlsPki) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = pki
+        .server_config_with(
+            kvc_mocks::ServerCertKind::Valid,
+            kvc_mocks::net::tls::ClientAuth::Required,
+        )
+        .expect("mutual TLS config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_client_certificate_is_presented_when_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = kvc_mocks::TlsPki::generate("localhost").expect("pki");
+    pki.write_ca(&dir.path().join("ca.pem")).expect("ca");
+    let id = pki.client_identity();
+    std::fs::write(dir.path().join("cm.pem"), &id.certificate_pem).expect("cert");
+    std::fs::write(dir.path().join("cm.key.pem"), &id.key_pem).expect("key");
+    let addr = mutual_tls_server(&pki).await;
+    for with_cert in [false, true] {
+        let client = if with_cert {
+            "  client_cert: cm.pem\n  client_key: cm.key.pem\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "name: mtls\nfachdienst:\n  host: localhost\n  ca_file: ca.pem\n  kas: {addr}\n  kas_max_bytes: 10\n{client}  sender: {{address: a@x.kim.telematik-test, password: pw}}\n  recipient: {{address: b@x.kim.telematik-test, password: pw}}\n"
+        );
+        let sut = dir.path().join(format!("mtls-{with_cert}.yaml"));
+        std::fs::write(&sut, config).expect("config");
+        let out = dir.path().join(format!("out-{with_cert}"));
+        let o = tokio::task::spawn_blocking({
+            let (sut, out) = (sut.clone(), out.clone());
+            move || {
+                kvc_check(&[
+                    "run",
+                    "--role",
+                    "kim-fd",
+                    "--sut",
+                    sut.to_str().expect("utf-8"),
+                    "--case",
+                    "kim-fd/a19378-kas-size-limit",
+                    "--timeout",
+                    "5",
+                    "--out",
+                    out.to_str().expect("utf-8"),
+                ])
+            }
+        })
+        .await
+        .expect("run");
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r = report(&out);
+        let first = &r["cases"][0]["sessions"]["probes"][0];
+        if with_cert {
+            assert_eq!(first["status"], 500, "{first}");
+        } else {
+            assert_eq!(first["status"], 0, "{first}");
+        }
+    }
+}

@@ -78,6 +78,12 @@ pub struct FachdienstConfig {
     /// An address that is no recipient (default: one in the sender's domain).
     #[serde(default)]
     pub outsider: Option<String>,
+    /// The Clientmodul's TLS client certificate (PEM chain) and key (PEM), presented when a
+    /// service asks for one (e.g. a certificate from the Account Manager's createCert).
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 /// A test account of the provider, with its card's C.AUT key where tokens are needed.

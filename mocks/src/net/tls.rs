@@ -428,8 +428,35 @@ impl TlsPki {
     }
 }
 
-/// A rustls client configuration whose only trust anchors are the certificates in `ca_pem`.
-pub fn client_config_trusting(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, MockError> {
+/// [`client_config_trusting`] that also presents a client certificate (`cert_pem`: the chain,
+/// leaf first; `key_pem`: its PKCS#8, PKCS#1 or SEC1 key) when the server asks for one.
+pub fn client_config_with_identity(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<rustls::ClientConfig>, MockError> {
+    use rustls::pki_types::pem::PemObject;
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| MockError::Tls(format!("client certificate PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(MockError::Tls(
+            "client certificate PEM holds no CERTIFICATE block".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| MockError::Tls(format!("client key PEM: {e}")))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MockError::Tls(e.to_string()))?
+        .with_root_certificates(roots_from_pem(ca_pem)?)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| MockError::Tls(format!("client certificate: {e}")))?;
+    Ok(Arc::new(config))
+}
+
+/// The trust anchors in `ca_pem` (at least one).
+fn roots_from_pem(ca_pem: &str) -> Result<rustls::RootCertStore, MockError> {
     let mut roots = rustls::RootCertStore::empty();
     let mut n = 0;
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -444,10 +471,15 @@ pub fn client_config_trusting(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>,
             "CA PEM contains no CERTIFICATE block".into(),
         ));
     }
+    Ok(roots)
+}
+
+/// A rustls client configuration whose only trust anchors are the certificates in `ca_pem`.
+pub fn client_config_trusting(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, MockError> {
     let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| MockError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
+        .with_root_certificates(roots_from_pem(ca_pem)?)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }

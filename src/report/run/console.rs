@@ -167,10 +167,15 @@ fn summary_raw(run: &RunDoc, strict: bool) -> String {
     let out_dir = out_dir(run);
     let mut out = String::new();
     out.push_str(&format!(
-        "kvc-check run: role {}, SUT {}, transport {}{}\n",
+        "kvc-check run: role {}, SUT {}{}{}\n",
         run.run.role,
         run.run.sut,
-        run.run.transport,
+        // A Fachdienst the suite probes has no transport of its own.
+        if run.run.transport.is_empty() {
+            String::new()
+        } else {
+            format!(", transport {}", run.run.transport)
+        },
         match (&run.run.shard, run.run.merged_from.len()) {
             (Some(s), _) => format!(", shard {s}"),
             (None, 0) => String::new(),

@@ -27,6 +27,20 @@ impl std::fmt::Debug for Participant {
     }
 }
 
+/// The Clientmodul's TLS client certificate and key (PEM).
+#[derive(Clone)]
+pub struct ClientTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.write_str("ClientTls(..)")
+    }
+}
+
 /// The Fachdienst one case probes.
 #[derive(Debug, Clone)]
 pub struct FdTarget {
@@ -35,6 +49,8 @@ pub struct FdTarget {
     pub host: String,
     /// PEM of the CA that issues the services' TLS certificates.
     pub ca_pem: String,
+    /// Presented when a service asks for a client certificate.
+    pub client_tls: Option<ClientTls>,
     pub kas: Option<SocketAddr>,
     pub kas_api: KasApi,
     pub account_manager: Option<SocketAddr>,
@@ -120,6 +136,24 @@ pub fn from_config(
             aut,
         })
     };
+    let client_tls = match (&fd.client_cert, &fd.client_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => {
+            let read = |field: &str, p: &std::path::Path| {
+                std::fs::read_to_string(path(p))
+                    .map_err(|e| format!("--sut fachdienst.{field} {}: {e}", path(p).display()))
+            };
+            Some(ClientTls {
+                cert_pem: read("client_cert", c)?,
+                key_pem: read("client_key", k)?,
+            })
+        }
+        _ => {
+            return Err(
+                "--sut fachdienst: give client_cert and client_key together, or neither".into(),
+            );
+        }
+    };
     let sender = participant("sender", &fd.sender)?;
     let domain = sender
         .address
@@ -129,6 +163,7 @@ pub fn from_config(
     Ok(FdTarget {
         host: fd.host.clone(),
         ca_pem,
+        client_tls,
         kas: resolve("kas", &fd.kas)?,
         kas_api: fd.kas_api.unwrap_or_default(),
         account_manager: resolve("account_manager", &fd.account_manager)?,

@@ -101,6 +101,7 @@ impl KimFdHost {
         FdTarget {
             host: self.tls.host().to_string(),
             ca_pem: self.tls.ca_pem().to_string(),
+            client_tls: None,
             kas: Some(fd.kas.addr()),
             kas_api: REFERENCE_KAS_API,
             account_manager: Some(fd.am.addr()),
@@ -219,8 +220,9 @@ impl SutAdapter for FachdienstSut {
         self.name.clone()
     }
 
+    /// None: the suite reaches the Fachdienst's services itself (no practice-system transport).
     fn transports(&self) -> Vec<Transport> {
-        vec![Transport::SmtpPop3]
+        Vec::new()
     }
 
     fn send<'a>(&'a self, _ep: &'a Endpoints, _req: &'a crate::sut::SendRequest) -> Reply<'a> {

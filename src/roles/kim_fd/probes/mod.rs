@@ -140,6 +140,19 @@ impl Answer {
 }
 
 impl ProbeCtx<'_> {
+    /// The TLS client settings: the provider's CA, and the client certificate if configured.
+    pub fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        match &self.target.client_tls {
+            None => client_tls_config(false, &self.target.ca_pem).map_err(|e| e.to_string()),
+            Some(c) => kvc_mocks::net::tls::client_config_with_identity(
+                &self.target.ca_pem,
+                &c.cert_pem,
+                &c.key_pem,
+            )
+            .map_err(|e| e.to_string()),
+        }
+    }
+
     /// Sends `req` to `service` at `addr` and records it (with `facts` added later through
     /// [`ProbeCtx::record`]). The response is checked against the interface file.
     pub async fn http(
@@ -153,7 +166,7 @@ impl ProbeCtx<'_> {
                 "the SUT configuration names no address for the {service} service"
             ));
         };
-        let tls = client_tls_config(false, &self.target.ca_pem).map_err(|e| e.to_string())?;
+        let tls = self.tls()?;
         let name = server_name(&self.target.host).map_err(|e| e.to_string())?;
         let client = HttpsClient::new(HttpsTarget {
             what: "Fachdienst",

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use kvc_mocks::mail::client::MailClient;
-use kvc_mocks::net::client::{ClientError, client_tls_config, server_name};
+use kvc_mocks::net::client::{ClientError, server_name};
 
 use super::ProbeCtx;
 
@@ -30,7 +30,7 @@ async fn transaction(
     let Some(addr) = ctx.target.mta else {
         return Err("the SUT configuration names no address for the MTA".into());
     };
-    let tls = client_tls_config(false, &ctx.target.ca_pem).map_err(|e| e.to_string())?;
+    let tls = ctx.tls()?;
     let name = server_name(&ctx.target.host).map_err(|e| e.to_string())?;
     let mut client = match MailClient::connect("SMTP", addr, &name, tls).await {
         Ok(c) => c,
