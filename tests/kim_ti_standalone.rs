@@ -146,7 +146,7 @@ fn kim_json_files_are_enough_to_use_the_whole_world() {
             .expect("python3")
     };
     let sent = py(
-        "import smtplib,ssl,sys\nca,port,user,pw,to=sys.argv[1:6]\ns=smtplib.SMTP_SSL('localhost',int(port),context=ssl.create_default_context(cafile=ca),timeout=20)\ns.login(user,pw)\ns.sendmail(user,[to],b'Subject: x\\r\\n\\r\\nHallo\\r\\n')\ns.quit()",
+        "import smtplib,ssl,sys\nca,port,user,pw,to=sys.argv[1:6]\ns=smtplib.SMTP_SSL('localhost',int(port),context=ssl.create_default_context(cafile=ca),timeout=20)\ns.login(user,pw)\ns.sendmail(user,[to],('From: '+user+'\\r\\nTo: '+to+'\\r\\nSubject: x\\r\\n\\r\\nHallo\\r\\n').encode())\ns.quit()",
         &[
             ca.clone(),
             port(&fd["mta"]["smtps"]),

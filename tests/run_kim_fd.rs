@@ -146,14 +146,8 @@ fn serve_fachdienst(dir: &Path) -> Standalone {
     }
 }
 
-fn host_port(url: &str) -> String {
-    url.trim_start_matches("https://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
+/// KAS and Account Manager are found by DNS-SD (the standalone's responder), as a Clientmodul
+/// finds them; the MTA by address.
 #[test]
 fn a_fachdienst_started_on_its_own_gets_the_same_verdicts_as_in_process() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -166,9 +160,7 @@ fn a_fachdienst_started_on_its_own_gets_the_same_verdicts_as_in_process() {
 fachdienst:
   host: localhost
   ca_file: {ca}
-  kas: {kas}
-  kas_api: "2.4"
-  account_manager: {am}
+  discovery: {{dns: "{dns}", domain: {domain}}}
   mta: {mta}
   kas_max_bytes: {max}
   sender: {{address: "{a0}", password: "{p0}", aut_key: {k0}, aut_cert: {c0}}}
@@ -176,8 +168,8 @@ fachdienst:
   deregistered: {{address: "{ad}", password: "{pd}", aut_key: {k0}, aut_cert: {c0}}}
 "#,
         ca = j["ca_pem"].as_str().expect("ca"),
-        kas = host_port(j["kas"]["base_url"].as_str().expect("kas")),
-        am = host_port(j["am"]["base_url"].as_str().expect("am")),
+        dns = j["dns"]["addr"].as_str().expect("dns"),
+        domain = j["dns"]["domain"].as_str().expect("domain"),
         mta = j["mta"]["smtps"].as_str().expect("mta"),
         max = j["kas_max_bytes"],
         a0 = account(0)["address"].as_str().expect("a0"),

@@ -55,7 +55,8 @@ pub struct FachdienstConfig {
     pub host: String,
     /// The CA that issued the services' TLS certificates (PEM).
     pub ca_file: PathBuf,
-    /// `host:port` of each service (omit one to leave its cases without an answer: error).
+    /// `host:port` of each service (omit one to leave its cases without an answer: error, or
+    /// to have it found by `discovery`).
     #[serde(default)]
     pub kas: Option<String>,
     /// The KAS API version: `2.2`, `2.3` or `2.4` (paths and operations differ).
@@ -65,6 +66,10 @@ pub struct FachdienstConfig {
     pub account_manager: Option<String>,
     #[serde(default)]
     pub mta: Option<String>,
+    /// Find KAS and Account Manager as a Clientmodul does: SRV and TXT of `_kas._tcp.<domain>`
+    /// and `_accmgr._tcp.<domain>` at this DNS server (for the services not given above).
+    #[serde(default)]
+    pub discovery: Option<DiscoveryConfig>,
     /// The largest attachment the KAS takes (A_19378), in bytes.
     pub kas_max_bytes: u64,
     /// Seconds after `expires` by which the provider has deleted the data (A_19385).
@@ -84,6 +89,16 @@ pub struct FachdienstConfig {
     pub client_cert: Option<PathBuf>,
     #[serde(default)]
     pub client_key: Option<PathBuf>,
+}
+
+/// Service discovery of a Fachdienst.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// `host:port` of the DNS server (e.g. `127.0.0.1:5353`).
+    pub dns: String,
+    /// e.g. `kim.telematik-test`.
+    pub domain: String,
 }
 
 /// A test account of the provider, with its card's C.AUT key where tokens are needed.

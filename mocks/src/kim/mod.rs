@@ -4,6 +4,7 @@
 //! The Fachdienst's MTA and mailbox are the mail engine (`crate::mail`) with KIM's policy.
 
 pub mod account_manager;
+pub mod discovery;
 pub mod dns;
 pub mod kas;
 pub mod konnektor;

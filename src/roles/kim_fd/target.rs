@@ -154,6 +154,39 @@ pub fn from_config(
             );
         }
     };
+    // Services not given by address are found as a Clientmodul finds them (DNS-SD).
+    let discover = |service: &str| -> Result<Option<(SocketAddr, Option<String>)>, String> {
+        let Some(d) = &fd.discovery else {
+            return Ok(None);
+        };
+        let dns = resolve("discovery.dns", &Some(d.dns.clone()))?
+            .ok_or_else(|| format!("--sut fachdienst.discovery.dns `{}`: no address", d.dns))?;
+        let found =
+            kvc_mocks::kim::discovery::discover(dns, &d.domain, service, Duration::from_secs(5))
+                .map_err(|e| format!("--sut fachdienst.discovery ({service}): {e}"))?;
+        let addr = resolve(service, &Some(format!("{}:{}", found.host, found.port)))?;
+        Ok(addr.map(|a| (a, found.path)))
+    };
+    let (kas, kas_path) = match resolve("kas", &fd.kas)? {
+        Some(a) => (Some(a), None),
+        None => match discover("kas")? {
+            Some((a, path)) => (Some(a), path),
+            None => (None, None),
+        },
+    };
+    let account_manager = match resolve("account_manager", &fd.account_manager)? {
+        Some(a) => Some(a),
+        None => discover("accmgr")?.map(|(a, _)| a),
+    };
+    // The API version: configured, else read off the discovered path (`/attachments/v2.3`).
+    let kas_api = match (fd.kas_api, kas_path.as_deref()) {
+        (Some(api), _) => api,
+        (None, Some(p)) => [KasApi::V2_2, KasApi::V2_3, KasApi::V2_4]
+            .into_iter()
+            .find(|a| p.trim_end_matches('/') == a.base_path())
+            .ok_or_else(|| format!("--sut fachdienst.discovery: KAS path `{p}` names no API version this suite knows (2.2, 2.3, 2.4)"))?,
+        (None, None) => KasApi::default(),
+    };
     let sender = participant("sender", &fd.sender)?;
     let domain = sender
         .address
@@ -164,9 +197,9 @@ pub fn from_config(
         host: fd.host.clone(),
         ca_pem,
         client_tls,
-        kas: resolve("kas", &fd.kas)?,
-        kas_api: fd.kas_api.unwrap_or_default(),
-        account_manager: resolve("account_manager", &fd.account_manager)?,
+        kas,
+        kas_api,
+        account_manager,
         mta: resolve("mta", &fd.mta)?,
         recipient: participant("recipient", &fd.recipient)?,
         sender,
