@@ -110,8 +110,22 @@ impl ProbeLog {
         ProbeLog::default()
     }
 
-    pub fn push(&self, exchange: ProbeExchange) {
-        self.inner.record(|v| v.push(exchange));
+    /// Records an exchange; the index lets it be completed later ([`ProbeLog::update`]).
+    pub fn push(&self, exchange: ProbeExchange) -> usize {
+        self.inner.record(|v| {
+            v.push(exchange);
+            v.len() - 1
+        })
+    }
+
+    /// Replaces the exchange recorded at `index` (a request recorded before its answer came,
+    /// completed with it: a stalled SUT leaves the request in the evidence).
+    pub fn update(&self, index: usize, exchange: ProbeExchange) {
+        self.inner.record(|v| {
+            if let Some(e) = v.get_mut(index) {
+                *e = exchange;
+            }
+        });
     }
 
     pub fn exchanges(&self) -> Vec<ProbeExchange> {

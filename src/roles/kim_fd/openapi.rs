@@ -319,6 +319,17 @@ impl InterfaceFiles {
             return out;
         };
         let (file, response) = self.response_object(op.file, response);
+        if let Some(documented) = response["headers"].as_object() {
+            for (name, h) in documented {
+                let present = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+                if h["required"] == Value::Bool(true) && !present {
+                    out.push(format!(
+                        "{} {} {status}: required header {name} missing",
+                        op.file, op.id
+                    ));
+                }
+            }
+        }
         let Some(content) = response["content"].as_object() else {
             return out;
         };

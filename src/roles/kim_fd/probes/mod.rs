@@ -127,10 +127,12 @@ impl<'r> Request<'r> {
     }
 }
 
-/// An exchange as the probe sees it: the record plus the whole body (not recorded).
+/// An exchange as the probe sees it: the record (at `index` in the log) plus the whole body
+/// (not recorded).
 pub struct Answer {
     pub exchange: ProbeExchange,
     pub body: Vec<u8>,
+    index: usize,
 }
 
 impl Answer {
@@ -184,19 +186,23 @@ impl ProbeCtx<'_> {
         });
         let at = self.started.elapsed();
         let begun = Instant::now();
-        let body = req.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
-        let result = client
-            .request_with(req.method.clone(), &req.path, &req.headers, body)
-            .await;
         let mut exchange = ProbeExchange {
             probe: self.probe.to_string(),
             label: req.label.to_string(),
             service: service.to_string(),
             request: format!("{} {}", req.method, req.path),
             at_ms: at.as_millis() as u64,
-            duration_ms: begun.elapsed().as_millis() as u64,
+            note: Some("no answer before the case ended".into()),
             ..ProbeExchange::default()
         };
+        // Recorded before it is sent: if the SUT never answers, the request is still evidence.
+        let index = self.log.push(exchange.clone());
+        let body = req.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
+        let result = client
+            .request_with(req.method.clone(), &req.path, &req.headers, body)
+            .await;
+        exchange.duration_ms = begun.elapsed().as_millis() as u64;
+        exchange.note = None;
         let body = match result {
             Ok(r) => {
                 exchange.status = r.status;
@@ -218,15 +224,20 @@ impl ProbeCtx<'_> {
                 Vec::new()
             }
         };
-        Ok(Answer { exchange, body })
+        self.log.update(index, exchange.clone());
+        Ok(Answer {
+            exchange,
+            body,
+            index,
+        })
     }
 
-    /// Records an exchange, with the probe's observations.
+    /// Adds the probe's observations to a recorded exchange.
     pub fn record(&self, mut answer: Answer, facts: &[(&str, String)]) -> Answer {
         for (k, v) in facts {
             answer.exchange.facts.insert(k.to_string(), v.clone());
         }
-        self.log.push(answer.exchange.clone());
+        self.log.update(answer.index, answer.exchange.clone());
         answer
     }
 
@@ -247,7 +258,7 @@ impl ProbeCtx<'_> {
             .get(..3)
             .and_then(|c| c.parse::<u16>().ok())
             .unwrap_or(0);
-        self.log.push(ProbeExchange {
+        let _ = self.log.push(ProbeExchange {
             probe: self.probe.to_string(),
             label: label.to_string(),
             service: "mta".into(),
