@@ -33,6 +33,15 @@ fn interface(p: &Probed, judge: Judge) -> Check {
         .map(|e| format!("operation failed: {}", e.summary()))
         .collect();
     problems.extend(Probed::violations(&p.all));
+    if let Some(e) = p.get("createCert").filter(|e| e.succeeded()) {
+        match e.fact("pkcs12") {
+            Some(f) if f.starts_with("opens; subject") && f.contains("#CM") => {}
+            other => problems.push(format!(
+                "createCert: the PKCS#12 {}",
+                other.unwrap_or("was not read")
+            )),
+        }
+    }
     match p
         .get("getOutOfOffice")
         .and_then(|e| e.fact("utf8_round_trip"))

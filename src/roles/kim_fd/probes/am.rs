@@ -218,8 +218,51 @@ pub async fn interface(ctx: &ProbeCtx<'_>) -> Result<(), String> {
         ),
     )
     .await?;
+    // createCert: a PKCS#12 with the certificate `<commonName>#CM`, protected by certPassword.
+    let params =
+        serde_json::json!({"commonName": "kvc-check-probe", "certPassword": b64(CERT_PASSWORD)});
+    let cert = ctx
+        .http(
+            "account-manager",
+            am,
+            ctx.authorized(
+                "createCert",
+                Method::POST,
+                ctx.account_path(&me, "cert"),
+                Some(&t),
+                pw,
+            )
+            .body(
+                "application/json; charset=utf-8",
+                params.to_string().into_bytes(),
+            ),
+        )
+        .await?;
+    let opened = cert
+        .json()
+        .and_then(|j| j["file"].as_str().map(str::to_string))
+        .and_then(|f| {
+            base64::engine::general_purpose::STANDARD
+                .decode(f.trim())
+                .ok()
+        })
+        .map(
+            |der| match kvc_smime::pkcs12::parse(&der, CERT_PASSWORD, "createCert") {
+                Ok(p) => match (p.keys.len(), p.certificates.first()) {
+                    (0, _) => "opens, but holds no key".to_string(),
+                    (_, Some(c)) => format!("opens; subject {}", c.tbs_certificate().subject()),
+                    (_, None) => "opens, but holds no certificate".to_string(),
+                },
+                Err(e) => format!("does not open with certPassword: {e}"),
+            },
+        )
+        .unwrap_or_else(|| "no base64 `file` in the answer".into());
+    ctx.record(cert, &[("pkcs12", opened)]);
     Ok(())
 }
+
+/// The certPassword of the createCert probe (not a secret: it protects a throwaway certificate).
+const CERT_PASSWORD: &str = "kvc-check-probe";
 
 /// KOM-LE-A_2187: getAccount with a valid token (control), then with each broken credential.
 pub async fn token_probe(ctx: &ProbeCtx<'_>) -> Result<(), String> {
