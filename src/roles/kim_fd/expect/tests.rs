@@ -283,3 +283,34 @@ fn counters_and_short_ids_are_not_random() {
     let short: Vec<String> = (1..=3).map(|n| format!("{n}")).collect();
     assert!(randomness_problems(&short)[0].contains("bits"));
 }
+
+proptest::proptest! {
+    /// IDs, links and response bodies come from the SUT: nothing in their handling panics.
+    #[test]
+    fn hostile_ids_and_responses_never_panic(
+        ids in proptest::collection::vec(".{0,40}", 0..6),
+        body in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+        status in 0u16..700,
+        content_type in "[a-z/;= -]{0,40}",
+        path_tail in ".{0,30}",
+    ) {
+        let _ = randomness_problems(&ids);
+        for id in &ids {
+            let _ = crate::roles::kim_fd::probes::kas::neighbour_id(id);
+            let _ = crate::roles::kim_fd::probes::kas::half(id);
+        }
+        let files = crate::roles::kim_fd::openapi::InterfaceFiles::embedded(
+            kvc_mocks::kim::kas::KasApi::V2_4,
+        )
+        .expect("files");
+        let headers = vec![("content-type".to_string(), content_type)];
+        for (service, method, path) in [
+            ("account-manager", "GET", format!("/AccountMgmt/v2.4/account/{path_tail}")),
+            ("kas", "GET", format!("/attachments/v2.4/attachment/{path_tail}")),
+            ("kas", "POST", "/attachments/v2.4/attachment/".to_string()),
+        ] {
+            let _ = files.check(service, method, &path, status, &headers, &body);
+        }
+        let _ = kvc_mocks::kim::sender_rules::check("a@b.kim.telematik", &body);
+    }
+}
