@@ -161,7 +161,7 @@ impl ProbeCtx<'_> {
         &self,
         service: &'static str,
         addr: Option<std::net::SocketAddr>,
-        req: Request<'_>,
+        mut req: Request<'_>,
     ) -> Result<Answer, String> {
         let Some(addr) = addr else {
             return Err(format!(
@@ -197,7 +197,12 @@ impl ProbeCtx<'_> {
         };
         // Recorded before it is sent: if the SUT never answers, the request is still evidence.
         let index = self.log.push(exchange.clone());
-        let body = req.body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()));
+        // Moved, not copied: an upload of the provider's maximum is held once.
+        let (content_type, bytes) = match req.body.take() {
+            Some((ct, b)) => (Some(ct), Some(b)),
+            None => (None, None),
+        };
+        let body = content_type.as_deref().zip(bytes);
         let result = client
             .request_with(req.method.clone(), &req.path, &req.headers, body)
             .await;
