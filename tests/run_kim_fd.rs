@@ -230,14 +230,25 @@ enum Hostility {
     RedirectLoop,
 }
 
-/// A TLS server on loopback that treats every connection the `Hostility` way.
-async fn hostile_server(pki: &kvc_mocks::TlsPki, how: Hostility) -> std::net::SocketAddr {
+/// A TLS server on loopback with `config`: reads the first request of each connection and
+/// hands the stream to `answer`.
+async fn tls_server<F, Fut>(
+    config: std::sync::Arc<rustls::ServerConfig>,
+    answer: F,
+) -> std::net::SocketAddr
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::net::SocketAddr) -> Fut
+        + Send
+        + Sync
+        + Copy
+        + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(pki.server_config(kvc_mocks::ServerCertKind::Valid));
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -250,30 +261,36 @@ async fn hostile_server(pki: &kvc_mocks::TlsPki, how: Hostility) -> std::net::So
                 };
                 let mut buf = vec![0u8; 64 * 1024];
                 let _ = tls.read(&mut buf).await;
-                match how {
-                    Hostility::Stall => tokio::time::sleep(Duration::from_secs(3600)).await,
-                    Hostility::Garbage => {
-                        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n";
-                        let _ = tls.write_all(head.as_bytes()).await;
-                        let chunk = vec![b'#'; 64 * 1024];
-                        for _ in 0..160 {
-                            if tls.write_all(&chunk).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Hostility::RedirectLoop => {
-                        let head = format!(
-                            "HTTP/1.1 302 Found\r\nLocation: https://localhost:{}/attachments/v2.4/attachment/\r\nContent-Length: 0\r\n\r\n",
-                            addr.port()
-                        );
-                        let _ = tls.write_all(head.as_bytes()).await;
-                    }
-                }
+                answer(tls, addr).await;
             });
         }
     });
     addr
+}
+
+/// A TLS server on loopback that treats every connection the `Hostility` way.
+async fn hostile_server(pki: &kvc_mocks::TlsPki, how: Hostility) -> std::net::SocketAddr {
+    let config = pki.server_config(kvc_mocks::ServerCertKind::Valid);
+    tls_server(config, move |mut tls, addr| async move {
+        match how {
+            Hostility::Stall => tokio::time::sleep(Duration::from_secs(3600)).await,
+            Hostility::Garbage => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n";
+                let _ = tls.write_all(head.as_bytes()).await;
+                let chunk = vec![b'#'; 64 * 1024];
+                for _ in 0..160 {
+                    if tls.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Hostility::RedirectLoop => {
+                let head = format!("HTTP/1.1 302 Found\r\nLocation: https://localhost:{}/attachments/v2.4/attachment/\r\nContent-Length: 0\r\n\r\n", addr.port());
+                let _ = tls.write_all(head.as_bytes()).await;
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,36 +371,18 @@ async fn a_hostile_provider_gets_error_with_evidence_within_the_timeout() {
 /// A TLS server that demands a client certificate from the test CA and answers every request
 /// with 500 (what the probe gets shows whether the handshake succeeded).
 async fn mutual_tls_server(pki: &kvc_mocks::TlsPki) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let config = pki
         .server_config_with(
             kvc_mocks::ServerCertKind::Valid,
             kvc_mocks::net::tls::ClientAuth::Required,
         )
         .expect("mutual TLS config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut buf = vec![0u8; 64 * 1024];
-                let _ = tls.read(&mut buf).await;
-                let _ = tls
-                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    addr
+    tls_server(config, |mut tls, _| async move {
+        let _ = tls
+            .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,8 +27,8 @@ macro_rules! api_file {
 /// (`CommonSchemas.yaml`), as published (vectors/third-party/api-kim).
 type FileSet = &'static [(&'static str, &'static str)];
 
-/// KAS 2.4 with the current Account Manager files (api-kim `openapi/`).
-const FILES_2_4: FileSet = &[
+/// The current Account Manager files (api-kim `openapi/`).
+const AM_CURRENT: FileSet = &[
     (
         "AccountManager.yaml",
         api_file!("openapi", "AccountManager.yaml"),
@@ -42,17 +42,14 @@ const FILES_2_4: FileSet = &[
         api_file!("openapi", "ServiceInformation.yaml"),
     ),
     (
-        "AttachmentService.yaml",
-        api_file!("openapi", "AttachmentService.yaml"),
-    ),
-    (
         "CommonSchemas.yaml",
         api_file!("openapi", "CommonSchemas.yaml"),
     ),
 ];
 
-/// KIM 1.5.3: KAS 2.3.2, Account Manager 2.3.1 (api-kim `history/`).
-const FILES_2_3: FileSet = &[
+/// KIM 1.5.3: Account Manager 2.3.1 (api-kim `history/`). Also stands in for KIM 1.5.2, whose
+/// Account Manager 2.2.1 is not in our material (catalogue note of A_20063).
+const AM_1_5_3: FileSet = &[
     (
         "AccountManager.yaml",
         api_file!("history", "AccountManager_v2.3.1_KIM-1.5.3.yaml"),
@@ -66,47 +63,38 @@ const FILES_2_3: FileSet = &[
         api_file!("history", "ServiceInformation_v1.0.2_KIM-1.5.3.yaml"),
     ),
     (
-        "AttachmentService.yaml",
-        api_file!("history", "AttachmentService_v2.3.2_KIM-1.5.3.yaml"),
-    ),
-    (
         "CommonSchemas.yaml",
         api_file!("history", "CommonSchemas_KIM-1.5.3.yaml"),
     ),
 ];
 
-/// KIM 1.5.2: KAS 2.2.0; its Account Manager 2.2.1 is not in our material, so the 1.5.3 files
-/// stand in for the Account Manager (catalogue note of A_20063).
-const FILES_2_2: FileSet = &[
-    (
-        "AccountManager.yaml",
-        api_file!("history", "AccountManager_v2.3.1_KIM-1.5.3.yaml"),
-    ),
-    (
-        "AccountLimit.yaml",
-        api_file!("history", "AccountLimit_v1.1.2_KIM-1.5.3.yaml"),
-    ),
-    (
-        "ServiceInformation.yaml",
-        api_file!("history", "ServiceInformation_v1.0.2_KIM-1.5.3.yaml"),
-    ),
-    (
-        "AttachmentService.yaml",
-        api_file!("history", "AttachmentService_v2.2.0_KIM-1.5.2.yaml"),
-    ),
-    (
-        "CommonSchemas.yaml",
-        api_file!("history", "CommonSchemas_KIM-1.5.3.yaml"),
-    ),
-];
-
-/// The files of an API generation, selected by the KAS API version the provider serves.
-fn file_set(api: KasApi) -> FileSet {
-    match api {
-        KasApi::V2_2 => FILES_2_2,
-        KasApi::V2_3 => FILES_2_3,
-        KasApi::V2_4 => FILES_2_4,
-    }
+/// The files of an API generation, selected by the KAS API version the provider serves: its
+/// Account Manager files and its AttachmentService file.
+fn file_set(api: KasApi) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    let (am, kas): (FileSet, FileSet) = match api {
+        KasApi::V2_2 => (
+            AM_1_5_3,
+            &[(
+                "AttachmentService.yaml",
+                api_file!("history", "AttachmentService_v2.2.0_KIM-1.5.2.yaml"),
+            )],
+        ),
+        KasApi::V2_3 => (
+            AM_1_5_3,
+            &[(
+                "AttachmentService.yaml",
+                api_file!("history", "AttachmentService_v2.3.2_KIM-1.5.3.yaml"),
+            )],
+        ),
+        KasApi::V2_4 => (
+            AM_CURRENT,
+            &[(
+                "AttachmentService.yaml",
+                api_file!("openapi", "AttachmentService.yaml"),
+            )],
+        ),
+    };
+    am.iter().chain(kas)
 }
 
 /// Which files describe a service of the Fachdienst.
