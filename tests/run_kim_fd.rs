@@ -22,6 +22,16 @@ fn kvc_check(args: &[&str]) -> Output {
         .expect("kvc-check runs")
 }
 
+/// `kvc-check run --role kim-fd <args> --out <out>`: its output and report.json.
+fn run_fd(args: &[&str], out: &Path) -> (Output, Value) {
+    let mut all = vec!["run", "--role", "kim-fd"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.to_str().expect("utf-8")]);
+    let o = kvc_check(&all);
+    let r = report(out);
+    (o, r)
+}
+
 fn report(out: &Path) -> Value {
     let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
     serde_json::from_str(&text).expect("report.json is JSON")
@@ -46,14 +56,7 @@ fn verdicts(r: &Value) -> BTreeMap<String, String> {
 fn every_kim_fd_requirement_passes_against_the_reference_with_its_exchanges() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("r");
-    let o = kvc_check(&[
-        "run",
-        "--role",
-        "kim-fd",
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
-    let r = report(&out);
+    let (o, r) = run_fd(&[], &out);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -187,16 +190,7 @@ fachdienst:
     let sut = fd_dir.join("sut.yaml");
     std::fs::write(&sut, config).expect("config written");
     let out = dir.path().join("external");
-    let o = kvc_check(&[
-        "run",
-        "--role",
-        "kim-fd",
-        "--sut",
-        sut.to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
-    let external = report(&out);
+    let (o, external) = run_fd(&["--sut", sut.to_str().expect("utf-8")], &out);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -210,14 +204,8 @@ fachdienst:
             .is_some_and(|s| s.contains("mocks serve kim-fd"))
     );
     let inproc = dir.path().join("inproc");
-    kvc_check(&[
-        "run",
-        "--role",
-        "kim-fd",
-        "--out",
-        inproc.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(verdicts(&external), verdicts(&report(&inproc)));
+    let (_, inproc) = run_fd(&[], &inproc);
+    assert_eq!(verdicts(&external), verdicts(&inproc));
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -313,24 +301,22 @@ async fn a_hostile_provider_gets_error_with_evidence_within_the_timeout() {
         std::fs::write(&sut, config).expect("config");
         let out = dir.path().join(format!("{how:?}"));
         let started = Instant::now();
-        let o = tokio::task::spawn_blocking({
+        let (o, r) = tokio::task::spawn_blocking({
             let (sut, out) = (sut.clone(), out.clone());
             move || {
-                kvc_check(&[
-                    "run",
-                    "--role",
-                    "kim-fd",
-                    "--sut",
-                    sut.to_str().expect("utf-8"),
-                    "--case",
-                    "kim-fd/a19378-kas-size-limit",
-                    "--case",
-                    "kim-fd/a22410-kas-recipient-checked",
-                    "--timeout",
-                    "3",
-                    "--out",
-                    out.to_str().expect("utf-8"),
-                ])
+                run_fd(
+                    &[
+                        "--sut",
+                        sut.to_str().expect("utf-8"),
+                        "--case",
+                        "kim-fd/a19378-kas-size-limit",
+                        "--case",
+                        "kim-fd/a22410-kas-recipient-checked",
+                        "--timeout",
+                        "3",
+                    ],
+                    &out,
+                )
             }
         })
         .await
@@ -346,7 +332,6 @@ async fn a_hostile_provider_gets_error_with_evidence_within_the_timeout() {
             "{how:?}: {}",
             String::from_utf8_lossy(&o.stdout)
         );
-        let r = report(&out);
         for c in r["cases"].as_array().expect("cases") {
             assert_eq!(
                 c["verdict"], "error",
@@ -406,22 +391,20 @@ async fn the_configured_client_certificate_is_presented_when_asked_for() {
         let sut = dir.path().join(format!("mtls-{with_cert}.yaml"));
         std::fs::write(&sut, config).expect("config");
         let out = dir.path().join(format!("out-{with_cert}"));
-        let o = tokio::task::spawn_blocking({
+        let (o, r) = tokio::task::spawn_blocking({
             let (sut, out) = (sut.clone(), out.clone());
             move || {
-                kvc_check(&[
-                    "run",
-                    "--role",
-                    "kim-fd",
-                    "--sut",
-                    sut.to_str().expect("utf-8"),
-                    "--case",
-                    "kim-fd/a19378-kas-size-limit",
-                    "--timeout",
-                    "5",
-                    "--out",
-                    out.to_str().expect("utf-8"),
-                ])
+                run_fd(
+                    &[
+                        "--sut",
+                        sut.to_str().expect("utf-8"),
+                        "--case",
+                        "kim-fd/a19378-kas-size-limit",
+                        "--timeout",
+                        "5",
+                    ],
+                    &out,
+                )
             }
         })
         .await
@@ -432,7 +415,6 @@ async fn the_configured_client_certificate_is_presented_when_asked_for() {
             "{}",
             String::from_utf8_lossy(&o.stderr)
         );
-        let r = report(&out);
         let first = &r["cases"][0]["sessions"]["probes"][0];
         if with_cert {
             assert_eq!(first["status"], 500, "{first}");
