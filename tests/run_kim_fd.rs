@@ -69,6 +69,10 @@ fn every_kim_fd_requirement_passes_against_the_reference_with_its_exchanges() {
     for c in r["cases"].as_array().expect("cases") {
         let probes = c["sessions"]["probes"].as_array().expect("probe evidence");
         assert!(!probes.is_empty(), "{}: no exchanges", c["id"]);
+        // Each HTTPS exchange names its TLS session (the MTA's SMTP exchanges do not).
+        for e in probes.iter().filter(|e| e["service"] != "mta") {
+            assert!(e["tls"].as_str().is_some_and(|t| t.contains("TLS")), "{e}");
+        }
         // No credential in the evidence: request lines name method and path only.
         let text = c.to_string();
         assert!(

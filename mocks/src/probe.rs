@@ -30,6 +30,9 @@ pub struct ProbeExchange {
     pub request: String,
     /// HTTP status or SMTP reply code; 0 = no answer (see `note`).
     pub status: u16,
+    /// The TLS session the exchange ran in (protocol, cipher suite, server certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
     /// Response header fields (names lower-case), HTTP only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,

@@ -24,6 +24,8 @@ pub struct HttpResponse {
     pub location: Option<String>,
     /// Every response header field (names lower-case, values lossy UTF-8), in order.
     pub headers: Vec<(String, String)>,
+    /// The TLS session: protocol, cipher suite, the server certificate's subject.
+    pub tls: String,
     pub body: Vec<u8>,
 }
 
@@ -146,6 +148,25 @@ impl HttpsClient {
             self.target.tls.clone(),
         )
         .await?;
+        let tls = {
+            let (_, session) = stream.get_ref();
+            let subject = session
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| crate::net::tls::certificate_subject(c))
+                .unwrap_or_else(|| "none".into());
+            format!(
+                "{}, {}, server certificate {subject}",
+                session
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default(),
+                session
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_default()
+            )
+        };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| io_err("HTTP handshake", &e))?;
@@ -198,6 +219,7 @@ impl HttpsClient {
                 status,
                 location,
                 headers,
+                tls,
                 body,
             })
         }

@@ -211,6 +211,7 @@ impl ProbeCtx<'_> {
         let body = match result {
             Ok(r) => {
                 exchange.status = r.status;
+                exchange.tls = Some(r.tls);
                 exchange.headers = r.headers;
                 exchange.body_len = r.body.len();
                 exchange.body_excerpt = excerpt(&r.body);
