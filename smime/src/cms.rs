@@ -69,12 +69,7 @@ pub fn content_info(blob: &[u8], input: &str) -> Result<(CmsKind, ObjectIdentifi
             format!("not a CMS ContentInfo (truncated or not DER/BER): {e}"),
         )
     })?;
-    let kind = match ci.content_type {
-        o if o == oids::ID_SIGNED_DATA => CmsKind::SignedData,
-        o if o == oids::ID_ENVELOPED_DATA => CmsKind::EnvelopedData,
-        o if o == oids::ID_AUTH_ENVELOPED_DATA => CmsKind::AuthEnvelopedData,
-        _ => CmsKind::Other,
-    };
+    let kind = kind_of(&ci.content_type);
     let der = ci
         .content
         .to_der()
@@ -119,7 +114,19 @@ fn require_constructed_from(
 
 /// Identify the CMS type of a blob without decoding the whole content.
 pub fn cms_kind(blob: &[u8]) -> Option<CmsKind> {
-    content_info(blob, "blob").ok().map(|(k, _, _)| k)
+    // The content type only: the content is not re-encoded (a copy of the whole message).
+    ContentInfo::from_ber(blob)
+        .ok()
+        .map(|ci| kind_of(&ci.content_type))
+}
+
+fn kind_of(content_type: &ObjectIdentifier) -> CmsKind {
+    match *content_type {
+        o if o == oids::ID_SIGNED_DATA => CmsKind::SignedData,
+        o if o == oids::ID_ENVELOPED_DATA => CmsKind::EnvelopedData,
+        o if o == oids::ID_AUTH_ENVELOPED_DATA => CmsKind::AuthEnvelopedData,
+        _ => CmsKind::Other,
+    }
 }
 
 /// The issuerAndSerialNumber that names `cert` in a RecipientInfo or SignerInfo.
@@ -806,6 +813,8 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
         }
         _ => return Err(not_encrypted(input, &oid)),
     };
+    // The parsed envelope owns its ciphertext: the DER copy goes before decryption adds one more.
+    drop(content);
     if eci.content_type != oids::ID_DATA {
         return Err(bad(
             input,
