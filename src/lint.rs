@@ -618,10 +618,10 @@ fn read_input(reader: impl Read, max_size: u64, size_hint: u64) -> Result<Vec<u8
 /// data, or no `Name:` header field line before the first empty line make an input a
 /// non-message.
 pub fn not_a_message(raw: &[u8]) -> Option<String> {
-    let head_end = memchr::memmem::find(raw, b"\n\n")
-        .into_iter()
-        .chain(memchr::memmem::find(raw, b"\n\r\n"))
-        .min()
+    // The first LF followed by LF or CRLF: the end of the header block (a line search, not two
+    // searches over the whole message, one of which never matches in a CRLF message).
+    let head_end = memchr::memchr_iter(b'\n', raw)
+        .find(|&i| matches!(raw.get(i + 1..), Some([b'\n', ..] | [b'\r', b'\n', ..])))
         .map_or(raw.len(), |i| i + 1);
     let head = if raw.starts_with(b"\n") || raw.starts_with(b"\r\n") {
         &raw[..0]

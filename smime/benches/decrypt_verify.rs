@@ -146,21 +146,45 @@ fn openssl_made(
     let signed = dir.join("signed.eml");
     let eml = dir.join("openssl-made.eml");
     let run = |args: &[&std::ffi::OsStr]| {
-        let st = Command::new("openssl").args(args).status().expect("openssl");
+        let st = Command::new("openssl")
+            .args(args)
+            .status()
+            .expect("openssl");
         assert!(st.success(), "openssl {args:?}");
     };
     run(&[
-        "cms".as_ref(), "-sign".as_ref(), "-nodetach".as_ref(), "-binary".as_ref(),
-        "-in".as_ref(), inner.as_os_str(), "-signer".as_ref(), signer.as_os_str(),
-        "-inkey".as_ref(), signer_key.as_os_str(), "-outform".as_ref(), "SMIME".as_ref(),
-        "-out".as_ref(), signed.as_os_str(),
+        "cms".as_ref(),
+        "-sign".as_ref(),
+        "-nodetach".as_ref(),
+        "-binary".as_ref(),
+        "-in".as_ref(),
+        inner.as_os_str(),
+        "-signer".as_ref(),
+        signer.as_os_str(),
+        "-inkey".as_ref(),
+        signer_key.as_os_str(),
+        "-outform".as_ref(),
+        "SMIME".as_ref(),
+        "-out".as_ref(),
+        signed.as_os_str(),
     ]);
     run(&[
-        "cms".as_ref(), "-encrypt".as_ref(), "-aes-256-gcm".as_ref(), "-binary".as_ref(),
-        "-in".as_ref(), signed.as_os_str(), "-recip".as_ref(), cert_pem.as_os_str(),
-        "-keyopt".as_ref(), "rsa_padding_mode:oaep".as_ref(), "-keyopt".as_ref(),
-        "rsa_oaep_md:sha256".as_ref(), "-outform".as_ref(), "SMIME".as_ref(),
-        "-out".as_ref(), eml.as_os_str(),
+        "cms".as_ref(),
+        "-encrypt".as_ref(),
+        "-aes-256-gcm".as_ref(),
+        "-binary".as_ref(),
+        "-in".as_ref(),
+        signed.as_os_str(),
+        "-recip".as_ref(),
+        cert_pem.as_os_str(),
+        "-keyopt".as_ref(),
+        "rsa_padding_mode:oaep".as_ref(),
+        "-keyopt".as_ref(),
+        "rsa_oaep_md:sha256".as_ref(),
+        "-outform".as_ref(),
+        "SMIME".as_ref(),
+        "-out".as_ref(),
+        eml.as_os_str(),
     ]);
     let size = std::fs::metadata(&eml).map(|m| m.len()).unwrap_or(0);
     eprintln!("OpenSSL-made message: {size} bytes");
@@ -180,14 +204,28 @@ fn openssl_made(
     g.bench_function("openssl_cms", |b| {
         b.iter(|| {
             run(&[
-                "cms".as_ref(), "-decrypt".as_ref(), "-in".as_ref(), eml.as_os_str(),
-                "-inkey".as_ref(), key_pem.as_os_str(), "-recip".as_ref(), cert_pem.as_os_str(),
-                "-out".as_ref(), dec.as_os_str(),
+                "cms".as_ref(),
+                "-decrypt".as_ref(),
+                "-in".as_ref(),
+                eml.as_os_str(),
+                "-inkey".as_ref(),
+                key_pem.as_os_str(),
+                "-recip".as_ref(),
+                cert_pem.as_os_str(),
+                "-out".as_ref(),
+                dec.as_os_str(),
             ]);
             run(&[
-                "cms".as_ref(), "-verify".as_ref(), "-purpose".as_ref(), "any".as_ref(),
-                "-in".as_ref(), dec.as_os_str(), "-CAfile".as_ref(), root.as_os_str(),
-                "-out".as_ref(), out.as_os_str(),
+                "cms".as_ref(),
+                "-verify".as_ref(),
+                "-purpose".as_ref(),
+                "any".as_ref(),
+                "-in".as_ref(),
+                dec.as_os_str(),
+                "-CAfile".as_ref(),
+                root.as_os_str(),
+                "-out".as_ref(),
+                out.as_os_str(),
             ]);
         })
     });
