@@ -91,7 +91,7 @@ pub fn content_info<'b>(
 /// `SEQUENCE { OID, [0] EXPLICIT SEQUENCE }` in DER, read without copying: the content type and
 /// the content's TLV (what `ContentInfo::from_ber` + `to_der` give for such input). `None` for
 /// anything else (BER, other tags, trailing bytes).
-fn der_content_info(blob: &[u8]) -> Option<(ObjectIdentifier, &[u8])> {
+pub(crate) fn der_content_info(blob: &[u8]) -> Option<(ObjectIdentifier, &[u8])> {
     let (0x30, fields, []) = der_tlv(blob)? else {
         return None;
     };
