@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod cli;
 pub mod input;
+pub mod lazy_mime;
 pub mod lint;
 pub mod message;
 pub mod report;

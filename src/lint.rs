@@ -593,8 +593,11 @@ fn describe_io_error(e: &std::io::Error) -> String {
 }
 
 /// Reads one input, refusing empty and oversized inputs with a message that says so.
-fn read_input(reader: impl Read, max_size: u64) -> Result<Vec<u8>, String> {
-    let mut buf = Vec::new();
+fn read_input(reader: impl Read, max_size: u64, size_hint: u64) -> Result<Vec<u8>, String> {
+    // Sized up front (one byte more to see EOF), so that a large file is not read into a
+    // buffer that doubles and then holds up to twice the file.
+    let hint = usize::try_from(size_hint.min(max_size)).unwrap_or(0);
+    let mut buf = Vec::with_capacity(hint.saturating_add(1));
     reader
         .take(max_size + 1)
         .read_to_end(&mut buf)
@@ -615,10 +618,10 @@ fn read_input(reader: impl Read, max_size: u64) -> Result<Vec<u8>, String> {
 /// data, or no `Name:` header field line before the first empty line make an input a
 /// non-message.
 pub fn not_a_message(raw: &[u8]) -> Option<String> {
-    let head_end = memchr::memmem::find(raw, b"\n\n")
-        .into_iter()
-        .chain(memchr::memmem::find(raw, b"\n\r\n"))
-        .min()
+    // The first LF followed by LF or CRLF: the end of the header block (a line search, not two
+    // searches over the whole message, one of which never matches in a CRLF message).
+    let head_end = memchr::memchr_iter(b'\n', raw)
+        .find(|&i| matches!(raw.get(i + 1..), Some([b'\n', ..] | [b'\r', b'\n', ..])))
         .map_or(raw.len(), |i| i + 1);
     let head = if raw.starts_with(b"\n") || raw.starts_with(b"\r\n") {
         &raw[..0]
@@ -671,7 +674,10 @@ fn read_file(path: &Path, max_size: u64) -> Result<Vec<u8>, String> {
     }
     std::fs::File::open(path)
         .map_err(|e| describe_io_error(&e))
-        .and_then(|f| read_input(f, max_size))
+        .and_then(|f| {
+            let len = f.metadata().map_or(0, |m| m.len());
+            read_input(f, max_size, len)
+        })
 }
 
 /// Lints one file; `Err` carries the reason when it is not a message at all.
@@ -742,7 +748,7 @@ pub fn lint_run_sharded(
                         continue;
                     }
                 },
-                Input::Stdin => match read_input(std::io::stdin().lock(), opts.max_size) {
+                Input::Stdin => match read_input(std::io::stdin().lock(), opts.max_size, 0) {
                     Ok(raw) => match not_a_message(&raw) {
                         Some(why) => FileResult::input_error("-", format!("standard input: {why}")),
                         None => lint_bytes("-", &raw, opts),

@@ -7,7 +7,7 @@
 //! `mail-parser` is used for the MIME structure and for RFC 2047 decoding only.
 
 use std::any::{Any, TypeId};
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::ops::Range;
 
 use mail_parser::{HeaderValue, MessageParser};
@@ -134,9 +134,19 @@ impl<'a> Message<'a> {
     }
 
     /// The MIME tree, parsed on first use. `None` when `mail-parser` cannot read the bytes.
+    ///
+    /// Large base64 attachments (not text, not message/*, not x-kas) are measured, not decoded
+    /// (`crate::lazy_mime`): their `PartType::Binary` holds zeros of the decoded length, so
+    /// `len()` is right and the bytes are not. Rules read only text, x-kas and message/* bodies.
     pub fn parsed(&self) -> Option<&mail_parser::Message<'a>> {
         self.parsed
-            .get_or_init(|| MessageParser::default().parse(self.raw))
+            .get_or_init(|| {
+                if EAGER_MIME.with(Cell::get) {
+                    MessageParser::default().parse(self.raw)
+                } else {
+                    crate::lazy_mime::parse_lazy(self.raw)
+                }
+            })
             .as_ref()
     }
 
@@ -161,6 +171,20 @@ impl<'a> Message<'a> {
     pub fn line_of_offset(&self, offset: usize) -> usize {
         line_of_offset(self.raw, offset)
     }
+}
+
+thread_local! {
+    /// Whether `Message::parsed` decodes every part (mail-parser's own parse) on this thread.
+    static EAGER_MIME: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every part decoded by mail-parser's own parse (`eager`) or with the lazy tree
+/// (the default), on this thread. For the tests that compare both paths.
+pub fn with_eager_mime<R>(eager: bool, f: impl FnOnce() -> R) -> R {
+    let before = EAGER_MIME.with(|e| e.replace(eager));
+    let result = f();
+    EAGER_MIME.with(|e| e.set(before));
+    result
 }
 
 /// 1-based line number of a byte offset in `raw` (lines end at LF).

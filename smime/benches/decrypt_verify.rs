@@ -121,6 +121,115 @@ fn bench(c: &mut Criterion) {
         eprintln!("openssl not found: skipping the OpenSSL comparison");
     }
     g.finish();
+    if openssl_ok() {
+        openssl_made(c, dir.path(), &alice, &key_pem, &cert_pem, &root);
+    }
+}
+
+/// The other layout: the same inner mail signed and encrypted by `openssl cms` (SMIME output,
+/// so the signed part is base64 inside the encryption and decoded a second time), as users
+/// with OpenSSL-made messages have it. Both sides in the same run.
+fn openssl_made(
+    c: &mut Criterion,
+    dir: &std::path::Path,
+    alice: &kvc_smime::pki::Identity,
+    key_pem: &std::path::Path,
+    cert_pem: &std::path::Path,
+    root: &std::path::Path,
+) {
+    let inner = dir.join("inner.eml");
+    std::fs::write(&inner, inner_message(7_000_000)).expect("write");
+    let signer = dir.join("alice.sig.pem");
+    std::fs::write(&signer, alice.signature.certificate_pem().expect("pem")).expect("write");
+    let signer_key = dir.join("alice.sig.key.pem");
+    std::fs::write(&signer_key, alice.signature.key_pem().expect("pem")).expect("write");
+    let signed = dir.join("signed.eml");
+    let eml = dir.join("openssl-made.eml");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let st = Command::new("openssl")
+            .args(args)
+            .status()
+            .expect("openssl");
+        assert!(st.success(), "openssl {args:?}");
+    };
+    run(&[
+        "cms".as_ref(),
+        "-sign".as_ref(),
+        "-nodetach".as_ref(),
+        "-binary".as_ref(),
+        "-in".as_ref(),
+        inner.as_os_str(),
+        "-signer".as_ref(),
+        signer.as_os_str(),
+        "-inkey".as_ref(),
+        signer_key.as_os_str(),
+        "-outform".as_ref(),
+        "SMIME".as_ref(),
+        "-out".as_ref(),
+        signed.as_os_str(),
+    ]);
+    run(&[
+        "cms".as_ref(),
+        "-encrypt".as_ref(),
+        "-aes-256-gcm".as_ref(),
+        "-binary".as_ref(),
+        "-in".as_ref(),
+        signed.as_os_str(),
+        "-recip".as_ref(),
+        cert_pem.as_os_str(),
+        "-keyopt".as_ref(),
+        "rsa_padding_mode:oaep".as_ref(),
+        "-keyopt".as_ref(),
+        "rsa_oaep_md:sha256".as_ref(),
+        "-outform".as_ref(),
+        "SMIME".as_ref(),
+        "-out".as_ref(),
+        eml.as_os_str(),
+    ]);
+    let size = std::fs::metadata(&eml).map(|m| m.len()).unwrap_or(0);
+    eprintln!("OpenSSL-made message: {size} bytes");
+    let key = kvc_smime::keys::load_private_key(key_pem, None).expect("key");
+    let trust = kvc_smime::keys::load_certificates(root).expect("root");
+    let mut g = c.benchmark_group("decrypt_verify_openssl_made");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("kvc_smime", |b| {
+        b.iter(|| {
+            let raw = std::fs::read(&eml).expect("read");
+            open_message_named(&raw, &key, &trust, None, "openssl-made.eml").expect("open")
+        })
+    });
+    let dec = dir.join("dec2");
+    let out = dir.join("content2");
+    g.bench_function("openssl_cms", |b| {
+        b.iter(|| {
+            run(&[
+                "cms".as_ref(),
+                "-decrypt".as_ref(),
+                "-in".as_ref(),
+                eml.as_os_str(),
+                "-inkey".as_ref(),
+                key_pem.as_os_str(),
+                "-recip".as_ref(),
+                cert_pem.as_os_str(),
+                "-out".as_ref(),
+                dec.as_os_str(),
+            ]);
+            run(&[
+                "cms".as_ref(),
+                "-verify".as_ref(),
+                "-purpose".as_ref(),
+                "any".as_ref(),
+                "-in".as_ref(),
+                dec.as_os_str(),
+                "-CAfile".as_ref(),
+                root.as_os_str(),
+                "-out".as_ref(),
+                out.as_os_str(),
+            ]);
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

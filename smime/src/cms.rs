@@ -6,6 +6,7 @@
 //! attributes are verified on their DER re-encoding, which equals the original for every
 //! conforming signer (RFC 5652 §5.4 requires DER for them).
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use aes_gcm::aead::AeadInOut;
@@ -62,24 +63,71 @@ pub enum CmsKind {
 }
 
 /// Parse the outer ContentInfo (BER) and return its type and the DER of its content.
-pub fn content_info(blob: &[u8], input: &str) -> Result<(CmsKind, ObjectIdentifier, Vec<u8>)> {
+///
+/// A DER ContentInfo (every length definite and minimal, nothing trailing) is read in place:
+/// the content is then a slice of `blob`, not a decoded copy re-encoded into another (two
+/// copies of a 15 MB message). Anything else takes the general BER path.
+pub fn content_info<'b>(
+    blob: &'b [u8],
+    input: &str,
+) -> Result<(CmsKind, ObjectIdentifier, Cow<'b, [u8]>)> {
+    if let Some((oid, content)) = der_content_info(blob) {
+        return Ok((kind_of(&oid), oid, Cow::Borrowed(content)));
+    }
     let ci = ContentInfo::from_ber(blob).map_err(|e| {
         bad(
             input,
             format!("not a CMS ContentInfo (truncated or not DER/BER): {e}"),
         )
     })?;
-    let kind = match ci.content_type {
-        o if o == oids::ID_SIGNED_DATA => CmsKind::SignedData,
-        o if o == oids::ID_ENVELOPED_DATA => CmsKind::EnvelopedData,
-        o if o == oids::ID_AUTH_ENVELOPED_DATA => CmsKind::AuthEnvelopedData,
-        _ => CmsKind::Other,
-    };
+    let kind = kind_of(&ci.content_type);
     let der = ci
         .content
         .to_der()
         .map_err(|e| bad(input, format!("CMS content: {e}")))?;
-    Ok((kind, ci.content_type, der))
+    Ok((kind, ci.content_type, Cow::Owned(der)))
+}
+
+/// `SEQUENCE { OID, [0] EXPLICIT SEQUENCE }` in DER, read without copying: the content type and
+/// the content's TLV (what `ContentInfo::from_ber` + `to_der` give for such input). `None` for
+/// anything else (BER, other tags, trailing bytes).
+pub(crate) fn der_content_info(blob: &[u8]) -> Option<(ObjectIdentifier, &[u8])> {
+    let (0x30, fields, []) = der_tlv(blob)? else {
+        return None;
+    };
+    let (0x06, oid, rest) = der_tlv(fields)? else {
+        return None;
+    };
+    let oid = ObjectIdentifier::from_bytes(oid).ok()?;
+    let (0xa0, explicit, []) = der_tlv(rest)? else {
+        return None;
+    };
+    let (0x30, _, []) = der_tlv(explicit)? else {
+        return None;
+    };
+    Some((oid, explicit))
+}
+
+/// One DER TLV with a one-byte tag and a definite, minimal length of up to 4 bytes: (tag,
+/// value, rest).
+fn der_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        let bytes = rest
+            .get(..n)
+            .filter(|b| (1..=4).contains(&n) && b[0] != 0)?;
+        let len = bytes.iter().fold(0usize, |a, &b| a << 8 | usize::from(b));
+        if len < 0x80 {
+            return None;
+        }
+        (len, &rest[n..])
+    };
+    let value = rest.get(..len)?;
+    Some((tag, value, &rest[len..]))
 }
 
 /// Context-specific fields `[n]` that are constructed by definition (attribute sets, certificate
@@ -119,7 +167,22 @@ fn require_constructed_from(
 
 /// Identify the CMS type of a blob without decoding the whole content.
 pub fn cms_kind(blob: &[u8]) -> Option<CmsKind> {
-    content_info(blob, "blob").ok().map(|(k, _, _)| k)
+    // The content type only: the content is not re-encoded (a copy of the whole message).
+    if let Some((oid, _)) = der_content_info(blob) {
+        return Some(kind_of(&oid));
+    }
+    ContentInfo::from_ber(blob)
+        .ok()
+        .map(|ci| kind_of(&ci.content_type))
+}
+
+fn kind_of(content_type: &ObjectIdentifier) -> CmsKind {
+    match *content_type {
+        o if o == oids::ID_SIGNED_DATA => CmsKind::SignedData,
+        o if o == oids::ID_ENVELOPED_DATA => CmsKind::EnvelopedData,
+        o if o == oids::ID_AUTH_ENVELOPED_DATA => CmsKind::AuthEnvelopedData,
+        _ => CmsKind::Other,
+    }
 }
 
 /// The issuerAndSerialNumber that names `cert` in a RecipientInfo or SignerInfo.
@@ -806,6 +869,8 @@ pub fn decrypt(blob: &[u8], key: &PrivateKeyMaterial, input: &str) -> Result<Dec
         }
         _ => return Err(not_encrypted(input, &oid)),
     };
+    // The parsed envelope owns its ciphertext: the DER copy goes before decryption adds one more.
+    drop(content);
     if eci.content_type != oids::ID_DATA {
         return Err(bad(
             input,
@@ -1745,4 +1810,46 @@ pub fn envelope(
     };
     let _ = alg; // keep import used in all cfgs
     ci.to_der().map_err(berr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The general path: what `content_info` returned before the in-place read.
+    fn decoded(blob: &[u8]) -> Option<(ObjectIdentifier, Vec<u8>)> {
+        let ci = ContentInfo::from_ber(blob).ok()?;
+        Some((ci.content_type, ci.content.to_der().ok()?))
+    }
+
+    #[test]
+    fn der_content_info_in_place_equals_decoded() {
+        for len in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536, 200_000] {
+            let value: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let content = Any::new(der::Tag::Sequence, value).expect("any");
+            let blob = ContentInfo {
+                content_type: oids::ID_AUTH_ENVELOPED_DATA,
+                content,
+            }
+            .to_der()
+            .expect("der");
+            let (oid, slice) = der_content_info(&blob).expect("DER read in place");
+            assert_eq!(Some((oid, slice.to_vec())), decoded(&blob), "length {len}");
+            let (_, _, via) = content_info(&blob, "t").expect("content info");
+            assert!(matches!(via, Cow::Borrowed(_)));
+            // Trailing bytes, a truncated blob, an indefinite length: the general path decides.
+            let mut trailing = blob.clone();
+            trailing.push(0);
+            assert!(der_content_info(&trailing).is_none());
+            assert!(der_content_info(&blob[..blob.len() - 1]).is_none());
+        }
+        let indefinite = [
+            0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0,
+            0x80, 0x30, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        assert!(der_content_info(&indefinite).is_none());
+        let (kind, _, content) = content_info(&indefinite, "t").expect("BER");
+        assert_eq!(kind, CmsKind::SignedData);
+        assert_eq!(&*content, &[0x30, 0x00]);
+    }
 }

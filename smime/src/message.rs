@@ -479,17 +479,21 @@ fn open_layer(raw: &[u8], st: &mut State<'_>, depth: usize) -> Result<()> {
             crate::oids::name(&dec.key_transport)
         ),
     );
-    if depth == 0 {
-        st.out.decrypted_content = Some(dec.content.clone());
-    }
     st.out.unprotected_recipient_emails = dec.recipient_emails.clone();
-    handle_signed(
+    // The envelope is judged; only the decrypted entity is needed from here on.
+    drop(blob);
+    let result = handle_signed(
         &dec.content,
         outer.as_ref(),
         Some(dec.recipient_emails.as_deref()),
         st,
         depth,
-    )
+    );
+    if depth == 0 {
+        // Moved, not copied: the decrypted entity is as large as the message.
+        st.out.decrypted_content = Some(dec.content);
+    }
+    result
 }
 
 /// Extract the CMS blob from a message: bare DER/BER, PEM (`PKCS7`/`CMS`), or an .eml / MIME

@@ -229,19 +229,25 @@ pub fn generate_rsa_key() -> Result<PrivateKey> {
 }
 
 /// `n` fresh RSA-2048 keys, generated on as many threads as there are cores: key generation is
-/// the slow part of a test PKI, and each key is independent.
+/// the slow part of a test PKI, and each key is independent. The threads take the next key
+/// from a shared counter instead of a fixed share each: one key's time varies a lot (it is a
+/// random prime search), and with fixed shares the unlucky thread alone set the wall time.
 pub fn generate_rsa_keys(n: usize) -> Result<Vec<PrivateKey>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, n.max(1));
+    let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let count = n / threads + usize::from(t < n % threads);
+            .map(|_| {
+                let next = &next;
                 scope.spawn(move || {
-                    (0..count)
-                        .map(|_| generate_rsa_key())
-                        .collect::<Result<Vec<_>>>()
+                    let mut keys = Vec::new();
+                    while next.fetch_add(1, Ordering::Relaxed) < n {
+                        keys.push(generate_rsa_key()?);
+                    }
+                    Ok::<_, SmimeError>(keys)
                 })
             })
             .collect();

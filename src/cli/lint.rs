@@ -107,10 +107,20 @@ pub fn run(args: &LintArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return super::fail(e),
     };
-    let mut stdout = anstream::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(rendered.as_bytes())
-        .and_then(|_| stdout.flush())
+    // Only the text view carries styles; JSON, SARIF and JUnit go to stdout as they are, not
+    // through anstream's stripping stream (which looks at every byte when stdout is no terminal).
+    let written = if args.format == LintFormat::Text {
+        let mut stdout = anstream::stdout().lock();
+        stdout
+            .write_all(rendered.as_bytes())
+            .and_then(|_| stdout.flush())
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(rendered.as_bytes())
+            .and_then(|_| stdout.flush())
+    };
+    if let Err(e) = written
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         return super::fail(format!("writing output: {e}"));

@@ -2,6 +2,7 @@
 //! (KVC-Anb120/130/140). Shipped as `kvc_applications.yaml`; `--registry FILE` adds entries.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 use serde::Deserialize;
@@ -50,8 +51,19 @@ pub enum SubjectRule {
     Pattern(String),
 }
 
+/// The registry: the built-in applications plus those of `--registry` files.
+///
+/// The built-in YAML is parsed (and its subject patterns compiled) once per process on first
+/// use, not when the registry is made: `lint` of KIM messages never asks, and that parse was ~15 % of a one-file
+/// lint. Its validity is checked by the tests (`builtin_registry_loads`).
 #[derive(Debug, Clone)]
 pub struct KvcRegistry {
+    /// `None`: the built-in registry alone (one parsed copy per process, [`builtin_entries`]).
+    extended: Option<Arc<Entries>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entries {
     fallback_app: String,
     applications: Vec<Application>,
     patterns: Vec<(String, Regex)>,
@@ -66,24 +78,16 @@ pub struct AppMatch<'r> {
 }
 
 impl KvcRegistry {
-    /// The registry shipped with the binary (its validity is checked by the test suite).
+    /// The registry shipped with the binary (its validity is checked by the test suite), parsed
+    /// on first use.
     pub fn builtin() -> Result<Self, String> {
-        Self::from_yaml(KVC_APPLICATIONS_YAML, "built-in kvc_applications.yaml")
+        Ok(KvcRegistry { extended: None })
     }
 
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, String> {
-        let file: RegistryFile =
-            serde_saphyr::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
-        let mut registry = KvcRegistry {
-            fallback_app: String::new(),
-            applications: Vec::new(),
-            patterns: Vec::new(),
-        };
-        registry.merge(file, origin)?;
-        if registry.fallback_app.is_empty() {
-            return Err(format!("{origin}: `fallback_app` is missing"));
-        }
-        Ok(registry)
+        Ok(KvcRegistry {
+            extended: Some(Arc::new(Entries::from_yaml(text, origin)?)),
+        })
     }
 
     /// Adds the entries of a user registry file (`--registry FILE`).
@@ -92,7 +96,111 @@ impl KvcRegistry {
         let text = crate::input::read_config(path)?;
         let file: RegistryFile =
             serde_saphyr::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
-        self.merge(file, &origin)
+        let mut entries = self.entries().clone();
+        entries.merge(file, &origin)?;
+        self.extended = Some(Arc::new(entries));
+        Ok(())
+    }
+
+    fn entries(&self) -> &Entries {
+        match &self.extended {
+            Some(entries) => entries,
+            None => builtin_entries(),
+        }
+    }
+
+    pub fn applications(&self) -> &[Application] {
+        &self.entries().applications
+    }
+
+    /// The application whose Dienstkennung is the KVC-Anb130 fallback.
+    pub fn fallback(&self) -> Option<&Application> {
+        self.entries()
+            .applications
+            .iter()
+            .find(|a| a.app == self.entries().fallback_app)
+    }
+
+    pub fn fallback_app(&self) -> &str {
+        &self.entries().fallback_app
+    }
+
+    /// Finds the application named by part 1: the longest registered name equal to part 1 or
+    /// followed by `-<type>` (application names may contain `-` themselves, e.g. `LDT-Befund`).
+    pub fn find_app<'r>(&'r self, part1: &'r str) -> Option<AppMatch<'r>> {
+        self.entries()
+            .applications
+            .iter()
+            .filter_map(|application| {
+                if part1 == application.app {
+                    Some(AppMatch {
+                        application,
+                        app_type: None,
+                    })
+                } else {
+                    part1
+                        .strip_prefix(application.app.as_str())
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .filter(|t| !t.is_empty())
+                        .map(|t| AppMatch {
+                            application,
+                            app_type: Some(t),
+                        })
+                }
+            })
+            .max_by_key(|m| m.application.app.len())
+    }
+
+    /// The registered application whose name equals part 1 (or its application prefix) when
+    /// case is ignored: a spelling error rather than an unknown application.
+    pub fn find_app_ignoring_case(&self, part1: &str) -> Option<&Application> {
+        let lower = part1.to_ascii_lowercase();
+        self.entries()
+            .applications
+            .iter()
+            .filter(|a| {
+                let app = a.app.to_ascii_lowercase();
+                lower == app || lower.starts_with(&format!("{app}-"))
+            })
+            .max_by_key(|a| a.app.len())
+    }
+
+    /// Whether `subject` satisfies `rule` for Dienstkennung `value`.
+    pub fn subject_matches(&self, rule: &SubjectRule, value: &str, subject: &str) -> bool {
+        match rule {
+            SubjectRule::Exact(expected) => subject == expected,
+            SubjectRule::EqualsDienstkennung(true) => subject == value,
+            SubjectRule::EqualsDienstkennung(false) => true,
+            SubjectRule::Pattern(p) => self
+                .entries()
+                .patterns
+                .iter()
+                .find(|(source, _)| source == p)
+                .is_some_and(|(_, regex)| regex.is_match(subject)),
+        }
+    }
+}
+
+/// The built-in registry, parsed once per process on first use. Cannot fail for the shipped
+/// file (tested by `builtin_registry_loads`); an empty registry otherwise.
+fn builtin_entries() -> &'static Entries {
+    static BUILTIN: OnceLock<Entries> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        Entries::from_yaml(KVC_APPLICATIONS_YAML, "built-in kvc_applications.yaml")
+            .unwrap_or_default()
+    })
+}
+
+impl Entries {
+    fn from_yaml(text: &str, origin: &str) -> Result<Self, String> {
+        let file: RegistryFile =
+            serde_saphyr::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        let mut entries = Entries::default();
+        entries.merge(file, origin)?;
+        if entries.fallback_app.is_empty() {
+            return Err(format!("{origin}: `fallback_app` is missing"));
+        }
+        Ok(entries)
     }
 
     fn merge(&mut self, file: RegistryFile, origin: &str) -> Result<(), String> {
@@ -119,73 +227,6 @@ impl KvcRegistry {
             }
         }
         Ok(())
-    }
-
-    pub fn applications(&self) -> &[Application] {
-        &self.applications
-    }
-
-    /// The application whose Dienstkennung is the KVC-Anb130 fallback.
-    pub fn fallback(&self) -> Option<&Application> {
-        self.applications
-            .iter()
-            .find(|a| a.app == self.fallback_app)
-    }
-
-    pub fn fallback_app(&self) -> &str {
-        &self.fallback_app
-    }
-
-    /// Finds the application named by part 1: the longest registered name equal to part 1 or
-    /// followed by `-<type>` (application names may contain `-` themselves, e.g. `LDT-Befund`).
-    pub fn find_app<'r>(&'r self, part1: &'r str) -> Option<AppMatch<'r>> {
-        self.applications
-            .iter()
-            .filter_map(|application| {
-                if part1 == application.app {
-                    Some(AppMatch {
-                        application,
-                        app_type: None,
-                    })
-                } else {
-                    part1
-                        .strip_prefix(application.app.as_str())
-                        .and_then(|rest| rest.strip_prefix('-'))
-                        .filter(|t| !t.is_empty())
-                        .map(|t| AppMatch {
-                            application,
-                            app_type: Some(t),
-                        })
-                }
-            })
-            .max_by_key(|m| m.application.app.len())
-    }
-
-    /// The registered application whose name equals part 1 (or its application prefix) when
-    /// case is ignored: a spelling error rather than an unknown application.
-    pub fn find_app_ignoring_case(&self, part1: &str) -> Option<&Application> {
-        let lower = part1.to_ascii_lowercase();
-        self.applications
-            .iter()
-            .filter(|a| {
-                let app = a.app.to_ascii_lowercase();
-                lower == app || lower.starts_with(&format!("{app}-"))
-            })
-            .max_by_key(|a| a.app.len())
-    }
-
-    /// Whether `subject` satisfies `rule` for Dienstkennung `value`.
-    pub fn subject_matches(&self, rule: &SubjectRule, value: &str, subject: &str) -> bool {
-        match rule {
-            SubjectRule::Exact(expected) => subject == expected,
-            SubjectRule::EqualsDienstkennung(true) => subject == value,
-            SubjectRule::EqualsDienstkennung(false) => true,
-            SubjectRule::Pattern(p) => self
-                .patterns
-                .iter()
-                .find(|(source, _)| source == p)
-                .is_some_and(|(_, regex)| regex.is_match(subject)),
-        }
     }
 }
 
@@ -265,6 +306,7 @@ applications:
 
     #[test]
     fn builtin_registry_loads() {
+        Entries::from_yaml(KVC_APPLICATIONS_YAML, "built-in").unwrap();
         let reg = KvcRegistry::builtin().unwrap();
         assert!(
             reg.fallback().is_some(),

@@ -185,8 +185,37 @@ fn first_name_pair(subject: &str) -> Option<String> {
     })
 }
 
+/// What every pattern needs at least, tested before the pattern so that a subject that cannot
+/// match never compiles it (compiling all six costs ~7 ms, 40 % of a one-file lint). Each test
+/// is a superset of its pattern: `\d` is a Unicode digit (`char::is_numeric` covers it), and
+/// `(?i)` folds `ſ` to `s` and the Kelvin sign to `k`, which `folded` does too.
+struct Needs {
+    digit: bool,
+    comma: bool,
+    insurance_label: bool,
+    person_label: bool,
+}
+
+impl Needs {
+    fn of(subject: &str) -> Needs {
+        let folded = subject.to_lowercase().replace('ſ', "s");
+        let has = |needle: &str| folded.contains(needle);
+        Needs {
+            digit: subject.chars().any(char::is_numeric),
+            comma: subject.contains(','),
+            insurance_label: has("vers") || has("kvnr") || has("egk"),
+            person_label: has("pat")
+                || has("versicherte")
+                || has("name")
+                || subject.contains("Herr")
+                || subject.contains("Frau"),
+        }
+    }
+}
+
 /// Looks for personal data in a decoded subject; confident signals first.
 pub fn scan_subject(subject: &str) -> Vec<Signal> {
+    let needs = Needs::of(subject);
     let mut signals = Vec::new();
     let push = |signals: &mut Vec<Signal>, confident: bool, what: &str, matched: &str| {
         signals.push(Signal {
@@ -195,10 +224,19 @@ pub fn scan_subject(subject: &str) -> Vec<Signal> {
             matched: matched.to_string(),
         })
     };
-    if let Some(m) = LABELLED_BIRTH_DATE.find(subject) {
+    if let Some(m) = needs
+        .digit
+        .then(|| LABELLED_BIRTH_DATE.find(subject))
+        .flatten()
+    {
         push(&mut signals, true, "a labelled birth date", m.as_str());
     }
-    for m in KVNR_SHAPE.find_iter(subject) {
+    for m in needs
+        .digit
+        .then(|| KVNR_SHAPE.find_iter(subject))
+        .into_iter()
+        .flatten()
+    {
         if kvnr_check_digit_valid(m.as_str()) {
             push(
                 &mut signals,
@@ -215,7 +253,11 @@ pub fn scan_subject(subject: &str) -> Vec<Signal> {
             );
         }
     }
-    if let Some(m) = LABELLED_INSURANCE_NUMBER.find(subject) {
+    if let Some(m) = needs
+        .insurance_label
+        .then(|| LABELLED_INSURANCE_NUMBER.find(subject))
+        .flatten()
+    {
         push(
             &mut signals,
             true,
@@ -223,7 +265,11 @@ pub fn scan_subject(subject: &str) -> Vec<Signal> {
             m.as_str(),
         );
     }
-    if let Some(m) = LABELLED_PERSON.find(subject) {
+    if let Some(m) = needs
+        .person_label
+        .then(|| LABELLED_PERSON.find(subject))
+        .flatten()
+    {
         push(
             &mut signals,
             true,
@@ -232,7 +278,7 @@ pub fn scan_subject(subject: &str) -> Vec<Signal> {
         );
     }
     if !signals.iter().any(|s| s.confident) {
-        if let Some(m) = BARE_DATE.find(subject) {
+        if let Some(m) = needs.digit.then(|| BARE_DATE.find(subject)).flatten() {
             push(
                 &mut signals,
                 false,
@@ -248,7 +294,10 @@ pub fn scan_subject(subject: &str) -> Vec<Signal> {
                 &pair,
             );
         }
-        if let Some(caps) = SURNAME_COMMA_FIRSTNAME.captures(subject)
+        if let Some(caps) = needs
+            .comma
+            .then(|| SURNAME_COMMA_FIRSTNAME.captures(subject))
+            .flatten()
             && FIRST_NAMES.contains(&&caps[2])
         {
             push(&mut signals, false, "`Surname, Firstname`", &caps[0]);

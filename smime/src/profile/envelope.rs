@@ -138,27 +138,33 @@ fn attribute_name(oid: &ObjectIdentifier) -> String {
 /// The envelope checks except KOM-LE-A_2111 (which needs the sender); `None` when the
 /// envelope cannot be read (then every envelope check is decided or not evaluated here).
 pub(super) fn envelope_into(report: &mut ProfileReport, blob: &[u8]) -> Option<EnvelopeFacts> {
-    let ci = match ContentInfo::from_ber(blob) {
-        Ok(ci) => ci,
-        Err(e) => {
-            report.skip_layer(
-                Layer::Envelope,
-                format!("the message is not a CMS ContentInfo: {e}").as_str(),
-            );
-            return None;
-        }
-    };
-    let content = match ci.content.to_der() {
-        Ok(c) => c,
-        Err(e) => {
-            report.skip_layer(Layer::Envelope, &format!("CMS content: {e}"));
-            return None;
+    // DER is read in place (`crate::cms::der_content_info`); BER is decoded and re-encoded.
+    let (content_type, content) = match crate::cms::der_content_info(blob) {
+        Some((oid, content)) => (oid, std::borrow::Cow::Borrowed(content)),
+        None => {
+            let ci = match ContentInfo::from_ber(blob) {
+                Ok(ci) => ci,
+                Err(e) => {
+                    report.skip_layer(
+                        Layer::Envelope,
+                        format!("the message is not a CMS ContentInfo: {e}").as_str(),
+                    );
+                    return None;
+                }
+            };
+            match ci.content.to_der() {
+                Ok(c) => (ci.content_type, std::borrow::Cow::Owned(c)),
+                Err(e) => {
+                    report.skip_layer(Layer::Envelope, &format!("CMS content: {e}"));
+                    return None;
+                }
+            }
         }
     };
     let expected_type = "id-ct-authEnvelopedData (1.2.840.113549.1.9.16.1.23)";
     // (name, attrs field, encryptedContent path, originatorInfo, RecipientInfos, attributes,
     // encryptedContent present)
-    let parsed = if ci.content_type == oids::ID_AUTH_ENVELOPED_DATA {
+    let parsed = if content_type == oids::ID_AUTH_ENVELOPED_DATA {
         AuthEnvelopedData::from_ber(&content)
             .map(|a| {
                 (
@@ -172,15 +178,15 @@ pub(super) fn envelope_into(report: &mut ProfileReport, blob: &[u8]) -> Option<E
                 )
             })
             .map_err(|e| format!("AuthEnvelopedData does not parse: {e}"))
-    } else if ci.content_type == oids::ID_ENVELOPED_DATA {
+    } else if content_type == oids::ID_ENVELOPED_DATA {
         report.error(
             Check::AuthEnvelopedData,
             "contentType",
             "ContentInfo.contentType",
             format!(
                 "{} ({}): AES-CBC without authentication",
-                oids::name(&ci.content_type),
-                ci.content_type
+                oids::name(&content_type),
+                content_type
             ),
             expected_type,
         );
@@ -204,8 +210,8 @@ pub(super) fn envelope_into(report: &mut ProfileReport, blob: &[u8]) -> Option<E
             "ContentInfo.contentType",
             format!(
                 "{} ({}): not an encrypted message",
-                oids::name(&ci.content_type),
-                ci.content_type
+                oids::name(&content_type),
+                content_type
             ),
             expected_type,
         );

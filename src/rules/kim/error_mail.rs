@@ -38,6 +38,15 @@ fn mentions(raw: &[u8], needle: &str) -> bool {
     memchr::memmem::find(raw, needle.as_bytes()).is_some()
 }
 
+/// Whether the message mentions the security text at all (A_23165 and A_19372 both ask):
+/// searched once per message.
+fn mentions_security_text(msg: &Message) -> bool {
+    #[derive(Clone)]
+    struct Mentions(bool);
+    msg.memo(|m| Mentions(mentions(m.raw(), "Sicherheitsverletzung")))
+        .0
+}
+
 /// Integrity failure codes that belong to A_23165 (everything but the KAS hash code 4012).
 fn a23165_codes(profile: Profile) -> Vec<String> {
     profile_data(profile)
@@ -266,7 +275,7 @@ impl Rule for IntegrityReplacement {
         let codes = a23165_codes(ctx.profile);
         let by_header = kind != Kind::Dsn && has_code(msg, INTEGRITY_RESULT, &codes);
         let all: Vec<&FixedText> = data.texts_any("integrity-replacement").collect();
-        let maybe_text = kind != Kind::Dsn && mentions(msg.raw(), "Sicherheitsverletzung");
+        let maybe_text = kind != Kind::Dsn && mentions_security_text(msg);
         if !by_header && !maybe_text {
             out.not_evaluated("no failed integrity check (no failure ID, no replacement text)");
             return;
@@ -690,7 +699,7 @@ impl Rule for HashMismatch {
         let alternative = (kind != Kind::Dsn && !by_header)
             .then(|| hash_code_alternative(msg, ctx.profile, self.requirement()))
             .flatten();
-        let maybe_text = kind != Kind::Dsn && mentions(msg.raw(), "Sicherheitsverletzung");
+        let maybe_text = kind != Kind::Dsn && mentions_security_text(msg);
         if !by_header && alternative.is_none() && !maybe_text {
             out.not_evaluated("no KAS hash mismatch (no 4012, no security text)");
             return;
