@@ -153,8 +153,8 @@ fn serve_fachdienst(dir: &Path) -> Standalone {
     }
 }
 
-/// KAS and Account Manager are found by DNS-SD (the standalone's responder), as a Clientmodul
-/// finds them; the MTA by address.
+/// Once with every service given by address, once with KAS and Account Manager found by DNS-SD
+/// (the standalone's responder) as a Clientmodul finds them.
 #[test]
 fn a_fachdienst_started_on_its_own_gets_the_same_verdicts_as_in_process() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -167,7 +167,7 @@ fn a_fachdienst_started_on_its_own_gets_the_same_verdicts_as_in_process() {
 fachdienst:
   host: localhost
   ca_file: {ca}
-  discovery: {{dns: "{dns}", domain: {domain}}}
+  {{services}}
   mta: {mta}
   kas_max_bytes: {max}
   sender: {{address: "{a0}", password: "{p0}", aut_key: {k0}, aut_cert: {c0}}}
@@ -175,8 +175,6 @@ fachdienst:
   deregistered: {{address: "{ad}", password: "{pd}", aut_key: {k0}, aut_cert: {c0}}}
 "#,
         ca = j["ca_pem"].as_str().expect("ca"),
-        dns = j["dns"]["addr"].as_str().expect("dns"),
-        domain = j["dns"]["domain"].as_str().expect("domain"),
         mta = j["mta"]["smtps"].as_str().expect("mta"),
         max = j["kas_max_bytes"],
         a0 = account(0)["address"].as_str().expect("a0"),
@@ -190,26 +188,42 @@ fachdienst:
         ad = j["deregistered"]["address"].as_str().expect("dereg"),
         pd = j["deregistered"]["password"].as_str().expect("dereg pw"),
     );
-    // The paths in kim-fd.json are relative to its folder, as the config's are to the config.
-    let sut = fd_dir.join("sut.yaml");
-    std::fs::write(&sut, config).expect("config written");
-    let out = dir.path().join("external");
-    let (o, external) = run_fd(&["--sut", sut.to_str().expect("utf-8")], &out);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let host_port = |url: &Value| {
+        let u = url.as_str().expect("url").trim_start_matches("https://");
+        u.split('/').next().unwrap_or_default().to_string()
+    };
+    let by_address = format!(
+        "kas: {}\n  kas_api: \"2.4\"\n  account_manager: {}",
+        host_port(&j["kas"]["base_url"]),
+        host_port(&j["am"]["base_url"])
     );
-    assert!(
-        external["run"]["sut"]
-            .as_str()
-            .is_some_and(|s| s.contains("mocks serve kim-fd"))
+    let by_discovery = format!(
+        "discovery: {{dns: \"{}\", domain: {}}}",
+        j["dns"]["addr"].as_str().expect("dns"),
+        j["dns"]["domain"].as_str().expect("domain")
     );
     let inproc = dir.path().join("inproc");
     let (_, inproc) = run_fd(&[], &inproc);
-    assert_eq!(verdicts(&external), verdicts(&inproc));
+    for (name, services) in [("address", by_address), ("discovery", by_discovery)] {
+        // The paths in kim-fd.json are relative to its folder, as the config's are to the config.
+        let sut = fd_dir.join(format!("sut-{name}.yaml"));
+        std::fs::write(&sut, config.replace("{services}", &services)).expect("config written");
+        let out = dir.path().join(name);
+        let (o, external) = run_fd(&["--sut", sut.to_str().expect("utf-8")], &out);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            external["run"]["sut"]
+                .as_str()
+                .is_some_and(|s| s.contains("mocks serve kim-fd"))
+        );
+        assert_eq!(verdicts(&external), verdicts(&inproc), "{name}");
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
