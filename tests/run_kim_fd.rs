@@ -86,6 +86,10 @@ fn every_kim_fd_requirement_passes_against_the_reference_with_its_exchanges() {
             c["id"]
         );
     }
+    // report.html shows the exchanges.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("Exchanges of the suite with the SUT"));
+    assert!(html.contains("download by an outsider"));
     // The reference's own records are there too (the KAS saw the uploads).
     let size = r["cases"]
         .as_array()

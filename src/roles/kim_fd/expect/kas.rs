@@ -236,7 +236,10 @@ fn recipient(p: &Probed, judge: Judge) -> Check {
         })
     });
     match (out.status, alternative) {
-        (401, _) => judge.pass(out.summary()),
+        (401, _) => judge.pass(format!(
+            "{}; the seed's 401 decides (the interface file lists 403, the allowed alternative, not 401)",
+            out.summary()
+        )),
         (_, Some(a)) => judge.pass(format!("{} ({})", out.summary(), a.named())),
         (0, None) => judge.error(format!("no answer to the outsider: {}", out.summary())),
         _ => judge.fail(format!("refused, but not with 401: {}", out.summary())),
