@@ -215,7 +215,8 @@ pub async fn interface(ctx: &ProbeCtx<'_>) -> Result<(), String> {
             ctx.account_path(&me, "OTP"),
             Some(&t),
             pw,
-        ),
+        )
+        .secret_answer(),
     )
     .await?;
     // createCert: a PKCS#12 with the certificate `<commonName>#CM`, protected by certPassword.
@@ -235,7 +236,8 @@ pub async fn interface(ctx: &ProbeCtx<'_>) -> Result<(), String> {
             .body(
                 "application/json; charset=utf-8",
                 params.to_string().into_bytes(),
-            ),
+            )
+            .secret_answer(),
         )
         .await?;
     let opened = cert

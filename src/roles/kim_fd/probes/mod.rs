@@ -102,6 +102,8 @@ pub struct Request<'r> {
     pub path: String,
     pub headers: Vec<(HeaderName, String)>,
     pub body: Option<(String, Vec<u8>)>,
+    /// The answer carries a credential (an OTP, a private key): no excerpt is recorded.
+    pub secret_answer: bool,
 }
 
 impl<'r> Request<'r> {
@@ -112,7 +114,14 @@ impl<'r> Request<'r> {
             path: path.into(),
             headers: Vec::new(),
             body: None,
+            secret_answer: false,
         }
+    }
+
+    /// Keeps the answer's body out of the evidence (it carries a credential).
+    pub fn secret_answer(mut self) -> Self {
+        self.secret_answer = true;
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -214,7 +223,11 @@ impl ProbeCtx<'_> {
                 exchange.tls = Some(r.tls);
                 exchange.headers = r.headers;
                 exchange.body_len = r.body.len();
-                exchange.body_excerpt = excerpt(&r.body);
+                exchange.body_excerpt = if req.secret_answer {
+                    None
+                } else {
+                    excerpt(&r.body)
+                };
                 exchange.violations = self.files.check(
                     service,
                     req.method.as_str(),
