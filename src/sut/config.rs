@@ -47,6 +47,9 @@ pub struct SutConfig {
     pub dir: PathBuf,
 }
 
+/// The largest KAS maximum the kim-fd size probe uploads (it holds the upload in memory once).
+pub const MAX_KAS_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
 /// A KIM provider's Fachdienst under test (role kim-fd). Paths are relative to the config.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +235,14 @@ impl SutConfig {
             }
             _ => {}
         }
+        if let Some(fd) = &config.fachdienst
+            && fd.kas_max_bytes > MAX_KAS_MAX_BYTES
+        {
+            return Err(format!(
+                "--sut {shown}: fachdienst.kas_max_bytes {}: the size probe holds one upload of that size in memory; at most {MAX_KAS_MAX_BYTES} bytes (4 GiB) are supported",
+                fd.kas_max_bytes
+            ));
+        }
         match config.trigger.as_ref().unwrap_or(&Trigger::Manual) {
             Trigger::Command(c) => {
                 super::command::validate_template(&c.send)
@@ -316,6 +327,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("{bogus}"), "{e}");
+    }
+
+    #[test]
+    fn a_fachdienst_config_needs_no_trigger_and_a_bounded_kas_maximum() {
+        let fd = |max: u64| {
+            format!(
+                "name: FD\nfachdienst:\n  host: kim.example\n  ca_file: ca.pem\n  kas_max_bytes: {max}\n  sender: {{address: a@x.de, password: p}}\n  recipient: {{address: b@x.de, password: p}}\n"
+            )
+        };
+        let c = SutConfig::parse("s.yaml", &fd(1000)).expect("parses");
+        assert!(c.trigger.is_none() && c.fachdienst.is_some());
+        let e = SutConfig::parse("s.yaml", &fd(MAX_KAS_MAX_BYTES + 1)).unwrap_err();
+        assert!(
+            e.starts_with("--sut s.yaml") && e.contains("kas_max_bytes"),
+            "{e}"
+        );
+        let both = format!("{}trigger: manual\n", fd(1000));
+        assert!(
+            SutConfig::parse("s.yaml", &both)
+                .unwrap_err()
+                .contains("not both")
+        );
+        let neither = SutConfig::parse("s.yaml", "name: X\n").unwrap_err();
+        assert!(neither.contains("is required"), "{neither}");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct MailClient {
     transcript: Vec<TranscriptLine>,
 }
 
+/// The longest (multi-line) SMTP reply read.
+const MAX_REPLY_BYTES: usize = 256 * 1024;
+
 const IO_STEP: Duration = Duration::from_secs(3600); // the overall timeout bounds everything
 
 impl MailClient {
@@ -92,6 +95,14 @@ impl MailClient {
         let mut all = String::new();
         loop {
             let l = self.line(stage).await?;
+            // A server that never ends its multi-line reply cannot fill the memory.
+            if all.len() + l.len() > MAX_REPLY_BYTES {
+                return Err(ClientError::Protocol {
+                    what: self.what,
+                    command: stage.to_string(),
+                    reply: format!("(multi-line reply longer than {MAX_REPLY_BYTES} bytes)"),
+                });
+            }
             all.push_str(&l);
             if l.as_bytes().get(3) == Some(&b'-') {
                 all.push('\n');
