@@ -37,6 +37,10 @@ pub const MUSTERFRAU: Practice = Practice {
     surname: "Musterfrau",
 };
 
+/// An Account Manager account of the first practice's card, deregistered long enough ago that
+/// its deregDate has passed (A_23175), in the standalone and the reference Fachdienst.
+pub const DEREGISTERED: &str = "praxis.abgemeldet@kim.telematik-test";
+
 /// Both, in the order the standalone world lists them.
 pub const PRACTICES: [Practice; 2] = [ROSENSTRAUCH, MUSTERFRAU];
 

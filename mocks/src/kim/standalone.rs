@@ -79,8 +79,7 @@ fn card_files(dir: &Path, name: &str, card: &Card) -> Result<serde_json::Value, 
     Ok(serde_json::Value::Object(files))
 }
 
-/// The Account Manager's account whose deregDate has passed.
-pub const DEREGISTERED: &str = "praxis.abgemeldet@kim.telematik-test";
+pub use crate::kim::practices::DEREGISTERED;
 
 /// Ports of the Fachdienst mocks ([`serve_kim_fd`], [`serve_kim`]); 0 = any free port.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use kvc_smime::card_pki::{Card, CardPki, CardVariant};
 use crate::error::MockError;
 use crate::kim::account_manager::{AccountManagerMock, AmAccount, AmConfig, AmDeviations};
 use crate::kim::kas::{KasAccount, KasApi, KasConfig, KasDeviations, KasMock};
-use crate::kim::practices::{MUSTERFRAU, Practice, ROSENSTRAUCH};
+use crate::kim::practices::{DEREGISTERED, MUSTERFRAU, Practice, ROSENSTRAUCH};
 use crate::kim::sender_rules;
 use crate::mail::{Account, MailServer, MailServerConfig};
 use crate::net::tls::TlsPki;
@@ -49,6 +49,7 @@ fd_faults! {
     ListsCollection = ("A_19379", "A_19379", "GET on the KAS collection lists every stored resource ID"),
     SequentialIds = ("A_19380", "A_19380", "the KAS counts resource IDs up instead of drawing them at random"),
     ServesAnyRecipient = ("A_22410", "A_22410", "the KAS serves a download to a recipient not among the upload's (200 instead of 401)"),
+    LimitsWith403 = ("A_22411", "A_22411", "the KAS refuses repeated reads with 403 instead of 429"),
     NoContentLength = ("A_22428", "A_22428", "the KAS sends downloads chunked, without Content-Length"),
     KeepsExpired = ("A_19385", "A_19385", "the KAS keeps and serves data past its expires date"),
     SkipsJwtSignature = ("KOM-LE-A_2187", "KOM-LE-A_2187", "the Account Manager does not verify the token's signature"),
@@ -147,7 +148,7 @@ impl FdAccounts {
         Ok(FdAccounts {
             sender: account(&ROSENSTRAUCH, ROSENSTRAUCH.mail)?,
             recipient: account(&MUSTERFRAU, MUSTERFRAU.mail)?,
-            deregistered: account(&ROSENSTRAUCH, "praxis.abgemeldet@kim.telematik-test")?,
+            deregistered: account(&ROSENSTRAUCH, DEREGISTERED)?,
         })
     }
 
@@ -205,7 +206,11 @@ impl ReferenceFd {
                     serves_any_recipient: has(FdFault::ServesAnyRecipient),
                     no_content_length: has(FdFault::NoContentLength),
                     keeps_expired: has(FdFault::KeepsExpired),
+                    limits_with_403: has(FdFault::LimitsWith403),
                 },
+                // The conforming reference does not limit within the probe's reads; the fault
+                // limits after five.
+                max_downloads: if has(FdFault::LimitsWith403) { 5 } else { 1000 },
                 ..KasConfig::default()
             },
             tls,

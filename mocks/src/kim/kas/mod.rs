@@ -125,6 +125,8 @@ pub struct KasDeviations {
     pub no_content_length: bool,
     /// Expired data is kept and served (A_19385).
     pub keeps_expired: bool,
+    /// Repeated reads beyond `max_downloads` are refused with 403 instead of 429 (A_22411).
+    pub limits_with_403: bool,
 }
 
 /// Configuration of [`KasMock`]; build it with `..KasConfig::default()`.

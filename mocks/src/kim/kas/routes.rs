@@ -482,7 +482,18 @@ fn read(shared: &Shared, req: &Request<Incoming>, ex: &mut Ctx, id: &str, head: 
     });
     match found {
         None => error(ex, 404, &format!("no mail data under `{id}`")),
-        Some(Err(429)) => error(ex, 429, &format!("downloaded {max} times by {recipient}")),
+        Some(Err(429)) => {
+            let status = if shared.config.deviations.limits_with_403 {
+                403
+            } else {
+                429
+            };
+            error(
+                ex,
+                status,
+                &format!("downloaded {max} times by {recipient}"),
+            )
+        }
         Some(Err(status)) => error(
             ex,
             // HEAD documents 200 and 404 only: a stranger learns nothing.

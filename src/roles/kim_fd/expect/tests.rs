@@ -273,6 +273,33 @@ fn mta_sender_rules_need_the_control_delivered() {
 }
 
 #[test]
+fn rate_limit_allows_429_or_none_but_not_another_refusal() {
+    let c = case("A_22411", "kas_rate_limit", "kas_rate_limit");
+    let run = |second: u16| {
+        verdict(
+            &c,
+            vec![
+                x("kas_rate_limit", "read 1", 200, GOT),
+                x(
+                    "kas_rate_limit",
+                    "read 2",
+                    second,
+                    if second == 200 { GOT } else { NOTHING },
+                ),
+            ],
+        )
+        .0
+    };
+    assert_eq!(run(200), Verdict::Pass);
+    assert_eq!(run(429), Verdict::Pass);
+    assert_eq!(run(403), Verdict::Fail);
+    assert_eq!(
+        verdict(&c, vec![x("kas_rate_limit", "read 1", 401, NOTHING)]).0,
+        Verdict::Error
+    );
+}
+
+#[test]
 fn counters_and_short_ids_are_not_random() {
     let uuids: Vec<String> = (0..8).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     assert_eq!(randomness_problems(&uuids), Vec::<String>::new());
