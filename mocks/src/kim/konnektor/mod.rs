@@ -9,6 +9,7 @@
 //! ([`KonnektorCall`]) with operation, Context, card handle, bounded request and response
 //! bodies, outcome and timing; the TLS client identity is in the connection records.
 
+pub mod client;
 pub mod operations;
 pub mod records;
 pub mod services;
