@@ -42,9 +42,11 @@ pub enum RunFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Role of the system under test: a role that has a suite (built in: kvc-pvs).
-    #[arg(long, default_value = "kvc-pvs", value_parser = parse_role)]
-    pub role: Role,
+    /// Role of the system under test: a role that has a suite (built in: kvc-pvs, kim-fd,
+    /// kim-cm). Without it every role with a suite runs against its reference system, each
+    /// into `<out>/<role>/`.
+    #[arg(long, value_parser = parse_role)]
+    pub role: Option<Role>,
     /// SUT configuration (adapter, endpoints); without it the embedded reference system runs.
     #[arg(long, value_name = "CONFIG.yaml")]
     pub sut: Option<PathBuf>,
@@ -216,17 +218,75 @@ fn now_secs() -> u64 {
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    match run_inner(args) {
+    let result = match args.role {
+        Some(role) => run_inner(args, role, None),
+        None => run_all_roles(args),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => super::fail(e),
     }
+}
+
+/// `run` without `--role`: every role with a suite against its reference system, one after
+/// the other, each with its own reports in `<out>/<role>/`; the exit code is the worst.
+fn run_all_roles(args: &RunArgs) -> Result<u8, String> {
+    let needs_role = [
+        ("--sut", args.sut.is_some()),
+        ("--fault", !args.faults.is_empty()),
+        ("--req", !args.reqs.is_empty()),
+        ("--case", !args.cases.is_empty()),
+        ("--shard", args.shard.is_some()),
+        ("--answers", args.answers.is_some()),
+        ("--answers-template", args.answers_template.is_some()),
+    ];
+    if let Some((flag, _)) = needs_role.iter().find(|(_, given)| *given) {
+        return Err(format!(
+            "{flag} belongs to one role: add --role (roles with suites: {})",
+            role_list(&SuiteSource::new(args.suites.as_deref()))
+        ));
+    }
+    if args.format != RunFormat::Console {
+        return Err(
+            "--format json/junit prints one run: add --role (without it each role's report.json and junit.xml are in <out>/<role>/)"
+                .into(),
+        );
+    }
+    let roles = SuiteSource::new(args.suites.as_deref()).roles();
+    if roles.is_empty() {
+        return Err("no role has a suite".into());
+    }
+    let (y, mo, d, h, mi, s) = civil(now_secs());
+    let root = match &args.out {
+        Some(dir) => prepare_out(dir, args.force)?,
+        None => unique_dir(
+            Path::new("reports"),
+            &format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}"),
+        )?,
+    };
+    let mut worst = 0u8;
+    let mut lines = Vec::new();
+    for role in roles {
+        println!("== role {} ==", role.as_str());
+        let code = run_inner(args, role, Some(root.join(role.as_str())))?;
+        lines.push(format!(
+            "{:<8} {} ({})",
+            role.as_str(),
+            if code == 0 { "pass" } else { "not passed" },
+            shown_from_cwd(&root.join(role.as_str()))
+        ));
+        worst = worst.max(code);
+        println!();
+    }
+    println!("roles:\n{}", lines.join("\n"));
+    Ok(worst)
 }
 
 /// The SUT adapter and the ports by service it is configured with, if any.
 type Adapter = (Arc<dyn SutAdapter>, BTreeMap<String, u16>);
 
 /// Builds the adapter for `--sut`, or the reference system.
-fn adapter(args: &RunArgs, host: &dyn MockHost) -> Result<Adapter, String> {
+fn adapter(args: &RunArgs, role: Role, host: &dyn MockHost) -> Result<Adapter, String> {
     let Some(path) = &args.sut else {
         return Ok((host.reference(&args.faults)?, BTreeMap::new()));
     };
@@ -243,7 +303,7 @@ fn adapter(args: &RunArgs, host: &dyn MockHost) -> Result<Adapter, String> {
         return Err(format!(
             "--sut {}: role {} needs `trigger:` (how the system under test is made to act)",
             path.display(),
-            args.role.as_str()
+            role.as_str()
         ));
     };
     let trigger: Box<dyn SutAdapter> = match trigger {
@@ -266,7 +326,7 @@ fn adapter(args: &RunArgs, host: &dyn MockHost) -> Result<Adapter, String> {
     Ok((adapter, config.fixed_ports()))
 }
 
-fn run_inner(args: &RunArgs) -> Result<u8, String> {
+fn run_inner(args: &RunArgs, role: Role, out: Option<PathBuf>) -> Result<u8, String> {
     let catalogue = Catalogue::embedded().map_err(str::to_string)?;
     if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
         return Err(format!(
@@ -279,7 +339,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     }
     let (cases, controls_added) = select_cases(
         &SuiteSource::new(args.suites.as_deref()),
-        args.role,
+        role,
         &args.reqs,
         &args.cases,
         catalogue,
@@ -308,9 +368,10 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     }
     let started = now_secs();
     let (y, mo, d, h, mi, s) = civil(started);
-    let out = match &args.out {
-        Some(dir) => prepare_out(dir, args.force)?,
-        None => unique_dir(
+    let out = match (out, &args.out) {
+        (Some(dir), _) => prepare_out(&dir, false)?,
+        (None, Some(dir)) => prepare_out(dir, args.force)?,
+        (None, None) => unique_dir(
             Path::new("reports"),
             &format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}"),
         )?,
@@ -322,8 +383,8 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
     };
     // The role's world and reference system (only kvc-pvs has a suite so far; `--role` is
     // refused earlier for a role without one).
-    let host = crate::roles::stage(args.role, sut_config.as_ref(), &out)?;
-    let (sut, fixed_ports) = adapter(args, &*host)?;
+    let host = crate::roles::stage(role, sut_config.as_ref(), &out)?;
+    let (sut, fixed_ports) = adapter(args, role, &*host)?;
     host.prepare(sut.as_ref(), &cases)?;
 
     let mut faults = args.faults.clone();
@@ -332,7 +393,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
         tool: "kvc-check".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         started: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
-        role: args.role.as_str().into(),
+        role: role.as_str().into(),
         sut: sut.describe(),
         transport: crate::sut::Transport::list(&sut.transports()),
         faults,
@@ -351,7 +412,7 @@ fn run_inner(args: &RunArgs) -> Result<u8, String> {
             .as_ref()
             .map_or_else(|| "embedded".into(), |d| d.display().to_string()),
         out: shown_from_cwd(&out),
-        rerun: rerun_command(args),
+        rerun: rerun_command(args, role),
         shard: args.shard,
         merged_from: vec![],
         strict: args.strict,
@@ -463,12 +524,12 @@ pub fn shown_from_cwd(dir: &Path) -> String {
 }
 
 /// The command that runs one case of this run again (the case ID is appended).
-fn rerun_command(args: &RunArgs) -> String {
+fn rerun_command(args: &RunArgs, role: Role) -> String {
     let mut parts = vec![
         "kvc-check".to_string(),
         "run".into(),
         "--role".into(),
-        args.role.as_str().into(),
+        role.as_str().into(),
     ];
     let mut path = |flag: &str, p: &Path| {
         parts.push(flag.into());
