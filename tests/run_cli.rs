@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use kvc_check::catalogue::{Catalogue, Role};
 use kvc_mocks::reference::Fault;
+use kvc_mocks::reference::kim_cm::CmFault;
 use kvc_mocks::reference::kim_fd::FdFault;
 use kvc_mocks::reference::kvc_pvs::PvsFault;
 use serde_json::Value;
@@ -184,6 +185,13 @@ fn every_fachdienst_fault_fails_its_requirement_and_nothing_unrelated() {
     let faults = <FdFault as Fault>::all();
     assert!(faults.len() >= 13, "fault list shrank: {faults:?}");
     every_fault_fails_its_requirement::<FdFault>("kim-fd", |_| &[], |_| "fachdienst");
+}
+
+#[test]
+fn every_clientmodul_fault_fails_its_requirement_and_nothing_unrelated() {
+    let faults = <CmFault as Fault>::all();
+    assert!(faults.len() >= 23, "fault list shrank: {faults:?}");
+    every_fault_fails_its_requirement::<CmFault>("kim-cm", |_| &[], |_| "clientmodul");
 }
 
 /// The suite's mutation test, the same for every role with a reference system: each fault makes

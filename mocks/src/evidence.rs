@@ -145,6 +145,8 @@ pub enum Via {
     Smtp,
     /// `POST mails` that the REST server accepted.
     Rest,
+    /// Delivered by the SUT to the suite as the client system (kim-cm: POP3 RETR).
+    Delivered,
 }
 
 /// A message the SUT handed over, wherever it was captured.
@@ -180,7 +182,8 @@ impl Evidence {
         }
     }
 
-    /// Every message the SUT handed over: SMTP DATA, then `POST mails` the server accepted.
+    /// Every message the SUT handed over: SMTP DATA, then `POST mails` the server accepted, then
+    /// what it delivered to the suite's probes.
     pub fn messages(&self) -> impl Iterator<Item = Captured<'_>> {
         let smtp = self
             .smtp
@@ -203,7 +206,17 @@ impl Evidence {
                 rcpt_to: &p.delivered_to,
                 data: &p.data,
             });
-        smtp.chain(posted)
+        let delivered = self
+            .probes
+            .iter()
+            .filter_map(|p| p.delivered.as_ref())
+            .map(|d| Captured {
+                via: Via::Delivered,
+                mail_from: "",
+                rcpt_to: &d.to,
+                data: &d.data,
+            });
+        smtp.chain(posted).chain(delivered)
     }
 
     pub fn message_count(&self) -> usize {

@@ -55,6 +55,17 @@ pub struct ProbeExchange {
     /// Milliseconds since the case's probes began, and how long the exchange took.
     pub at_ms: u64,
     pub duration_ms: u64,
+    /// A message the SUT delivered in this exchange (kim-cm: a POP3 RETR from the Clientmodul):
+    /// linted and judged like a captured one, written to the report as a file of its own.
+    #[serde(skip)]
+    pub delivered: Option<DeliveredMessage>,
+}
+
+/// A message the SUT delivered to the suite (playing the client system) and to whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveredMessage {
+    pub to: Vec<String>,
+    pub data: Arc<Vec<u8>>,
 }
 
 impl ProbeExchange {

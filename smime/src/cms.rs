@@ -1199,6 +1199,12 @@ fn econtent_bytes(eci: &EncapsulatedContentInfo, input: &str) -> Result<Option<V
     })
 }
 
+/// The encapsulated content of a SignedData ContentInfo (`None`: a detached signature).
+pub fn signed_content(blob: &[u8], input: &str) -> Result<Option<Vec<u8>>> {
+    let sd = parse_signed_data(blob, input)?;
+    econtent_bytes(&sd.encap_content_info, input)
+}
+
 /// Parse a SignedData ContentInfo (BER or DER).
 pub fn parse_signed_data(blob: &[u8], input: &str) -> Result<SignedData> {
     let (kind, oid, content) = content_info(blob, input)?;

@@ -1197,8 +1197,7 @@ fn flip_inside(haystack: &mut [u8], needle: &[u8]) -> bool {
 /// X-KOM-LE-Version), base64 body.
 pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
     let f = &m.faults;
-    let mut wrapped = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
-    wrapped.extend_from_slice(m.inner);
+    let wrapped = komle_signed_input(m.inner);
     let mut all = m.recipients.clone();
     if !f.omit_sender_recipient && !all.iter().any(|(_, c)| *c == m.sender.1) {
         all.push(m.sender.clone());
@@ -1254,9 +1253,7 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
             }
             signed = out;
         }
-        let mut e = b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: binary\r\nContent-Disposition: attachment; filename=smime.p7m\r\n\r\n".to_vec();
-        e.extend_from_slice(&signed);
-        e
+        komle_signed_entity(&signed)
     };
     let certs: Vec<Certificate> = all.iter().map(|(_, c)| c.clone()).collect();
     let mut opts = EnvelopeOptions::komle(&all);
@@ -1294,7 +1291,44 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
         }
         enc = edit_auth_enveloped(&enc, m, f)?;
     }
-    let (ih, _) = mime::split_header_body(m.inner);
+    Ok(komle_outer_message(
+        m.inner,
+        &m.version,
+        &enc,
+        &f.outer_header_overrides,
+        &f.outer_header_omit,
+    ))
+}
+
+/// What a KOM-LE signature covers: the client mail wrapped as a `message/rfc822` entity
+/// (KOM-LE-A_2095).
+pub fn komle_signed_input(inner: &[u8]) -> Vec<u8> {
+    let mut wrapped = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
+    wrapped.extend_from_slice(inner);
+    wrapped
+}
+
+/// The signed-data entity that is encrypted: the SignedData (DER) as a binary
+/// `application/pkcs7-mime; smime-type=signed-data` part (KOM-LE-A_2103).
+pub fn komle_signed_entity(signed: &[u8]) -> Vec<u8> {
+    let mut e = b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: binary\r\nContent-Disposition: attachment; filename=smime.p7m\r\n\r\n".to_vec();
+    e.extend_from_slice(signed);
+    e
+}
+
+/// The outer KOM-LE message around an encrypted `envelope` (AuthEnvelopedData DER): the
+/// originator, recipient and X-KIM-* fields copied from `inner` (KOM-LE-A_2098-03, Message-ID
+/// KOM-LE-A_2101-01), Subject `KOM-LE-Nachricht` (KOM-LE-A_2102), `X-KOM-LE-Version: version`,
+/// the S/MIME content fields and the base64 body; `overrides` replace or add fields, `omit`
+/// drops them (a Clientmodul adds `Expires` this way, a fault breaks one field).
+pub fn komle_outer_message(
+    inner: &[u8],
+    version: &str,
+    envelope: &[u8],
+    overrides: &[(String, String)],
+    omit: &[String],
+) -> Vec<u8> {
+    let (ih, _) = mime::split_header_body(inner);
     let inner_headers = Headers::parse(ih);
     let mut fields: Vec<(String, String)> = Vec::new();
     for (n, v) in &inner_headers.fields {
@@ -1305,7 +1339,7 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
         }
     }
     fields.push(("Subject".into(), crate::profile::OUTER_SUBJECT.into()));
-    fields.push(("X-KOM-LE-Version".into(), m.version.clone()));
+    fields.push(("X-KOM-LE-Version".into(), version.to_string()));
     fields.push(("MIME-Version".into(), "1.0".into()));
     fields.push((
         "Content-Type".into(),
@@ -1316,19 +1350,15 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
         "attachment; filename=smime.p7m".into(),
     ));
     fields.push(("Content-Transfer-Encoding".into(), "base64".into()));
-    for (n, v) in &f.outer_header_overrides {
+    for (n, v) in overrides {
         if let Some(slot) = fields.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(n)) {
             slot.1 = v.clone();
         } else {
             fields.insert(0, (n.clone(), v.clone()));
         }
     }
-    fields.retain(|(n, _)| {
-        !f.outer_header_omit
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(n))
-    });
-    Ok(base64_under(&fields, b"", &enc))
+    fields.retain(|(n, _)| !omit.iter().any(|o| o.eq_ignore_ascii_case(n)));
+    base64_under(&fields, b"", envelope)
 }
 
 fn build_err(e: impl std::fmt::Display) -> SmimeError {

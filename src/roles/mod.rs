@@ -6,6 +6,7 @@
 
 pub mod common;
 pub mod expect;
+pub mod kim_cm;
 pub mod kim_fd;
 pub mod kvc_pvs;
 
@@ -21,8 +22,7 @@ pub fn vocabulary(role: Role) -> expect::ParseExpectations {
     match role {
         Role::KvcPvs => kvc_pvs::expect::KvcPvsExpectation::parse,
         Role::KimFd => kim_fd::expect::KimFdExpectation::parse,
-        // No kim-cm family yet: its cases may use the common ones.
-        Role::KimCm => common::expect::CommonExpectation::parse,
+        Role::KimCm => kim_cm::expect::KimCmExpectation::parse,
     }
 }
 
@@ -30,7 +30,8 @@ pub fn vocabulary(role: Role) -> expect::ParseExpectations {
 pub fn probes(role: Role) -> &'static [&'static str] {
     match role {
         Role::KimFd => kim_fd::probes::NAMES,
-        Role::KvcPvs | Role::KimCm => &[],
+        Role::KimCm => kim_cm::probes::NAMES,
+        Role::KvcPvs => &[],
     }
 }
 
@@ -40,6 +41,6 @@ pub fn stage(role: Role, sut: Option<&SutConfig>, out: &Path) -> Result<Arc<dyn 
     match role {
         Role::KvcPvs => Ok(Arc::new(kvc_pvs::world::KvcMockHost::stage(sut, out)?)),
         Role::KimFd => Ok(Arc::new(kim_fd::world::KimFdHost::stage(sut, out)?)),
-        Role::KimCm => Err(format!("role {} has no mock world yet", role.as_str())),
+        Role::KimCm => Ok(Arc::new(kim_cm::world::KimCmHost::stage(sut, out)?)),
     }
 }

@@ -106,6 +106,12 @@ pub struct MessageRecord {
     pub decryptable_by: Vec<String>,
     #[serde(skip)]
     pub data: Vec<u8>,
+    /// Delivered by the SUT to the suite as the client system (kim-cm: POP3), not captured.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub delivered: bool,
+    /// The client mail inside, when the message was opened with a recipient's key.
+    #[serde(skip)]
+    pub inner: Option<Vec<u8>>,
 }
 
 /// A human answer to an attest question (`--answers`).

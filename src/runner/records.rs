@@ -2,7 +2,7 @@
 //! and named by the file the report writes it to.
 
 use super::model::MessageRecord;
-use super::observe::{Evidence, MockHost};
+use super::observe::{Evidence, MockHost, Via};
 use crate::lint::{self, LintOptions, ProfileChoice};
 use crate::rules::{KvcRegistry, Profile};
 use crate::suite::Case;
@@ -76,6 +76,12 @@ pub fn message_records(
                     message: format!("S/MIME: {why}"),
                 });
             }
+            // The client mail inside, for checks on what the SUT put into it (kim-cm).
+            let inner = opts.smime.as_ref().and_then(|k| {
+                kvc_smime::message::open_message(m.data, &k.key, &k.trust, k.at)
+                    .ok()
+                    .and_then(|o| o.inner_message)
+            });
             MessageRecord {
                 reference: format!("{}#{}", case.id, i + 1),
                 lint: linted,
@@ -86,6 +92,8 @@ pub fn message_records(
                 opened_with,
                 decryptable_by,
                 data: m.data.to_vec(),
+                delivered: m.via == Via::Delivered,
+                inner,
             }
         })
         .collect()

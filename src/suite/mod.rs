@@ -138,6 +138,9 @@ pub struct Setup {
     /// REST mock only: scripted server faults.
     #[serde(default)]
     pub rest: RestSetup,
+    /// kim-cm only: the Konnektor faults and the Fachdienst mailbox behind the Clientmodul.
+    #[serde(default)]
+    pub kim: crate::roles::kim_cm::setup::KimCmSetup,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -403,6 +406,15 @@ pub fn load_case(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Case,
         return Err(format!(
             "{shown}: setup.mailbox: `served:` entries need `mock: kvc-rest` (only the REST mock builds S/MIME messages)"
         ));
+    }
+    if raw.role != Role::KimCm && !raw.setup.kim.is_default() {
+        return Err(format!(
+            "{shown}: setup.kim is for role kim-cm cases only (this case is {})",
+            raw.role.as_str()
+        ));
+    }
+    if let Err(e) = raw.setup.kim.konnektor.faults() {
+        return Err(format!("{shown}: {e}"));
     }
     let fixed_transport = raw.setup.mock.fixed_transport();
     if let Some(t) = fixed_transport

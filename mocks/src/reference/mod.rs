@@ -1,5 +1,6 @@
 //! Reference systems under test: conforming implementations with named faults.
 
+pub mod kim_cm;
 pub mod kim_fd;
 pub mod kvc_pvs;
 

@@ -185,6 +185,8 @@ mod tests {
                 opened_with: None,
                 decryptable_by: vec![],
                 data: data.to_vec(),
+                delivered: false,
+                inner: None,
             }],
             sessions: SessionsRecord::default(),
             attest: vec![],

@@ -134,7 +134,7 @@ impl MockHost for KvcMockHost {
         // Client's business); a message posted over REST is the PVS's own S/MIME.
         match message.via {
             Via::Rest => self.open_posted_message(message.data),
-            Via::Smtp => None,
+            Via::Smtp | Via::Delivered => None,
         }
     }
 

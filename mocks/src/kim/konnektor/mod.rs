@@ -409,6 +409,7 @@ impl Shared {
             ex.tag.0.operation = r.operation.name().to_string();
             ex.tag.0.context = Some(r.context.clone());
             ex.tag.0.card_handle = r.call.card_handle().map(str::to_string);
+            ex.tag.0.recipient_emails = r.call.recipient_emails();
             self.check_context(&r.context)?;
             let now = SystemTime::now();
             self.state.record(|s| {

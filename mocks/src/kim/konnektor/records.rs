@@ -18,6 +18,11 @@ pub struct KonnektorCall {
     pub context: Option<CallContext>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_handle: Option<String>,
+    /// SignDocument / EncryptDocument: the addresses of the RecipientEmailsAttribute the
+    /// request carried (KOM-LE-A_2190, KOM-LE-A_2191); `None` = no attribute, or another
+    /// operation. An attribute that does not decode is recorded as one entry saying so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_emails: Option<Vec<String>>,
     /// `ok`, or `fault <code>` (a SOAP fault with a TelematikError).
     pub outcome: String,
     /// Why the request was refused (what did not conform, or which scripted fault).
@@ -39,6 +44,7 @@ impl KonnektorCall {
             endpoint: None,
             context: None,
             card_handle: None,
+            recipient_emails: None,
             outcome: "ok".into(),
             reason: None,
             faults: Vec::new(),

@@ -130,6 +130,37 @@ pub enum Call {
 }
 
 impl Call {
+    /// The addresses of the RecipientEmailsAttribute a SignDocument or EncryptDocument carried
+    /// (every sign request's, in order); `None` when no request carried one.
+    pub fn recipient_emails(&self) -> Option<Vec<String>> {
+        let attributes: Vec<&Vec<u8>> = match self {
+            Call::SignDocument { requests, .. } => requests
+                .iter()
+                .filter_map(|r| r.recipient_emails.as_ref())
+                .collect(),
+            Call::EncryptDocument {
+                recipient_emails, ..
+            } => recipient_emails.iter().collect(),
+            _ => Vec::new(),
+        };
+        if attributes.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for der in attributes {
+            use der::Decode;
+            match x509_cert::attr::Attribute::from_der(der)
+                .map_err(|e| e.to_string())
+                .and_then(|a| {
+                    kvc_smime::asn1::parse_recipient_emails(&a).map_err(|e| e.to_string())
+                }) {
+                Ok(list) => out.extend(list.into_iter().map(|e| e.email)),
+                Err(e) => out.push(format!("(undecodable attribute: {e})")),
+            }
+        }
+        Some(out)
+    }
+
     /// The card handle the call names, if any.
     pub fn card_handle(&self) -> Option<&str> {
         match self {

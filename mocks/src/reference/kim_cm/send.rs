@@ -1,0 +1,460 @@
+//! The send path of the reference Clientmodul: what happens between a client mail accepted over
+//! SMTP and the KOM-LE message handed to the Fachdienst's MTA.
+
+use std::time::{Duration, SystemTime};
+
+use der::{Decode, Encode};
+use kvc_smime::asn1::RecipientEmail;
+use kvc_smime::message::{komle_outer_message, komle_signed_entity, komle_signed_input};
+use x509_cert::Certificate;
+
+use super::username::CmUserName;
+use super::{CM_VERSION, CmConfig, CmFault, DEFAULT_DIENSTKENNUNG, KON_VERSION, PT_VERSION};
+use crate::kim::konnektor::client::{KonnektorClient, KonnektorContext};
+use crate::ldap::client::LdapsClient;
+use crate::mail::client::MailClient;
+use crate::net::client::{client_tls_config, server_name};
+
+/// A recipient (or the sender) with the encryption certificate the VZD holds for it.
+#[derive(Debug, Clone)]
+pub(crate) struct Addressee {
+    pub address: String,
+    pub certificate: Certificate,
+}
+
+/// Why a VZD lookup found no usable encryption certificate.
+pub(crate) enum Lookup {
+    Found(Box<Addressee>),
+    NoCertificate(String),
+    Failed(String),
+}
+
+fn is_rsa(cert: &Certificate) -> bool {
+    cert.tbs_certificate()
+        .subject_public_key_info()
+        .algorithm
+        .oid
+        .to_string()
+        == "1.2.840.113549.1.1.1"
+}
+
+fn is_current(cert: &Certificate) -> bool {
+    let v = cert.tbs_certificate().validity();
+    let now = SystemTime::now();
+    v.not_before.to_system_time() <= now && now <= v.not_after.to_system_time()
+}
+
+/// Looks `address` up in the VZD: its current RSA encryption certificate (KOM-LE-A_2176).
+pub(crate) async fn lookup(config: &CmConfig, address: &str) -> Lookup {
+    let attempt = async {
+        let mut ldap =
+            LdapsClient::connect(&config.vzd_url, &config.ca_pem, config.backend_timeout).await?;
+        let found = ldap
+            .search_mail(
+                &config.vzd_base_dn,
+                &[address],
+                &["mail", "userCertificate;binary", "telematikID", "komLeData"],
+            )
+            .await;
+        ldap.unbind().await;
+        found
+    };
+    let entries = match tokio::time::timeout(config.backend_timeout, attempt).await {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => return Lookup::Failed(e),
+        Err(_) => return Lookup::Failed("the VZD did not answer in time".into()),
+    };
+    let certificate = entries
+        .iter()
+        .flat_map(|e| e.values("userCertificate;binary").iter())
+        .filter_map(|der| Certificate::from_der(der).ok())
+        .find(|c| is_rsa(c) && is_current(c));
+    match certificate {
+        Some(certificate) => Lookup::Found(Box::new(Addressee {
+            address: address.to_string(),
+            certificate,
+        })),
+        None if entries.is_empty() => Lookup::NoCertificate(format!("{address} is not in the VZD")),
+        None => Lookup::NoCertificate(format!(
+            "{address} has no current RSA encryption certificate in the VZD"
+        )),
+    }
+}
+
+/// A reply to the client system (code, enhanced code and text).
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal(pub String);
+
+fn transient(what: &str, why: impl std::fmt::Display) -> Refusal {
+    Refusal(format!("451 4.3.0 {what}: {why}"))
+}
+
+/// The header fields of a message, unfolded values kept raw, and the body.
+struct Header {
+    fields: Vec<(String, String)>,
+}
+
+fn split(raw: &[u8]) -> (Header, &[u8]) {
+    let (end, body_start) = match memchr::memmem::find(raw, b"\r\n\r\n") {
+        Some(i) => (i, i + 4),
+        None => (raw.len(), raw.len()),
+    };
+    let text = String::from_utf8_lossy(&raw[..end]);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.1.push_str("\r\n");
+                last.1.push_str(line);
+            }
+        } else if let Some((n, v)) = line.split_once(':') {
+            fields.push((n.to_string(), v.trim_start().to_string()));
+        }
+    }
+    (Header { fields }, &raw[body_start.min(raw.len())..])
+}
+
+impl Header {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set(&mut self, name: &str, value: String) {
+        match self
+            .fields
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((name.to_string(), value)),
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    fn bytes(&self, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(body.len() + 1024);
+        for (n, v) in &self.fields {
+            out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        out
+    }
+}
+
+/// The items of an address list (`a@x, "B" <b@y>`), each with the address it names.
+fn address_items(value: &str) -> Vec<(String, String)> {
+    let mut items = Vec::new();
+    let (mut current, mut quoted, mut angle) = (String::new(), false, false);
+    for c in value.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                items.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    items.push(current);
+    items
+        .into_iter()
+        .map(|i| i.trim().to_string())
+        .filter(|i| !i.is_empty())
+        .map(|item| {
+            let addr = match (item.rfind('<'), item.rfind('>')) {
+                (Some(a), Some(b)) if a < b => item[a + 1..b].trim().to_string(),
+                _ => item.clone(),
+            };
+            (item, addr.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// RFC 5322 date-time of `t` in UTC.
+pub(crate) fn rfc5322_date(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default()
+}
+
+/// The client mail as it is signed: From = MAIL FROM (A_23169), To/Cc only checked
+/// recipients, no Bcc (A_23174), a Dienstkennung (A_19488), Message-ID and Date present.
+fn sanitise(config: &CmConfig, raw: &[u8], sender: &str, recipients: &[Addressee]) -> Vec<u8> {
+    let (mut header, body) = split(raw);
+    if !config.has(CmFault::KeepsClientFrom) {
+        header.set("From", format!("<{sender}>"));
+    }
+    if !config.has(CmFault::KeepsUncheckedRecipients) {
+        let allowed: Vec<String> = recipients
+            .iter()
+            .map(|r| r.address.to_ascii_lowercase())
+            .collect();
+        for name in ["To", "Cc"] {
+            let Some(value) = header.get(name).map(str::to_string) else {
+                continue;
+            };
+            let kept: Vec<String> = address_items(&value)
+                .into_iter()
+                .filter(|(_, a)| allowed.contains(a))
+                .map(|(item, _)| item)
+                .collect();
+            if kept.is_empty() {
+                header.remove(name);
+            } else {
+                header.set(name, kept.join(", "));
+            }
+        }
+        header.remove("Bcc");
+    }
+    if header.get("X-KIM-Dienstkennung").is_none() && !config.has(CmFault::NoDefaultDienstkennung) {
+        header.set("X-KIM-Dienstkennung", DEFAULT_DIENSTKENNUNG.into());
+    }
+    if header.get("Message-ID").is_none() {
+        header.set(
+            "Message-ID",
+            format!("<{}@kvc-check-cm.kim.telematik-test>", uuid::Uuid::new_v4()),
+        );
+    }
+    if header.get("Date").is_none() {
+        header.set("Date", rfc5322_date(SystemTime::now()));
+    }
+    header.bytes(body)
+}
+
+/// The recipient-emails attribute (DER) for everybody the message is encrypted to.
+fn recipient_emails(all: &[Addressee]) -> Result<Vec<u8>, Refusal> {
+    let pairs: Vec<(String, Certificate)> = all
+        .iter()
+        .map(|a| (a.address.clone(), a.certificate.clone()))
+        .collect();
+    let list: Vec<RecipientEmail> = kvc_smime::cms::recipient_emails_for(&pairs);
+    kvc_smime::asn1::recipient_emails_attribute(&list)
+        .and_then(|a| {
+            a.to_der()
+                .map_err(|e| kvc_smime::SmimeError::build(e.to_string()))
+        })
+        .map_err(|e| transient("building the recipient-emails attribute", e))
+}
+
+/// Signs and encrypts the client mail through the Konnektor and builds the outer message.
+async fn compose(
+    config: &CmConfig,
+    user: &CmUserName,
+    raw: &[u8],
+    sender: &Addressee,
+    recipients: &[Addressee],
+) -> Result<Vec<u8>, Refusal> {
+    let inner = sanitise(config, raw, &sender.address, recipients);
+    let context = if config.has(CmFault::ContextFromConfig) {
+        config.konnektor_context.clone()
+    } else {
+        KonnektorContext {
+            mandant_id: user.mandant_id.clone(),
+            client_system_id: user.client_system_id.clone(),
+            workplace_id: user.workplace_id.clone(),
+        }
+    };
+    let konnektor = KonnektorClient::connect(
+        &config.konnektor_sds_url,
+        &config.ca_pem,
+        None,
+        context,
+        config.backend_timeout,
+    )
+    .await
+    .map_err(|e| transient("Konnektor", e))?;
+    let handle = konnektor
+        .smcb_handles()
+        .await
+        .map_err(|e| transient("Konnektor GetCards", e))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| transient("Konnektor", "no SMC-B inserted"))?;
+    let mut all: Vec<Addressee> = recipients.to_vec();
+    if !all
+        .iter()
+        .any(|a| a.address.eq_ignore_ascii_case(&sender.address))
+    {
+        all.push(sender.clone());
+    }
+    let emails = recipient_emails(&all)?;
+    let signed = konnektor
+        .sign_document(
+            &handle,
+            &komle_signed_input(&inner),
+            (!config.has(CmFault::SignWithoutRecipientEmails)).then_some(&emails[..]),
+        )
+        .await
+        .map_err(|e| transient("Konnektor SignDocument", e))?;
+    let certificates = all
+        .iter()
+        .map(|a| a.certificate.to_der())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| transient("encoding a recipient certificate", e))?;
+    let envelope = konnektor
+        .encrypt_document(
+            &certificates,
+            (!config.has(CmFault::EncryptWithoutRecipientEmails)).then_some(&emails[..]),
+            &komle_signed_entity(&signed),
+        )
+        .await
+        .map_err(|e| transient("Konnektor EncryptDocument", e))?;
+    Ok(outer(config, &inner, &envelope))
+}
+
+/// The outer KOM-LE message with the Clientmodul's own fields.
+fn outer(config: &CmConfig, inner: &[u8], envelope: &[u8]) -> Vec<u8> {
+    let cm_version = if config.has(CmFault::MalformedCmVersion) {
+        "kvc-check reference 1.0".to_string()
+    } else {
+        CM_VERSION.to_string()
+    };
+    let mut overrides = vec![
+        ("X-KIM-CMVersion".to_string(), cm_version),
+        ("X-KIM-PTVersion".to_string(), PT_VERSION.to_string()),
+        ("X-KIM-KONVersion".to_string(), KON_VERSION.to_string()),
+    ];
+    let mut omit = Vec::new();
+    if config.has(CmFault::NoExpires) {
+        omit.push("Expires".to_string());
+    } else {
+        let ttl = Duration::from_secs(u64::from(config.data_time_to_live_days) * 86_400);
+        overrides.push(("Expires".to_string(), rfc5322_date(SystemTime::now() + ttl)));
+    }
+    if config.has(CmFault::OuterXKimNotCopied) {
+        omit.push("X-KIM-Sendersystem".to_string());
+    }
+    if config.has(CmFault::OuterMessageIdFresh) {
+        overrides.push((
+            "Message-ID".to_string(),
+            format!("<{}@outer.kvc-check-cm>", uuid::Uuid::new_v4()),
+        ));
+    }
+    if config.has(CmFault::OuterSubjectCopied) {
+        let (header, _) = split(inner);
+        let subject = header.get("Subject").unwrap_or("").to_string();
+        overrides.push(("Subject".to_string(), subject));
+    }
+    komle_outer_message(inner, &config.kom_le_version, envelope, &overrides, &omit)
+}
+
+/// Hands `message` to the Fachdienst MTA named in the user name, authenticated as the user.
+pub(crate) async fn submit(
+    config: &CmConfig,
+    user: &CmUserName,
+    password: &str,
+    mail_from: &str,
+    rcpt_to: &[String],
+    message: &[u8],
+) -> Result<(), Refusal> {
+    let attempt = async {
+        let mut mta = connect_mta(config, user).await?;
+        mta.smtp_expect("greeting", 220)
+            .await
+            .map_err(|e| e.to_string())?;
+        mta.smtp_cmd("EHLO kvc-check-cm", 250)
+            .await
+            .map_err(|e| e.to_string())?;
+        auth_plain(&mut mta, &user.address, password).await?;
+        mta.smtp_cmd(&format!("MAIL FROM:<{mail_from}>"), 250)
+            .await
+            .map_err(|e| e.to_string())?;
+        for r in rcpt_to {
+            mta.smtp_cmd(&format!("RCPT TO:<{r}>"), 250)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        mta.smtp_cmd("DATA", 354).await.map_err(|e| e.to_string())?;
+        mta.write(&crate::net::lineio::dot_stuff(message), "DATA")
+            .await
+            .map_err(|e| e.to_string())?;
+        mta.smtp_expect("end of DATA", 250)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = mta.smtp_cmd("QUIT", 221).await;
+        Ok::<(), String>(())
+    };
+    match tokio::time::timeout(config.backend_timeout, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Refusal(format!("451 4.4.1 Fachdienst MTA: {e}"))),
+        Err(_) => Err(Refusal(
+            "451 4.4.2 Fachdienst MTA did not answer in time".into(),
+        )),
+    }
+}
+
+pub(crate) async fn connect_mta(
+    config: &CmConfig,
+    user: &CmUserName,
+) -> Result<MailClient, String> {
+    let addr = tokio::net::lookup_host((user.host.as_str(), user.port))
+        .await
+        .map_err(|e| format!("{}:{}: {e}", user.host, user.port))?
+        .next()
+        .ok_or_else(|| format!("{}:{} resolves to no address", user.host, user.port))?;
+    let tls = client_tls_config(false, &config.ca_pem).map_err(|e| e.to_string())?;
+    let name = server_name(&user.host).map_err(|e| e.to_string())?;
+    MailClient::connect("Fachdienst", addr, &name, tls)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) async fn auth_plain(
+    client: &mut MailClient,
+    user: &str,
+    password: &str,
+) -> Result<(), String> {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+    client
+        .smtp_cmd_masked(&format!("AUTH PLAIN {token}"), "AUTH PLAIN ****", 235)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The whole send of one client mail: compose, then submit; the reply for the client system.
+pub(crate) async fn send(
+    config: &CmConfig,
+    user: &CmUserName,
+    password: &str,
+    sender: &Addressee,
+    recipients: &[Addressee],
+    raw: &[u8],
+) -> Result<(), Refusal> {
+    let message = compose(config, user, raw, sender, recipients).await?;
+    let rcpt: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
+    submit(config, user, password, &sender.address, &rcpt, &message).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_items_keep_display_names_and_find_addresses() {
+        let items = address_items("\"Dr. A, B\" <A@x.de>, c@y.de ,<d@z.de>");
+        let addrs: Vec<&str> = items.iter().map(|(_, a)| a.as_str()).collect();
+        assert_eq!(addrs, ["a@x.de", "c@y.de", "d@z.de"]);
+        assert_eq!(items[0].0, "\"Dr. A, B\" <A@x.de>");
+    }
+
+    #[test]
+    fn split_unfolds_and_rebuilds() {
+        let raw = b"From: a@x\r\nTo: b@y,\r\n c@z\r\nSubject: s\r\n\r\nbody\r\n";
+        let (h, body) = split(raw);
+        assert_eq!(h.get("to"), Some("b@y,\r\n c@z"));
+        assert_eq!(body, b"body\r\n");
+        assert_eq!(h.bytes(body), raw.to_vec());
+    }
+}

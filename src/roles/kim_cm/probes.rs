@@ -1,0 +1,490 @@
+//! The kim-cm probes: the suite as the client system of a Clientmodul. Each probe is a fixed
+//! SMTP or POP3 dialogue with the Clientmodul, every command and reply recorded as a
+//! [`ProbeExchange`] (service `clientmodul-smtp` / `clientmodul-pop3`, labelled with what the
+//! dialogue tries); a message the Clientmodul delivers over POP3 joins the evidence as a
+//! delivered message, linted like a captured one. POP3 replies are recorded as status 200
+//! (`+OK`) or 550 (`-ERR`), the line itself in the excerpt. A probe does not judge.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use base64::Engine;
+use kvc_mocks::kim::konnektor::KnownContext;
+use kvc_mocks::mail::client::MailClient;
+use kvc_mocks::net::client::{ClientError, client_tls_config, server_name};
+use kvc_mocks::probe::{BODY_EXCERPT_CHARS, DeliveredMessage, ProbeExchange, ProbeLog};
+use kvc_mocks::reference::kim_cm::ReferenceCm;
+
+use super::world::UNKNOWN_RECIPIENT;
+use crate::runner::observe::{BoxFuture, CaseProber};
+
+pub const SEND_AUTH_PLAIN: &str = "send_auth_plain";
+pub const SEND_AUTH_LOGIN: &str = "send_auth_login";
+pub const SEND_UNKNOWN_RECIPIENT: &str = "send_unknown_recipient";
+pub const SEND_FOREIGN_HEADERS: &str = "send_foreign_headers";
+pub const SEND_WITHOUT_DIENSTKENNUNG: &str = "send_without_dienstkennung";
+pub const FETCH: &str = "fetch";
+pub const FETCH_INCOMPLETE_USER: &str = "fetch_incomplete_user";
+
+/// Every probe a kim-cm case may name (`- probe: <name>`).
+pub const NAMES: &[&str] = &[
+    SEND_AUTH_PLAIN,
+    SEND_AUTH_LOGIN,
+    SEND_UNKNOWN_RECIPIENT,
+    SEND_FOREIGN_HEADERS,
+    SEND_WITHOUT_DIENSTKENNUNG,
+    FETCH,
+    FETCH_INCOMPLETE_USER,
+];
+
+pub const SMTP_SERVICE: &str = "clientmodul-smtp";
+pub const POP3_SERVICE: &str = "clientmodul-pop3";
+/// The label of the end of DATA exchange (the Clientmodul's verdict on the client mail).
+pub const END_OF_DATA: &str = "end of DATA";
+/// A foreign From the client mail of `send_foreign_headers` carries.
+pub const FOREIGN_FROM: &str = "jemand.anderes@praxis.example";
+/// A Cc that is no RCPT TO in `send_foreign_headers`.
+pub const UNCHECKED_CC: &str = "kollege@praxis.example";
+
+/// Where the Clientmodul listens and who the client system is.
+#[derive(Debug, Clone)]
+pub struct CmTarget {
+    pub host: String,
+    pub ca_pem: String,
+    pub smtp: std::net::SocketAddr,
+    pub pop3: std::net::SocketAddr,
+    /// The client system's KIM address and Fachdienst password.
+    pub me: String,
+    pub password: String,
+    /// The other practice's address (a recipient with an encryption certificate).
+    pub peer: String,
+    /// Ports of the Fachdienst MTA and mailbox the user names point at.
+    pub mta_port: u16,
+    pub mailbox_port: u16,
+    pub context: KnownContext,
+}
+
+impl CmTarget {
+    /// `<addr>#<host>:<port>#<Mandant>#<ClientSystem>#<Workplace>` (KOM-LE-A_2010).
+    pub fn user_name(&self, port: u16) -> String {
+        format!(
+            "{}#{}:{port}#{}#{}#{}",
+            self.me,
+            self.host,
+            self.context.mandant_id,
+            self.context.client_system_id,
+            self.context.workplace_id
+        )
+    }
+}
+
+pub struct CmProber {
+    pub target: CmTarget,
+    pub log: ProbeLog,
+    /// The reference Clientmodul of this case, stopped with it.
+    pub _reference: Option<ReferenceCm>,
+}
+
+impl CaseProber for CmProber {
+    fn probe<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let ctx = Ctx {
+                target: &self.target,
+                log: &self.log,
+                probe: name,
+                started: Instant::now(),
+            };
+            let t = &self.target;
+            match name {
+                SEND_AUTH_PLAIN => {
+                    ctx.send(
+                        "send (AUTH PLAIN)",
+                        Auth::Plain,
+                        &[&t.peer],
+                        &ctx.mail(&[], true),
+                    )
+                    .await
+                }
+                SEND_AUTH_LOGIN => {
+                    ctx.send(
+                        "send (AUTH LOGIN)",
+                        Auth::Login,
+                        &[&t.peer],
+                        &ctx.mail(&[], true),
+                    )
+                    .await
+                }
+                SEND_UNKNOWN_RECIPIENT => {
+                    ctx.send(
+                        "send to a known and an unknown recipient",
+                        Auth::Plain,
+                        &[&t.peer, UNKNOWN_RECIPIENT],
+                        &ctx.mail(&[], true),
+                    )
+                    .await
+                }
+                SEND_FOREIGN_HEADERS => {
+                    let mail = ctx.mail(
+                        &[
+                            ("From", format!("\"Jemand Anderes\" <{FOREIGN_FROM}>")),
+                            ("To", format!("<{}>, <{UNKNOWN_RECIPIENT}>", t.peer)),
+                            ("Cc", format!("<{UNCHECKED_CC}>")),
+                        ],
+                        true,
+                    );
+                    ctx.send(
+                        "send with foreign header addresses",
+                        Auth::Plain,
+                        &[&t.peer],
+                        &mail,
+                    )
+                    .await
+                }
+                SEND_WITHOUT_DIENSTKENNUNG => {
+                    ctx.send(
+                        "send without X-KIM-Dienstkennung",
+                        Auth::Plain,
+                        &[&t.peer],
+                        &ctx.mail(&[], false),
+                    )
+                    .await
+                }
+                FETCH => ctx.fetch("fetch", &t.user_name(t.mailbox_port), true).await,
+                FETCH_INCOMPLETE_USER => {
+                    ctx.fetch("incomplete user name", &t.me, false).await?;
+                    ctx.fetch("complete user name", &t.user_name(t.mailbox_port), false)
+                        .await
+                }
+                other => Err(format!("unknown probe `{other}`")),
+            }?;
+            let n = self
+                .log
+                .exchanges()
+                .iter()
+                .filter(|e| e.probe == name)
+                .count();
+            Ok(format!("{n} exchange(s) with the Clientmodul"))
+        })
+    }
+}
+
+enum Auth {
+    Plain,
+    Login,
+}
+
+struct Ctx<'a> {
+    target: &'a CmTarget,
+    log: &'a ProbeLog,
+    probe: &'a str,
+    started: Instant,
+}
+
+impl Ctx<'_> {
+    fn record(&self, service: &str, label: &str, request: &str, reply: &str, status: u16) -> usize {
+        self.log.push(ProbeExchange {
+            probe: self.probe.to_string(),
+            label: label.to_string(),
+            service: service.to_string(),
+            request: request.to_string(),
+            status,
+            body_excerpt: (!reply.is_empty())
+                .then(|| reply.chars().take(BODY_EXCERPT_CHARS).collect()),
+            at_ms: self.started.elapsed().as_millis() as u64,
+            ..ProbeExchange::default()
+        })
+    }
+
+    fn smtp(&self, label: &str, request: &str, reply: &str) {
+        let status = reply
+            .get(..3)
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(0);
+        self.record(SMTP_SERVICE, label, request, reply, status);
+    }
+
+    fn note(&self, service: &str, label: &str, request: &str, note: String) {
+        self.log.push(ProbeExchange {
+            probe: self.probe.to_string(),
+            label: label.to_string(),
+            service: service.to_string(),
+            request: request.to_string(),
+            note: Some(note),
+            at_ms: self.started.elapsed().as_millis() as u64,
+            ..ProbeExchange::default()
+        });
+    }
+
+    /// A client mail from the client system to the peer; `overrides` replace header fields.
+    fn mail(&self, overrides: &[(&str, String)], dienstkennung: bool) -> Vec<u8> {
+        let t = self.target;
+        let date = time::OffsetDateTime::from(SystemTime::now())
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        let mut fields: Vec<(String, String)> = vec![
+            ("Date".into(), date),
+            ("From".into(), format!("<{}>", t.me)),
+            ("To".into(), format!("<{}>", t.peer)),
+            ("Subject".into(), format!("kvc-check {}", self.probe)),
+            (
+                "Message-ID".into(),
+                format!("<{}@kvc-check.kim.telematik-test>", uuid::Uuid::new_v4()),
+            ),
+            ("MIME-Version".into(), "1.0".into()),
+            ("X-KIM-Sendersystem".into(), "kvc-check;1.0".into()),
+            ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+        ];
+        if dienstkennung {
+            fields.push((
+                "X-KIM-Dienstkennung".into(),
+                "Arztbrief;VHitG-Versand;V1.2".into(),
+            ));
+        }
+        for (n, v) in overrides {
+            match fields.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(n)) {
+                Some(slot) => slot.1 = v.clone(),
+                None => fields.push((n.to_string(), v.clone())),
+            }
+        }
+        let mut out = String::new();
+        for (n, v) in fields {
+            out.push_str(&format!("{n}: {v}\r\n"));
+        }
+        out.push_str("\r\nGuten Tag,\r\nanbei der Befund von kvc-check.\r\n");
+        out.into_bytes()
+    }
+
+    async fn connect(&self, addr: std::net::SocketAddr) -> Result<MailClient, String> {
+        let tls = client_tls_config(false, &self.target.ca_pem).map_err(|e| e.to_string())?;
+        let name = server_name(&self.target.host).map_err(|e| e.to_string())?;
+        MailClient::connect("Clientmodul", addr, &name, tls)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// One SMTP transaction with the Clientmodul; every step recorded under `label`. A refused
+    /// command ends it (QUIT), a dead connection is recorded as a note.
+    async fn send(
+        &self,
+        label: &str,
+        auth: Auth,
+        rcpt: &[&str],
+        message: &[u8],
+    ) -> Result<(), String> {
+        let mut c = match self.connect(self.target.smtp).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.note(SMTP_SERVICE, label, "connect", e);
+                return Ok(());
+            }
+        };
+        let greeting = answer(c.smtp_expect("greeting", 220).await);
+        self.smtp(label, "greeting", &greeting.clone().unwrap_or_default());
+        if !greeting.as_deref().is_ok_and(|g| g.starts_with("220")) {
+            return Ok(());
+        }
+        let user = self.target.user_name(self.target.mta_port);
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let mut steps: Vec<(String, String, &[u16])> = vec![(
+            "EHLO kvc-check.test".into(),
+            "EHLO kvc-check.test".into(),
+            &[250],
+        )];
+        match auth {
+            Auth::Plain => steps.push((
+                format!(
+                    "AUTH PLAIN {}",
+                    b64(&format!("\0{user}\0{}", self.target.password))
+                ),
+                "AUTH PLAIN ****".into(),
+                &[235],
+            )),
+            Auth::Login => {
+                steps.push(("AUTH LOGIN".into(), "AUTH LOGIN".into(), &[334]));
+                steps.push((b64(&user), format!("(user name {user})"), &[334]));
+                steps.push((b64(&self.target.password), "(password ****)".into(), &[235]));
+            }
+        }
+        steps.push((
+            format!("MAIL FROM:<{}>", self.target.me),
+            format!("MAIL FROM:<{}>", self.target.me),
+            &[250],
+        ));
+        let mut accepted = 0usize;
+        for r in rcpt {
+            steps.push((format!("RCPT TO:<{r}>"), format!("RCPT TO:<{r}>"), &[]));
+        }
+        for (line, shown, ok) in steps {
+            let reply = match command(&mut c, &line, &shown).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.note(SMTP_SERVICE, label, &shown, e);
+                    return Ok(());
+                }
+            };
+            self.smtp(label, &shown, &reply);
+            let code: u16 = reply.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            if ok.is_empty() {
+                // RCPT TO: a refusal of one recipient is an answer, the transaction goes on.
+                accepted += usize::from(code == 250);
+            } else if !ok.contains(&code) {
+                let _ = command(&mut c, "QUIT", "QUIT").await;
+                return Ok(());
+            }
+        }
+        if accepted == 0 {
+            let _ = command(&mut c, "QUIT", "QUIT").await;
+            return Ok(());
+        }
+        let reply = match command(&mut c, "DATA", "DATA").await {
+            Ok(r) => r,
+            Err(e) => {
+                self.note(SMTP_SERVICE, label, "DATA", e);
+                return Ok(());
+            }
+        };
+        self.smtp(label, "DATA", &reply);
+        if !reply.starts_with("354") {
+            return Ok(());
+        }
+        let mut data = dot_stuff(message);
+        data.extend_from_slice(b".\r\n");
+        let index = self.record(SMTP_SERVICE, label, END_OF_DATA, "", 0);
+        if let Err(e) = c.write(&data, "DATA").await {
+            self.note(SMTP_SERVICE, label, "message", e.to_string());
+            return Ok(());
+        }
+        let reply = answer(c.smtp_expect(END_OF_DATA, 250).await);
+        let mut exchange = self.log.exchanges().get(index).cloned().unwrap_or_default();
+        match reply {
+            Ok(r) => {
+                exchange.status = r.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+                exchange.body_excerpt = Some(r.chars().take(BODY_EXCERPT_CHARS).collect());
+            }
+            Err(e) => exchange.note = Some(e),
+        }
+        exchange
+            .facts
+            .insert("message_bytes".into(), message.len().to_string());
+        self.log.update(index, exchange);
+        let _ = command(&mut c, "QUIT", "QUIT").await;
+        Ok(())
+    }
+
+    fn pop3(&self, label: &str, request: &str, reply: Result<String, String>) -> bool {
+        match reply {
+            Ok(r) => {
+                let ok = r.starts_with("+OK");
+                self.record(POP3_SERVICE, label, request, &r, if ok { 200 } else { 550 });
+                ok
+            }
+            Err(e) => {
+                self.note(POP3_SERVICE, label, request, e);
+                false
+            }
+        }
+    }
+
+    /// One POP3 session with the Clientmodul as `user`; with `retrieve`, every message is
+    /// fetched and recorded as delivered.
+    async fn fetch(&self, label: &str, user: &str, retrieve: bool) -> Result<(), String> {
+        let mut c = match self.connect(self.target.pop3).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.note(POP3_SERVICE, label, "connect", e);
+                return Ok(());
+            }
+        };
+        if !self.pop3(label, "greeting", answer(c.pop3_expect("greeting").await)) {
+            return Ok(());
+        }
+        let shown_user = format!("USER {user}");
+        let mut logged_in = self.pop3(label, &shown_user, answer(c.pop3_cmd(&shown_user).await));
+        if logged_in {
+            let pass = c
+                .pop3_cmd_masked(&format!("PASS {}", self.target.password), "PASS ****")
+                .await;
+            logged_in = self.pop3(label, "PASS ****", answer(pass));
+        }
+        // One exchange for the login as a whole: refused at USER or at PASS is the same.
+        self.record(
+            POP3_SERVICE,
+            label,
+            "login",
+            if logged_in { "+OK" } else { "-ERR" },
+            if logged_in { 200 } else { 550 },
+        );
+        if !logged_in {
+            let _ = c.pop3_cmd("QUIT").await;
+            return Ok(());
+        }
+        let stat = answer(c.pop3_cmd("STAT").await);
+        let count: usize = stat
+            .as_ref()
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        self.pop3(label, "STAT", stat);
+        if retrieve {
+            for n in 1..=count {
+                let request = format!("RETR {n}");
+                if !self.pop3(label, &request, answer(c.pop3_cmd(&request).await)) {
+                    continue;
+                }
+                match c.pop3_multiline(64 * 1024 * 1024).await {
+                    Ok(data) => {
+                        let mut e = ProbeExchange {
+                            probe: self.probe.to_string(),
+                            label: label.to_string(),
+                            service: POP3_SERVICE.into(),
+                            request: format!("message {n}"),
+                            status: 200,
+                            body_len: data.len(),
+                            at_ms: self.started.elapsed().as_millis() as u64,
+                            ..ProbeExchange::default()
+                        };
+                        e.delivered = Some(DeliveredMessage {
+                            to: vec![self.target.me.clone()],
+                            data: Arc::new(data),
+                        });
+                        self.log.push(e);
+                    }
+                    Err(err) => self.note(POP3_SERVICE, label, &request, err.to_string()),
+                }
+            }
+        }
+        let quit = answer(c.pop3_cmd("QUIT").await);
+        self.pop3(label, "QUIT", quit);
+        Ok(())
+    }
+}
+
+/// A reply whatever its code (a refusal is an answer); `Err` only when the connection failed.
+fn answer(r: Result<String, ClientError>) -> Result<String, String> {
+    match r {
+        Ok(r) => Ok(r),
+        Err(ClientError::Protocol { reply, .. }) => Ok(reply),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn command(c: &mut MailClient, line: &str, shown: &str) -> Result<String, String> {
+    answer(c.smtp_cmd_masked(line, shown, 0).await)
+}
+
+fn dot_stuff(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    let mut at_start = true;
+    for &b in data {
+        if at_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

@@ -1,0 +1,113 @@
+//! What a kim-cm case sets up behind the Clientmodul under test (`setup.kim:` in its YAML):
+//! the Konnektor's scripted faults (issue 14's fault list, each recorded on every call it
+//! changes and shown in the report) and what the Fachdienst mailbox of the client system's
+//! account holds.
+
+use serde::{Deserialize, Serialize};
+
+use kvc_mocks::kim::konnektor::{KonnektorFaults, PinState};
+
+/// `setup.kim` of a kim-cm case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KimCmSetup {
+    #[serde(default)]
+    pub konnektor: KonnektorSetup,
+    /// Messages in the Fachdienst mailbox of the client system's account, in order.
+    #[serde(default)]
+    pub mailbox: Vec<Served>,
+}
+
+impl KimCmSetup {
+    pub fn is_default(&self) -> bool {
+        *self == KimCmSetup::default()
+    }
+}
+
+/// The Konnektor's scripted faults for one case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KonnektorSetup {
+    /// No card inserted.
+    #[serde(default)]
+    pub no_card: bool,
+    /// The SMC-B's PIN state (`blocked`, `verifiable`, `transport-pin`).
+    #[serde(default)]
+    pub pin: Option<Pin>,
+    /// After this many answered calls the card counts as removed.
+    #[serde(default)]
+    pub remove_card_after_calls: Option<usize>,
+    /// Every answer is delayed by this long (ms).
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// VerifyDocument answers with this Konnektor code (4115, 4253, 4112, 4206, 4264).
+    #[serde(default)]
+    pub verify_document_code: Option<u32>,
+    /// SignDocument returns a CMS cut in half.
+    #[serde(default)]
+    pub broken_signature: bool,
+    /// The Konnektor does not accept connections.
+    #[serde(default)]
+    pub unreachable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pin {
+    Blocked,
+    Verifiable,
+    TransportPin,
+}
+
+impl KonnektorSetup {
+    pub fn faults(&self) -> Result<KonnektorFaults, String> {
+        if let Some(code) = self.verify_document_code
+            && ![4115, 4253, 4112, 4206, 4264].contains(&code)
+        {
+            return Err(format!(
+                "setup.kim.konnektor.verify_document_code {code}: one of 4115, 4253, 4112, 4206, 4264"
+            ));
+        }
+        Ok(KonnektorFaults {
+            no_card: self.no_card,
+            pin: self.pin.map(|p| match p {
+                Pin::Blocked => PinState::Blocked,
+                Pin::Verifiable => PinState::Verifiable,
+                Pin::TransportPin => PinState::TransportPin,
+            }),
+            remove_cards_after: self.remove_card_after_calls,
+            response_delay: self.delay_ms.map(std::time::Duration::from_millis),
+            verify_document_code: self.verify_document_code,
+            broken_signature: self.broken_signature,
+        })
+    }
+}
+
+/// A message the Fachdienst mailbox holds for the client system's account: from the other
+/// practice, built on the card test PKI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Served {
+    /// Signed and encrypted as it should be.
+    Valid,
+    /// The signed content changed after signing.
+    TamperedSignature,
+    /// Encrypted to the sender only: the client system's card cannot open it.
+    WrongRecipient,
+    /// A plain mail without X-KOM-LE-Version.
+    NotKomLe,
+    /// A valid message whose X-KOM-LE-Version names a version nobody supports (`9.9`).
+    UnsupportedVersion,
+}
+
+impl Served {
+    pub fn name(self) -> &'static str {
+        match self {
+            Served::Valid => "valid",
+            Served::TamperedSignature => "tampered-signature",
+            Served::WrongRecipient => "wrong-recipient",
+            Served::NotKomLe => "not-kom-le",
+            Served::UnsupportedVersion => "unsupported-version",
+        }
+    }
+}
