@@ -75,6 +75,24 @@ pub enum ServeMock {
         #[command(flatten)]
         ports: FdPorts,
     },
+    /// The reference KIM Clientmodul: SMTP and POP3 (implicit TLS) for a client system on
+    /// 127.0.0.1, pointed at the Konnektor and VZD a kim-ti.json names (e.g. the one
+    /// `kvc-check run --role kim-cm --sut` writes).
+    KimCm {
+        /// The kim-ti.json to read (paths in it relative to its folder).
+        #[arg(long, value_name = "FILE")]
+        kim_ti: PathBuf,
+        #[arg(long, default_value_t = 2465)]
+        smtp_port: u16,
+        #[arg(long, default_value_t = 2995)]
+        pop3_port: u16,
+        /// Where to write the CA of its server certificate.
+        #[arg(long, value_name = "FILE", default_value = "kim-cm-ca.pem")]
+        ca_out: PathBuf,
+        /// A named fault of the reference Clientmodul (repeatable).
+        #[arg(long = "fault", value_name = "ID")]
+        faults: Vec<String>,
+    },
     /// kim-ti and kim-fd together (one CA, one card PKI); writes both JSON files.
     Kim {
         /// Where kim-ti.json, kim-fd.json and their files are written.
@@ -166,6 +184,29 @@ pub fn run(args: &MocksArgs) -> ExitCode {
             r.block_on(kvc_mocks::kim::standalone::serve_kim_ti(out, ti.options()))
                 .map_err(|e| format!("mock Konnektor and VZD: {e}"))
         }),
+        ServeMock::KimCm {
+            kim_ti,
+            smtp_port,
+            pop3_port,
+            ca_out,
+            faults,
+        } => faults
+            .iter()
+            .map(|f| f.parse::<kvc_mocks::reference::kim_cm::CmFault>())
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|faults| {
+                let r = runtime()?;
+                r.block_on(kvc_mocks::reference::kim_cm::standalone::serve_kim_cm(
+                    kvc_mocks::reference::kim_cm::standalone::StandaloneCm {
+                        kim_ti: kim_ti.clone(),
+                        smtp_port: *smtp_port,
+                        pop3_port: *pop3_port,
+                        ca_out: ca_out.clone(),
+                        faults,
+                    },
+                ))
+                .map_err(|e| format!("reference KIM Clientmodul: {e}"))
+            }),
         ServeMock::KimFd { out, ports } => runtime().and_then(|r| {
             r.block_on(kvc_mocks::kim::standalone::serve_kim_fd(
                 out,
@@ -256,7 +297,10 @@ fn serve_kvc(mock: &ServeMock) -> Result<(), String> {
     let (mailbox, name) = match mock {
         ServeMock::KvcClient { mailbox, .. } => (mailbox, "mock KV-Connect Client"),
         ServeMock::KvcRest { mailbox, .. } => (mailbox, "mock KV-Connect REST server"),
-        ServeMock::KimTi { .. } | ServeMock::KimFd { .. } | ServeMock::Kim { .. } => {
+        ServeMock::KimTi { .. }
+        | ServeMock::KimFd { .. }
+        | ServeMock::Kim { .. }
+        | ServeMock::KimCm { .. } => {
             return Err("not a KV-Connect mock".into());
         }
     };
@@ -294,7 +338,10 @@ fn serve_kvc(mock: &ServeMock) -> Result<(), String> {
                 messages,
             ))
             .map(|_| ()),
-        ServeMock::KimTi { .. } | ServeMock::KimFd { .. } | ServeMock::Kim { .. } => Ok(()),
+        ServeMock::KimTi { .. }
+        | ServeMock::KimFd { .. }
+        | ServeMock::Kim { .. }
+        | ServeMock::KimCm { .. } => Ok(()),
     };
     served.map_err(|e| format!("{name}: {e}"))
 }

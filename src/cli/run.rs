@@ -297,7 +297,7 @@ fn adapter(args: &RunArgs, role: Role, host: &dyn MockHost) -> Result<Adapter, S
     }
     let (config, dir) = SutConfig::load(path)?;
     if let Some(configured) = host.configured() {
-        return Ok((configured, BTreeMap::new()));
+        return Ok((configured, host.fixed_ports()));
     }
     let Some(trigger) = &config.trigger else {
         return Err(format!(

@@ -78,6 +78,10 @@ pub trait MockHost: Send + Sync {
     fn configured(&self) -> Option<Arc<dyn SutAdapter>> {
         None
     }
+    /// Ports by service the configured SUT was pointed at (cases then run one at a time).
+    fn fixed_ports(&self) -> BTreeMap<String, u16> {
+        BTreeMap::new()
+    }
     /// Starts the mocks `case` talks to, configured from its setup.
     fn start_case<'a>(
         &'a self,

@@ -42,6 +42,9 @@ pub struct SutConfig {
     /// Role kim-fd: where the provider's services are and the test accounts.
     #[serde(default)]
     pub fachdienst: Option<FachdienstConfig>,
+    /// Role kim-cm: where the vendor's Clientmodul listens and how it is pointed at our world.
+    #[serde(default)]
+    pub clientmodul: Option<ClientmodulConfig>,
     /// The folder of the config file (relative paths in it are relative to it); set by `load`.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -92,6 +95,46 @@ pub struct FachdienstConfig {
     pub client_cert: Option<PathBuf>,
     #[serde(default)]
     pub client_key: Option<PathBuf>,
+}
+
+/// A vendor's KIM Clientmodul under test (role kim-cm). The suite is its client system; the
+/// Clientmodul is pointed once at the run's Konnektor and VZD (fixed ports, `kim-ti.json` in
+/// the report folder) and finds each case's Fachdienst through the user name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientmodulConfig {
+    /// The name its server certificate carries (default `localhost`).
+    #[serde(default = "localhost")]
+    pub host: String,
+    /// `host:port` of its SMTP server for client systems (implicit TLS).
+    pub smtp: String,
+    /// `host:port` of its POP3 server for client systems (implicit TLS).
+    pub pop3: String,
+    /// The CA of its server certificate (PEM), relative to the config.
+    pub ca_file: PathBuf,
+    /// The ports of our Konnektor and VZD it is configured with.
+    pub konnektor_port: u16,
+    pub vzd_port: u16,
+    /// Fixed ports of each case's Fachdienst MTA and mailbox (default: new ones per case; the
+    /// user names carry them). A Clientmodul that sends DSNs through a configured MTA needs
+    /// `mta_port`.
+    #[serde(default)]
+    pub mta_port: Option<u16>,
+    #[serde(default)]
+    pub mailbox_port: Option<u16>,
+    /// Run once before the first case (through `sh -c`), to point the Clientmodul at the run's
+    /// world and restart it: `{kim_ti}` is the path of `kim-ti.json`, `{ca}` of the TLS CA.
+    /// Without it the instructions are printed and the Clientmodul must already be pointed at
+    /// the ports (e.g. by a script reading kim-ti.json before `kvc-check run`).
+    #[serde(default)]
+    pub configure: Option<String>,
+    /// Seconds to wait for the Clientmodul's SMTP port after `configure` (default 30).
+    #[serde(default)]
+    pub ready_timeout_s: Option<f64>,
+}
+
+fn localhost() -> String {
+    "localhost".into()
 }
 
 /// Service discovery of a Fachdienst.
@@ -222,18 +265,28 @@ impl SutConfig {
                 "--sut {shown}: connect: give both smtp_port and pop3_port, or neither"
             ));
         }
-        match (&config.trigger, &config.fachdienst) {
-            (Some(_), Some(_)) => {
+        let given: Vec<&str> = [
+            ("trigger", config.trigger.is_some()),
+            ("fachdienst", config.fachdienst.is_some()),
+            ("clientmodul", config.clientmodul.is_some()),
+        ]
+        .iter()
+        .filter(|(_, g)| *g)
+        .map(|(n, _)| *n)
+        .collect();
+        match given.len() {
+            1 => {}
+            0 => {
                 return Err(format!(
-                    "--sut {shown}: give `trigger` (a practice system) or `fachdienst` (a KIM Fachdienst), not both"
+                    "--sut {shown}: `trigger` (how the practice system is made to act), `fachdienst` (a KIM Fachdienst's endpoints) or `clientmodul` (where a KIM Clientmodul listens) is required"
                 ));
             }
-            (None, None) => {
+            _ => {
                 return Err(format!(
-                    "--sut {shown}: `trigger` (how the practice system is made to act) or `fachdienst` (a KIM Fachdienst's endpoints) is required"
+                    "--sut {shown}: give one of `trigger` (a practice system), `fachdienst` (a KIM Fachdienst) or `clientmodul` (a KIM Clientmodul), not both {}",
+                    given.join(" and ")
                 ));
             }
-            _ => {}
         }
         if let Some(fd) = &config.fachdienst
             && fd.kas_max_bytes > MAX_KAS_MAX_BYTES
@@ -347,7 +400,7 @@ mod tests {
         assert!(
             SutConfig::parse("s.yaml", &both)
                 .unwrap_err()
-                .contains("not both")
+                .contains("not both trigger and fachdienst")
         );
         let neither = SutConfig::parse("s.yaml", "name: X\n").unwrap_err();
         assert!(neither.contains("is required"), "{neither}");

@@ -49,8 +49,11 @@ pub const UNCHECKED_CC: &str = "kollege@praxis.example";
 /// Where the Clientmodul listens and who the client system is.
 #[derive(Debug, Clone)]
 pub struct CmTarget {
-    pub host: String,
-    pub ca_pem: String,
+    /// The name the Clientmodul's server certificate carries, and the CA it chains to.
+    pub cm_name: String,
+    pub cm_ca_pem: String,
+    /// Where the case's Fachdienst runs (the host in the user names).
+    pub fd_host: String,
     pub smtp: std::net::SocketAddr,
     pub pop3: std::net::SocketAddr,
     /// The client system's KIM address and Fachdienst password.
@@ -70,7 +73,7 @@ impl CmTarget {
         format!(
             "{}#{}:{port}#{}#{}#{}",
             self.me,
-            self.host,
+            self.fd_host,
             self.context.mandant_id,
             self.context.client_system_id,
             self.context.workplace_id
@@ -255,8 +258,8 @@ impl Ctx<'_> {
     }
 
     async fn connect(&self, addr: std::net::SocketAddr) -> Result<MailClient, String> {
-        let tls = client_tls_config(false, &self.target.ca_pem).map_err(|e| e.to_string())?;
-        let name = server_name(&self.target.host).map_err(|e| e.to_string())?;
+        let tls = client_tls_config(false, &self.target.cm_ca_pem).map_err(|e| e.to_string())?;
+        let name = server_name(&self.target.cm_name).map_err(|e| e.to_string())?;
         MailClient::connect("Clientmodul", addr, &name, tls)
             .await
             .map_err(|e| e.to_string())

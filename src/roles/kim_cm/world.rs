@@ -62,6 +62,75 @@ pub struct KimCmHost {
     peer: CmAccount,
     keyring: CardKeyring,
     faults: Mutex<Vec<CmFault>>,
+    /// A vendor's Clientmodul from `--sut` (then no reference is started).
+    vendor: Option<VendorCm>,
+    /// The report folder (kim-ti.json, the CAs).
+    out: std::path::PathBuf,
+}
+
+/// A vendor's Clientmodul: where it listens, the CA of its certificate, and how it is pointed
+/// at the run's Konnektor and VZD.
+#[derive(Debug, Clone)]
+struct VendorCm {
+    name: String,
+    host: String,
+    smtp: std::net::SocketAddr,
+    pop3: std::net::SocketAddr,
+    ca_file: std::path::PathBuf,
+    /// Read in `prepare`, after `configure` (which may have written it).
+    ca_pem: std::sync::OnceLock<String>,
+    konnektor_port: u16,
+    vzd_port: u16,
+    mta_port: Option<u16>,
+    mailbox_port: Option<u16>,
+    configure: Option<String>,
+    ready_timeout: Duration,
+}
+
+fn socket_addr(what: &str, s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("clientmodul.{what} `{s}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("clientmodul.{what} `{s}`: resolves to no address"))
+}
+
+impl VendorCm {
+    fn from_config(config: &SutConfig) -> Result<VendorCm, String> {
+        let Some(c) = &config.clientmodul else {
+            return Err(format!(
+                "--sut {}: role kim-cm needs a `clientmodul:` section (where the Clientmodul listens; see suites/README.md)",
+                config.name
+            ));
+        };
+        let mut ports = vec![c.konnektor_port, c.vzd_port];
+        ports.extend(c.mta_port);
+        ports.extend(c.mailbox_port);
+        let mut unique = ports.clone();
+        unique.sort();
+        unique.dedup();
+        if ports.contains(&0) || unique.len() != ports.len() {
+            return Err("clientmodul: konnektor_port, vzd_port, mta_port and mailbox_port must be different ports, none 0".into());
+        }
+        let ready = c.ready_timeout_s.unwrap_or(30.0);
+        if !(ready > 0.0 && ready <= 600.0) {
+            return Err(format!("clientmodul.ready_timeout_s {ready}: 0 < s <= 600"));
+        }
+        Ok(VendorCm {
+            name: config.name.clone(),
+            host: c.host.clone(),
+            smtp: socket_addr("smtp", &c.smtp)?,
+            pop3: socket_addr("pop3", &c.pop3)?,
+            ca_file: config.dir.join(&c.ca_file),
+            ca_pem: std::sync::OnceLock::new(),
+            konnektor_port: c.konnektor_port,
+            vzd_port: c.vzd_port,
+            mta_port: c.mta_port,
+            mailbox_port: c.mailbox_port,
+            configure: c.configure.clone(),
+            ready_timeout: Duration::from_secs_f64(ready),
+        })
+    }
 }
 
 fn account(p: Practice, cards: &CardPki) -> Result<CmAccount, String> {
@@ -94,12 +163,7 @@ fn vzd_entry(a: &CmAccount) -> Result<VzdEntry, String> {
 
 impl KimCmHost {
     pub fn stage(sut: Option<&SutConfig>, out: &std::path::Path) -> Result<KimCmHost, String> {
-        if let Some(config) = sut {
-            return Err(format!(
-                "--sut {}: a vendor's Clientmodul cannot be configured yet; `kvc-check run --role kim-cm` without --sut runs the reference Clientmodul",
-                config.name
-            ));
-        }
+        let vendor = sut.map(VendorCm::from_config).transpose()?;
         let tls =
             TlsPki::generate("localhost").map_err(|e| format!("generating the TLS PKI: {e}"))?;
         std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -116,7 +180,7 @@ impl KimCmHost {
             ],
             cards.trust_anchors(),
         );
-        Ok(KimCmHost {
+        let host = KimCmHost {
             tls,
             ca_file,
             cards,
@@ -124,7 +188,77 @@ impl KimCmHost {
             peer,
             keyring,
             faults: Mutex::new(Vec::new()),
-        })
+            vendor,
+            out: out.to_path_buf(),
+        };
+        if let Some(v) = &host.vendor {
+            host.write_kim_ti(v)?;
+        }
+        Ok(host)
+    }
+
+    /// `kim-ti.json` for a vendor's Clientmodul: the Konnektor and VZD of every case (fixed
+    /// ports), the CAs, the card context and the mailboxes (paths relative to the file).
+    fn write_kim_ti(&self, v: &VendorCm) -> Result<(), String> {
+        use der::EncodePem;
+        let card_ca: String = self
+            .cards
+            .trust_anchors()
+            .iter()
+            .map(|c| {
+                c.to_pem(der::pem::LineEnding::LF)
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
+        let card_ca_file = self.out.join("card-ca.pem");
+        std::fs::write(&card_ca_file, card_ca)
+            .map_err(|e| format!("writing {}: {e}", card_ca_file.display()))?;
+        let ctx = case_context();
+        let host = self.tls.host();
+        let mut fachdienst = serde_json::json!({
+            "ca_pem": "ca.pem",
+            "note": "each case starts its own MTA (SMTPS) and mailbox (POP3S); the user names the suite logs in with name them (KOM-LE-A_2010)",
+        });
+        if let Some(p) = v.mta_port {
+            fachdienst["mta"] = serde_json::json!(format!("{host}:{p}"));
+        }
+        if let Some(p) = v.mailbox_port {
+            fachdienst["pop3"] = serde_json::json!(format!("{host}:{p}"));
+        }
+        let identities: Vec<serde_json::Value> = [&self.me, &self.peer]
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "mail": a.practice.mail,
+                    "telematik_id": a.practice.telematik_id,
+                    "card_handle": a.practice.card_handle,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "konnektor": {
+                "sds_url": format!("https://{host}:{}/connector.sds", v.konnektor_port),
+                "ca_pem": "ca.pem",
+                "context": {
+                    "MandantId": ctx.mandant_id,
+                    "ClientSystemId": ctx.client_system_id,
+                    "WorkplaceId": ctx.workplace_id,
+                },
+            },
+            "vzd": {
+                "ldap_url": format!("ldaps://{host}:{}", v.vzd_port),
+                "ca_pem": "ca.pem",
+                "base_dn": VZD_BASE_DN,
+            },
+            "card_ca_pem": "card-ca.pem",
+            "fachdienst": fachdienst,
+            "identities": identities,
+        });
+        let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+        let file = self.out.join("kim-ti.json");
+        std::fs::write(&file, format!("{text}\n"))
+            .map_err(|e| format!("writing {}: {e}", file.display()))
     }
 
     /// The client system's mailbox at the Fachdienst: each served message as the MTA would
@@ -170,9 +304,127 @@ impl KimCmHost {
         }
         Ok(out)
     }
+
+    /// The reference Clientmodul of one case, pointed at its mocks, with the run's faults.
+    async fn start_reference(
+        &self,
+        sds_url: &str,
+        vzd_url: &str,
+        mta: std::net::SocketAddr,
+        mailbox: std::net::SocketAddr,
+        world: &CaseWorld,
+    ) -> Result<ReferenceCm, String> {
+        let faults = self
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let default = KnownContext::default();
+        ReferenceCm::start(
+            CmConfig {
+                konnektor_sds_url: sds_url.to_string(),
+                konnektor_context: KonnektorContext {
+                    mandant_id: default.mandant_id,
+                    client_system_id: default.client_system_id,
+                    workplace_id: default.workplace_id,
+                },
+                vzd_url: vzd_url.to_string(),
+                vzd_base_dn: VZD_BASE_DN.to_string(),
+                ca_pem: self.tls.ca_pem().to_string(),
+                kom_le_version: "1.0".into(),
+                max_client_mail_bytes: 15 * 1024 * 1024,
+                data_time_to_live_days: 90,
+                backend_timeout: Duration::from_secs(10),
+                idle_timeout: world.idle_timeout,
+                faults,
+                default_mailbox: Some(("localhost".into(), mailbox.port())),
+                dsn_mta: Some(("localhost".into(), mta.port())),
+                smtp_port: 0,
+                pop3_port: 0,
+            },
+            &self.tls,
+        )
+        .await
+        .map_err(|e| format!("starting the reference Clientmodul: {e}"))
+    }
 }
 
 impl MockHost for KimCmHost {
+    fn configured(&self) -> Option<Arc<dyn SutAdapter>> {
+        self.vendor.as_ref().map(|v| {
+            Arc::new(ClientmodulSut {
+                name: format!(
+                    "{} (Clientmodul, driven by the suite as its client system)",
+                    v.name
+                ),
+            }) as Arc<dyn SutAdapter>
+        })
+    }
+
+    fn fixed_ports(&self) -> std::collections::BTreeMap<String, u16> {
+        let mut ports = std::collections::BTreeMap::new();
+        if let Some(v) = &self.vendor {
+            ports.insert("konnektor".to_string(), v.konnektor_port);
+            ports.insert("vzd".to_string(), v.vzd_port);
+            if let Some(p) = v.mta_port {
+                ports.insert("mta".to_string(), p);
+            }
+            if let Some(p) = v.mailbox_port {
+                ports.insert("mailbox".to_string(), p);
+            }
+        }
+        ports
+    }
+
+    /// Points a vendor's Clientmodul at the run's world (its `configure` command, or printed
+    /// instructions) and waits until it takes connections.
+    fn prepare(&self, _sut: &dyn SutAdapter, _cases: &[Case]) -> Result<(), String> {
+        let Some(v) = &self.vendor else {
+            return Ok(());
+        };
+        let kim_ti = self.out.join("kim-ti.json");
+        match &v.configure {
+            Some(template) => {
+                let command = template
+                    .replace("{kim_ti}", &kim_ti.display().to_string())
+                    .replace("{ca}", &self.ca_file.display().to_string());
+                let status = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(&command)
+                    .status()
+                    .map_err(|e| format!("clientmodul.configure `{command}`: {e}"))?;
+                if !status.success() {
+                    return Err(format!(
+                        "clientmodul.configure `{command}` ended with {status}"
+                    ));
+                }
+            }
+            None => eprintln!(
+                "kvc-check: point the Clientmodul at {} (Konnektor port {}, VZD port {}, trust {}); each case's Fachdienst is named by the user names",
+                kim_ti.display(),
+                v.konnektor_port,
+                v.vzd_port,
+                self.ca_file.display()
+            ),
+        }
+        let deadline = std::time::Instant::now() + v.ready_timeout;
+        loop {
+            if std::net::TcpStream::connect_timeout(&v.smtp, Duration::from_secs(1)).is_ok() {
+                let ca = std::fs::read_to_string(&v.ca_file)
+                    .map_err(|e| format!("clientmodul.ca_file {}: {e}", v.ca_file.display()))?;
+                let _ = v.ca_pem.set(ca);
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the Clientmodul takes no connection at {} within {:?}",
+                    v.smtp, v.ready_timeout
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn reference(&self, faults: &[String]) -> Result<Arc<dyn SutAdapter>, String> {
         let parsed = faults
             .iter()
@@ -211,6 +463,7 @@ impl MockHost for KimCmHost {
                     )],
                     trust: self.cards.trust_anchors(),
                     faults,
+                    port: world.port("konnektor"),
                     ..KonnektorConfig::default()
                 },
                 &self.tls,
@@ -227,6 +480,7 @@ impl MockHost for KimCmHost {
             let vzd = KimVzdMock::start(
                 VzdConfig {
                     entries: vec![vzd_entry(&self.me)?, vzd_entry(&self.peer)?],
+                    port: world.port("vzd"),
                     ..VzdConfig::default()
                 },
                 &self.tls,
@@ -242,6 +496,8 @@ impl MockHost for KimCmHost {
                         .collect(),
                     account_mailbox: self.served(&setup.mailbox)?,
                     deliver_to_accounts: true,
+                    smtp_port: world.port("mta"),
+                    pop3_port: world.port("mailbox"),
                     banner: "kvc-check mock KIM Fachdienst".into(),
                     sender_must_match_auth: true,
                     idle_timeout: world.idle_timeout,
@@ -252,36 +508,13 @@ impl MockHost for KimCmHost {
             .await
             .map_err(|e| format!("starting the mock Fachdienst: {e}"))?;
             let (mta, mailbox) = (fachdienst.smtp_addr(), fachdienst.pop3_addr());
-            let faults = self
-                .faults
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let default = KnownContext::default();
-            let cm = ReferenceCm::start(
-                CmConfig {
-                    konnektor_sds_url: sds_url,
-                    konnektor_context: KonnektorContext {
-                        mandant_id: default.mandant_id,
-                        client_system_id: default.client_system_id,
-                        workplace_id: default.workplace_id,
-                    },
-                    vzd_url,
-                    vzd_base_dn: VZD_BASE_DN.to_string(),
-                    ca_pem: self.tls.ca_pem().to_string(),
-                    kom_le_version: "1.0".into(),
-                    max_client_mail_bytes: 15 * 1024 * 1024,
-                    data_time_to_live_days: 90,
-                    backend_timeout: Duration::from_secs(10),
-                    idle_timeout: world.idle_timeout,
-                    faults,
-                    default_mailbox: Some(("localhost".into(), mailbox.port())),
-                    dsn_mta: Some(("localhost".into(), mta.port())),
-                },
-                &self.tls,
-            )
-            .await
-            .map_err(|e| format!("starting the reference Clientmodul: {e}"))?;
+            let reference = match &self.vendor {
+                Some(_) => None,
+                None => Some(
+                    self.start_reference(&sds_url, &vzd_url, mta, mailbox, &world)
+                        .await?,
+                ),
+            };
             let log = ProbeLog::new();
             let mut mocks = MockSet::new();
             mocks.push(Box::new(konnektor))?;
@@ -289,11 +522,27 @@ impl MockHost for KimCmHost {
             mocks.push(Box::new(fachdienst))?;
             mocks.push(Box::new(log.clone()))?;
             let context = case_context();
+            let (cm_name, cm_ca_pem, smtp, pop3) = match (&self.vendor, &reference) {
+                (Some(v), _) => (
+                    v.host.clone(),
+                    v.ca_pem.get().cloned().unwrap_or_default(),
+                    v.smtp,
+                    v.pop3,
+                ),
+                (None, Some(cm)) => (
+                    self.tls.host().to_string(),
+                    self.tls.ca_pem().to_string(),
+                    cm.smtp_addr(),
+                    cm.pop3_addr(),
+                ),
+                (None, None) => return Err("no Clientmodul to drive".into()),
+            };
             let target = CmTarget {
-                host: self.tls.host().to_string(),
-                ca_pem: self.tls.ca_pem().to_string(),
-                smtp: cm.smtp_addr(),
-                pop3: cm.pop3_addr(),
+                cm_name,
+                cm_ca_pem,
+                fd_host: self.tls.host().to_string(),
+                smtp,
+                pop3,
                 me: self.me.practice.mail.to_string(),
                 password: self.me.password.clone(),
                 peer: self.peer.practice.mail.to_string(),
@@ -307,7 +556,7 @@ impl MockHost for KimCmHost {
                 prober: Some(Arc::new(CmProber {
                     target,
                     log,
-                    _reference: Some(cm),
+                    _reference: reference,
                 })),
             })
         })

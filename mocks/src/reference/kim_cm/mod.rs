@@ -13,6 +13,7 @@ mod pop3;
 mod receive;
 mod send;
 mod smtp;
+pub mod standalone;
 pub mod texts;
 pub mod username;
 
@@ -68,6 +69,9 @@ pub struct CmConfig {
     /// The Fachdienst MTA (`host`, `port`) the receive path's DSNs go to: the POP3 user name
     /// names only the mailbox.
     pub dsn_mta: Option<(String, u16)>,
+    /// Ports of its SMTP and POP3 servers (0 = any free port).
+    pub smtp_port: u16,
+    pub pop3_port: u16,
 }
 
 impl CmConfig {
@@ -89,8 +93,8 @@ impl ReferenceCm {
     pub async fn start(config: CmConfig, tls: &TlsPki) -> Result<ReferenceCm, MockError> {
         let config = Arc::new(config);
         let acceptor = TlsAcceptor::from(tls.server_config(ServerCertKind::Valid));
-        let smtp = TcpListener::bind("127.0.0.1:0").await?;
-        let pop3 = TcpListener::bind("127.0.0.1:0").await?;
+        let smtp = TcpListener::bind(("127.0.0.1", config.smtp_port)).await?;
+        let pop3 = TcpListener::bind(("127.0.0.1", config.pop3_port)).await?;
         let (smtp_addr, pop3_addr) = (smtp.local_addr()?, pop3.local_addr()?);
         let mut tasks = Vec::new();
         {
