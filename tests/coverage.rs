@@ -14,7 +14,42 @@ mod common;
 
 /// Roles whose suite is still to be written (their mocks come first). A role leaves this list
 /// with its first case file, and from then on its `run` requirements are checked.
-const ROLES_WITHOUT_SUITE: &[Role] = &[Role::KimCm];
+const ROLES_WITHOUT_SUITE: &[Role] = &[];
+
+/// `run` requirements of a role whose case is still to be written, each with what it needs.
+/// The list only shrinks: an ID here that has a case fails the test until it is removed.
+const PENDING: &[(Role, &str, &str)] = &[
+    (
+        Role::KimCm,
+        "A_19356",
+        "VZD entries with komLeData 1.0 per case (recipient version check, DSN, 451)",
+    ),
+    (
+        Role::KimCm,
+        "A_19371",
+        "a served KAS mail whose data on the case's KAS does not decrypt",
+    ),
+    (
+        Role::KimCm,
+        "A_19372",
+        "a served KAS mail whose data on the case's KAS has another hash",
+    ),
+    (
+        Role::KimCm,
+        "KOM-LE-A_2178",
+        "a VZD entry with two encryption certificates of different TelematikIDs",
+    ),
+    (
+        Role::KimCm,
+        "A_19355",
+        "a client mail above maxMailSize (700 MiB) without holding it in memory",
+    ),
+    (
+        Role::KimCm,
+        "A_23512",
+        "a served large KAS mail to an account without 1.5+ consent",
+    ),
+];
 
 fn catalogue() -> &'static Catalogue {
     Catalogue::embedded().expect("catalogue")
@@ -61,9 +96,21 @@ fn every_run_requirement_of_a_role_has_a_case() {
             "{}: no requirement is decided by run",
             role.as_str()
         );
+        let pending: Vec<&str> = PENDING
+            .iter()
+            .filter(|(r, _, _)| *r == role)
+            .map(|(_, id, _)| *id)
+            .collect();
+        for id in &pending {
+            assert!(
+                !covered.contains(id),
+                "{id} has a case in suites/{} now: remove it from PENDING",
+                role.as_str()
+            );
+        }
         let missing: Vec<&str> = required
             .into_iter()
-            .filter(|id| !covered.contains(id))
+            .filter(|id| !covered.contains(id) && !pending.contains(id))
             .collect();
         assert!(
             missing.is_empty(),

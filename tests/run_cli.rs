@@ -187,11 +187,82 @@ fn every_fachdienst_fault_fails_its_requirement_and_nothing_unrelated() {
     every_fault_fails_its_requirement::<FdFault>("kim-fd", |_| &[], |_| "fachdienst");
 }
 
+/// The KIM 1.5 large-mail requirements: their faults run against the cases with a large mail,
+/// the other faults against the rest (the large ones are CPU-heavy: 16 and 30 MB through the
+/// KAS, and no other fault touches the KAS path).
+const KAS_REQUIREMENTS: &[&str] = &[
+    "A_19357",
+    "A_19358",
+    "A_19359",
+    "A_19360",
+    "A_19363",
+    "A_19364",
+    "A_19370",
+    "A_19374",
+    "A_22412",
+    "A_22419",
+    "A_23467",
+    "KOM-LE-A_2004",
+    "A_23171",
+    "A_19366",
+];
+
+/// What a Clientmodul fault also breaks by its nature: one that never uses the KAS cannot
+/// report the KAS's refusals or bring a large mail back.
+fn cm_cascade(f: CmFault) -> &'static [&'static str] {
+    match f {
+        CmFault::LargeMailWithoutKas => &["A_19363", "A_22419", "A_19370", "A_19374", "A_22412"],
+        _ => &[],
+    }
+}
+
+/// `--case` for every kim-cm case with (`large`) or without a large mail.
+fn kim_cm_cases(large: bool) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/kim-cm");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("suites/kim-cm") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("case");
+        if [
+            "send_large",
+            "round_trip_30mb",
+            "send_15mib",
+            "send_over_15mib",
+            "send_text_over_25mib",
+        ]
+        .iter()
+        .any(|p| text.contains(p))
+            != large
+        {
+            continue;
+        }
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .expect("case id")
+            .trim()
+            .to_string();
+        out.push("--case".to_string());
+        out.push(id);
+    }
+    out
+}
+
 #[test]
 fn every_clientmodul_fault_fails_its_requirement_and_nothing_unrelated() {
     let faults = <CmFault as Fault>::all();
-    assert!(faults.len() >= 23, "fault list shrank: {faults:?}");
-    every_fault_fails_its_requirement::<CmFault>("kim-cm", |_| &[], |_| "clientmodul");
+    assert!(faults.len() >= 41, "fault list shrank: {faults:?}");
+    every_fault_fails_its_requirement_with::<CmFault>(
+        "kim-cm",
+        cm_cascade,
+        |_| "clientmodul",
+        |f| {
+            let mut args = ["--timeout", "30", "--jobs", "2"]
+                .map(String::from)
+                .to_vec();
+            args.extend(kim_cm_cases(KAS_REQUIREMENTS.contains(&f.requirement())));
+            args
+        },
+    );
 }
 
 /// The suite's mutation test, the same for every role with a reference system: each fault makes
@@ -201,6 +272,19 @@ fn every_fault_fails_its_requirement<F: Fault + Send>(
     role: &str,
     cascade: fn(F) -> &'static [&'static str],
     transport_of: fn(&Value) -> &'static str,
+) {
+    every_fault_fails_its_requirement_with(role, cascade, transport_of, |_| {
+        vec!["--timeout".to_string(), "5".to_string()]
+    });
+}
+
+/// [`every_fault_fails_its_requirement`] with the run's arguments per fault (timeout, case
+/// selection).
+fn every_fault_fails_its_requirement_with<F: Fault + Send>(
+    role: &str,
+    cascade: fn(F) -> &'static [&'static str],
+    transport_of: fn(&Value) -> &'static str,
+    args_of: fn(F) -> Vec<String>,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = F::all();
@@ -220,7 +304,10 @@ fn every_fault_fails_its_requirement<F: Fault + Send>(
                     let Some(f) = next else { break };
                     let out = dir.join(f.id());
                     let id = f.id().to_string();
-                    let o = kvc_check(&["--role", role, "--fault", &id, "--timeout", "5"], &out);
+                    let extra = args_of(f);
+                    let mut args = vec!["--role", role, "--fault", &id];
+                    args.extend(extra.iter().map(String::as_str));
+                    let o = kvc_check(&args, &out);
                     let transports = f.applies_to();
                     done.push((
                         id,

@@ -59,6 +59,7 @@ pub mod cms;
 pub mod error;
 pub mod files;
 pub mod jwt;
+pub mod kas;
 pub mod keys;
 pub mod message;
 pub mod mime;

@@ -7,6 +7,7 @@
 //! (`kvc_mocks::reference::kim_cm`), started per case with the run's faults.
 
 pub mod expect;
+pub mod kas_view;
 pub mod probes;
 pub mod setup;
 pub mod world;

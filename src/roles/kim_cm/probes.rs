@@ -25,6 +25,13 @@ pub const SEND_FOREIGN_HEADERS: &str = "send_foreign_headers";
 pub const SEND_WITHOUT_DIENSTKENNUNG: &str = "send_without_dienstkennung";
 pub const FETCH: &str = "fetch";
 pub const FETCH_INCOMPLETE_USER: &str = "fetch_incomplete_user";
+pub const SEND_LARGE: &str = "send_large";
+pub const SEND_LARGE_TWICE: &str = "send_large_twice";
+pub const SEND_LARGE_TO_SELF_AND_FETCH: &str = "send_large_to_self_and_fetch";
+pub const ROUND_TRIP_30MB: &str = "round_trip_30mb";
+pub const SEND_15MIB: &str = "send_15mib";
+pub const SEND_OVER_15MIB: &str = "send_over_15mib";
+pub const SEND_TEXT_OVER_25MIB: &str = "send_text_over_25mib";
 
 /// Every probe a kim-cm case may name (`- probe: <name>`).
 pub const NAMES: &[&str] = &[
@@ -35,7 +42,23 @@ pub const NAMES: &[&str] = &[
     SEND_WITHOUT_DIENSTKENNUNG,
     FETCH,
     FETCH_INCOMPLETE_USER,
+    SEND_LARGE,
+    SEND_LARGE_TWICE,
+    SEND_LARGE_TO_SELF_AND_FETCH,
+    ROUND_TRIP_30MB,
+    SEND_15MIB,
+    SEND_OVER_15MIB,
+    SEND_TEXT_OVER_25MIB,
 ];
+
+const MIB: usize = 1024 * 1024;
+
+/// A client mail above the KAS threshold of 15 MiB (A_19357), and the 30 MB one of the
+/// round trip (A_19374).
+pub const LARGE_MAIL_BYTES: usize = 16 * 1024 * 1024;
+pub const ROUND_TRIP_MAIL_BYTES: usize = 30 * 1000 * 1000;
+/// The label of the exchange that records what the recipient found (`send_large`).
+pub const RECIPIENT_VIEW: &str = "recipient's view";
 
 pub const SMTP_SERVICE: &str = "clientmodul-smtp";
 pub const POP3_SERVICE: &str = "clientmodul-pop3";
@@ -65,6 +88,12 @@ pub struct CmTarget {
     pub mta_port: u16,
     pub mailbox_port: u16,
     pub context: KnownContext,
+    /// The CA of the world's services (Fachdienst, KAS).
+    pub fd_ca_pem: String,
+    /// The peer's Fachdienst password and card key: the suite reads what reached the peer as
+    /// the peer would (`send_large`).
+    pub peer_password: String,
+    pub peer_key: Option<kvc_smime::PrivateKeyMaterial>,
 }
 
 impl CmTarget {
@@ -153,6 +182,50 @@ impl CaseProber for CmProber {
                     .await
                 }
                 FETCH => ctx.fetch("fetch", &t.user_name(t.mailbox_port), true).await,
+                SEND_15MIB | SEND_OVER_15MIB => {
+                    // Just under and just over 15 MiB (KOM-LE-A_2004, A_23171), after a small
+                    // mail as the control.
+                    ctx.send("small mail", Auth::Plain, &[&t.peer], &ctx.mail(&[], true))
+                        .await?;
+                    let size = if name == SEND_15MIB {
+                        15 * MIB - 64 * 1024
+                    } else {
+                        15 * MIB + 64 * 1024
+                    };
+                    let mail = ctx.sized_mail(&t.peer, size, false);
+                    ctx.send("mail at the limit", Auth::Plain, &[&t.peer], &mail)
+                        .await
+                }
+                SEND_TEXT_OVER_25MIB => {
+                    ctx.send("small mail", Auth::Plain, &[&t.peer], &ctx.mail(&[], true))
+                        .await?;
+                    let mail = ctx.sized_mail(&t.peer, 25 * MIB + 64 * 1024, true);
+                    ctx.send("text mail over 25 MiB", Auth::Plain, &[&t.peer], &mail)
+                        .await
+                }
+                SEND_LARGE | SEND_LARGE_TWICE => {
+                    let times = if name == SEND_LARGE { 1 } else { 2 };
+                    for n in 1..=times {
+                        let mail = ctx.large_mail(&t.peer, LARGE_MAIL_BYTES, n);
+                        let label = format!("large mail {n}");
+                        ctx.send(&label, Auth::Plain, &[&t.peer], &mail).await?;
+                    }
+                    ctx.recipient_view().await
+                }
+                SEND_LARGE_TO_SELF_AND_FETCH | ROUND_TRIP_30MB => {
+                    let size = if name == ROUND_TRIP_30MB {
+                        ROUND_TRIP_MAIL_BYTES
+                    } else {
+                        LARGE_MAIL_BYTES
+                    };
+                    let mail = ctx.large_mail(&t.me, size, 1);
+                    ctx.send("large mail to self", Auth::Plain, &[&t.me], &mail)
+                        .await?;
+                    ctx.fetch("fetch", &t.user_name(t.mailbox_port), true)
+                        .await?;
+                    ctx.mark_intact(&mail);
+                    Ok(())
+                }
                 FETCH_INCOMPLETE_USER => {
                     ctx.fetch("incomplete user name", &t.me, false).await?;
                     ctx.fetch("complete user name", &t.user_name(t.mailbox_port), false)
@@ -255,6 +328,178 @@ impl Ctx<'_> {
         }
         out.push_str("\r\nGuten Tag,\r\nanbei der Befund von kvc-check.\r\n");
         out.into_bytes()
+    }
+
+    /// A client mail of about `size` bytes to `to`: a text part and a base64 attachment of
+    /// pseudo-random bytes (the same for a given `n`, different between `n`).
+    fn large_mail(&self, to: &str, size: usize, n: u64) -> Vec<u8> {
+        use base64::Engine;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n;
+        let raw: Vec<u8> = (0..size * 3 / 4)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        let mut body = String::with_capacity(b64.len() + b64.len() / 76 * 2 + 512);
+        body.push_str("--kvc-large\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag,\r\nanbei die Bilder.\r\n--kvc-large\r\nContent-Type: application/octet-stream; name=\"bilder.bin\"\r\nContent-Disposition: attachment; filename=\"bilder.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+        for chunk in b64.as_bytes().chunks(76) {
+            body.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+            body.push_str("\r\n");
+        }
+        body.push_str("--kvc-large--\r\n");
+        let mut mail = self.mail(
+            &[
+                ("To", format!("<{to}>")),
+                (
+                    "Content-Type",
+                    "multipart/mixed; boundary=\"kvc-large\"".to_string(),
+                ),
+            ],
+            true,
+        );
+        // Replace the standard body with the large one.
+        if let Some(i) = memchr::memmem::find(&mail, b"\r\n\r\n") {
+            mail.truncate(i + 4);
+        }
+        mail.extend_from_slice(body.as_bytes());
+        mail
+    }
+
+    /// A client mail of exactly `size` bytes: a text part only (`text_only`), or a text part
+    /// and an attachment (as [`Ctx::large_mail`]).
+    fn sized_mail(&self, to: &str, size: usize, text_only: bool) -> Vec<u8> {
+        let mut mail = if text_only {
+            let mut m = self.mail(&[("To", format!("<{to}>"))], true);
+            let line =
+                b"Befundtext Befundtext Befundtext Befundtext Befundtext Befundtext 0123\r\n";
+            while m.len() + line.len() <= size {
+                m.extend_from_slice(line);
+            }
+            m
+        } else {
+            self.large_mail(to, size * 9 / 10, 7)
+        };
+        // Pad or cut to the exact size inside the last line's room.
+        mail.truncate(size.min(mail.len()));
+        while mail.len() < size {
+            mail.push(if mail.len() + 2 == size {
+                b'\r'
+            } else if mail.len() + 1 == size {
+                b'\n'
+            } else {
+                b'x'
+            });
+        }
+        mail
+    }
+
+    /// Whether the last delivered message holds the attachment part of `sent` byte for byte
+    /// (A_19374; the text part before it gets the Vermerke, so the body as a whole differs).
+    fn mark_intact(&self, sent: &[u8]) {
+        let marker = b"\r\n--kvc-large\r\nContent-Type: application/octet-stream";
+        let body = memchr::memmem::find(sent, marker).map_or(sent, |i| &sent[i..]);
+        let exchanges = self.log.exchanges();
+        let Some((index, e)) = exchanges
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, e)| e.probe == self.probe && e.delivered.is_some())
+        else {
+            return;
+        };
+        let intact = e
+            .delivered
+            .as_ref()
+            .is_some_and(|d| memchr::memmem::find(&d.data, body).is_some());
+        let mut e = e.clone();
+        e.facts
+            .insert("sent_attachment_intact".into(), intact.to_string());
+        e.facts
+            .insert("sent_attachment_bytes".into(), body.len().to_string());
+        self.log.update(index, e);
+    }
+
+    /// What reached the peer, read as the peer reads it: every message in the peer's
+    /// Fachdienst mailbox opened with the peer's card key, its KIM-Attachment structure
+    /// followed to the KAS, the data decrypted with `k` and hashed (A_19357..A_19365). One
+    /// exchange per message, with what was found as facts (no key is recorded).
+    async fn recipient_view(&self) -> Result<(), String> {
+        let t = self.target;
+        let Some(key) = &t.peer_key else {
+            self.note(
+                POP3_SERVICE,
+                RECIPIENT_VIEW,
+                "open",
+                "no key of the peer".into(),
+            );
+            return Ok(());
+        };
+        let tls = client_tls_config(false, &t.fd_ca_pem).map_err(|e| e.to_string())?;
+        let name = server_name(&t.fd_host).map_err(|e| e.to_string())?;
+        let addr = tokio::net::lookup_host((t.fd_host.as_str(), t.mailbox_port))
+            .await
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or("the Fachdienst host resolves to no address")?;
+        let mut c = match MailClient::connect("Fachdienst", addr, &name, tls).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.note(POP3_SERVICE, RECIPIENT_VIEW, "connect", e.to_string());
+                return Ok(());
+            }
+        };
+        let login = async {
+            c.pop3_expect("greeting").await?;
+            c.pop3_cmd(&format!("USER {}", t.peer)).await?;
+            c.pop3_cmd_masked(&format!("PASS {}", t.peer_password), "PASS ****")
+                .await?;
+            c.pop3_cmd("STAT").await
+        };
+        let stat = match login.await {
+            Ok(s) => s,
+            Err(e) => {
+                self.note(POP3_SERVICE, RECIPIENT_VIEW, "login", e.to_string());
+                return Ok(());
+            }
+        };
+        let count: usize = stat
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        for n in 1..=count {
+            let raw = match c.pop3_cmd(&format!("RETR {n}")).await {
+                Ok(_) => c
+                    .pop3_multiline(256 * 1024 * 1024)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let mut e = ProbeExchange {
+                probe: self.probe.to_string(),
+                label: RECIPIENT_VIEW.into(),
+                service: "fachdienst-pop3".into(),
+                request: format!("message {n} of {}", t.peer),
+                at_ms: self.started.elapsed().as_millis() as u64,
+                ..ProbeExchange::default()
+            };
+            match raw {
+                Ok(raw) => {
+                    e.status = 200;
+                    e.body_len = raw.len();
+                    let facts = super::kas_view::inspect(&raw, key, &t.peer, &t.fd_ca_pem).await;
+                    e.facts.extend(facts);
+                }
+                Err(err) => e.note = Some(err),
+            }
+            self.log.push(e);
+        }
+        let _ = c.pop3_cmd("QUIT").await;
+        Ok(())
     }
 
     async fn connect(&self, addr: std::net::SocketAddr) -> Result<MailClient, String> {

@@ -16,6 +16,30 @@ pub struct KimCmSetup {
     /// Messages in the Fachdienst mailbox of the client system's account, in order.
     #[serde(default)]
     pub mailbox: Vec<Served>,
+    #[serde(default)]
+    pub kas: KasSetup,
+}
+
+/// The KAS's scripted answers for one case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KasSetup {
+    /// Every add_Attachment is answered with this status (e.g. 500, 507).
+    #[serde(default)]
+    pub upload_status: Option<u16>,
+    /// Every read_Attachment is answered with this status (e.g. 404, 429).
+    #[serde(default)]
+    pub read_status: Option<u16>,
+}
+
+impl KasSetup {
+    pub fn faults(&self) -> kvc_mocks::kim::kas::KasFaults {
+        kvc_mocks::kim::kas::KasFaults {
+            upload_status: self.upload_status,
+            read_status: self.read_status,
+            ..Default::default()
+        }
+    }
 }
 
 impl KimCmSetup {
@@ -98,6 +122,10 @@ pub enum Served {
     NotKomLe,
     /// A valid message whose X-KOM-LE-Version names a version nobody supports (`9.9`).
     UnsupportedVersion,
+    /// A plain mail that carries X-KOM-LE-Version: outside the S/MIME profile.
+    KomLeHeaderNotSmime,
+    /// A KIM 1.5 message with two KIM-Attachment structures.
+    TwoAttachmentStructures,
 }
 
 impl Served {
@@ -108,6 +136,8 @@ impl Served {
             Served::WrongRecipient => "wrong-recipient",
             Served::NotKomLe => "not-kom-le",
             Served::UnsupportedVersion => "unsupported-version",
+            Served::KomLeHeaderNotSmime => "kom-le-header-not-smime",
+            Served::TwoAttachmentStructures => "two-attachment-structures",
         }
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use der::Encode;
 use kvc_mocks::TlsPki;
+use kvc_mocks::kim::dns::{DnsConfig, DnsMock, DnsService};
+use kvc_mocks::kim::kas::{KasAccount, KasApi, KasConfig, KasMock};
 use kvc_mocks::kim::konnektor::client::KonnektorContext;
 use kvc_mocks::kim::konnektor::{InsertedCard, KnownContext, KonnektorConfig, KonnektorMock};
 use kvc_mocks::kim::practices::{MUSTERFRAU, Practice, ROSENSTRAUCH};
@@ -17,6 +19,7 @@ use kvc_mocks::kim::served_messages::{self, KomLeVariant, Party};
 use kvc_mocks::kim::vzd::{KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry};
 use kvc_mocks::mail::{Account, MailServer, MailServerConfig};
 use kvc_mocks::probe::ProbeLog;
+use kvc_mocks::reference::kim_cm::kas::KasLink;
 use kvc_mocks::reference::kim_cm::{CmConfig, CmFault, ReferenceCm};
 use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 
@@ -43,6 +46,15 @@ pub fn case_context() -> KnownContext {
 
 /// A KIM address that has no entry in the VZD.
 pub const UNKNOWN_RECIPIENT: &str = "praxis.unbekannt@kim.telematik-test";
+
+/// Where one case's mocks listen, for the reference Clientmodul.
+struct Backends {
+    sds_url: String,
+    vzd_url: String,
+    mta: std::net::SocketAddr,
+    mailbox: std::net::SocketAddr,
+    kas: KasLink,
+}
 
 /// One KIM account of the world: its practice, card and Fachdienst password.
 #[derive(Clone)]
@@ -270,7 +282,16 @@ impl KimCmHost {
                 Served::Valid | Served::UnsupportedVersion => KomLeVariant::Valid,
                 Served::TamperedSignature => KomLeVariant::TamperedSignature,
                 Served::WrongRecipient => KomLeVariant::WrongRecipient,
-                Served::NotKomLe => KomLeVariant::NotKomLe,
+                Served::NotKomLe | Served::KomLeHeaderNotSmime => KomLeVariant::NotKomLe,
+                Served::TwoAttachmentStructures => KomLeVariant::TwoAttachmentStructures {
+                    attachment_json: serde_json::json!({
+                        "link": "https://localhost:9/attachments/v2.4/attachment/kvc-check-none",
+                        "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                        "hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                        "size": 1,
+                    })
+                    .to_string(),
+                },
             };
             let mut raw = served_messages::build(
                 &variant,
@@ -285,6 +306,11 @@ impl KimCmHost {
                 &format!("kvc-check-served-{}-{}@kim.telematik-test", i + 1, s.name()),
             )
             .map_err(|e| format!("building the served message `{}`: {e}", s.name()))?;
+            if *s == Served::KomLeHeaderNotSmime {
+                let mut with = b"X-KOM-LE-Version: 1.0\r\n".to_vec();
+                with.extend_from_slice(&raw);
+                raw = with;
+            }
             if *s == Served::UnsupportedVersion {
                 let text = String::from_utf8_lossy(&raw).replacen(
                     "X-KOM-LE-Version: 1.0",
@@ -308,12 +334,21 @@ impl KimCmHost {
     /// The reference Clientmodul of one case, pointed at its mocks, with the run's faults.
     async fn start_reference(
         &self,
-        sds_url: &str,
-        vzd_url: &str,
-        mta: std::net::SocketAddr,
-        mailbox: std::net::SocketAddr,
+        at: Backends,
+        case: &Case,
         world: &CaseWorld,
     ) -> Result<ReferenceCm, String> {
+        let Backends {
+            sds_url,
+            vzd_url,
+            mta,
+            mailbox,
+            kas,
+        } = at;
+        // The profile of the case is the Clientmodul's: KIM 1.0 has no KAS and a 15 MiB limit
+        // (A_23171); KIM 1.5 moves client mails above 15 MiB to the KAS (A_19357) up to
+        // maxMailSize (AccountManager.yaml: 734003200).
+        let kim15 = case.profile == crate::rules::Profile::Kim15;
         let faults = self
             .faults
             .lock()
@@ -322,19 +357,26 @@ impl KimCmHost {
         let default = KnownContext::default();
         ReferenceCm::start(
             CmConfig {
-                konnektor_sds_url: sds_url.to_string(),
+                konnektor_sds_url: sds_url,
                 konnektor_context: KonnektorContext {
                     mandant_id: default.mandant_id,
                     client_system_id: default.client_system_id,
                     workplace_id: default.workplace_id,
                 },
-                vzd_url: vzd_url.to_string(),
+                vzd_url,
                 vzd_base_dn: VZD_BASE_DN.to_string(),
                 ca_pem: self.tls.ca_pem().to_string(),
                 kom_le_version: "1.0".into(),
-                max_client_mail_bytes: 15 * 1024 * 1024,
+                max_client_mail_bytes: match (kim15, faults.as_slice()) {
+                    (true, _) => 734_003_200,
+                    (false, f) if f.contains(&CmFault::LimitTooLow) => 10 * 1024 * 1024,
+                    (false, f) if f.contains(&CmFault::NoSizeLimit) => 64 * 1024 * 1024,
+                    (false, _) => 15 * 1024 * 1024,
+                },
+                kas: kim15.then_some(kas),
+                kas_threshold_bytes: 15 * 1024 * 1024,
                 data_time_to_live_days: 90,
-                backend_timeout: Duration::from_secs(10),
+                backend_timeout: Duration::from_secs(30),
                 idle_timeout: world.idle_timeout,
                 faults,
                 default_mailbox: Some(("localhost".into(), mailbox.port())),
@@ -508,11 +550,51 @@ impl MockHost for KimCmHost {
             .await
             .map_err(|e| format!("starting the mock Fachdienst: {e}"))?;
             let (mta, mailbox) = (fachdienst.smtp_addr(), fachdienst.pop3_addr());
+            let kas = KasMock::start(
+                KasConfig {
+                    accounts: [&self.me, &self.peer]
+                        .iter()
+                        .map(|a| KasAccount::new(a.practice.mail, &a.password))
+                        .collect(),
+                    api: KasApi::V2_4,
+                    max_attachment_bytes: 734_003_200,
+                    faults: setup.kas.faults(),
+                    ..KasConfig::default()
+                },
+                &self.tls,
+            )
+            .await
+            .map_err(|e| format!("starting the mock KAS: {e}"))?;
+            let dns = DnsMock::start(DnsConfig {
+                services: vec![DnsService {
+                    name: "kas".into(),
+                    host: self.tls.host().to_string(),
+                    port: kas.addr().port(),
+                    path: KasApi::V2_4.base_path().into(),
+                }],
+                ..DnsConfig::default()
+            })
+            .await
+            .map_err(|e| format!("starting the mock DNS: {e}"))?;
+            let kas_link = KasLink {
+                dns: dns.addr(),
+                domain: "kim.telematik-test".into(),
+            };
             let reference = match &self.vendor {
                 Some(_) => None,
                 None => Some(
-                    self.start_reference(&sds_url, &vzd_url, mta, mailbox, &world)
-                        .await?,
+                    self.start_reference(
+                        Backends {
+                            sds_url: sds_url.clone(),
+                            vzd_url: vzd_url.clone(),
+                            mta,
+                            mailbox,
+                            kas: kas_link,
+                        },
+                        case,
+                        &world,
+                    )
+                    .await?,
                 ),
             };
             let log = ProbeLog::new();
@@ -520,6 +602,8 @@ impl MockHost for KimCmHost {
             mocks.push(Box::new(konnektor))?;
             mocks.push(Box::new(vzd))?;
             mocks.push(Box::new(fachdienst))?;
+            mocks.push(Box::new(kas))?;
+            mocks.push(Box::new(dns))?;
             mocks.push(Box::new(log.clone()))?;
             let context = case_context();
             let (cm_name, cm_ca_pem, smtp, pop3) = match (&self.vendor, &reference) {
@@ -549,6 +633,13 @@ impl MockHost for KimCmHost {
                 mta_port: mta.port(),
                 mailbox_port: mailbox.port(),
                 context,
+                fd_ca_pem: self.tls.ca_pem().to_string(),
+                peer_password: self.peer.password.clone(),
+                peer_key: self
+                    .peer
+                    .card
+                    .key(CardKeyRole::Enc)
+                    .map(|k| k.rsa.to_key_material("C.ENC of the peer")),
             };
             Ok(StartedMocks {
                 mocks,

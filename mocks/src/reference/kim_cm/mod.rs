@@ -9,6 +9,7 @@
 //! configuration.
 
 mod faults;
+pub mod kas;
 mod pop3;
 mod receive;
 mod send;
@@ -69,6 +70,10 @@ pub struct CmConfig {
     /// The Fachdienst MTA (`host`, `port`) the receive path's DSNs go to: the POP3 user name
     /// names only the mailbox.
     pub dsn_mta: Option<(String, u16)>,
+    /// Where it finds the KAS (KIM 1.5); `None`: no large mails (kim-1.0).
+    pub kas: Option<kas::KasLink>,
+    /// A client mail larger than this goes through the KAS (A_19357: 15 MiB).
+    pub kas_threshold_bytes: usize,
     /// Ports of its SMTP and POP3 servers (0 = any free port).
     pub smtp_port: u16,
     pub pop3_port: u16,

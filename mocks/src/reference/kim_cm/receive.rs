@@ -165,7 +165,10 @@ fn integrity_dsn(me: &str, sender: &str, original: &[(String, String)], code: &s
 
 fn decryption_failed(config: &CmConfig, raw: &[u8], result_id: &str) -> Received {
     let (code, text) = texts::decryption_error(result_id);
-    let mut extra = vec![("X-KIM-Fehlermeldung".to_string(), code.to_string())];
+    let mut extra = Vec::new();
+    if !config.has(CmFault::NoFehlermeldung) {
+        extra.push(("X-KIM-Fehlermeldung".to_string(), code.to_string()));
+    }
     if !config.has(CmFault::NoDecryptionResult) {
         extra.push(("X-KIM-DecryptionResult".to_string(), result_id.to_string()));
     }
@@ -212,6 +215,9 @@ pub(crate) async fn receive(
 ) -> Received {
     let (outer, _) = fields(raw);
     let Some(version) = get(&outer, "X-KOM-LE-Version").map(str::trim) else {
+        if config.has(CmFault::TreatsPlainAsKomLe) {
+            return decryption_failed(config, raw, "02");
+        }
         // A_21390: no X-KOM-LE-Version, no KOM-LE message: delivered as it came.
         return Received {
             delivered: raw.to_vec(),
@@ -237,6 +243,13 @@ pub(crate) async fn receive(
         return decryption_failed(config, raw, "03");
     };
     let Ok(envelope) = kvc_smime::message::cms_from_message(raw, "KOM-LE message") else {
+        if config.has(CmFault::ProcessesNonProfile) {
+            return Received {
+                delivered: raw.to_vec(),
+                dsn: None,
+            };
+        }
+        // KOM-LE-A_2042: outside the S/MIME profile: not processed, reported as wrong format.
         return decryption_failed(config, raw, "02");
     };
     let plain = match konnektor.decrypt_document(handle, &envelope).await {
@@ -266,10 +279,21 @@ pub(crate) async fn receive(
         Err(KonnektorError::Fault { code, .. }) => texts::integrity_result(code),
         Err(_) => "06",
     };
+    // A KIM 1.5 message whose client mail is on the KAS (A_19369..A_19374).
+    let inner = if ok_integrity(integrity) {
+        match fetch_from_kas(config, me, raw, &inner).await {
+            Kas::NotThere => inner,
+            Kas::Fetched(_) if config.has(CmFault::DeliversReduced) => inner,
+            Kas::Fetched(mail) => mail,
+            Kas::Failed(received) => return received,
+        }
+    } else {
+        inner
+    };
     let (inner_fields, inner_body) = fields(&inner);
     let mut delivered = trace_fields(config, &outer);
     delivered.extend_from_slice(b"X-KIM-DecryptionResult: 00\r\n");
-    let ok = integrity == "01" || integrity == "07";
+    let ok = ok_integrity(integrity);
     if !(ok && config.has(CmFault::NoIntegrityResult)) {
         delivered
             .extend_from_slice(format!("X-KIM-IntegrityCheckResult: {integrity}\r\n").as_bytes());
@@ -330,6 +354,104 @@ pub(crate) async fn receive(
         )
     });
     Received { delivered, dsn }
+}
+
+fn ok_integrity(code: &str) -> bool {
+    code == "01" || code == "07"
+}
+
+/// What the KAS part of a received message gave.
+enum Kas {
+    /// No KIM-Attachment structure: the client mail is inside.
+    NotThere,
+    /// The client mail, downloaded, decrypted and its hash checked.
+    Fetched(Vec<u8>),
+    /// What the client system gets instead.
+    Failed(Received),
+}
+
+/// A_19369..A_19374: download, decrypt and check the client mail a KIM-Attachment structure
+/// points to.
+async fn fetch_from_kas(config: &CmConfig, me: &str, raw: &[u8], inner: &[u8]) -> Kas {
+    use base64::Engine;
+    let structures = super::kas::attachment_structures(inner);
+    let error = |subject: &str, code: &str, text: &str| {
+        let extra = vec![("X-KIM-Fehlermeldung".to_string(), code.to_string())];
+        Kas::Failed(Received {
+            delivered: error_mail(raw, subject, &extra, text),
+            dsn: None,
+        })
+    };
+    let s = match structures.as_slice() {
+        [] => return Kas::NotThere,
+        [one] => one,
+        [first, ..] if config.has(CmFault::ProcessesAmbiguous) => first,
+        _ => {
+            return Kas::Failed(Received {
+                delivered: error_mail(
+                    raw,
+                    texts::SUBJECT_KAS_AMBIGUOUS,
+                    &[],
+                    texts::TEXT_KAS_AMBIGUOUS,
+                ),
+                dsn: None,
+            });
+        }
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let Some(link) = s["link"].as_str() else {
+        return error(
+            texts::SUBJECT_KAS_DOWNLOAD,
+            texts::FEHLERMELDUNG_KAS_DOWNLOAD,
+            "Die KIM-Attachment-Struktur nennt keinen link.",
+        );
+    };
+    let data = match super::kas::download(&config.ca_pem, link, me, config.backend_timeout).await {
+        Ok(d) => d,
+        Err(f) if f.status != 429 && config.has(CmFault::DownloadFailureUnreported) => {
+            return Kas::NotThere;
+        }
+        Err(f) if f.status == 429 && !config.has(CmFault::LimitAs4006) => {
+            return error(
+                texts::SUBJECT_KAS_DOWNLOAD,
+                texts::FEHLERMELDUNG_KAS_LIMIT,
+                &format!("Der Anhang {s} konnte nicht abgerufen werden."),
+            );
+        }
+        Err(f) => {
+            return error(
+                texts::SUBJECT_KAS_DOWNLOAD,
+                texts::FEHLERMELDUNG_KAS_DOWNLOAD,
+                &format!(
+                    "Die E-Mail-Daten konnten nicht heruntergeladen werden: {}",
+                    f.message
+                ),
+            );
+        }
+    };
+    let plain = match s["k"]
+        .as_str()
+        .and_then(|k| b64.decode(k).ok())
+        .and_then(|key| kvc_smime::kas::open(&data, &key).ok())
+    {
+        Some(p) => p,
+        None => {
+            return error(
+                texts::SUBJECT_KAS_DECRYPT,
+                texts::FEHLERMELDUNG_KAS_DECRYPT,
+                texts::SUBJECT_KAS_DECRYPT,
+            );
+        }
+    };
+    let hash = s["hash"].as_str().and_then(|h| b64.decode(h).ok());
+    if hash.as_deref() != Some(&kvc_smime::kas::hash(&plain)[..]) {
+        return error(
+            texts::SUBJECT_KAS_DOWNLOAD,
+            texts::FEHLERMELDUNG_KAS_HASH,
+            texts::HASH_MISMATCH_REPLACEMENT,
+        );
+    }
+    Kas::Fetched(plain)
 }
 
 #[cfg(test)]

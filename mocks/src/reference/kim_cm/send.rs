@@ -250,11 +250,11 @@ fn recipient_emails(all: &[Addressee]) -> Result<Vec<u8>, Refusal> {
 async fn compose(
     config: &CmConfig,
     user: &CmUserName,
-    raw: &[u8],
+    inner: &[u8],
     sender: &Addressee,
     recipients: &[Addressee],
+    kas_size: Option<usize>,
 ) -> Result<Vec<u8>, Refusal> {
-    let inner = sanitise(config, raw, &sender.address, recipients);
     let context = if config.has(CmFault::ContextFromConfig) {
         config.konnektor_context.clone()
     } else {
@@ -291,7 +291,7 @@ async fn compose(
     let signed = konnektor
         .sign_document(
             &handle,
-            &komle_signed_input(&inner),
+            &komle_signed_input(inner),
             (!config.has(CmFault::SignWithoutRecipientEmails)).then_some(&emails[..]),
         )
         .await
@@ -309,11 +309,11 @@ async fn compose(
         )
         .await
         .map_err(|e| transient("Konnektor EncryptDocument", e))?;
-    Ok(outer(config, &inner, &envelope))
+    Ok(outer(config, inner, &envelope, kas_size))
 }
 
 /// The outer KOM-LE message with the Clientmodul's own fields.
-fn outer(config: &CmConfig, inner: &[u8], envelope: &[u8]) -> Vec<u8> {
+fn outer(config: &CmConfig, inner: &[u8], envelope: &[u8], kas_size: Option<usize>) -> Vec<u8> {
     let cm_version = if config.has(CmFault::MalformedCmVersion) {
         "kvc-check reference 1.0".to_string()
     } else {
@@ -345,7 +345,17 @@ fn outer(config: &CmConfig, inner: &[u8], envelope: &[u8]) -> Vec<u8> {
         let subject = header.get("Subject").unwrap_or("").to_string();
         overrides.push(("Subject".to_string(), subject));
     }
-    komle_outer_message(inner, &config.kom_le_version, envelope, &overrides, &omit)
+    // X-KOM-LE-Version 1.5 exactly when the KAS carries the client mail (KOM-LE-A_2100).
+    let version = match kas_size {
+        Some(size) => {
+            if !config.has(CmFault::NoKasSizeHeader) {
+                overrides.push(("X-KIM-KAS-Size".to_string(), size.to_string()));
+            }
+            "1.5"
+        }
+        None => config.kom_le_version.as_str(),
+    };
+    komle_outer_message(inner, version, envelope, &overrides, &omit)
 }
 
 /// Hands `message` to the Fachdienst MTA named in the user name, authenticated as the user.
@@ -423,7 +433,8 @@ pub(crate) async fn auth_plain(
         .map_err(|e| e.to_string())
 }
 
-/// The whole send of one client mail: compose, then submit; the reply for the client system.
+/// The whole send of one client mail: sanitise, move a large one to the KAS, compose, submit;
+/// the reply for the client system.
 pub(crate) async fn send(
     config: &CmConfig,
     user: &CmUserName,
@@ -432,9 +443,132 @@ pub(crate) async fn send(
     recipients: &[Addressee],
     raw: &[u8],
 ) -> Result<(), Refusal> {
-    let message = compose(config, user, raw, sender, recipients).await?;
+    // Header edits happen before an upload (A_19363).
+    let inner = sanitise(config, raw, &sender.address, recipients);
     let rcpt: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
+    let (inner, kas_size) = match &config.kas {
+        Some(link)
+            if raw.len() > config.kas_threshold_bytes
+                && !config.has(CmFault::LargeMailWithoutKas) =>
+        {
+            let size = inner.len();
+            let reduced =
+                to_kas(config, link, user, password, &sender.address, &rcpt, &inner).await?;
+            (reduced, Some(size))
+        }
+        _ => (inner, None),
+    };
+    let message = compose(config, user, &inner, sender, recipients, kas_size).await?;
     submit(config, user, password, &sender.address, &rcpt, &message).await
+}
+
+/// A_19357..A_19365: the whole client mail sealed (fresh key and IV), uploaded, and the client
+/// mail reduced to its header and the KIM-Attachment structure.
+async fn to_kas(
+    config: &CmConfig,
+    link: &super::kas::KasLink,
+    user: &CmUserName,
+    password: &str,
+    sender: &str,
+    rcpt: &[String],
+    inner: &[u8],
+) -> Result<Vec<u8>, Refusal> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut sealed =
+        kvc_smime::kas::seal(inner).map_err(|e| transient("sealing for the KAS", e))?;
+    if config.has(CmFault::FixedKasKey) {
+        sealed = kvc_smime::kas::seal_with(inner, &[7u8; 32], &[7u8; kvc_smime::kas::IV_BYTES])
+            .map_err(|e| transient("sealing for the KAS", e))?;
+    }
+    let upload: &[u8] = if config.has(CmFault::UploadsPlaintext) {
+        inner
+    } else {
+        &sealed.data
+    };
+    let (header, _) = split(inner);
+    let message_id = header.get("Message-ID").unwrap_or("").to_string();
+    let ttl = Duration::from_secs(u64::from(config.data_time_to_live_days) * 86_400);
+    let expires = rfc5322_date(SystemTime::now() + ttl);
+    let uploaded = super::kas::upload(
+        link,
+        &config.ca_pem,
+        &user.address,
+        password,
+        &message_id,
+        rcpt,
+        &expires,
+        upload,
+        config.backend_timeout,
+    )
+    .await;
+    let shared_link = match uploaded {
+        Ok(l) if config.has(CmFault::WrongLink) => format!("{}0", l.trim_end_matches('/')),
+        Ok(l) => l,
+        // A_22419: the KAS has no room: 521, and the MTA connection (not opened yet) is not used.
+        Err(f) if f.status == 507 && !config.has(CmFault::Kas507As451) => {
+            return Err(Refusal(format!(
+                "521 5.3.4 the KAS refused the mail data (507: {})",
+                f.message
+            )));
+        }
+        Err(f) => {
+            // A_19363: the sender is told by an unsigned, unencrypted DSN; the original is not sent.
+            if !config.has(CmFault::NoUploadFailureDsn) {
+                let dsn = upload_failed_dsn(sender, &header, &f.message);
+                let _ = submit(config, user, password, sender, &[sender.to_string()], &dsn).await;
+            }
+            return Err(Refusal(format!(
+                "451 4.3.0 the mail data could not be stored on the KAS: {}",
+                f.message
+            )));
+        }
+    };
+    let mut structure = serde_json::json!({
+        "link": shared_link,
+        "k": b64.encode(sealed.key),
+        "hash": b64.encode(sealed.hash),
+        "size": sealed.size,
+    });
+    if config.has(CmFault::StructureWithoutHash)
+        && let Some(o) = structure.as_object_mut()
+    {
+        o.remove("hash");
+    }
+    let mut reduced = Header {
+        fields: header
+            .fields
+            .iter()
+            .filter(|(n, _)| {
+                ![
+                    "Content-Type",
+                    "Content-Transfer-Encoding",
+                    "Content-Disposition",
+                ]
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(n))
+            })
+            .cloned()
+            .collect(),
+    };
+    reduced.set("MIME-Version", "1.0".into());
+    reduced.set("Content-Type", "text/plain; charset=utf-8".into());
+    reduced.set("Content-Disposition", "x-kas".into());
+    Ok(reduced.bytes(format!("{structure}\r\n").as_bytes()))
+}
+
+/// The DSN of a failed KAS upload (A_19363): unsigned, unencrypted, naming the mail and the
+/// KAS's message as `Fehlertext: <message>`.
+fn upload_failed_dsn(sender: &str, original: &Header, message: &str) -> Vec<u8> {
+    let boundary = format!("kvc-check-dsn-{}", uuid::Uuid::new_v4().simple());
+    format!(
+        "From: <{sender}>\r\nTo: <{sender}>\r\nDate: {}\r\nMessage-ID: <{}@kvc-check-cm.kim.telematik-test>\r\nSubject: Nachricht nicht zugestellt: {}\r\nX-KIM-Fehlermeldung: 4002\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nDie E-Mail-Daten der Nachricht {} konnten nicht zum KAS übertragen werden.\r\nFehlertext: {message}\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; kvc-check-cm.kim.telematik-test\r\n\r\nFinal-Recipient: rfc822; {sender}\r\nAction: failed\r\nStatus: 4.3.0\r\n--{boundary}--\r\n",
+        rfc5322_date(SystemTime::now()),
+        uuid::Uuid::new_v4(),
+        original.get("Subject").unwrap_or(""),
+        original.get("Message-ID").unwrap_or(""),
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]

@@ -16,6 +16,16 @@ use super::{CmConfig, CmFault};
 use crate::net::lineio::{LineRead, read_line, read_line_chunk, write_all_timeout};
 
 const MAX_LINE: usize = 4096;
+/// A_19366-02: the largest client mail without attachments under KIM 1.5 (25 MiB).
+const TEXT_LIMIT_BYTES: usize = 25 * 1024 * 1024;
+
+/// Whether a client mail carries attachments: a multipart body with a part that is not text.
+fn has_attachments(mail: &[u8]) -> bool {
+    let head_end = memchr::memmem::find(mail, b"\r\n\r\n").unwrap_or(mail.len());
+    let head = String::from_utf8_lossy(&mail[..head_end]).to_ascii_lowercase();
+    head.contains("content-type: multipart/")
+        && memchr::memmem::find(&mail[head_end..], b"Content-Disposition: attachment").is_some()
+}
 /// After this many refused commands the session ends.
 const MAX_ERRORS: usize = 20;
 
@@ -317,6 +327,16 @@ async fn data(io: &mut Io, config: &CmConfig, s: &mut Session) -> std::io::Resul
             config.max_client_mail_bytes
         ));
     };
+    // A_19366: with the KAS, a client mail without attachments may still not exceed 25 MiB.
+    if config.kas.is_some()
+        && mail.len() > TEXT_LIMIT_BYTES
+        && !has_attachments(&mail)
+        && !config.has(CmFault::NoTextLimit)
+    {
+        return Ok(format!(
+            "552 5.3.4 a message without attachments may not exceed {TEXT_LIMIT_BYTES} bytes"
+        ));
+    }
     Ok(
         match send::send(config, &user, &password, &sender, &recipients, &mail).await {
             Ok(()) => "250 2.0.0 message signed, encrypted and handed to the Fachdienst".into(),

@@ -64,13 +64,24 @@ pub fn config_from_kim_ti(file: &Path, faults: Vec<CmFault>) -> Result<CmConfig,
         vzd_base_dn: text(&v, &["vzd", "base_dn"], file)?.to_string(),
         ca_pem,
         kom_le_version: "1.0".into(),
-        max_client_mail_bytes: 15 * 1024 * 1024,
+        max_client_mail_bytes: 700 * 1024 * 1024,
         data_time_to_live_days: 90,
-        backend_timeout: Duration::from_secs(10),
+        backend_timeout: Duration::from_secs(30),
         idle_timeout: Duration::from_secs(60),
         faults,
         default_mailbox: v["fachdienst"]["pop3"].as_str().and_then(host_port),
         dsn_mta: v["fachdienst"]["mta"].as_str().and_then(host_port),
+        kas: v["fachdienst"]["dns"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .map(|dns| super::kas::KasLink {
+                dns,
+                domain: v["fachdienst"]["domain"]
+                    .as_str()
+                    .unwrap_or("kim.telematik-test")
+                    .to_string(),
+            }),
+        kas_threshold_bytes: 15 * 1024 * 1024,
         smtp_port: 0,
         pop3_port: 0,
     })

@@ -55,3 +55,20 @@ pub fn integrity_result(konnektor_code: u32) -> &'static str {
         _ => "06",
     }
 }
+
+/// A_19370-04: the subject of the error mail when the mail data cannot be downloaded.
+pub const SUBJECT_KAS_DOWNLOAD: &str = "Die E-Mail-Daten konnten nicht heruntergeladen werden";
+/// A_19371-04: the subject of the error mail when the downloaded data does not decrypt.
+pub const SUBJECT_KAS_DECRYPT: &str = "Abgerufene E-Mail-Daten konnten nicht entschlüsselt werden";
+/// A_19369-02: subject and text when a message holds more than one KIM-Attachment structure.
+pub const SUBJECT_KAS_AMBIGUOUS: &str =
+    "Nachricht konnte aufgrund uneindeutiger Informationen nicht abgerufen werden";
+pub const TEXT_KAS_AMBIGUOUS: &str =
+    "Nachricht konnte aufgrund uneindeutiger Informationen nicht abgerufen werden.";
+/// A_19372-03: the text that replaces the content when the hash of the downloaded data differs.
+pub const HASH_MISMATCH_REPLACEMENT: &str = "Beim Empfang dieser KIM Nachricht wurde eine Sicherheitsverletzung erkannt. Dies kann eine technisches Ursache haben oder auf eine missbräuchliche Nutzung des KIM Dienstes hinweisen. Zu Ihrem Schutz wurde der Inhalt dieser Nachricht durch diesen Text ausgetauscht. Der Absender wurde über diesen Vorfall informiert. Bitte antworten Sie nicht auf diese Nachricht. Sie können diese Nachricht löschen.";
+/// Tab_Fehlercodes (A_20650-05): download failed, decrypt failed, hash mismatch, KAS 429.
+pub const FEHLERMELDUNG_KAS_DOWNLOAD: &str = "4006";
+pub const FEHLERMELDUNG_KAS_DECRYPT: &str = "4007";
+pub const FEHLERMELDUNG_KAS_HASH: &str = "4012";
+pub const FEHLERMELDUNG_KAS_LIMIT: &str = "4013";

@@ -243,6 +243,9 @@ pub struct SenderInformed {
     pub requirement: Decides,
     pub to: String,
     pub header: String,
+    /// The notice follows a send, not a delivery (A_19363): no delivered message is needed.
+    #[serde(default)]
+    pub on_send: bool,
 }
 
 impl Expect for SenderInformed {
@@ -259,7 +262,7 @@ impl Expect for SenderInformed {
                 self.to, self.header
             ),
         );
-        if !scope.own.iter().any(|m| m.delivered) {
+        if !self.on_send && !scope.own.iter().any(|m| m.delivered) {
             out.checks.push(judge.error(
                 "the Clientmodul delivered nothing to the client system: the message was not received",
             ));

@@ -17,6 +17,7 @@ vocabulary! {
     /// What must hold on what a kim-cm case observed (`expect:` keys).
     pub enum KimCmExpectation {
         "reply" => Reply(replies::ReplyIs),
+        "facts_differ" => FactsDiffer(replies::FactsDiffer),
         "konnektor_calls" => KonnektorCalls(konnektor::KonnektorCalls),
         "sent_inner_header" => SentInnerHeader(messages::SentInnerHeader),
         "delivered" => Delivered(messages::DeliveredMessages),

@@ -35,6 +35,11 @@ pub struct ReplyIs {
     /// Text the reply must contain (case-insensitive).
     #[serde(default)]
     pub contains: Option<String>,
+    /// A fact the probe recorded on the exchange, and the value it must have.
+    #[serde(default)]
+    pub fact: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
     #[serde(default)]
     pub control: Option<Step>,
 }
@@ -59,6 +64,9 @@ fn codes(status: &[u16]) -> String {
 
 impl Expect for ReplyIs {
     fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
+        if self.fact.is_some() != self.value.is_some() {
+            return Err("reply: `fact` and `value` go together".into());
+        }
         if self.status.is_empty() || self.control.as_ref().is_some_and(|c| c.status.is_empty()) {
             return Err("reply: `status` lists no code".into());
         }
@@ -77,6 +85,9 @@ impl Expect for ReplyIs {
         );
         if let Some(c) = &self.contains {
             expected.push_str(&format!(" and contains `{c}`"));
+        }
+        if let (Some(f), Some(v)) = (&self.fact, &self.value) {
+            expected.push_str(&format!("; {f} = {v}"));
         }
         if let Some(c) = &self.control {
             expected.push_str(&format!(
@@ -124,7 +135,11 @@ impl Expect for ReplyIs {
             return;
         };
         let text = e.body_excerpt.clone().unwrap_or_default();
-        let observed = format!("{}\nreply: {text}", e.summary());
+        let mut observed = format!("{}\nreply: {text}", e.summary());
+        if !e.facts.is_empty() {
+            let facts: Vec<String> = e.facts.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            observed.push_str(&format!("\nfacts: {}", facts.join("; ")));
+        }
         if e.status == 0 {
             out.checks.push(judge.error(observed));
             return;
@@ -133,12 +148,77 @@ impl Expect for ReplyIs {
             .contains
             .as_ref()
             .is_none_or(|c| text.to_lowercase().contains(&c.to_lowercase()));
+        let fact = match (&self.fact, &self.value) {
+            (Some(f), Some(v)) => match e.fact(f) {
+                Some(got) => got == v,
+                None => {
+                    // Not recorded: the probe could not get that far (a cause elsewhere).
+                    out.checks
+                        .push(judge.error(format!("{observed}\n`{f}` was not recorded")));
+                    return;
+                }
+            },
+            _ => true,
+        };
         out.checks
-            .push(if self.status.contains(&e.status) && contains {
+            .push(if self.status.contains(&e.status) && contains && fact {
                 judge.pass(observed)
             } else {
                 judge.fail(observed)
             });
+    }
+
+    fn fails_on_evidence_alone(&self) -> bool {
+        true
+    }
+}
+
+/// `facts_differ: {probe, label, fact}`: the exchanges of `label` in `probe` recorded `fact`
+/// at least twice, each time with another value (A_19358: a fresh key and IV per mail).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactsDiffer {
+    #[serde(default)]
+    pub requirement: Decides,
+    pub probe: String,
+    pub label: String,
+    pub fact: String,
+}
+
+impl Expect for FactsDiffer {
+    fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
+        self.requirement.resolve(case, "facts_differ")
+    }
+
+    fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
+        let judge = Judge::new(
+            format!("facts_differ {}", self.fact),
+            self.requirement.id(),
+            format!(
+                "{}: every `{}` exchange recorded a different {} (at least two)",
+                self.probe, self.label, self.fact
+            ),
+        );
+        let values: Vec<&str> = probe_exchanges(scope, &self.probe)
+            .into_iter()
+            .filter(|e| e.label == self.label)
+            .filter_map(|e| e.fact(&self.fact))
+            .collect();
+        let observed = format!("{}: {}", self.fact, values.join(", "));
+        if values.len() < 2 {
+            out.checks.push(judge.error(format!(
+                "{observed}: fewer than two to compare (see the probe's exchanges)"
+            )));
+            return;
+        }
+        let mut unique = values.clone();
+        unique.sort();
+        unique.dedup();
+        out.checks.push(if unique.len() == values.len() {
+            judge.pass(observed)
+        } else {
+            judge.fail(observed)
+        });
     }
 
     fn fails_on_evidence_alone(&self) -> bool {
