@@ -211,7 +211,9 @@ const KAS_REQUIREMENTS: &[&str] = &[
 /// report the KAS's refusals or bring a large mail back.
 fn cm_cascade(f: CmFault) -> &'static [&'static str] {
     match f {
-        CmFault::LargeMailWithoutKas => &["A_19363", "A_22419", "A_19370", "A_19374", "A_22412"],
+        CmFault::LargeMailWithoutKas => &[
+            "A_19363", "A_22419", "A_19370", "A_19374", "A_22412", "A_22427",
+        ],
         _ => &[],
     }
 }

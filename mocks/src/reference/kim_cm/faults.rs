@@ -59,7 +59,7 @@ cm_faults! {
     DeliversTampered = ("A_23165", "A_23165", "receive", "a message whose signature check failed is delivered with its content"),
     NoReturnPath = ("A_21236", "A_21236", "receive", "the Return-Path of the outer message is not copied into the delivered one"),
     NoReceived = ("A_20628", "A_20628", "receive", "the Received fields of the outer message are not copied into the delivered one"),
-    LargeMailWithoutKas = ("A_19357", "A_19357", "send", "a client mail above 15 MiB is encrypted whole instead of going through the KAS"),
+    LargeMailWithoutKas = ("A_19357", "A_19357", "send", "a client mail above 15 MiB is refused (552) instead of going through the KAS"),
     FixedKasKey = ("A_19358", "A_19358", "send", "every mail data is encrypted with the same key and IV"),
     UploadsPlaintext = ("A_19360", "A_19360", "send", "the client mail is uploaded to the KAS unencrypted"),
     WrongLink = ("A_19364", "A_19364", "send", "the KIM-Attachment structure carries a link other than the one the KAS returned"),

@@ -447,10 +447,7 @@ pub(crate) async fn send(
     let inner = sanitise(config, raw, &sender.address, recipients);
     let rcpt: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
     let (inner, kas_size) = match &config.kas {
-        Some(link)
-            if raw.len() > config.kas_threshold_bytes
-                && !config.has(CmFault::LargeMailWithoutKas) =>
-        {
+        Some(link) if raw.len() > config.kas_threshold_bytes => {
             let size = inner.len();
             let reduced =
                 to_kas(config, link, user, password, &sender.address, &rcpt, &inner).await?;

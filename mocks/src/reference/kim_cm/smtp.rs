@@ -327,6 +327,9 @@ async fn data(io: &mut Io, config: &CmConfig, s: &mut Session) -> std::io::Resul
             config.max_client_mail_bytes
         ));
     };
+    if config.has(CmFault::LargeMailWithoutKas) && mail.len() > config.kas_threshold_bytes {
+        return Ok("552 5.3.4 message too large".into());
+    }
     // A_19366: with the KAS, a client mail without attachments may still not exceed 25 MiB.
     if config.kas.is_some()
         && mail.len() > TEXT_LIMIT_BYTES

@@ -8,6 +8,9 @@ pub mod konnektor;
 pub mod messages;
 pub mod replies;
 
+#[cfg(test)]
+mod tests;
+
 use kvc_mocks::probe::ProbeExchange;
 
 use crate::roles::common::expect::{attest, lint, skip};
