@@ -64,9 +64,19 @@ fn a_run_from_an_empty_folder_needs_no_source_tree() {
 #[test]
 fn a_role_without_a_suite_is_named_with_the_roles_that_have_one() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // A suites folder with a kvc-pvs case only: kim-cm has no suite there.
+    let suites = dir.path().join("suites");
+    std::fs::create_dir_all(suites.join("kvc-pvs")).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/kvc-pvs/anb030-attest.yaml"),
+        suites.join("kvc-pvs/anb030-attest.yaml"),
+    )
+    .expect("copy");
     let o = Command::new(env!("CARGO_BIN_EXE_kvc-check"))
         .current_dir(dir.path())
-        .args(["run", "--role", "kim-cm", "--out"])
+        .args(["run", "--role", "kim-cm", "--suites"])
+        .arg(&suites)
+        .arg("--out")
         .arg(dir.path().join("r"))
         .output()
         .expect("runs");

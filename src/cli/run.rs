@@ -42,8 +42,8 @@ pub enum RunFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Role of the system under test: a role that has a suite (built in: kvc-pvs, kim-fd,
-    /// kim-cm). Without it every role with a suite runs against its reference system, each
+    /// Role of the system under test: a role that has a suite (built in: kvc-pvs, kim-cm,
+    /// kim-fd). Without it every role with a suite runs against its reference system, each
     /// into `<out>/<role>/`.
     #[arg(long, value_parser = parse_role)]
     pub role: Option<Role>,

@@ -164,7 +164,7 @@ mod tests {
     fn embedded_suites_load_with_suite_relative_origins() {
         let cat = Catalogue::embedded().expect("catalogue");
         let source = SuiteSource::Embedded;
-        assert_eq!(source.roles(), vec![Role::KvcPvs, Role::KimFd]);
+        assert_eq!(source.roles(), vec![Role::KvcPvs, Role::KimCm, Role::KimFd]);
         let cases = source.load(Path::new("kvc-pvs"), cat).expect("loads");
         assert!(cases.len() >= 34);
         for c in &cases {
