@@ -67,7 +67,7 @@ fn validate_junit(path: &Path) {
 fn default_run_passes_against_the_reference_pvs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("r");
-    let o = kvc_check(&[], &out);
+    let o = kvc_check(&["--role", "kvc-pvs"], &out);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),

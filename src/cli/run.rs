@@ -218,9 +218,12 @@ fn now_secs() -> u64 {
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    let result = match args.role {
-        Some(role) => run_inner(args, role, None),
-        None => run_all_roles(args),
+    let result = match (args.role, one_role_flags(args).first()) {
+        (Some(role), _) => run_inner(args, role, None),
+        // A flag that belongs to one role without --role: the role of the cases it names, else
+        // kvc-pvs (the default before every role had a suite).
+        (None, Some(_)) => run_inner(args, role_of_cases(&args.cases), None),
+        (None, None) => run_all_roles(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -228,10 +231,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// `run` without `--role`: every role with a suite against its reference system, one after
-/// the other, each with its own reports in `<out>/<role>/`; the exit code is the worst.
-fn run_all_roles(args: &RunArgs) -> Result<u8, String> {
-    let needs_role = [
+/// The flags given that belong to one role's run (then `run` without `--role` runs one role).
+fn one_role_flags(args: &RunArgs) -> Vec<&'static str> {
+    [
         ("--sut", args.sut.is_some()),
         ("--fault", !args.faults.is_empty()),
         ("--req", !args.reqs.is_empty()),
@@ -239,19 +241,31 @@ fn run_all_roles(args: &RunArgs) -> Result<u8, String> {
         ("--shard", args.shard.is_some()),
         ("--answers", args.answers.is_some()),
         ("--answers-template", args.answers_template.is_some()),
-    ];
-    if let Some((flag, _)) = needs_role.iter().find(|(_, given)| *given) {
-        return Err(format!(
-            "{flag} belongs to one role: add --role (roles with suites: {})",
-            role_list(&SuiteSource::new(args.suites.as_deref()))
-        ));
+        ("--format", args.format != RunFormat::Console),
+    ]
+    .iter()
+    .filter(|(_, given)| *given)
+    .map(|(flag, _)| *flag)
+    .collect()
+}
+
+/// The role every `--case` ID names by its prefix (`kim-cm/...`), else kvc-pvs.
+fn role_of_cases(cases: &[String]) -> Role {
+    let roles: Vec<Role> = cases
+        .iter()
+        .filter_map(|c| c.split('/').next())
+        .filter_map(Role::parse)
+        .collect();
+    match roles.first() {
+        Some(first) if roles.len() == cases.len() && roles.iter().all(|r| r == first) => *first,
+        _ => Role::KvcPvs,
     }
-    if args.format != RunFormat::Console {
-        return Err(
-            "--format json/junit prints one run: add --role (without it each role's report.json and junit.xml are in <out>/<role>/)"
-                .into(),
-        );
-    }
+}
+
+/// `run` without `--role` and without a flag of one role's run: every role with a suite
+/// against its reference system, one after the other, each with its own reports in
+/// `<out>/<role>/`; the exit code is the worst.
+fn run_all_roles(args: &RunArgs) -> Result<u8, String> {
     let roles = SuiteSource::new(args.suites.as_deref()).roles();
     if roles.is_empty() {
         return Err("no role has a suite".into());

@@ -197,21 +197,31 @@ impl std::fmt::Debug for DnsMock {
 impl DnsMock {
     pub async fn start(config: DnsConfig) -> Result<DnsMock, MockError> {
         let want = SocketAddr::new(config.bind, config.port);
-        let udp = UdpSocket::bind(want)
-            .await
-            .map_err(|source| MockError::Bind {
-                what: "DNS (UDP)",
-                addr: want,
-                source,
-            })?;
-        let addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|source| MockError::Bind {
-                what: "DNS (TCP)",
-                addr,
-                source,
-            })?;
+        // TCP and UDP on one port: an ephemeral TCP port may be taken for UDP (or the other way
+        // round) by another socket, so an ephemeral pair is retried a few times.
+        let mut attempt = 0;
+        let (tcp, udp, addr) = loop {
+            attempt += 1;
+            let tcp = TcpListener::bind(want)
+                .await
+                .map_err(|source| MockError::Bind {
+                    what: "DNS (TCP)",
+                    addr: want,
+                    source,
+                })?;
+            let addr = tcp.local_addr()?;
+            match UdpSocket::bind(addr).await {
+                Ok(udp) => break (tcp, udp, addr),
+                Err(_) if config.port == 0 && attempt < 20 => continue,
+                Err(source) => {
+                    return Err(MockError::Bind {
+                        what: "DNS (UDP)",
+                        addr,
+                        source,
+                    });
+                }
+            }
+        };
         let shared = Arc::new(Shared {
             config,
             queries: Recorder::new(Vec::new()),

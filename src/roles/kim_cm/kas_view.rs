@@ -33,7 +33,7 @@ pub async fn inspect(
     };
     put(
         "kom_le_version",
-        header(raw, "X-KOM-LE-Version").unwrap_or_else(|| "absent".into()),
+        header(raw, crate::rules::kim::KOM_LE_VERSION).unwrap_or_else(|| "absent".into()),
     );
     put(
         "kas_size_header",

@@ -26,6 +26,7 @@ use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 use super::probes::{CmProber, CmTarget};
 use super::setup::Served;
 use crate::roles::common::card_opening::CardKeyring;
+use crate::rules::kim::KOM_LE_VERSION;
 use crate::runner::observe::{
     BoxFuture, Captured, CapturedOpening, CaseWorld, MockHost, MockSet, StartedMocks,
 };
@@ -230,7 +231,7 @@ impl KimCmHost {
         let host = self.tls.host();
         let mut fachdienst = serde_json::json!({
             "ca_pem": "ca.pem",
-            "note": "each case starts its own MTA (SMTPS) and mailbox (POP3S); the user names the suite logs in with name them (KOM-LE-A_2010)",
+            "note": "each case starts its own MTA (SMTPS) and mailbox (POP3S); the user names the suite logs in with name them",
         });
         if let Some(p) = v.mta_port {
             fachdienst["mta"] = serde_json::json!(format!("{host}:{p}"));
@@ -307,14 +308,14 @@ impl KimCmHost {
             )
             .map_err(|e| format!("building the served message `{}`: {e}", s.name()))?;
             if *s == Served::KomLeHeaderNotSmime {
-                let mut with = b"X-KOM-LE-Version: 1.0\r\n".to_vec();
+                let mut with = format!("{KOM_LE_VERSION}: 1.0\r\n").into_bytes();
                 with.extend_from_slice(&raw);
                 raw = with;
             }
             if *s == Served::UnsupportedVersion {
                 let text = String::from_utf8_lossy(&raw).replacen(
-                    "X-KOM-LE-Version: 1.0",
-                    "X-KOM-LE-Version: 9.9",
+                    &format!("{KOM_LE_VERSION}: 1.0"),
+                    &format!("{KOM_LE_VERSION}: 9.9"),
                     1,
                 );
                 raw = text.into_bytes();
@@ -388,6 +389,165 @@ impl KimCmHost {
         )
         .await
         .map_err(|e| format!("starting the reference Clientmodul: {e}"))
+    }
+
+    /// Starts the mocks of one case into `mocks` and, without `--sut`, the reference
+    /// Clientmodul; what the probes need.
+    async fn start_world(
+        &self,
+        case: &Case,
+        world: &CaseWorld,
+        mocks: &mut MockSet,
+    ) -> Result<(CmTarget, ProbeLog, Option<ReferenceCm>), String> {
+        let setup = &case.setup.kim;
+        let faults = setup.konnektor.faults()?;
+        let konnektor = KonnektorMock::start(
+            KonnektorConfig {
+                contexts: vec![KnownContext::default(), case_context()],
+                cards: vec![InsertedCard::new(
+                    self.me.practice.card_handle,
+                    1,
+                    self.me.card.clone(),
+                )],
+                trust: self.cards.trust_anchors(),
+                faults,
+                port: world.port("konnektor"),
+                ..KonnektorConfig::default()
+            },
+            &self.tls,
+        )
+        .await
+        .map_err(|e| format!("starting the mock Konnektor: {e}"))?;
+        let sds_url = konnektor.sds_url();
+        if setup.konnektor.unreachable
+            && let Err(e) = konnektor.set_reachable(false).await
+        {
+            konnektor.shutdown().await;
+            return Err(format!("making the mock Konnektor unreachable: {e}"));
+        }
+        mocks.push(Box::new(konnektor))?;
+        let vzd = KimVzdMock::start(
+            VzdConfig {
+                entries: vec![vzd_entry(&self.me)?, vzd_entry(&self.peer)?],
+                port: world.port("vzd"),
+                ..VzdConfig::default()
+            },
+            &self.tls,
+        )
+        .await
+        .map_err(|e| format!("starting the mock VZD: {e}"))?;
+        let vzd_url = vzd.url();
+        mocks.push(Box::new(vzd))?;
+        let fachdienst = MailServer::start(
+            MailServerConfig {
+                accounts: [&self.me, &self.peer]
+                    .iter()
+                    .map(|a| Account::new(a.practice.mail, a.password.clone()))
+                    .collect(),
+                account_mailbox: self.served(&setup.mailbox)?,
+                deliver_to_accounts: true,
+                smtp_port: world.port("mta"),
+                pop3_port: world.port("mailbox"),
+                banner: "kvc-check mock KIM Fachdienst".into(),
+                sender_must_match_auth: true,
+                idle_timeout: world.idle_timeout,
+                ..MailServerConfig::default()
+            },
+            &self.tls,
+        )
+        .await
+        .map_err(|e| format!("starting the mock Fachdienst: {e}"))?;
+        let (mta, mailbox) = (fachdienst.smtp_addr(), fachdienst.pop3_addr());
+        mocks.push(Box::new(fachdienst))?;
+        let kas = KasMock::start(
+            KasConfig {
+                accounts: [&self.me, &self.peer]
+                    .iter()
+                    .map(|a| KasAccount::new(a.practice.mail, &a.password))
+                    .collect(),
+                api: KasApi::V2_4,
+                max_attachment_bytes: 734_003_200,
+                faults: setup.kas.faults(),
+                ..KasConfig::default()
+            },
+            &self.tls,
+        )
+        .await
+        .map_err(|e| format!("starting the mock KAS: {e}"))?;
+        let kas_port = kas.addr().port();
+        mocks.push(Box::new(kas))?;
+        let dns = DnsMock::start(DnsConfig {
+            services: vec![DnsService {
+                name: "kas".into(),
+                host: self.tls.host().to_string(),
+                port: kas_port,
+                path: KasApi::V2_4.base_path().into(),
+            }],
+            ..DnsConfig::default()
+        })
+        .await
+        .map_err(|e| format!("starting the mock DNS: {e}"))?;
+        let kas_link = KasLink {
+            dns: dns.addr(),
+            domain: "kim.telematik-test".into(),
+        };
+        mocks.push(Box::new(dns))?;
+        let reference = match &self.vendor {
+            Some(_) => None,
+            None => Some(
+                self.start_reference(
+                    Backends {
+                        sds_url: sds_url.clone(),
+                        vzd_url: vzd_url.clone(),
+                        mta,
+                        mailbox,
+                        kas: kas_link,
+                    },
+                    case,
+                    world,
+                )
+                .await?,
+            ),
+        };
+        let log = ProbeLog::new();
+        mocks.push(Box::new(log.clone()))?;
+        let context = case_context();
+        let (cm_name, cm_ca_pem, smtp, pop3) = match (&self.vendor, &reference) {
+            (Some(v), _) => (
+                v.host.clone(),
+                v.ca_pem.get().cloned().unwrap_or_default(),
+                v.smtp,
+                v.pop3,
+            ),
+            (None, Some(cm)) => (
+                self.tls.host().to_string(),
+                self.tls.ca_pem().to_string(),
+                cm.smtp_addr(),
+                cm.pop3_addr(),
+            ),
+            (None, None) => return Err("no Clientmodul to drive".into()),
+        };
+        let target = CmTarget {
+            cm_name,
+            cm_ca_pem,
+            fd_host: self.tls.host().to_string(),
+            smtp,
+            pop3,
+            me: self.me.practice.mail.to_string(),
+            password: self.me.password.clone(),
+            peer: self.peer.practice.mail.to_string(),
+            mta_port: mta.port(),
+            mailbox_port: mailbox.port(),
+            context,
+            fd_ca_pem: self.tls.ca_pem().to_string(),
+            peer_password: self.peer.password.clone(),
+            peer_key: self
+                .peer
+                .card
+                .key(CardKeyRole::Enc)
+                .map(|k| k.rsa.to_key_material("C.ENC of the peer")),
+        };
+        Ok((target, log, reference))
     }
 }
 
@@ -493,163 +653,24 @@ impl MockHost for KimCmHost {
         world: CaseWorld,
     ) -> BoxFuture<'a, Result<StartedMocks, String>> {
         Box::pin(async move {
-            let setup = &case.setup.kim;
-            let faults = setup.konnektor.faults()?;
-            let konnektor = KonnektorMock::start(
-                KonnektorConfig {
-                    contexts: vec![KnownContext::default(), case_context()],
-                    cards: vec![InsertedCard::new(
-                        self.me.practice.card_handle,
-                        1,
-                        self.me.card.clone(),
-                    )],
-                    trust: self.cards.trust_anchors(),
-                    faults,
-                    port: world.port("konnektor"),
-                    ..KonnektorConfig::default()
-                },
-                &self.tls,
-            )
-            .await
-            .map_err(|e| format!("starting the mock Konnektor: {e}"))?;
-            if setup.konnektor.unreachable {
-                konnektor
-                    .set_reachable(false)
-                    .await
-                    .map_err(|e| format!("making the mock Konnektor unreachable: {e}"))?;
-            }
-            let sds_url = konnektor.sds_url();
-            let vzd = KimVzdMock::start(
-                VzdConfig {
-                    entries: vec![vzd_entry(&self.me)?, vzd_entry(&self.peer)?],
-                    port: world.port("vzd"),
-                    ..VzdConfig::default()
-                },
-                &self.tls,
-            )
-            .await
-            .map_err(|e| format!("starting the mock VZD: {e}"))?;
-            let vzd_url = vzd.url();
-            let fachdienst = MailServer::start(
-                MailServerConfig {
-                    accounts: [&self.me, &self.peer]
-                        .iter()
-                        .map(|a| Account::new(a.practice.mail, a.password.clone()))
-                        .collect(),
-                    account_mailbox: self.served(&setup.mailbox)?,
-                    deliver_to_accounts: true,
-                    smtp_port: world.port("mta"),
-                    pop3_port: world.port("mailbox"),
-                    banner: "kvc-check mock KIM Fachdienst".into(),
-                    sender_must_match_auth: true,
-                    idle_timeout: world.idle_timeout,
-                    ..MailServerConfig::default()
-                },
-                &self.tls,
-            )
-            .await
-            .map_err(|e| format!("starting the mock Fachdienst: {e}"))?;
-            let (mta, mailbox) = (fachdienst.smtp_addr(), fachdienst.pop3_addr());
-            let kas = KasMock::start(
-                KasConfig {
-                    accounts: [&self.me, &self.peer]
-                        .iter()
-                        .map(|a| KasAccount::new(a.practice.mail, &a.password))
-                        .collect(),
-                    api: KasApi::V2_4,
-                    max_attachment_bytes: 734_003_200,
-                    faults: setup.kas.faults(),
-                    ..KasConfig::default()
-                },
-                &self.tls,
-            )
-            .await
-            .map_err(|e| format!("starting the mock KAS: {e}"))?;
-            let dns = DnsMock::start(DnsConfig {
-                services: vec![DnsService {
-                    name: "kas".into(),
-                    host: self.tls.host().to_string(),
-                    port: kas.addr().port(),
-                    path: KasApi::V2_4.base_path().into(),
-                }],
-                ..DnsConfig::default()
-            })
-            .await
-            .map_err(|e| format!("starting the mock DNS: {e}"))?;
-            let kas_link = KasLink {
-                dns: dns.addr(),
-                domain: "kim.telematik-test".into(),
-            };
-            let reference = match &self.vendor {
-                Some(_) => None,
-                None => Some(
-                    self.start_reference(
-                        Backends {
-                            sds_url: sds_url.clone(),
-                            vzd_url: vzd_url.clone(),
-                            mta,
-                            mailbox,
-                            kas: kas_link,
-                        },
-                        case,
-                        &world,
-                    )
-                    .await?,
-                ),
-            };
-            let log = ProbeLog::new();
+            // Every mock joins the set as soon as it runs, so that a failure part-way stops
+            // the ones already started before the next case needs their (fixed) ports.
             let mut mocks = MockSet::new();
-            mocks.push(Box::new(konnektor))?;
-            mocks.push(Box::new(vzd))?;
-            mocks.push(Box::new(fachdienst))?;
-            mocks.push(Box::new(kas))?;
-            mocks.push(Box::new(dns))?;
-            mocks.push(Box::new(log.clone()))?;
-            let context = case_context();
-            let (cm_name, cm_ca_pem, smtp, pop3) = match (&self.vendor, &reference) {
-                (Some(v), _) => (
-                    v.host.clone(),
-                    v.ca_pem.get().cloned().unwrap_or_default(),
-                    v.smtp,
-                    v.pop3,
-                ),
-                (None, Some(cm)) => (
-                    self.tls.host().to_string(),
-                    self.tls.ca_pem().to_string(),
-                    cm.smtp_addr(),
-                    cm.pop3_addr(),
-                ),
-                (None, None) => return Err("no Clientmodul to drive".into()),
-            };
-            let target = CmTarget {
-                cm_name,
-                cm_ca_pem,
-                fd_host: self.tls.host().to_string(),
-                smtp,
-                pop3,
-                me: self.me.practice.mail.to_string(),
-                password: self.me.password.clone(),
-                peer: self.peer.practice.mail.to_string(),
-                mta_port: mta.port(),
-                mailbox_port: mailbox.port(),
-                context,
-                fd_ca_pem: self.tls.ca_pem().to_string(),
-                peer_password: self.peer.password.clone(),
-                peer_key: self
-                    .peer
-                    .card
-                    .key(CardKeyRole::Enc)
-                    .map(|k| k.rsa.to_key_material("C.ENC of the peer")),
-            };
-            Ok(StartedMocks {
-                mocks,
-                rest: None,
-                prober: Some(Arc::new(CmProber {
-                    target,
-                    log,
-                    _reference: reference,
-                })),
-            })
+            match self.start_world(case, &world, &mut mocks).await {
+                Ok((target, log, reference)) => Ok(StartedMocks {
+                    mocks,
+                    rest: None,
+                    prober: Some(Arc::new(CmProber {
+                        target,
+                        log,
+                        _reference: reference,
+                    })),
+                }),
+                Err(e) => {
+                    mocks.shutdown().await;
+                    Err(e)
+                }
+            }
         })
     }
 

@@ -173,12 +173,34 @@ fn account(
     }
 }
 
+/// Reads and drops a request body, at most `max` bytes of it.
+async fn drain(mut body: Incoming, max: u64) {
+    use http_body_util::BodyExt;
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len() as u64;
+            if seen > max {
+                return;
+            }
+        }
+    }
+}
+
 async fn add(shared: &Shared, req: Request<Incoming>, ex: &mut Ctx) -> Reply {
     let owner = match account(shared, req.headers(), ex) {
         Ok(user) => user,
         Err(reply) => return reply,
     };
-    if let Some(status) = shared.state.lock().faults.upload_status {
+    let scripted = shared.state.lock().faults.upload_status;
+    if let Some(status) = scripted {
+        // The upload is read first, as a server that measures it does: a client still sending
+        // gets the answer, not a reset connection.
+        drain(
+            req.into_body(),
+            shared.config.max_attachment_bytes.saturating_add(64 * 1024),
+        )
+        .await;
         return error(ex, status, "scripted fault");
     }
     let declared = req
