@@ -20,8 +20,8 @@ fn words(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
 }
 
-/// Runs one `kvc-check ...` line of an example in `dir`: the vendor's `--sut FILE` is dropped
-/// (the embedded reference system stands in), `> FILE` captures stdout, globs in arguments are
+/// Runs one `kvc-check ...` line of an example in `dir`: the vendor's `--sut FILE` becomes
+/// `--role kvc-pvs` (the embedded reference system stands in), `> FILE` captures stdout, globs in arguments are
 /// expanded, `|| true` is dropped. Returns the exit code.
 fn run_line(dir: &Path, line: &str) -> i32 {
     let line = line.trim().trim_end_matches("|| true").trim();
@@ -37,7 +37,8 @@ fn run_line(dir: &Path, line: &str) -> i32 {
     );
     args.remove(0);
     if let Some(i) = args.iter().position(|a| a == "--sut") {
-        args.drain(i..=i + 1);
+        // The vendor's adapter is of the practice-system role: its reference runs instead.
+        args.splice(i..=i + 1, ["--role".to_string(), "kvc-pvs".to_string()]);
     }
     let mut expanded = Vec::new();
     for a in args {
@@ -111,7 +112,10 @@ fn assert_merged(dir: &Path, merged: &Path) {
         v["cases"].as_array().map(Vec::len).unwrap_or(0)
     };
     let whole = dir.join("unsharded");
-    run_line(dir, &format!("kvc-check run --out {}", whole.display()));
+    run_line(
+        dir,
+        &format!("kvc-check run --role kvc-pvs --out {}", whole.display()),
+    );
     assert!(cases(&whole) > 0);
     assert_eq!(cases(merged), cases(&whole), "merged = unsharded");
     assert!(merged.join("report.html").is_file());

@@ -2,3 +2,4 @@
 
 pub mod card_opening;
 pub mod expect;
+pub mod probed_sut;

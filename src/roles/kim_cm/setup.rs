@@ -18,6 +18,30 @@ pub struct KimCmSetup {
     pub mailbox: Vec<Served>,
     #[serde(default)]
     pub kas: KasSetup,
+    /// What the VZD says about the peer (the recipient of what the client system sends).
+    #[serde(default)]
+    pub peer_in_vzd: PeerDirectory,
+}
+
+/// The directory state of the peer a case selects (the mock VZD's `VzdState`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerDirectory {
+    /// Listed with its encryption certificates and komLeData `1.5+`.
+    #[default]
+    Listed,
+    /// komLeData `1.0`, `1.5`, or none (read as 1.0).
+    Listed10,
+    Listed15,
+    ListedWithoutVersion,
+    /// Listed without any encryption certificate.
+    WithoutEncCertificate,
+    /// One more certificate whose admission names another TelematikID.
+    ConflictingTelematikIds,
+    /// Only an expired encryption certificate.
+    ExpiredCertificate,
+    /// Not in the directory.
+    Absent,
 }
 
 /// The KAS's scripted answers for one case.
@@ -73,6 +97,9 @@ pub struct KonnektorSetup {
     /// The Konnektor does not accept connections.
     #[serde(default)]
     pub unreachable: bool,
+    /// The TLS certificate it presents (`valid`, `untrusted-ca`, `expired`, `wrong-name`).
+    #[serde(default)]
+    pub server_cert: kvc_mocks::ServerCertKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

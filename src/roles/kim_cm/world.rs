@@ -16,7 +16,7 @@ use kvc_mocks::kim::konnektor::client::KonnektorContext;
 use kvc_mocks::kim::konnektor::{InsertedCard, KnownContext, KonnektorConfig, KonnektorMock};
 use kvc_mocks::kim::practices::{MUSTERFRAU, Practice, ROSENSTRAUCH};
 use kvc_mocks::kim::served_messages::{self, KomLeVariant, Party};
-use kvc_mocks::kim::vzd::{KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry};
+use kvc_mocks::kim::vzd::{KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry, VzdState};
 use kvc_mocks::mail::{Account, MailServer, MailServerConfig};
 use kvc_mocks::probe::ProbeLog;
 use kvc_mocks::reference::kim_cm::kas::KasLink;
@@ -24,16 +24,19 @@ use kvc_mocks::reference::kim_cm::{CmConfig, CmFault, ReferenceCm};
 use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 
 use super::probes::{CmProber, CmTarget};
-use super::setup::Served;
+use super::setup::{PeerDirectory, Served};
 use crate::roles::common::card_opening::CardKeyring;
+use crate::roles::common::probed_sut::ProbedSut;
 use crate::rules::kim::KOM_LE_VERSION;
 use crate::runner::observe::{
     BoxFuture, Captured, CapturedOpening, CaseWorld, MockHost, MockSet, StartedMocks,
 };
 use crate::suite::Case;
+use crate::sut::SutAdapter;
 use crate::sut::config::SutConfig;
-use crate::sut::endpoints::Endpoints;
-use crate::sut::{Reply, SutAdapter, Transport};
+
+/// What `send` and `fetch` answer: the suite drives this SUT itself.
+const CM_DRIVEN: &str = "a Clientmodul is driven by the suite's probes, not asked to send or fetch";
 
 /// The card context the suite's user names carry (the Konnektor knows it besides its default
 /// one, so that a Clientmodul using its own configured context is told apart: KOM-LE-A_2010).
@@ -274,6 +277,51 @@ impl KimCmHost {
             .map_err(|e| format!("writing {}: {e}", file.display()))
     }
 
+    /// The peer's VZD entries in the state a case selects (the variant cards it needs are
+    /// generated when a case first asks for them).
+    fn peer_entries(&self, state: PeerDirectory) -> Result<Vec<VzdEntry>, String> {
+        let enc_der = |card: &Card| -> Result<Vec<Vec<u8>>, String> {
+            let enc = card
+                .key(CardKeyRole::Enc)
+                .ok_or("a card without C.ENC key")?;
+            [&enc.rsa.certificate, &enc.ecc.certificate]
+                .into_iter()
+                .map(|c| c.to_der().map_err(|e| e.to_string()))
+                .collect()
+        };
+        let variant_rsa = |variant: CardVariant| -> Result<Vec<u8>, String> {
+            let card = self
+                .peer
+                .practice
+                .smcb(&self.cards, variant)
+                .map_err(|e| format!("generating a {variant:?} card: {e}"))?;
+            enc_der(&card)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| "no certificate".to_string())
+        };
+        let state = match state {
+            PeerDirectory::Listed => VzdState::Listed(KomLeVersion::V15Plus),
+            PeerDirectory::Listed10 => VzdState::Listed(KomLeVersion::V10),
+            PeerDirectory::Listed15 => VzdState::Listed(KomLeVersion::V15),
+            PeerDirectory::ListedWithoutVersion => VzdState::Listed(KomLeVersion::Missing),
+            PeerDirectory::WithoutEncCertificate => VzdState::WithoutEncCertificate,
+            PeerDirectory::ConflictingTelematikIds => VzdState::ConflictingTelematikIds {
+                other_certificate: variant_rsa(CardVariant::WrongTelematikId)?,
+            },
+            PeerDirectory::ExpiredCertificate => VzdState::ExpiredCertificate {
+                certificate: variant_rsa(CardVariant::ExpiredEnc)?,
+            },
+            PeerDirectory::Absent => VzdState::Absent,
+        };
+        Ok(state.entries(
+            self.peer.practice.telematik_id,
+            &self.peer.card.holder.common_name,
+            self.peer.practice.mail,
+            enc_der(&self.peer.card)?,
+        ))
+    }
+
     /// The client system's mailbox at the Fachdienst: each served message as the MTA would
     /// have delivered it (Return-Path and Received on top).
     fn served(&self, list: &[Served]) -> Result<Vec<(String, Vec<u8>)>, String> {
@@ -411,6 +459,7 @@ impl KimCmHost {
                 )],
                 trust: self.cards.trust_anchors(),
                 faults,
+                cert: setup.konnektor.server_cert,
                 port: world.port("konnektor"),
                 ..KonnektorConfig::default()
             },
@@ -426,9 +475,11 @@ impl KimCmHost {
             return Err(format!("making the mock Konnektor unreachable: {e}"));
         }
         mocks.push(Box::new(konnektor))?;
+        let mut entries = vec![vzd_entry(&self.me)?];
+        entries.extend(self.peer_entries(setup.peer_in_vzd)?);
         let vzd = KimVzdMock::start(
             VzdConfig {
-                entries: vec![vzd_entry(&self.me)?, vzd_entry(&self.peer)?],
+                entries,
                 port: world.port("vzd"),
                 ..VzdConfig::default()
             },
@@ -554,11 +605,12 @@ impl KimCmHost {
 impl MockHost for KimCmHost {
     fn configured(&self) -> Option<Arc<dyn SutAdapter>> {
         self.vendor.as_ref().map(|v| {
-            Arc::new(ClientmodulSut {
+            Arc::new(ProbedSut {
                 name: format!(
                     "{} (Clientmodul, driven by the suite as its client system)",
                     v.name
                 ),
+                driven: CM_DRIVEN,
             }) as Arc<dyn SutAdapter>
         })
     }
@@ -635,7 +687,7 @@ impl MockHost for KimCmHost {
         let mut shown: Vec<String> = parsed.iter().map(|f| f.to_string()).collect();
         shown.sort();
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = parsed;
-        Ok(Arc::new(ClientmodulSut {
+        Ok(Arc::new(ProbedSut {
             name: format!(
                 "reference Clientmodul (faults: {})",
                 if shown.is_empty() {
@@ -644,6 +696,7 @@ impl MockHost for KimCmHost {
                     shown.join(", ")
                 }
             ),
+            driven: CM_DRIVEN,
         }))
     }
 
@@ -700,29 +753,5 @@ impl MockHost for KimCmHost {
 
     fn from(&self) -> String {
         self.me.practice.mail.to_string()
-    }
-}
-
-/// A Clientmodul under test: the suite plays its client system through probes.
-pub struct ClientmodulSut {
-    pub name: String,
-}
-
-impl SutAdapter for ClientmodulSut {
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-
-    /// None: the suite itself is the client system.
-    fn transports(&self) -> Vec<Transport> {
-        Vec::new()
-    }
-
-    fn send<'a>(&'a self, _ep: &'a Endpoints, _req: &'a crate::sut::SendRequest) -> Reply<'a> {
-        Box::pin(async { Err("a Clientmodul is driven by the suite's probes".into()) })
-    }
-
-    fn fetch<'a>(&'a self, _ep: &'a Endpoints) -> Reply<'a> {
-        Box::pin(async { Err("a Clientmodul is driven by the suite's probes".into()) })
     }
 }

@@ -21,11 +21,14 @@ use kvc_smime::pki::CertifiedKey;
 use super::openapi::InterfaceFiles;
 use super::probes::FdProber;
 use super::target::{FdTarget, Participant};
+use crate::roles::common::probed_sut::ProbedSut;
 use crate::runner::observe::{BoxFuture, CaseWorld, MockHost, MockSet, StartedMocks};
 use crate::suite::Case;
+use crate::sut::SutAdapter;
 use crate::sut::config::SutConfig;
-use crate::sut::endpoints::Endpoints;
-use crate::sut::{Reply, SutAdapter, Transport};
+
+/// What `send` and `fetch` answer: the suite drives this SUT itself.
+const FD_DRIVEN: &str = "a Fachdienst is probed by the suite, not asked to send or fetch";
 
 /// An address that is no recipient of any upload the probes make.
 pub const OUTSIDER: &str = "praxis.fremd@kim.telematik-test";
@@ -126,7 +129,7 @@ impl MockHost for KimFdHost {
         let mut shown: Vec<String> = parsed.iter().map(|f| f.to_string()).collect();
         shown.sort();
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = parsed;
-        Ok(Arc::new(FachdienstSut {
+        Ok(Arc::new(ProbedSut {
             name: format!(
                 "reference Fachdienst (faults: {})",
                 if shown.is_empty() {
@@ -135,13 +138,15 @@ impl MockHost for KimFdHost {
                     shown.join(", ")
                 }
             ),
+            driven: FD_DRIVEN,
         }))
     }
 
     fn configured(&self) -> Option<Arc<dyn SutAdapter>> {
         self.configured.as_ref().map(|(_, name)| {
-            Arc::new(FachdienstSut {
+            Arc::new(ProbedSut {
                 name: format!("{name} (Fachdienst, probed by the suite)"),
+                driven: FD_DRIVEN,
             }) as Arc<dyn SutAdapter>
         })
     }
@@ -207,29 +212,5 @@ impl MockHost for KimFdHost {
 
     fn from(&self) -> String {
         self.accounts.sender.address.clone()
-    }
-}
-
-/// A Fachdienst under test: nothing to trigger, the suite's probes drive it.
-pub struct FachdienstSut {
-    pub name: String,
-}
-
-impl SutAdapter for FachdienstSut {
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-
-    /// None: the suite reaches the Fachdienst's services itself (no practice-system transport).
-    fn transports(&self) -> Vec<Transport> {
-        Vec::new()
-    }
-
-    fn send<'a>(&'a self, _ep: &'a Endpoints, _req: &'a crate::sut::SendRequest) -> Reply<'a> {
-        Box::pin(async { Err("a Fachdienst is probed by the suite, not asked to send".into()) })
-    }
-
-    fn fetch<'a>(&'a self, _ep: &'a Endpoints) -> Reply<'a> {
-        Box::pin(async { Err("a Fachdienst is probed by the suite, not asked to fetch".into()) })
     }
 }

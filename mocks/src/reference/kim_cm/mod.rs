@@ -10,6 +10,7 @@
 
 mod faults;
 pub mod kas;
+mod lines;
 mod pop3;
 mod receive;
 mod send;

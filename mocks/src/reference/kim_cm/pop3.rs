@@ -10,40 +10,17 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::lines::{Io, line, reply};
 use super::receive::{self, Received};
 use super::send;
 use super::username::CmUserName;
 use super::{CmConfig, CmFault};
 use crate::kim::konnektor::client::{KonnektorClient, KonnektorContext};
 use crate::mail::client::MailClient;
-use crate::net::lineio::{LineRead, dot_stuff, read_line, write_all_timeout};
+use crate::net::lineio::{dot_stuff, write_all_timeout};
 
-const MAX_LINE: usize = 4096;
 /// Largest message fetched from the Fachdienst mailbox.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-
-type Io = BufReader<tokio_rustls::server::TlsStream<TcpStream>>;
-
-async fn reply(io: &mut Io, config: &CmConfig, text: &str) -> std::io::Result<()> {
-    write_all_timeout(
-        io.get_mut(),
-        format!("{text}\r\n").as_bytes(),
-        config.idle_timeout,
-    )
-    .await
-}
-
-async fn line(io: &mut Io, config: &CmConfig) -> Option<String> {
-    match tokio::time::timeout(config.idle_timeout, read_line(io, MAX_LINE)).await {
-        Ok(Ok(LineRead::Line(l))) => Some(
-            String::from_utf8_lossy(&l)
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-        ),
-        Ok(Ok(LineRead::TooLong)) => Some(String::new()),
-        _ => None,
-    }
-}
 
 pub(crate) async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, config: Arc<CmConfig>) {
     let Ok(Ok(tls)) = tokio::time::timeout(config.idle_timeout, acceptor.accept(tcp)).await else {

@@ -10,12 +10,12 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::lines::{Io, line, reply};
 use super::send::{self, Addressee, Lookup};
 use super::username::CmUserName;
 use super::{CmConfig, CmFault};
-use crate::net::lineio::{LineRead, read_line, read_line_chunk, write_all_timeout};
+use crate::net::lineio::read_line_chunk;
 
-const MAX_LINE: usize = 4096;
 /// A_19366-02: the largest client mail without attachments under KIM 1.5 (25 MiB).
 const TEXT_LIMIT_BYTES: usize = 25 * 1024 * 1024;
 
@@ -34,29 +34,6 @@ struct Session {
     sender: Option<Addressee>,
     recipients: Vec<Addressee>,
     errors: usize,
-}
-
-type Io = BufReader<tokio_rustls::server::TlsStream<TcpStream>>;
-
-async fn reply(io: &mut Io, config: &CmConfig, text: &str) -> std::io::Result<()> {
-    write_all_timeout(
-        io.get_mut(),
-        format!("{text}\r\n").as_bytes(),
-        config.idle_timeout,
-    )
-    .await
-}
-
-async fn line(io: &mut Io, config: &CmConfig) -> Option<String> {
-    match tokio::time::timeout(config.idle_timeout, read_line(io, MAX_LINE)).await {
-        Ok(Ok(LineRead::Line(l))) => Some(
-            String::from_utf8_lossy(&l)
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-        ),
-        Ok(Ok(LineRead::TooLong)) => Some(String::new()),
-        _ => None,
-    }
 }
 
 fn b64(s: &str) -> Option<String> {
