@@ -281,6 +281,27 @@ fn reference_clientmodul_passes_every_case() {
     let open = not_passed(&r);
     assert!(open.is_empty(), "against the reference: {open:#?}");
 
+    // A Konnektor fault a case selects is on every call it changed, in the report.
+    let scripted = cases(&r)
+        .iter()
+        .find(|c| c["id"] == "kim-cm/a23165-konnektor-4115")
+        .expect("the 4115 case");
+    let verify_calls: Vec<&Value> = scripted["sessions"]["http"]["requests"]
+        .as_array()
+        .expect("http requests")
+        .iter()
+        .filter(|q| q["subject"] == "VerifyDocument")
+        .collect();
+    assert!(
+        !verify_calls.is_empty(),
+        "no VerifyDocument call in the report"
+    );
+    for q in verify_calls {
+        let faults = q["call"]["faults"].as_array().expect("the call's faults");
+        assert!(faults.iter().any(|f| f == "verify-document-4115"), "{q}");
+        assert_eq!(q["call"]["context"]["mandant_id"], "Mandant-KVC", "{q}");
+    }
+
     // Every requirement of those cases has its verdict: pass, or attest where a case of it
     // asks a human.
     let reqs: BTreeMap<&str, &str> = r["requirements"]

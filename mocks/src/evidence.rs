@@ -64,6 +64,13 @@ impl RouteName for Resource {
             Resource::AccountManager(c) => c.subject(),
         }
     }
+
+    fn detail(&self) -> Option<serde_json::Value> {
+        match self {
+            Resource::Konnektor(c) => c.detail(),
+            Resource::KvcRest(_) | Resource::Kas(_) | Resource::AccountManager(_) => None,
+        }
+    }
 }
 
 /// What the HTTPS services of a case saw.

@@ -13,6 +13,11 @@ pub trait RouteName {
     fn name(&self) -> &'static str;
     /// What the request was about (an account, a message id, a file), if anything.
     fn subject(&self) -> Option<&str>;
+    /// What the product recorded about the call beyond name and subject (the Konnektor: its
+    /// context, card handle, outcome, scripted faults), for the report.
+    fn detail(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// BASIC authentication of one request.
@@ -98,7 +103,7 @@ impl<R> HttpRequest<R> {
 /// milliseconds.
 impl<R: RouteName> Serialize for HttpRequest<R> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut r = serializer.serialize_struct("HttpRequest", 12)?;
+        let mut r = serializer.serialize_struct("HttpRequest", 13)?;
         r.serialize_field("method", &self.method)?;
         r.serialize_field("target", &self.target)?;
         r.serialize_field("resource", self.resource.name())?;
@@ -119,6 +124,10 @@ impl<R: RouteName> Serialize for HttpRequest<R> {
         match &self.note {
             Some(n) => r.serialize_field("note", n)?,
             None => r.skip_field("note")?,
+        }
+        match self.resource.detail() {
+            Some(d) => r.serialize_field("call", &d)?,
+            None => r.skip_field("call")?,
         }
         r.end()
     }

@@ -67,4 +67,8 @@ impl RouteName for KonnektorCall {
     fn subject(&self) -> Option<&str> {
         Some(&self.operation)
     }
+
+    fn detail(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
 }
