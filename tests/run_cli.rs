@@ -208,15 +208,17 @@ const KAS_REQUIREMENTS: &[&str] = &[
 ];
 
 /// What a Clientmodul fault also breaks by its nature: one that never uses the KAS cannot
-/// report the KAS's refusals or bring a large mail back; a structure without its hash cannot
-/// be checked by the receiver.
+/// report the KAS's refusals or bring a large mail back; data the receiver cannot download,
+/// decrypt or check (wrong link, plaintext upload, no hash) does not come back reassembled.
 fn cm_cascade(f: CmFault) -> &'static [&'static str] {
     match f {
         CmFault::LargeMailWithoutKas => &[
             "A_19363", "A_22419", "A_19370", "A_19374", "A_22412", "A_22427",
         ],
-        // Without the hash the receiver cannot check the data: the mail is not reassembled.
-        CmFault::StructureWithoutHash => &["A_19374"],
+        // What the receiver cannot download, decrypt or check is not reassembled either.
+        CmFault::StructureWithoutHash | CmFault::WrongLink | CmFault::UploadsPlaintext => {
+            &["A_19374"]
+        }
         _ => &[],
     }
 }
