@@ -18,38 +18,11 @@ const ROLES_WITHOUT_SUITE: &[Role] = &[];
 
 /// `run` requirements of a role whose case is still to be written, each with what it needs.
 /// The list only shrinks: an ID here that has a case fails the test until it is removed.
-const PENDING: &[(Role, &str, &str)] = &[
-    (
-        Role::KimCm,
-        "A_19356",
-        "VZD entries with komLeData 1.0 per case (recipient version check, DSN, 451)",
-    ),
-    (
-        Role::KimCm,
-        "A_19371",
-        "a served KAS mail whose data on the case's KAS does not decrypt",
-    ),
-    (
-        Role::KimCm,
-        "A_19372",
-        "a served KAS mail whose data on the case's KAS has another hash",
-    ),
-    (
-        Role::KimCm,
-        "KOM-LE-A_2178",
-        "a VZD entry with two encryption certificates of different TelematikIDs",
-    ),
-    (
-        Role::KimCm,
-        "A_19355",
-        "a client mail above maxMailSize (700 MiB) without holding it in memory",
-    ),
-    (
-        Role::KimCm,
-        "A_23512",
-        "a served large KAS mail to an account without 1.5+ consent",
-    ),
-];
+const PENDING: &[(Role, &str, &str)] = &[(
+    Role::KimCm,
+    "A_19355",
+    "a client mail above maxMailSize (700 MiB) without holding it in memory",
+)];
 
 fn catalogue() -> &'static Catalogue {
     Catalogue::embedded().expect("catalogue")

@@ -9,5 +9,6 @@
 pub mod expect;
 pub mod kas_view;
 pub mod probes;
+pub mod served;
 pub mod setup;
 pub mod world;

@@ -32,6 +32,8 @@ pub const ROUND_TRIP_30MB: &str = "round_trip_30mb";
 pub const SEND_15MIB: &str = "send_15mib";
 pub const SEND_OVER_15MIB: &str = "send_over_15mib";
 pub const SEND_TEXT_OVER_25MIB: &str = "send_text_over_25mib";
+pub const SEND_TO_PEER_AND_SELF: &str = "send_to_peer_and_self";
+pub const SEND_20MB: &str = "send_20mb";
 
 /// Every probe a kim-cm case may name (`- probe: <name>`).
 pub const NAMES: &[&str] = &[
@@ -49,6 +51,8 @@ pub const NAMES: &[&str] = &[
     SEND_15MIB,
     SEND_OVER_15MIB,
     SEND_TEXT_OVER_25MIB,
+    SEND_TO_PEER_AND_SELF,
+    SEND_20MB,
 ];
 
 const MIB: usize = 1024 * 1024;
@@ -57,6 +61,8 @@ const MIB: usize = 1024 * 1024;
 /// round trip (A_19374).
 pub const LARGE_MAIL_BYTES: usize = 16 * 1024 * 1024;
 pub const ROUND_TRIP_MAIL_BYTES: usize = 30 * 1000 * 1000;
+/// The large mail of A_19356 (to a recipient whose KIM version may not take it).
+pub const VERSION_CHECK_MAIL_BYTES: usize = 20 * 1000 * 1000;
 /// The label of the exchange that records what the recipient found (`send_large`).
 pub const RECIPIENT_VIEW: &str = "recipient's view";
 
@@ -225,6 +231,30 @@ impl CaseProber for CmProber {
                         .await?;
                     ctx.mark_intact(&mail);
                     Ok(())
+                }
+                SEND_TO_PEER_AND_SELF => {
+                    ctx.send(
+                        "send to the peer and self",
+                        Auth::Plain,
+                        &[&t.peer, &t.me],
+                        &ctx.mail(&[], true),
+                    )
+                    .await
+                }
+                SEND_20MB => {
+                    // 20 MB to the peer alone, then to the peer and self (A_19356: recipients
+                    // below KIM 1.5 are removed, the others still get it).
+                    let mail = ctx.large_mail(&t.peer, VERSION_CHECK_MAIL_BYTES, 1);
+                    ctx.send("20 MB mail to the peer", Auth::Plain, &[&t.peer], &mail)
+                        .await?;
+                    let mail = ctx.large_mail(&t.peer, VERSION_CHECK_MAIL_BYTES, 2);
+                    ctx.send(
+                        "20 MB mail to the peer and self",
+                        Auth::Plain,
+                        &[&t.peer, &t.me],
+                        &mail,
+                    )
+                    .await
                 }
                 FETCH_INCOMPLETE_USER => {
                     ctx.fetch("incomplete user name", &t.me, false).await?;

@@ -21,6 +21,10 @@ pub struct KimCmSetup {
     /// What the VZD says about the peer (the recipient of what the client system sends).
     #[serde(default)]
     pub peer_in_vzd: PeerDirectory,
+    /// What the VZD says about the client system's own address (one of the `listed` states:
+    /// its komLeData, e.g. without the `1.5+` consent to large mails, A_23512).
+    #[serde(default)]
+    pub me_in_vzd: PeerDirectory,
 }
 
 /// The directory state of the peer a case selects (the mock VZD's `VzdState`).
@@ -153,6 +157,14 @@ pub enum Served {
     KomLeHeaderNotSmime,
     /// A KIM 1.5 message with two KIM-Attachment structures.
     TwoAttachmentStructures,
+    /// A KIM 1.5 message whose client mail (64 KiB) is on the case's KAS.
+    KasValid,
+    /// As `kas-valid`, with a key in the structure that does not open the data (A_19371).
+    KasUndecryptable,
+    /// As `kas-valid`, with a hash in the structure that is not the client mail's (A_19372).
+    KasOtherHash,
+    /// A client mail of 16 MiB on the case's KAS (A_23512 without `1.5+`).
+    KasLarge,
 }
 
 impl Served {
@@ -165,6 +177,10 @@ impl Served {
             Served::UnsupportedVersion => "unsupported-version",
             Served::KomLeHeaderNotSmime => "kom-le-header-not-smime",
             Served::TwoAttachmentStructures => "two-attachment-structures",
+            Served::KasValid => "kas-valid",
+            Served::KasUndecryptable => "kas-undecryptable",
+            Served::KasOtherHash => "kas-other-hash",
+            Served::KasLarge => "kas-large",
         }
     }
 }

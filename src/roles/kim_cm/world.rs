@@ -15,7 +15,6 @@ use kvc_mocks::kim::kas::{KasAccount, KasApi, KasConfig, KasMock};
 use kvc_mocks::kim::konnektor::client::KonnektorContext;
 use kvc_mocks::kim::konnektor::{InsertedCard, KnownContext, KonnektorConfig, KonnektorMock};
 use kvc_mocks::kim::practices::{MUSTERFRAU, Practice, ROSENSTRAUCH};
-use kvc_mocks::kim::served_messages::{self, KomLeVariant, Party};
 use kvc_mocks::kim::vzd::{KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry, VzdState};
 use kvc_mocks::mail::{Account, MailServer, MailServerConfig};
 use kvc_mocks::probe::ProbeLog;
@@ -24,10 +23,10 @@ use kvc_mocks::reference::kim_cm::{CmConfig, CmFault, ReferenceCm};
 use kvc_smime::card_pki::{Card, CardKeyRole, CardPki, CardVariant};
 
 use super::probes::{CmProber, CmTarget};
-use super::setup::{PeerDirectory, Served};
+use super::served::KasTarget;
+use super::setup::PeerDirectory;
 use crate::roles::common::card_opening::CardKeyring;
 use crate::roles::common::probed_sut::ProbedSut;
-use crate::rules::kim::KOM_LE_VERSION;
 use crate::runner::observe::{
     BoxFuture, Captured, CapturedOpening, CaseWorld, MockHost, MockSet, StartedMocks,
 };
@@ -159,7 +158,7 @@ fn account(p: Practice, cards: &CardPki) -> Result<CmAccount, String> {
     })
 }
 
-fn vzd_entry(a: &CmAccount) -> Result<VzdEntry, String> {
+fn vzd_entry(a: &CmAccount, version: KomLeVersion) -> Result<VzdEntry, String> {
     let enc = a
         .card
         .key(CardKeyRole::Enc)
@@ -172,7 +171,7 @@ fn vzd_entry(a: &CmAccount) -> Result<VzdEntry, String> {
         a.practice.telematik_id,
         &a.card.holder.common_name,
         a.practice.mail,
-        KomLeVersion::V15Plus,
+        version,
         certs,
     ))
 }
@@ -322,64 +321,6 @@ impl KimCmHost {
         ))
     }
 
-    /// The client system's mailbox at the Fachdienst: each served message as the MTA would
-    /// have delivered it (Return-Path and Received on top).
-    fn served(&self, list: &[Served]) -> Result<Vec<(String, Vec<u8>)>, String> {
-        let mut out = Vec::new();
-        for (i, s) in list.iter().enumerate() {
-            let variant = match s {
-                Served::Valid | Served::UnsupportedVersion => KomLeVariant::Valid,
-                Served::TamperedSignature => KomLeVariant::TamperedSignature,
-                Served::WrongRecipient => KomLeVariant::WrongRecipient,
-                Served::NotKomLe | Served::KomLeHeaderNotSmime => KomLeVariant::NotKomLe,
-                Served::TwoAttachmentStructures => KomLeVariant::TwoAttachmentStructures {
-                    attachment_json: serde_json::json!({
-                        "link": "https://localhost:9/attachments/v2.4/attachment/kvc-check-none",
-                        "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                        "hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                        "size": 1,
-                    })
-                    .to_string(),
-                },
-            };
-            let mut raw = served_messages::build(
-                &variant,
-                Party {
-                    mail: self.peer.practice.mail,
-                    card: &self.peer.card,
-                },
-                Party {
-                    mail: self.me.practice.mail,
-                    card: &self.me.card,
-                },
-                &format!("kvc-check-served-{}-{}@kim.telematik-test", i + 1, s.name()),
-            )
-            .map_err(|e| format!("building the served message `{}`: {e}", s.name()))?;
-            if *s == Served::KomLeHeaderNotSmime {
-                let mut with = format!("{KOM_LE_VERSION}: 1.0\r\n").into_bytes();
-                with.extend_from_slice(&raw);
-                raw = with;
-            }
-            if *s == Served::UnsupportedVersion {
-                let text = String::from_utf8_lossy(&raw).replacen(
-                    &format!("{KOM_LE_VERSION}: 1.0"),
-                    &format!("{KOM_LE_VERSION}: 9.9"),
-                    1,
-                );
-                raw = text.into_bytes();
-            }
-            let mut delivered = format!(
-                "Return-Path: <{}>\r\nReceived: from kvc-check-mta.kim.telematik-test by fachdienst.kim.telematik-test with ESMTPSA id served-{}; Mon, 07 Dec 2026 09:00:05 +0100\r\n",
-                self.peer.practice.mail,
-                i + 1
-            )
-            .into_bytes();
-            delivered.extend_from_slice(&raw);
-            out.push((self.me.practice.mail.to_string(), delivered));
-        }
-        Ok(out)
-    }
-
     /// The reference Clientmodul of one case, pointed at its mocks, with the run's faults.
     async fn start_reference(
         &self,
@@ -475,7 +416,18 @@ impl KimCmHost {
             return Err(format!("making the mock Konnektor unreachable: {e}"));
         }
         mocks.push(Box::new(konnektor))?;
-        let mut entries = vec![vzd_entry(&self.me)?];
+        let own_version = match setup.me_in_vzd {
+            PeerDirectory::Listed => KomLeVersion::V15Plus,
+            PeerDirectory::Listed15 => KomLeVersion::V15,
+            PeerDirectory::Listed10 => KomLeVersion::V10,
+            PeerDirectory::ListedWithoutVersion => KomLeVersion::Missing,
+            other => {
+                return Err(format!(
+                    "setup.kim.me_in_vzd `{other:?}`: the client system's own entry is listed (listed, listed15, listed10, listed-without-version)"
+                ));
+            }
+        };
+        let mut entries = vec![vzd_entry(&self.me, own_version)?];
         entries.extend(self.peer_entries(setup.peer_in_vzd)?);
         let vzd = KimVzdMock::start(
             VzdConfig {
@@ -489,27 +441,6 @@ impl KimCmHost {
         .map_err(|e| format!("starting the mock VZD: {e}"))?;
         let vzd_url = vzd.url();
         mocks.push(Box::new(vzd))?;
-        let fachdienst = MailServer::start(
-            MailServerConfig {
-                accounts: [&self.me, &self.peer]
-                    .iter()
-                    .map(|a| Account::new(a.practice.mail, a.password.clone()))
-                    .collect(),
-                account_mailbox: self.served(&setup.mailbox)?,
-                deliver_to_accounts: true,
-                smtp_port: world.port("mta"),
-                pop3_port: world.port("mailbox"),
-                banner: "kvc-check mock KIM Fachdienst".into(),
-                sender_must_match_auth: true,
-                idle_timeout: world.idle_timeout,
-                ..MailServerConfig::default()
-            },
-            &self.tls,
-        )
-        .await
-        .map_err(|e| format!("starting the mock Fachdienst: {e}"))?;
-        let (mta, mailbox) = (fachdienst.smtp_addr(), fachdienst.pop3_addr());
-        mocks.push(Box::new(fachdienst))?;
         let kas = KasMock::start(
             KasConfig {
                 accounts: [&self.me, &self.peer]
@@ -543,6 +474,38 @@ impl KimCmHost {
             domain: "kim.telematik-test".into(),
         };
         mocks.push(Box::new(dns))?;
+        let served = super::served::mailbox(
+            &setup.mailbox,
+            &self.me,
+            &self.peer,
+            &KasTarget {
+                link: &kas_link,
+                ca_pem: self.tls.ca_pem(),
+                timeout: Duration::from_secs(60),
+            },
+        )
+        .await?;
+        let fachdienst = MailServer::start(
+            MailServerConfig {
+                accounts: [&self.me, &self.peer]
+                    .iter()
+                    .map(|a| Account::new(a.practice.mail, a.password.clone()))
+                    .collect(),
+                account_mailbox: served,
+                deliver_to_accounts: true,
+                smtp_port: world.port("mta"),
+                pop3_port: world.port("mailbox"),
+                banner: "kvc-check mock KIM Fachdienst".into(),
+                sender_must_match_auth: true,
+                idle_timeout: world.idle_timeout,
+                ..MailServerConfig::default()
+            },
+            &self.tls,
+        )
+        .await
+        .map_err(|e| format!("starting the mock Fachdienst: {e}"))?;
+        let (mta, mailbox) = (fachdienst.smtp_addr(), fachdienst.pop3_addr());
+        mocks.push(Box::new(fachdienst))?;
         let reference = match &self.vendor {
             Some(_) => None,
             None => Some(

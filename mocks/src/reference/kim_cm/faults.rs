@@ -77,6 +77,11 @@ cm_faults! {
     ProcessesNonProfile = ("KOM-LE-A_2042", "KOM-LE-A_2042", "receive", "a message with X-KOM-LE-Version that is no S/MIME message is delivered as it came"),
     NoFehlermeldung = ("A_20650", "A_20650", "receive", "the error mail for an undecryptable message lacks X-KIM-Fehlermeldung"),
     ProcessesAmbiguous = ("A_19369", "A_19369", "receive", "of two KIM-Attachment structures the first is followed"),
+    IgnoresRecipientVersion = ("A_19356", "A_19356", "send", "a mail above 15 MiB goes through the KAS to a recipient whose komLeData announces KIM 1.0"),
+    SendsToConflictingRecipient = ("KOM-LE-A_2178", "KOM-LE-A_2178", "send", "a recipient whose encryption certificates name different TelematikIDs gets the mail"),
+    KasDecryptFailureUnreported = ("A_19371", "A_19371", "receive", "KAS data that does not decrypt is not reported: the KAS mail is delivered as received"),
+    DeliversMismatchedData = ("A_19372", "A_19372", "receive", "KAS data whose hash differs from the structure's is delivered as the client mail"),
+    ReceivesLargeWithoutConsent = ("A_23512", "A_23512", "receive", "a KAS mail above 15 MiB is downloaded and delivered to an account without `1.5+`"),
     UnsupportedVersionDelivered = ("A_21391", "A_21391", "receive", "a message of an unsupported X-KOM-LE-Version is delivered without the error mail"),
 }
 

@@ -316,7 +316,31 @@ pub(crate) async fn receive(
         };
     }
     // A_23165: the content is replaced; the sender learns of it by an unsigned DSN.
-    for (n, v) in &inner_fields {
+    replaced(
+        config,
+        me,
+        &outer,
+        &inner_fields,
+        integrity,
+        texts::INTEGRITY_REPLACEMENT,
+    )
+}
+
+/// A message whose content is not delivered (A_23165, A_19372): the trace and result fields,
+/// the client mail's addressing fields, `text` instead of its content; the sender is told by
+/// an unsigned DSN carrying the same X-KIM-IntegrityCheckResult.
+fn replaced(
+    config: &CmConfig,
+    me: &str,
+    outer: &[(String, String)],
+    inner_fields: &[(String, String)],
+    integrity: &str,
+    text: &str,
+) -> Received {
+    let mut delivered = trace_fields(config, outer);
+    delivered.extend_from_slice(b"X-KIM-DecryptionResult: 00\r\n");
+    delivered.extend_from_slice(format!("X-KIM-IntegrityCheckResult: {integrity}\r\n").as_bytes());
+    for (n, v) in inner_fields {
         let keep = [
             "Date",
             "From",
@@ -330,18 +354,17 @@ pub(crate) async fn receive(
         .iter()
         .any(|c| c.eq_ignore_ascii_case(n))
             || n.to_ascii_lowercase().starts_with("x-kim-");
-        if keep {
+        if keep && !n.eq_ignore_ascii_case("X-KIM-IntegrityCheckResult") {
             delivered.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
         }
     }
     delivered.extend_from_slice(
         format!(
-            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
-            texts::INTEGRITY_REPLACEMENT
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n"
         )
         .as_bytes(),
     );
-    let sender = get(&inner_fields, "From")
+    let sender = get(inner_fields, "From")
         .map(|f| match (f.rfind('<'), f.rfind('>')) {
             (Some(a), Some(b)) if a < b => f[a + 1..b].to_string(),
             _ => f.trim().to_string(),
@@ -350,7 +373,7 @@ pub(crate) async fn receive(
     let dsn = (!sender.is_empty()).then(|| {
         (
             sender.clone(),
-            integrity_dsn(me, &sender, &inner_fields, integrity),
+            integrity_dsn(me, &sender, inner_fields, integrity),
         )
     });
     Received { delivered, dsn }
@@ -399,6 +422,22 @@ async fn fetch_from_kas(config: &CmConfig, me: &str, raw: &[u8], inner: &[u8]) -
         }
     };
     let b64 = base64::engine::general_purpose::STANDARD;
+    let (outer, _) = fields(raw);
+    // A_23512: a client mail above 15 MiB only for an account whose komLeData says `1.5+`.
+    let size = s["size"]
+        .as_u64()
+        .or_else(|| get(&outer, "X-KIM-KAS-Size").and_then(|v| v.trim().parse::<u64>().ok()));
+    if size.is_some_and(|n| n > config.kas_threshold_bytes as u64)
+        && !config.has(CmFault::ReceivesLargeWithoutConsent)
+        && let super::send::Lookup::Found(own) = super::send::lookup(config, me).await
+        && own.version != "1.5+"
+    {
+        return error(
+            texts::SUBJECT_LARGE_NOT_ENABLED,
+            texts::FEHLERMELDUNG_LARGE_NOT_ENABLED,
+            texts::SUBJECT_LARGE_NOT_ENABLED,
+        );
+    }
     let Some(link) = s["link"].as_str() else {
         return error(
             texts::SUBJECT_KAS_DOWNLOAD,
@@ -435,6 +474,7 @@ async fn fetch_from_kas(config: &CmConfig, me: &str, raw: &[u8], inner: &[u8]) -
         .and_then(|key| kvc_smime::kas::open(&data, &key).ok())
     {
         Some(p) => p,
+        None if config.has(CmFault::KasDecryptFailureUnreported) => return Kas::NotThere,
         None => {
             return error(
                 texts::SUBJECT_KAS_DECRYPT,
@@ -444,12 +484,24 @@ async fn fetch_from_kas(config: &CmConfig, me: &str, raw: &[u8], inner: &[u8]) -
         }
     };
     let hash = s["hash"].as_str().and_then(|h| b64.decode(h).ok());
-    if hash.as_deref() != Some(&kvc_smime::kas::hash(&plain)[..]) {
-        return error(
-            texts::SUBJECT_KAS_DOWNLOAD,
-            texts::FEHLERMELDUNG_KAS_HASH,
+    if hash.as_deref() != Some(&kvc_smime::kas::hash(&plain)[..])
+        && !config.has(CmFault::DeliversMismatchedData)
+    {
+        // A_19372: the content is replaced, the Vermerk names the checksum, the sender is told.
+        let (inner_fields, _) = fields(inner);
+        let text = format!(
+            "{}\r\n\r\n{}",
             texts::HASH_MISMATCH_REPLACEMENT,
+            texts::VERMERK_HASH_MISMATCH
         );
+        return Kas::Failed(replaced(
+            config,
+            me,
+            &outer,
+            &inner_fields,
+            texts::FEHLERMELDUNG_KAS_HASH,
+            &text,
+        ));
     }
     Kas::Fetched(plain)
 }

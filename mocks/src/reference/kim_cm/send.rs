@@ -20,6 +20,18 @@ use crate::net::client::{client_tls_config, server_name};
 pub(crate) struct Addressee {
     pub address: String,
     pub certificate: Certificate,
+    /// The KOM-LE version komLeData announces for the address; none means 1.0 (A_19356).
+    pub version: String,
+    /// The TelematikIDs its encryption certificates name when they are not all the same
+    /// (KOM-LE-A_2178); empty when they agree.
+    pub conflicting_ids: Vec<String>,
+}
+
+impl Addressee {
+    /// Whether its Clientmodul takes mails through the KAS: version 1.5 or later (A_19356-05).
+    pub fn takes_large_mails(&self) -> bool {
+        self.version.starts_with("1.5")
+    }
 }
 
 /// Why a VZD lookup found no usable encryption certificate.
@@ -64,15 +76,40 @@ pub(crate) async fn lookup(config: &CmConfig, address: &str) -> Lookup {
         Ok(Err(e)) => return Lookup::Failed(e),
         Err(_) => return Lookup::Failed("the VZD did not answer in time".into()),
     };
-    let certificate = entries
+    let certificates: Vec<Certificate> = entries
         .iter()
         .flat_map(|e| e.values("userCertificate;binary").iter())
         .filter_map(|der| Certificate::from_der(der).ok())
-        .find(|c| is_rsa(c) && is_current(c));
-    match certificate {
+        .collect();
+    let version = entries
+        .iter()
+        .flat_map(|e| e.values("komLeData").iter())
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .filter_map(|v| v.split_once(','))
+        .find(|(_, mail)| mail.trim().eq_ignore_ascii_case(address))
+        .map(|(version, _)| version.trim().to_string())
+        .unwrap_or_else(|| "1.0".into());
+    let mut ids: Vec<String> = certificates
+        .iter()
+        .filter_map(|c| {
+            kvc_smime::admission::Admission::of_certificate(c)
+                .ok()
+                .flatten()
+        })
+        .filter_map(|a| a.telematik_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let conflicting_ids = if ids.len() > 1 { ids } else { Vec::new() };
+    match certificates
+        .into_iter()
+        .find(|c| is_rsa(c) && is_current(c))
+    {
         Some(certificate) => Lookup::Found(Box::new(Addressee {
             address: address.to_string(),
             certificate,
+            version,
+            conflicting_ids,
         })),
         None if entries.is_empty() => Lookup::NoCertificate(format!("{address} is not in the VZD")),
         None => Lookup::NoCertificate(format!(
@@ -443,6 +480,38 @@ pub(crate) async fn send(
     recipients: &[Addressee],
     raw: &[u8],
 ) -> Result<(), Refusal> {
+    let large = config.kas.is_some() && raw.len() > config.kas_threshold_bytes;
+    let (kept, dropped) = reachable(config, recipients, large);
+    if !dropped.is_empty() {
+        // A_19356, KOM-LE-A_2178: the sender learns which recipients were removed.
+        let (original, _) = split(raw);
+        let dsn = removed_recipients_dsn(&sender.address, &original, &dropped);
+        let _ = submit(
+            config,
+            user,
+            password,
+            &sender.address,
+            &[sender.address.clone()],
+            &dsn,
+        )
+        .await;
+    }
+    if kept.is_empty() {
+        let names: Vec<&str> = dropped.iter().map(|d| d.address.as_str()).collect();
+        // A_19356: nobody left for a large mail: 451 (no MTA dialogue was opened to RSET).
+        return Err(if dropped.iter().all(|d| d.code == FEHLERMELDUNG_VERSION) {
+            Refusal(format!(
+                "451 4.3.0 no recipient can receive a mail above 15 MiB: {}",
+                names.join(", ")
+            ))
+        } else {
+            Refusal(format!(
+                "554 5.7.1 no recipient can be encrypted to: {}",
+                names.join(", ")
+            ))
+        });
+    }
+    let recipients = &kept[..];
     // Header edits happen before an upload (A_19363).
     let inner = sanitise(config, raw, &sender.address, recipients);
     let rcpt: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
@@ -457,6 +526,78 @@ pub(crate) async fn send(
     };
     let message = compose(config, user, &inner, sender, recipients, kas_size).await?;
     submit(config, user, password, &sender.address, &rcpt, &message).await
+}
+
+/// X-KIM-Fehlermeldung of a recipient removed for its KIM version (A_19356) and of one whose
+/// encryption certificates name different TelematikIDs (KOM-LE-A_2178) (Tab_Fehlercodes,
+/// A_20650-05).
+const FEHLERMELDUNG_VERSION: &str = "4001";
+const FEHLERMELDUNG_TELEMATIK_IDS: &str = "4005";
+
+/// A recipient taken out of a mail, with the code and reason the DSN names.
+struct Removed {
+    address: String,
+    code: &'static str,
+    reason: String,
+}
+
+/// The recipients a mail can go to, and those it cannot: encryption certificates of different
+/// TelematikIDs (KOM-LE-A_2178), a KIM version below 1.5 for a large mail (A_19356).
+fn reachable(
+    config: &CmConfig,
+    recipients: &[Addressee],
+    large: bool,
+) -> (Vec<Addressee>, Vec<Removed>) {
+    let (mut kept, mut removed) = (Vec::new(), Vec::new());
+    for r in recipients {
+        if !r.conflicting_ids.is_empty() && !config.has(CmFault::SendsToConflictingRecipient) {
+            removed.push(Removed {
+                address: r.address.clone(),
+                code: FEHLERMELDUNG_TELEMATIK_IDS,
+                reason: format!(
+                    "Die Verschlüsselungszertifikate nennen verschiedene TelematikIDs ({})",
+                    r.conflicting_ids.join(", ")
+                ),
+            });
+        } else if large && !r.takes_large_mails() && !config.has(CmFault::IgnoresRecipientVersion) {
+            removed.push(Removed {
+                address: r.address.clone(),
+                code: FEHLERMELDUNG_VERSION,
+                reason: format!(
+                    "KOM-LE-Version {} des Empfängers unterstützt keine Nachrichten über 15 MiB",
+                    r.version
+                ),
+            });
+        } else {
+            kept.push(r.clone());
+        }
+    }
+    (kept, removed)
+}
+
+/// The unsigned, unencrypted DSN (RFC 3464) that names every removed recipient.
+fn removed_recipients_dsn(sender: &str, original: &Header, removed: &[Removed]) -> Vec<u8> {
+    let mut codes: Vec<&str> = removed.iter().map(|r| r.code).collect();
+    codes.dedup();
+    let lines: Vec<String> = removed
+        .iter()
+        .map(|r| format!("{}: {}", r.address, r.reason))
+        .collect();
+    let reports: Vec<String> = removed
+        .iter()
+        .map(|r| {
+            format!(
+                "Final-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: 5.7.1\r\n",
+                r.address
+            )
+        })
+        .collect();
+    let text = format!(
+        "Die Nachricht {} wurde an folgende Empfänger nicht versendet:\r\n{}",
+        original.get("Message-ID").unwrap_or(""),
+        lines.join("\r\n")
+    );
+    delivery_status(sender, original, &codes, &text, &reports.join("\r\n"))
 }
 
 /// A_19357..A_19365: the whole client mail sealed (fresh key and IV), uploaded, and the client
@@ -557,13 +698,34 @@ async fn to_kas(
 /// The DSN of a failed KAS upload (A_19363): unsigned, unencrypted, naming the mail and the
 /// KAS's message as `Fehlertext: <message>`.
 fn upload_failed_dsn(sender: &str, original: &Header, message: &str) -> Vec<u8> {
+    let text = format!(
+        "Die E-Mail-Daten der Nachricht {} konnten nicht zum KAS übertragen werden.\r\nFehlertext: {message}",
+        original.get("Message-ID").unwrap_or(""),
+    );
+    let report =
+        format!("Final-Recipient: rfc822; {sender}\r\nAction: failed\r\nStatus: 4.3.0\r\n");
+    delivery_status(sender, original, &["4002"], &text, &report)
+}
+
+/// A multipart/report DSN to `sender` about `original`: `text` for people, `reports` (the
+/// per-recipient fields) for machines, an X-KIM-Fehlermeldung for each of `codes`.
+fn delivery_status(
+    sender: &str,
+    original: &Header,
+    codes: &[&str],
+    text: &str,
+    reports: &str,
+) -> Vec<u8> {
     let boundary = format!("kvc-check-dsn-{}", uuid::Uuid::new_v4().simple());
+    let fehlermeldung: String = codes
+        .iter()
+        .map(|c| format!("X-KIM-Fehlermeldung: {c}\r\n"))
+        .collect();
     format!(
-        "From: <{sender}>\r\nTo: <{sender}>\r\nDate: {}\r\nMessage-ID: <{}@kvc-check-cm.kim.telematik-test>\r\nSubject: Nachricht nicht zugestellt: {}\r\nX-KIM-Fehlermeldung: 4002\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nDie E-Mail-Daten der Nachricht {} konnten nicht zum KAS übertragen werden.\r\nFehlertext: {message}\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; kvc-check-cm.kim.telematik-test\r\n\r\nFinal-Recipient: rfc822; {sender}\r\nAction: failed\r\nStatus: 4.3.0\r\n--{boundary}--\r\n",
+        "From: <{sender}>\r\nTo: <{sender}>\r\nDate: {}\r\nMessage-ID: <{}@kvc-check-cm.kim.telematik-test>\r\nSubject: Nachricht nicht zugestellt: {}\r\n{fehlermeldung}MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; kvc-check-cm.kim.telematik-test\r\n\r\n{reports}--{boundary}--\r\n",
         rfc5322_date(SystemTime::now()),
         uuid::Uuid::new_v4(),
         original.get("Subject").unwrap_or(""),
-        original.get("Message-ID").unwrap_or(""),
     )
     .into_bytes()
 }

@@ -67,6 +67,13 @@ pub const TEXT_KAS_AMBIGUOUS: &str =
     "Nachricht konnte aufgrund uneindeutiger Informationen nicht abgerufen werden.";
 /// A_19372-03: the text that replaces the content when the hash of the downloaded data differs.
 pub const HASH_MISMATCH_REPLACEMENT: &str = "Beim Empfang dieser KIM Nachricht wurde eine Sicherheitsverletzung erkannt. Dies kann eine technisches Ursache haben oder auf eine missbräuchliche Nutzung des KIM Dienstes hinweisen. Zu Ihrem Schutz wurde der Inhalt dieser Nachricht durch diesen Text ausgetauscht. Der Absender wurde über diesen Vorfall informiert. Bitte antworten Sie nicht auf diese Nachricht. Sie können diese Nachricht löschen.";
+/// A_19372-03: the Vermerk after the replacement text (the whole client mail is the one
+/// "Anhang" of the structure, which names none).
+pub const VERMERK_HASH_MISMATCH: &str = "Die Prüfsumme des Anhangs stimmt nicht überein. Der empfangene Anhang entspricht eventuell nicht dem originalen Anhang.";
+/// A_23512 (KIM-FACTS §2.2): subject and X-KIM-Fehlermeldung of the error mail for a large
+/// KAS mail to an account that did not announce `1.5+`.
+pub const SUBJECT_LARGE_NOT_ENABLED: &str = "Die KIM-Nachricht kann nicht empfangen werden, weil der Empfang großer Nachrichten nicht aktiviert wurde";
+pub const FEHLERMELDUNG_LARGE_NOT_ENABLED: &str = "4018";
 /// Tab_Fehlercodes (A_20650-05): download failed, decrypt failed, hash mismatch, KAS 429.
 pub const FEHLERMELDUNG_KAS_DOWNLOAD: &str = "4006";
 pub const FEHLERMELDUNG_KAS_DECRYPT: &str = "4007";

@@ -234,8 +234,10 @@ impl Expect for DeliveredMessages {
     }
 }
 
-/// `sender_informed: {to, header}`: the Clientmodul handed the MTA an unsigned, unencrypted
-/// message to `to` carrying `header` (A_23165: the DSN about a failed integrity check).
+/// `sender_informed: {to, header, value?, names?}`: the Clientmodul handed the MTA an
+/// unsigned, unencrypted message to `to` carrying `header` (with the value `value`, when
+/// given) whose text names each address of `names` (A_23165: the DSN about a failed integrity
+/// check; A_19356: the DSN naming the removed recipients).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SenderInformed {
@@ -243,6 +245,10 @@ pub struct SenderInformed {
     pub requirement: Decides,
     pub to: String,
     pub header: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub names: Vec<String>,
     /// The notice follows a send, not a delivery (A_19363): no delivered message is needed.
     #[serde(default)]
     pub on_send: bool,
@@ -254,14 +260,18 @@ impl Expect for SenderInformed {
     }
 
     fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
-        let judge = Judge::new(
-            "sender_informed",
-            self.requirement.id(),
-            format!(
-                "a message to {} that is neither signed nor encrypted and carries {} reached the MTA",
-                self.to, self.header
-            ),
+        let mut expected = format!(
+            "a message to {} that is neither signed nor encrypted and carries {}",
+            self.to, self.header
         );
+        if let Some(v) = &self.value {
+            expected.push_str(&format!(" `{v}`"));
+        }
+        if !self.names.is_empty() {
+            expected.push_str(&format!(" and names {}", self.names.join(", ")));
+        }
+        expected.push_str(" reached the MTA");
+        let judge = Judge::new("sender_informed", self.requirement.id(), expected);
         if !self.on_send && !scope.own.iter().any(|m| m.delivered) {
             out.checks.push(judge.error(
                 "the Clientmodul delivered nothing to the client system: the message was not received",
@@ -280,22 +290,43 @@ impl Expect for SenderInformed {
                     .iter()
                     .any(|v| v.to_lowercase().contains("pkcs7"));
             let values = header_values(&m.data, &self.header);
-            if !smime && !values.is_empty() {
+            let value_ok = match &self.value {
+                Some(v) => values.iter().any(|x| x.trim() == v.trim()),
+                None => !values.is_empty(),
+            };
+            let text = String::from_utf8_lossy(&m.data).to_lowercase();
+            let missing: Vec<&str> = self
+                .names
+                .iter()
+                .filter(|n| !text.contains(&n.to_lowercase()))
+                .map(String::as_str)
+                .collect();
+            if !smime && value_ok && missing.is_empty() {
                 out.checks.push(judge.pass(format!(
-                    "{}: to {}, {}: {}",
+                    "{}: to {}, {}: {}{}",
                     m.file,
                     self.to,
                     self.header,
-                    values.join(" | ")
+                    values.join(" | "),
+                    if self.names.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; names {}", self.names.join(", "))
+                    }
                 )));
                 return;
             }
             lines.push(format!(
-                "{}: {}; {}: {}",
+                "{}: {}; {}: {}{}",
                 m.file,
                 if smime { "S/MIME" } else { "plain" },
                 self.header,
-                shown(&values)
+                shown(&values),
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!("; does not name {}", missing.join(", "))
+                }
             ));
         }
         out.checks.push(judge.fail(if lines.is_empty() {
@@ -303,5 +334,73 @@ impl Expect for SenderInformed {
         } else {
             lines.join("\n")
         }));
+    }
+}
+
+/// `sent_envelope: {includes, excludes}`: every S/MIME message the Clientmodul handed the MTA
+/// went to each address of `includes` (the control: the message was sent at all) and to none
+/// of `excludes` (KOM-LE-A_2178, A_19356: a recipient that must be removed). Unsigned notices
+/// (DSNs) are not judged here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentEnvelope {
+    #[serde(default)]
+    pub requirement: Decides,
+    pub includes: Vec<String>,
+    #[serde(default)]
+    pub excludes: Vec<String>,
+}
+
+impl Expect for SentEnvelope {
+    fn validate(&mut self, case: &CaseHeader) -> Result<(), String> {
+        if self.includes.is_empty() {
+            return Err(
+                "sent_envelope: name the recipient(s) in `includes` that show the mail was sent"
+                    .into(),
+            );
+        }
+        self.requirement.resolve(case, "sent_envelope")
+    }
+
+    fn evaluate(&self, scope: &Scope, out: &mut Evaluated) {
+        let mut expected = format!(
+            "every S/MIME message that reached the MTA went to {}",
+            self.includes.join(", ")
+        );
+        if !self.excludes.is_empty() {
+            expected.push_str(&format!(" and not to {}", self.excludes.join(", ")));
+        }
+        let judge = Judge::new("sent_envelope", self.requirement.id(), expected);
+        let sent: Vec<&MessageRecord> = scope
+            .own
+            .iter()
+            .filter(|m| !m.delivered && kvc_smime::message::is_smime_encrypted(&m.data))
+            .collect();
+        if sent.is_empty() {
+            out.checks.push(
+                judge.error(
+                    "no S/MIME message reached the Fachdienst MTA: the control did not happen",
+                ),
+            );
+            return;
+        }
+        let has = |m: &MessageRecord, a: &str| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(a));
+        let mut lines = Vec::new();
+        let mut wrong = false;
+        for m in sent {
+            let ok =
+                self.includes.iter().all(|a| has(m, a)) && !self.excludes.iter().any(|a| has(m, a));
+            wrong |= !ok;
+            lines.push(format!("{}: RCPT TO {}", m.file, m.rcpt_to.join(", ")));
+        }
+        out.checks.push(if wrong {
+            judge.fail(lines.join("\n"))
+        } else {
+            judge.pass(lines.join("\n"))
+        });
+    }
+
+    fn fails_on_evidence_alone(&self) -> bool {
+        true
     }
 }

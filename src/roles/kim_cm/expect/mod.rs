@@ -25,6 +25,7 @@ vocabulary! {
         "sent_inner_header" => SentInnerHeader(messages::SentInnerHeader),
         "delivered" => Delivered(messages::DeliveredMessages),
         "sender_informed" => SenderInformed(messages::SenderInformed),
+        "sent_envelope" => SentEnvelope(messages::SentEnvelope),
         "lint" => Lint(lint::Lint),
         "attest" => Attest(attest::Attest),
         "skip" => Skip(skip::Skip),
