@@ -416,8 +416,9 @@ fn reference_clientmodul_passes_every_case() {
 /// by a `--sut` config on free ports; killed when the run is over. Returns the run and its
 /// report folder, after checking the kim-ti.json the run wrote for the Clientmodul.
 fn run_vendor(dir: &Path, name: &str, faults: &[&str], select: &[&str]) -> (Finished, PathBuf) {
-    let p = free_ports(6);
+    let p = free_ports(8);
     let (smtp, pop3, konnektor, vzd, mta, mailbox) = (p[0], p[1], p[2], p[3], p[4], p[5]);
+    let (dns, kas) = (p[6], p[7]);
     let work = dir.join(name);
     std::fs::create_dir_all(&work).expect("mkdir");
     let fault_args: String = faults.iter().map(|f| format!(" --fault {f}")).collect();
@@ -431,6 +432,8 @@ clientmodul:
   vzd_port: {vzd}
   mta_port: {mta}
   mailbox_port: {mailbox}
+  dns_port: {dns}
+  kas_port: {kas}
   configure: "rm -f cm-ca.pem; {BIN} mocks serve kim-cm --kim-ti {{kim_ti}} --smtp-port {smtp} --pop3-port {pop3} --ca-out cm-ca.pem{fault_args} > cm.log 2>&1 & echo $! > cm.pid; sleep 0.5"
 "#
     );
@@ -457,9 +460,8 @@ clientmodul:
     (run, out)
 }
 
-/// The cases that run within the run's `--timeout`. The large-mail (KAS) cases set 60 or
-/// 120 s of their own: a stalling Clientmodul would hold each that long, and a Clientmodul
-/// given by `--sut` learns no KAS from kim-ti.json.
+/// The cases that run within the run's `--timeout`. The large-mail (KAS) cases set 60 s or
+/// more of their own: a stalling Clientmodul would hold each that long.
 fn timely_cases() -> Vec<String> {
     kim_cm_cases()
         .into_iter()
@@ -474,11 +476,16 @@ fn vendor_clientmodul_through_sut_config() {
     let timely = timely_cases();
     let select: Vec<&str> = timely.iter().map(String::as_str).collect();
 
-    let (run, out) = run_vendor(dir.path(), "conforming", &[], &select);
+    // One large-mail case too: the Clientmodul finds the case's KAS through the DNS-SD server
+    // kim-ti.json names (fixed dns_port and kas_port).
+    let mut with_kas = select.clone();
+    with_kas.push("kim-cm/a19357-large-mail-to-kas");
+    let (run, out) = run_vendor(dir.path(), "conforming", &[], &with_kas);
     assert_eq!(run.code, Some(0), "{}", run.shown());
     let r = report(&out);
     let v = verdicts(&r);
-    assert_eq!(v.len(), select.len(), "{v:?}");
+    assert_eq!(v.len(), with_kas.len(), "{v:?}");
+    assert_eq!(v["kim-cm/a19357-large-mail-to-kas"], "pass");
     let open = not_passed(&r);
     assert!(open.is_empty(), "{open:#?}");
     assert!(

@@ -332,6 +332,11 @@ impl<'a> Judge<'a> {
         self.verdict(Verdict::Fail, observed)
     }
 
+    /// `fail` when something observed was `wrong`, else `pass`, with the same observation.
+    pub fn fail_if(self, wrong: bool, observed: impl Into<String>) -> Check {
+        self.verdict(if wrong { Verdict::Fail } else { Verdict::Pass }, observed)
+    }
+
     /// Undecidable from what was observed (e.g. the SUT never acted).
     pub fn error(self, observed: impl Into<String>) -> Check {
         self.verdict(Verdict::Error, observed)

@@ -122,6 +122,13 @@ pub struct ClientmodulConfig {
     pub mta_port: Option<u16>,
     #[serde(default)]
     pub mailbox_port: Option<u16>,
+    /// Fixed ports of each case's DNS-SD server (UDP and TCP) and KAS (default: new ones per
+    /// case). With `dns_port` kim-ti.json names `fachdienst.dns` and `fachdienst.domain`, so
+    /// that a Clientmodul finds the KAS for mails above 15 MiB (A_19361).
+    #[serde(default)]
+    pub dns_port: Option<u16>,
+    #[serde(default)]
+    pub kas_port: Option<u16>,
     /// Run once before the first case (through `sh -c`), to point the Clientmodul at the run's
     /// world and restart it: `{kim_ti}` is the path of `kim-ti.json`, `{ca}` of the TLS CA.
     /// Without it the instructions are printed and the Clientmodul must already be pointed at

@@ -34,6 +34,7 @@ pub const SEND_OVER_15MIB: &str = "send_over_15mib";
 pub const SEND_TEXT_OVER_25MIB: &str = "send_text_over_25mib";
 pub const SEND_TO_PEER_AND_SELF: &str = "send_to_peer_and_self";
 pub const SEND_20MB: &str = "send_20mb";
+pub const SEND_OVER_MAX_MAIL_SIZE: &str = "send_over_max_mail_size";
 
 /// Every probe a kim-cm case may name (`- probe: <name>`).
 pub const NAMES: &[&str] = &[
@@ -53,6 +54,7 @@ pub const NAMES: &[&str] = &[
     SEND_TEXT_OVER_25MIB,
     SEND_TO_PEER_AND_SELF,
     SEND_20MB,
+    SEND_OVER_MAX_MAIL_SIZE,
 ];
 
 const MIB: usize = 1024 * 1024;
@@ -68,6 +70,11 @@ pub const RECIPIENT_VIEW: &str = "recipient's view";
 
 pub const SMTP_SERVICE: &str = "clientmodul-smtp";
 pub const POP3_SERVICE: &str = "clientmodul-pop3";
+/// maxMailSize of every KIM account (AccountManager.yaml, AccountLimit.yaml: 734003200, A_19355).
+pub const MAX_MAIL_SIZE: usize = 734_003_200;
+/// The request of the exchange `send_over_max_mail_size` records last: where the mail over
+/// maxMailSize was refused (the reply to MAIL FROM with SIZE, else the one at the end of DATA).
+pub const SIZE_REFUSAL: &str = "refusal of the mail over maxMailSize";
 /// The label of the end of DATA exchange (the Clientmodul's verdict on the client mail).
 pub const END_OF_DATA: &str = "end of DATA";
 /// A foreign From the client mail of `send_foreign_headers` carries.
@@ -256,6 +263,28 @@ impl CaseProber for CmProber {
                     )
                     .await
                 }
+                SEND_OVER_MAX_MAIL_SIZE => {
+                    // A small mail as the control; then one byte over maxMailSize, announced
+                    // with SIZE (RFC 1870) and, if the announcement is accepted, sent: the
+                    // bytes are generated while they are written, never held.
+                    ctx.send("small mail", Auth::Plain, &[&t.peer], &ctx.mail(&[], true))
+                        .await?;
+                    let label = "mail over maxMailSize";
+                    let size = MAX_MAIL_SIZE + 1;
+                    ctx.dialogue(
+                        label,
+                        Auth::Plain,
+                        &[&t.peer],
+                        &format!(" SIZE={size}"),
+                        Body::Generated {
+                            header: ctx.mail(&[], true),
+                            size,
+                        },
+                    )
+                    .await?;
+                    ctx.record_refusal(label);
+                    Ok(())
+                }
                 FETCH_INCOMPLETE_USER => {
                     ctx.fetch("incomplete user name", &t.me, false).await?;
                     ctx.fetch("complete user name", &t.user_name(t.mailbox_port), false)
@@ -277,6 +306,57 @@ impl CaseProber for CmProber {
 enum Auth {
     Plain,
     Login,
+}
+
+/// What a dialogue sends after DATA: a message, or a client mail of `size` bytes whose text is
+/// generated while it is written (too large to hold in memory).
+enum Body<'b> {
+    Bytes(&'b [u8]),
+    Generated { header: Vec<u8>, size: usize },
+}
+
+/// A block of 76-character lines that never start with a dot (no dot-stuffing needed).
+const FILLER_LINE: &[u8; 78] =
+    b"S0lNIGt2Yy1jaGVjayBtYXhNYWlsU2l6ZSBwcm9iZSAtIGZpbGxlciB0ZXh0IGZvciBBXzE5MzU1\r\n";
+
+fn filler_block() -> Vec<u8> {
+    FILLER_LINE.repeat(840)
+}
+
+impl Body<'_> {
+    /// Writes the body and the terminating `.` line; the number of message bytes written.
+    async fn write_to(&self, c: &mut MailClient) -> Result<usize, String> {
+        match self {
+            Body::Bytes(message) => {
+                let mut data = dot_stuff(message);
+                data.extend_from_slice(b".\r\n");
+                c.write(&data, "DATA").await.map_err(|e| e.to_string())?;
+                Ok(message.len())
+            }
+            Body::Generated { header, size } => {
+                let mut head = dot_stuff(header);
+                if !head.ends_with(b"\r\n") {
+                    head.extend_from_slice(b"\r\n");
+                }
+                c.write(&head, "DATA").await.map_err(|e| e.to_string())?;
+                // Whole blocks, then whole lines until the size is reached.
+                let block = filler_block();
+                let line = &block[..FILLER_LINE.len()];
+                let mut written = head.len();
+                while written < *size {
+                    let piece = if written + block.len() <= *size {
+                        &block[..]
+                    } else {
+                        line
+                    };
+                    c.write(piece, "DATA").await.map_err(|e| e.to_string())?;
+                    written += piece.len();
+                }
+                c.write(b".\r\n", "DATA").await.map_err(|e| e.to_string())?;
+                Ok(written)
+            }
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -319,6 +399,39 @@ impl Ctx<'_> {
             at_ms: self.started.elapsed().as_millis() as u64,
             ..ProbeExchange::default()
         });
+    }
+
+    /// Records where the dialogue `label` was refused: its first command answered 4xx/5xx
+    /// (fact `refused_at`), or its last reply when nothing was refused.
+    fn record_refusal(&self, label: &str) {
+        let own: Vec<ProbeExchange> = self
+            .log
+            .exchanges()
+            .into_iter()
+            .filter(|e| e.probe == self.probe && e.label == label && e.note.is_none())
+            .collect();
+        let refused = own.iter().find(|e| e.status >= 400);
+        let Some(e) = refused.or(own.last()) else {
+            self.note(
+                SMTP_SERVICE,
+                label,
+                SIZE_REFUSAL,
+                "the dialogue recorded no reply".into(),
+            );
+            return;
+        };
+        let mut summary = e.clone();
+        summary.request = SIZE_REFUSAL.to_string();
+        summary.facts.insert(
+            "refused_at".into(),
+            if refused.is_some() {
+                e.request.clone()
+            } else {
+                "nowhere".into()
+            },
+        );
+        summary.at_ms = self.started.elapsed().as_millis() as u64;
+        self.log.push(summary);
     }
 
     /// A client mail from the client system to the peer; `overrides` replace header fields.
@@ -549,6 +662,19 @@ impl Ctx<'_> {
         rcpt: &[&str],
         message: &[u8],
     ) -> Result<(), String> {
+        self.dialogue(label, auth, rcpt, "", Body::Bytes(message))
+            .await
+    }
+
+    /// [`Ctx::send`] with MAIL FROM parameters (` SIZE=…`) and a body that may be generated.
+    async fn dialogue(
+        &self,
+        label: &str,
+        auth: Auth,
+        rcpt: &[&str],
+        mail_params: &str,
+        body: Body<'_>,
+    ) -> Result<(), String> {
         let mut c = match self.connect(self.target.smtp).await {
             Ok(c) => c,
             Err(e) => {
@@ -584,8 +710,8 @@ impl Ctx<'_> {
             }
         }
         steps.push((
-            format!("MAIL FROM:<{}>", self.target.me),
-            format!("MAIL FROM:<{}>", self.target.me),
+            format!("MAIL FROM:<{}>{mail_params}", self.target.me),
+            format!("MAIL FROM:<{}>{mail_params}", self.target.me),
             &[250],
         ));
         let mut accepted = 0usize;
@@ -625,13 +751,14 @@ impl Ctx<'_> {
         if !reply.starts_with("354") {
             return Ok(());
         }
-        let mut data = dot_stuff(message);
-        data.extend_from_slice(b".\r\n");
         let index = self.record(SMTP_SERVICE, label, END_OF_DATA, "", 0);
-        if let Err(e) = c.write(&data, "DATA").await {
-            self.note(SMTP_SERVICE, label, "message", e.to_string());
-            return Ok(());
-        }
+        let written = match body.write_to(&mut c).await {
+            Ok(n) => n,
+            Err(e) => {
+                self.note(SMTP_SERVICE, label, "message", e);
+                return Ok(());
+            }
+        };
         let reply = answer(c.smtp_expect(END_OF_DATA, 250).await);
         let mut exchange = self.log.exchanges().get(index).cloned().unwrap_or_default();
         match reply {
@@ -643,7 +770,7 @@ impl Ctx<'_> {
         }
         exchange
             .facts
-            .insert("message_bytes".into(), message.len().to_string());
+            .insert("message_bytes".into(), written.to_string());
         self.log.update(index, exchange);
         let _ = command(&mut c, "QUIT", "QUIT").await;
         Ok(())

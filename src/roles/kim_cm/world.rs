@@ -47,6 +47,9 @@ pub fn case_context() -> KnownContext {
     }
 }
 
+/// The domain of the test Fachdienst (DNS-SD of its KAS: `_kas._tcp.<domain>`).
+const KIM_DOMAIN: &str = "kim.telematik-test";
+
 /// A KIM address that has no entry in the VZD.
 pub const UNKNOWN_RECIPIENT: &str = "praxis.unbekannt@kim.telematik-test";
 
@@ -98,6 +101,8 @@ struct VendorCm {
     vzd_port: u16,
     mta_port: Option<u16>,
     mailbox_port: Option<u16>,
+    dns_port: Option<u16>,
+    kas_port: Option<u16>,
     configure: Option<String>,
     ready_timeout: Duration,
 }
@@ -121,11 +126,13 @@ impl VendorCm {
         let mut ports = vec![c.konnektor_port, c.vzd_port];
         ports.extend(c.mta_port);
         ports.extend(c.mailbox_port);
+        ports.extend(c.dns_port);
+        ports.extend(c.kas_port);
         let mut unique = ports.clone();
         unique.sort();
         unique.dedup();
         if ports.contains(&0) || unique.len() != ports.len() {
-            return Err("clientmodul: konnektor_port, vzd_port, mta_port and mailbox_port must be different ports, none 0".into());
+            return Err("clientmodul: konnektor_port, vzd_port, mta_port, mailbox_port, dns_port and kas_port must be different ports, none 0".into());
         }
         let ready = c.ready_timeout_s.unwrap_or(30.0);
         if !(ready > 0.0 && ready <= 600.0) {
@@ -142,6 +149,8 @@ impl VendorCm {
             vzd_port: c.vzd_port,
             mta_port: c.mta_port,
             mailbox_port: c.mailbox_port,
+            dns_port: c.dns_port,
+            kas_port: c.kas_port,
             configure: c.configure.clone(),
             ready_timeout: Duration::from_secs_f64(ready),
         })
@@ -240,6 +249,15 @@ impl KimCmHost {
         }
         if let Some(p) = v.mailbox_port {
             fachdienst["pop3"] = serde_json::json!(format!("{host}:{p}"));
+        }
+        if let Some(p) = v.dns_port {
+            // DNS-SD of the KAS: `_kas._tcp.<domain>` (A_19361); the server is on loopback.
+            fachdienst["dns"] = serde_json::json!(format!("127.0.0.1:{p}"));
+            fachdienst["domain"] = serde_json::json!(KIM_DOMAIN);
+        }
+        if let Some(p) = v.kas_port {
+            fachdienst["kas"] =
+                serde_json::json!(format!("https://{host}:{p}{}", KasApi::V2_4.base_path()));
         }
         let identities: Vec<serde_json::Value> = [&self.me, &self.peer]
             .iter()
@@ -450,6 +468,7 @@ impl KimCmHost {
                 api: KasApi::V2_4,
                 max_attachment_bytes: 734_003_200,
                 faults: setup.kas.faults(),
+                port: world.port("kas"),
                 ..KasConfig::default()
             },
             &self.tls,
@@ -465,13 +484,15 @@ impl KimCmHost {
                 port: kas_port,
                 path: KasApi::V2_4.base_path().into(),
             }],
+            port: world.port("dns"),
+            domain: KIM_DOMAIN.into(),
             ..DnsConfig::default()
         })
         .await
         .map_err(|e| format!("starting the mock DNS: {e}"))?;
         let kas_link = KasLink {
             dns: dns.addr(),
-            domain: "kim.telematik-test".into(),
+            domain: KIM_DOMAIN.into(),
         };
         mocks.push(Box::new(dns))?;
         let served = super::served::mailbox(
@@ -588,6 +609,12 @@ impl MockHost for KimCmHost {
             }
             if let Some(p) = v.mailbox_port {
                 ports.insert("mailbox".to_string(), p);
+            }
+            if let Some(p) = v.dns_port {
+                ports.insert("dns".to_string(), p);
+            }
+            if let Some(p) = v.kas_port {
+                ports.insert("kas".to_string(), p);
             }
         }
         ports

@@ -77,6 +77,7 @@ cm_faults! {
     ProcessesNonProfile = ("KOM-LE-A_2042", "KOM-LE-A_2042", "receive", "a message with X-KOM-LE-Version that is no S/MIME message is delivered as it came"),
     NoFehlermeldung = ("A_20650", "A_20650", "receive", "the error mail for an undecryptable message lacks X-KIM-Fehlermeldung"),
     ProcessesAmbiguous = ("A_19369", "A_19369", "receive", "of two KIM-Attachment structures the first is followed"),
+    SizeRefusedWithoutX34 = ("A_19355", "A_19355", "send", "a client mail announced (SIZE) above maxMailSize is refused with 5.2.3 instead of the enhanced status X.3.4"),
     IgnoresRecipientVersion = ("A_19356", "A_19356", "send", "a mail above 15 MiB goes through the KAS to a recipient whose komLeData announces KIM 1.0"),
     SendsToConflictingRecipient = ("KOM-LE-A_2178", "KOM-LE-A_2178", "send", "a recipient whose encryption certificates name different TelematikIDs gets the mail"),
     KasDecryptFailureUnreported = ("A_19371", "A_19371", "receive", "KAS data that does not decrypt is not reported: the KAS mail is delivered as received"),

@@ -491,7 +491,7 @@ pub(crate) async fn send(
             user,
             password,
             &sender.address,
-            &[sender.address.clone()],
+            std::slice::from_ref(&sender.address),
             &dsn,
         )
         .await;

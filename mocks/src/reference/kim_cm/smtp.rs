@@ -200,6 +200,17 @@ fn path_of(arg: &str, keyword: &str) -> Option<String> {
     Some(rest[start + 1..end].trim().to_string())
 }
 
+/// The `SIZE=` parameter of a MAIL FROM (RFC 1870), if any.
+fn announced_size(arg: &str) -> Option<u64> {
+    let params = &arg[arg.find('>')? + 1..];
+    params.split_whitespace().find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.eq_ignore_ascii_case("SIZE")
+            .then(|| v.parse().ok())
+            .flatten()
+    })
+}
+
 async fn mail(config: &CmConfig, s: &mut Session, arg: &str) -> String {
     if s.user.is_none() {
         return "530 5.7.0 authentication required".into();
@@ -207,6 +218,19 @@ async fn mail(config: &CmConfig, s: &mut Session, arg: &str) -> String {
     let Some(from) = path_of(arg, "FROM:") else {
         return "501 5.5.4 syntax: MAIL FROM:<address>".into();
     };
+    // A_19355: a size announced above maxMailSize is refused before any data (RFC 1870).
+    if let Some(size) = announced_size(arg)
+        && size > config.max_client_mail_bytes as u64
+    {
+        return if config.has(CmFault::SizeRefusedWithoutX34) {
+            "552 5.2.3 message too large".into()
+        } else {
+            format!(
+                "552 5.3.4 message size {size} exceeds maxMailSize ({} bytes)",
+                config.max_client_mail_bytes
+            )
+        };
+    }
     // A_23169: the sender needs a valid encryption certificate in the VZD.
     match send::lookup(config, &from).await {
         Lookup::Found(a) => {
@@ -323,4 +347,21 @@ async fn data(io: &mut Io, config: &CmConfig, s: &mut Session) -> std::io::Resul
             Err(r) => r.0,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announced_size;
+
+    #[test]
+    fn the_size_parameter_is_read_after_the_path() {
+        assert_eq!(
+            announced_size("FROM:<a@b> SIZE=734003201"),
+            Some(734_003_201)
+        );
+        assert_eq!(announced_size("FROM:<a@b> BODY=8BITMIME size=12"), Some(12));
+        assert_eq!(announced_size("FROM:<a@b>"), None);
+        assert_eq!(announced_size("FROM:<a@b> SIZE=x"), None);
+        assert_eq!(announced_size("FROM:a@b SIZE=1"), None);
+    }
 }

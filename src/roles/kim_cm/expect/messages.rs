@@ -102,11 +102,7 @@ impl Expect for SentInnerHeader {
             wrong |= !ok;
             lines.push(format!("{}: {}: {}", m.file, self.header, shown(&values)));
         }
-        out.checks.push(if wrong {
-            judge.fail(lines.join("\n"))
-        } else {
-            judge.pass(lines.join("\n"))
-        });
+        out.checks.push(judge.fail_if(wrong, lines.join("\n")));
     }
 
     fn fails_on_evidence_alone(&self) -> bool {
@@ -222,11 +218,7 @@ impl Expect for DeliveredMessages {
                 ));
             }
         }
-        out.checks.push(if wrong {
-            judge.fail(lines.join("\n"))
-        } else {
-            judge.pass(lines.join("\n"))
-        });
+        out.checks.push(judge.fail_if(wrong, lines.join("\n")));
     }
 
     fn fails_on_evidence_alone(&self) -> bool {
@@ -393,11 +385,7 @@ impl Expect for SentEnvelope {
             wrong |= !ok;
             lines.push(format!("{}: RCPT TO {}", m.file, m.rcpt_to.join(", ")));
         }
-        out.checks.push(if wrong {
-            judge.fail(lines.join("\n"))
-        } else {
-            judge.pass(lines.join("\n"))
-        });
+        out.checks.push(judge.fail_if(wrong, lines.join("\n")));
     }
 
     fn fails_on_evidence_alone(&self) -> bool {

@@ -263,3 +263,57 @@ fn the_sender_is_informed_by_a_plain_message() {
     assert_eq!(verdict(&c, e(), &[delivered]), Verdict::Fail);
     assert_eq!(verdict(&c, e(), &[]), Verdict::Error);
 }
+
+const ME: &str = "praxis.rosenstrauch@kim.telematik-test";
+const PEER: &str = "praxis.musterfrau@kim.telematik-test";
+
+fn sent_to(rcpt: &[&str], data: &str) -> MessageRecord {
+    MessageRecord {
+        rcpt_to: rcpt.iter().map(|r| r.to_string()).collect(),
+        ..record(false, data, None)
+    }
+}
+
+const ENVELOPED: &str =
+    "Content-Type: application/pkcs7-mime; smime-type=authenveloped-data\r\n\r\nb";
+
+#[rstest]
+#[case::peer_removed(vec![vec![ME]], Verdict::Pass)]
+#[case::peer_kept(vec![vec![ME, PEER]], Verdict::Fail)]
+#[case::one_of_two_to_the_peer(vec![vec![ME], vec![PEER]], Verdict::Fail)]
+#[case::nothing_sent(vec![], Verdict::Error)]
+fn the_envelope_names_who_got_the_mail(#[case] sent: Vec<Vec<&str>>, #[case] want: Verdict) {
+    let c = case(
+        "KOM-LE-A_2178",
+        "send_to_peer_and_self",
+        &format!("sent_envelope: {{includes: [{ME}], excludes: [{PEER}]}}"),
+    );
+    let mut own: Vec<MessageRecord> = sent.iter().map(|r| sent_to(r, ENVELOPED)).collect();
+    // A plain DSN to the sender is no sent mail: it neither passes nor fails the check.
+    own.push(sent_to(&[PEER], "X-KIM-Fehlermeldung: 4005\r\n\r\nb"));
+    assert_eq!(verdict(&c, Evidence::default(), &own), want);
+}
+
+#[rstest]
+#[case::named_with_its_code(
+    "X-KIM-Fehlermeldung: 4001\r\n\r\nnicht versendet: praxis.musterfrau@kim.telematik-test",
+    Verdict::Pass
+)]
+#[case::another_code(
+    "X-KIM-Fehlermeldung: 4002\r\n\r\nnicht versendet: praxis.musterfrau@kim.telematik-test",
+    Verdict::Fail
+)]
+#[case::recipient_not_named("X-KIM-Fehlermeldung: 4001\r\n\r\nnicht versendet", Verdict::Fail)]
+fn the_sender_is_told_which_recipients_were_removed(#[case] dsn: &str, #[case] want: Verdict) {
+    let c = case(
+        "A_19356",
+        "send_20mb",
+        &format!(
+            "sender_informed: {{to: {ME}, header: X-KIM-Fehlermeldung, value: \"4001\", names: [{PEER}], on_send: true}}"
+        ),
+    );
+    assert_eq!(
+        verdict(&c, Evidence::default(), &[sent_to(&[ME], dsn)]),
+        want
+    );
+}
