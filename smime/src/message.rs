@@ -1236,7 +1236,19 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
             || f.signer_subject_key_identifier
             || f.unsigned_attribute
         {
-            signed = edit_signed_data(&signed, m.sender_signature, f)?;
+            signed = edit_signed_data(
+                &signed,
+                (
+                    Some(&m.sender_signature.certificate),
+                    Some(&m.sender_signature.key),
+                ),
+                &KomLeFaults {
+                    // Applied by `cms::sign` already.
+                    extra_certificates: Vec::new(),
+                    detached_signature: false,
+                    ..f.clone()
+                },
+            )?;
         }
         if f.tamper_signed_content && !flip_inside(&mut signed, m.inner) {
             return Err(SmimeError::build(
@@ -1289,7 +1301,21 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
                 "envelope faults apply to AuthEnvelopedData only, not with `enveloped_data`",
             ));
         }
-        enc = edit_auth_enveloped(&enc, m, f)?;
+        enc = edit_auth_enveloped(
+            &enc,
+            EnvelopeParties {
+                originator: &m.sender_signature.certificate,
+                first_recipient: m.recipients.first().map(|(_, c)| c),
+                sender: Some(&m.sender),
+            },
+            &KomLeFaults {
+                // Applied through the envelope options already.
+                recipient_email_subject_key_identifier: false,
+                unprotected_attribute_instead_of_recipient_emails: false,
+                omit_unprotected_recipient_emails: false,
+                ..f.clone()
+            },
+        )?;
     }
     Ok(komle_outer_message(
         m.inner,
@@ -1380,7 +1406,7 @@ fn signing_time_attribute() -> Result<x509_cert::attr::Attribute> {
 
 /// The recipient-emails attribute of `list` with the sender's entry naming its encryption
 /// certificate by subjectKeyIdentifier (the KOM-LE-A_2117 fault).
-fn recipient_emails_with_ski(
+pub fn recipient_emails_with_ski(
     list: &[RecipientEmail],
     sender: &(String, Certificate),
 ) -> Result<x509_cert::attr::Attribute> {
@@ -1409,33 +1435,71 @@ fn recipient_emails_with_ski(
     })
 }
 
-/// Applies the SignedData faults of `f` to a built SignedData ContentInfo (DER).
-fn edit_signed_data(signed: &[u8], signer: &CertifiedKey, f: &KomLeFaults) -> Result<Vec<u8>> {
+/// Applies the SignedData faults of `f` (CRL, second signerInfo, sid by subjectKeyIdentifier,
+/// unsigned attribute) to a SignedData ContentInfo (DER), e.g. one a Konnektor returned.
+/// `signer` is the signer's certificate (default: the first one the SignedData carries) and,
+/// where known, key: without the key a second signerInfo repeats the first and the CRL's
+/// signature is zeros (the profile forbids any CRL, signed or not). Also applies
+/// `extra_certificates` and `detached_signature`.
+pub fn edit_signed_data(
+    signed: &[u8],
+    signer: (Option<&Certificate>, Option<&rsa::PrivateKey>),
+    f: &KomLeFaults,
+) -> Result<Vec<u8>> {
     use ::cms::content_info::CmsVersion;
     use ::cms::signed_data::{SignedData, SignerIdentifier, SignerInfos};
     let (_, _, content) = cms::content_info(signed, "built")?;
     let mut sd = SignedData::from_der(&content).map_err(build_err)?;
-    let cert = &signer.certificate;
+    let carried = sd.certificates.as_ref().and_then(|set| {
+        set.0.iter().find_map(|c| match c {
+            ::cms::cert::CertificateChoices::Certificate(c) => Some(c.clone()),
+            _ => None,
+        })
+    });
+    let (cert, key) = match (signer.0, &carried) {
+        (Some(c), _) | (None, Some(c)) => (c, signer.1),
+        (None, None) => return Err(SmimeError::build("the SignedData carries no certificate")),
+    };
+    if !f.extra_certificates.is_empty() {
+        let mut set: Vec<::cms::cert::CertificateChoices> = sd
+            .certificates
+            .take()
+            .map(|s| s.0.into_vec())
+            .unwrap_or_default();
+        set.extend(
+            f.extra_certificates
+                .iter()
+                .cloned()
+                .map(::cms::cert::CertificateChoices::Certificate),
+        );
+        sd.certificates = Some(::cms::signed_data::CertificateSet(
+            der::asn1::SetOfVec::try_from(set).map_err(build_err)?,
+        ));
+    }
+    if f.detached_signature {
+        sd.encap_content_info.econtent = None;
+    }
     let mut infos = sd.signer_infos.0.into_vec();
     if f.second_signer_info
         && let Some(first) = infos.first().cloned()
     {
         use sha2::Digest;
-        let attrs = first
-            .signed_attrs
-            .as_ref()
-            .ok_or_else(|| SmimeError::build("no signed attributes to sign again"))?;
-        let to_sign = sha2::Sha256::digest(attrs.to_der().map_err(build_err)?);
-        let sig = signer
-            .key
-            .sign_with_rng(
-                &mut rand::rng(),
-                rsa::pss::Pss::<sha2::Sha256>::new_with_salt(32),
-                &to_sign,
-            )
-            .map_err(build_err)?;
-        let mut second = first;
-        second.signature = der::asn1::OctetString::new(sig).map_err(build_err)?;
+        let mut second = first.clone();
+        if let Some(key) = key {
+            let attrs = first
+                .signed_attrs
+                .as_ref()
+                .ok_or_else(|| SmimeError::build("no signed attributes to sign again"))?;
+            let to_sign = sha2::Sha256::digest(attrs.to_der().map_err(build_err)?);
+            let sig = key
+                .sign_with_rng(
+                    &mut rand::rng(),
+                    rsa::pss::Pss::<sha2::Sha256>::new_with_salt(32),
+                    &to_sign,
+                )
+                .map_err(build_err)?;
+            second.signature = der::asn1::OctetString::new(sig).map_err(build_err)?;
+        }
         infos.push(second);
     }
     for si in &mut infos {
@@ -1461,7 +1525,7 @@ fn edit_signed_data(signed: &[u8], signer: &CertifiedKey, f: &KomLeFaults) -> Re
     if f.signed_data_crl {
         sd.crls = Some(
             ::cms::revocation::RevocationInfoChoices::try_from(vec![
-                ::cms::revocation::RevocationInfoChoice::Crl(own_crl(signer)?),
+                ::cms::revocation::RevocationInfoChoice::Crl(own_crl(cert, key)?),
             ])
             .map_err(build_err)?,
         );
@@ -1474,9 +1538,12 @@ fn edit_signed_data(signed: &[u8], signer: &CertifiedKey, f: &KomLeFaults) -> Re
     .map_err(build_err)
 }
 
-/// An empty CRL issued and signed (sha256WithRSAEncryption) by `signer` itself: a well-formed
-/// CRL for the KOM-LE-A_2118 fault.
-fn own_crl(signer: &CertifiedKey) -> Result<x509_cert::crl::CertificateList> {
+/// An empty CRL issued and signed (sha256WithRSAEncryption) by the signer itself: a well-formed
+/// CRL for the KOM-LE-A_2118 fault (a signature of zeros without the key).
+fn own_crl(
+    cert: &Certificate,
+    key: Option<&rsa::PrivateKey>,
+) -> Result<x509_cert::crl::CertificateList> {
     use sha2::Digest;
     let alg = crate::asn1::alg_null(crate::oids::SHA256_WITH_RSA);
     let now = x509_cert::time::Time::UtcTime(
@@ -1485,17 +1552,19 @@ fn own_crl(signer: &CertifiedKey) -> Result<x509_cert::crl::CertificateList> {
     let tbs = x509_cert::crl::TbsCertList {
         version: x509_cert::Version::V2,
         signature: alg.clone(),
-        issuer: signer.certificate.tbs_certificate().subject().clone(),
+        issuer: cert.tbs_certificate().subject().clone(),
         this_update: now,
         next_update: None,
         revoked_certificates: None,
         crl_extensions: None,
     };
     let digest = sha2::Sha256::digest(tbs.to_der().map_err(build_err)?);
-    let sig = signer
-        .key
-        .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest)
-        .map_err(build_err)?;
+    let sig = match key {
+        Some(key) => key
+            .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest)
+            .map_err(build_err)?,
+        None => vec![0u8; 256],
+    };
     Ok(x509_cert::crl::CertificateList {
         tbs_cert_list: tbs,
         signature_algorithm: alg,
@@ -1503,8 +1572,32 @@ fn own_crl(signer: &CertifiedKey) -> Result<x509_cert::crl::CertificateList> {
     })
 }
 
-/// Applies the envelope faults of `f` to a built AuthEnvelopedData ContentInfo (DER).
-fn edit_auth_enveloped(enc: &[u8], m: &KomLeMessage<'_>, f: &KomLeFaults) -> Result<Vec<u8>> {
+/// Who the envelope edits of [`edit_auth_enveloped`] name.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvelopeParties<'a> {
+    /// The certificate an originatorInfo carries.
+    pub originator: &'a Certificate,
+    /// The recipient whose RecipientInfo is named by subjectKeyIdentifier.
+    pub first_recipient: Option<&'a Certificate>,
+    /// The sender (address, encryption certificate) whose RecipientEmail is named by
+    /// subjectKeyIdentifier.
+    pub sender: Option<&'a (String, Certificate)>,
+}
+
+/// Applies the envelope faults of `f` (tampered ciphertext, no encryptedContent, no
+/// unauthAttrs, a signingTime or a recipient-emails with the sender by subjectKeyIdentifier as
+/// the unauthAttrs, originatorInfo, a RecipientInfo named by subjectKeyIdentifier, a
+/// KEKRecipientInfo) to an AuthEnvelopedData ContentInfo (DER), e.g. one a Konnektor returned.
+pub fn edit_auth_enveloped(
+    enc: &[u8],
+    parties: EnvelopeParties<'_>,
+    f: &KomLeFaults,
+) -> Result<Vec<u8>> {
+    let EnvelopeParties {
+        originator,
+        first_recipient,
+        sender,
+    } = parties;
     use ::cms::authenveloped_data::AuthEnvelopedData;
     use ::cms::content_info::CmsVersion;
     use ::cms::enveloped_data::{
@@ -1528,11 +1621,35 @@ fn edit_auth_enveloped(enc: &[u8], m: &KomLeMessage<'_>, f: &KomLeFaults) -> Res
     if f.omit_encrypted_content {
         aed.auth_encrypted_content_info.encrypted_content = None;
     }
+    if f.recipient_email_subject_key_identifier {
+        let sender =
+            sender.ok_or_else(|| SmimeError::build("no sender to name by subjectKeyIdentifier"))?;
+        let list = aed
+            .unauth_attrs
+            .iter()
+            .flat_map(|set| set.iter())
+            .find(|a| a.oid == crate::oids::RECIPIENT_EMAILS)
+            .map(crate::asn1::parse_recipient_emails)
+            .transpose()?
+            .ok_or_else(|| SmimeError::build("no recipient-emails among the unauthAttrs"))?;
+        aed.unauth_attrs = Some(
+            der::asn1::SetOfVec::try_from(vec![recipient_emails_with_ski(&list, sender)?])
+                .map_err(build_err)?,
+        );
+    }
+    if f.unprotected_attribute_instead_of_recipient_emails {
+        aed.unauth_attrs = Some(
+            der::asn1::SetOfVec::try_from(vec![signing_time_attribute()?]).map_err(build_err)?,
+        );
+    }
+    if f.omit_unprotected_recipient_emails {
+        aed.unauth_attrs = None;
+    }
     if f.originator_info {
         aed.originator_info = Some(OriginatorInfo {
             certs: Some(CertificateSet(
                 der::asn1::SetOfVec::try_from(vec![::cms::cert::CertificateChoices::Certificate(
-                    m.sender_signature.certificate.clone(),
+                    originator.clone(),
                 )])
                 .map_err(build_err)?,
             )),
@@ -1541,9 +1658,7 @@ fn edit_auth_enveloped(enc: &[u8], m: &KomLeMessage<'_>, f: &KomLeFaults) -> Res
     }
     let mut infos = aed.recip_infos.0.into_vec();
     if f.recipient_info_subject_key_identifier {
-        let (_, cert) = m
-            .recipients
-            .first()
+        let cert = first_recipient
             .ok_or_else(|| SmimeError::build("no recipient to name by subjectKeyIdentifier"))?;
         let ias = cms::issuer_and_serial(cert);
         let ski = cms::cert_ski(cert).ok_or_else(|| {

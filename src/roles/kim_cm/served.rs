@@ -80,6 +80,7 @@ async fn on_kas(
         &expires,
         &sealed.data,
         kas.timeout,
+        false,
     )
     .await
     .map_err(|f| format!("uploading to the case's KAS: {} {}", f.status, f.message))?;

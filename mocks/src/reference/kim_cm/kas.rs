@@ -101,7 +101,8 @@ fn form(
     body
 }
 
-/// Uploads the sealed client mail; the share link on 201 (A_19364).
+/// Uploads the sealed client mail; the share link on 201 (A_19364). `chunked`: without
+/// Content-Length (the A_22427 fault).
 #[allow(clippy::too_many_arguments)]
 pub async fn upload(
     link: &KasLink,
@@ -113,6 +114,7 @@ pub async fn upload(
     expires: &str,
     data: &[u8],
     timeout: Duration,
+    chunked: bool,
 ) -> Result<String, KasFailure> {
     let (dns, domain) = (link.dns, link.domain.clone());
     let found = tokio::task::spawn_blocking(move || discover(dns, &domain, "kas", timeout))
@@ -125,9 +127,14 @@ pub async fn upload(
     let body = form(&boundary, message_id, recipients, expires, data);
     let content_type = format!("multipart/form-data; boundary={boundary}");
     let path = format!("{}/attachment/", base.trim_end_matches('/'));
+    let extra = if chunked {
+        vec![(header::TRANSFER_ENCODING, "chunked".to_string())]
+    } else {
+        Vec::new()
+    };
     let r = tokio::time::timeout(
         timeout,
-        c.request_with(Method::POST, &path, &[], Some((&content_type, body))),
+        c.request_with(Method::POST, &path, &extra, Some((&content_type, body))),
     )
     .await
     .map_err(|_| KasFailure::none("the KAS did not answer in time"))?

@@ -12,6 +12,7 @@ mod faults;
 pub mod kas;
 mod lines;
 mod pop3;
+mod profile_faults;
 mod receive;
 mod send;
 mod smtp;

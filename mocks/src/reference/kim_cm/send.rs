@@ -4,10 +4,10 @@
 use std::time::{Duration, SystemTime};
 
 use der::{Decode, Encode};
-use kvc_smime::asn1::RecipientEmail;
 use kvc_smime::message::{komle_outer_message, komle_signed_entity, komle_signed_input};
 use x509_cert::Certificate;
 
+use super::profile_faults;
 use super::username::CmUserName;
 use super::{CM_VERSION, CmConfig, CmFault, DEFAULT_DIENSTKENNUNG, KON_VERSION, PT_VERSION};
 use crate::kim::konnektor::client::{KonnektorClient, KonnektorContext};
@@ -253,6 +253,9 @@ fn sanitise(config: &CmConfig, raw: &[u8], sender: &str, recipients: &[Addressee
         }
         header.remove("Bcc");
     }
+    if config.has(CmFault::DropsSendersystem) {
+        header.remove("X-KIM-Sendersystem");
+    }
     if header.get("X-KIM-Dienstkennung").is_none() && !config.has(CmFault::NoDefaultDienstkennung) {
         header.set("X-KIM-Dienstkennung", DEFAULT_DIENSTKENNUNG.into());
     }
@@ -266,21 +269,6 @@ fn sanitise(config: &CmConfig, raw: &[u8], sender: &str, recipients: &[Addressee
         header.set("Date", rfc5322_date(SystemTime::now()));
     }
     header.bytes(body)
-}
-
-/// The recipient-emails attribute (DER) for everybody the message is encrypted to.
-fn recipient_emails(all: &[Addressee]) -> Result<Vec<u8>, Refusal> {
-    let pairs: Vec<(String, Certificate)> = all
-        .iter()
-        .map(|a| (a.address.clone(), a.certificate.clone()))
-        .collect();
-    let list: Vec<RecipientEmail> = kvc_smime::cms::recipient_emails_for(&pairs);
-    kvc_smime::asn1::recipient_emails_attribute(&list)
-        .and_then(|a| {
-            a.to_der()
-                .map_err(|e| kvc_smime::SmimeError::build(e.to_string()))
-        })
-        .map_err(|e| transient("building the recipient-emails attribute", e))
 }
 
 /// Signs and encrypts the client mail through the Konnektor and builds the outer message.
@@ -321,18 +309,26 @@ async fn compose(
     if !all
         .iter()
         .any(|a| a.address.eq_ignore_ascii_case(&sender.address))
+        && !config.has(CmFault::NotEncryptedForSender)
     {
         all.push(sender.clone());
     }
-    let emails = recipient_emails(&all)?;
+    let emails = profile_faults::recipient_emails(config, &all, sender)
+        .map_err(|e| transient("building the recipient-emails attribute", e))?;
+    let first = &all
+        .first()
+        .ok_or_else(|| transient("encrypting", "no recipient"))?
+        .certificate;
     let signed = konnektor
         .sign_document(
             &handle,
             &komle_signed_input(inner),
-            (!config.has(CmFault::SignWithoutRecipientEmails)).then_some(&emails[..]),
+            (!config.has(CmFault::SignWithoutRecipientEmails)).then_some(&emails.signed[..]),
         )
         .await
         .map_err(|e| transient("Konnektor SignDocument", e))?;
+    let signed = profile_faults::signed_data(config, signed, first)
+        .map_err(|e| transient("editing the SignedData", e))?;
     let certificates = all
         .iter()
         .map(|a| a.certificate.to_der())
@@ -341,11 +337,14 @@ async fn compose(
     let envelope = konnektor
         .encrypt_document(
             &certificates,
-            (!config.has(CmFault::EncryptWithoutRecipientEmails)).then_some(&emails[..]),
+            (!config.has(CmFault::EncryptWithoutRecipientEmails))
+                .then_some(&emails.unprotected[..]),
             &komle_signed_entity(&signed),
         )
         .await
         .map_err(|e| transient("Konnektor EncryptDocument", e))?;
+    let envelope = profile_faults::envelope(config, envelope, sender, first)
+        .map_err(|e| transient("editing the AuthEnvelopedData", e))?;
     Ok(outer(config, inner, &envelope, kas_size))
 }
 
@@ -362,6 +361,12 @@ fn outer(config: &CmConfig, inner: &[u8], envelope: &[u8], kas_size: Option<usiz
         ("X-KIM-KONVersion".to_string(), KON_VERSION.to_string()),
     ];
     let mut omit = Vec::new();
+    if config.has(CmFault::OuterEnvelopedDataType) {
+        overrides.push((
+            "Content-Type".to_string(),
+            "application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m".to_string(),
+        ));
+    }
     if config.has(CmFault::NoExpires) {
         omit.push("Expires".to_string());
     } else {
@@ -383,7 +388,7 @@ fn outer(config: &CmConfig, inner: &[u8], envelope: &[u8], kas_size: Option<usiz
         overrides.push(("Subject".to_string(), subject));
     }
     // X-KOM-LE-Version 1.5 exactly when the KAS carries the client mail (KOM-LE-A_2100).
-    let version = match kas_size {
+    let mut version = match kas_size {
         Some(size) => {
             if !config.has(CmFault::NoKasSizeHeader) {
                 overrides.push(("X-KIM-KAS-Size".to_string(), size.to_string()));
@@ -392,7 +397,23 @@ fn outer(config: &CmConfig, inner: &[u8], envelope: &[u8], kas_size: Option<usiz
         }
         None => config.kom_le_version.as_str(),
     };
-    komle_outer_message(inner, version, envelope, &overrides, &omit)
+    if config.has(CmFault::VersionIsRelease) {
+        version = "1.5.2";
+    }
+    let message = komle_outer_message(inner, version, envelope, &overrides, &omit);
+    if !config.has(CmFault::OuterLfLineEnds) {
+        return message;
+    }
+    // The base64 lines of the body end with LF alone.
+    match memchr::memmem::find(&message, b"\r\n\r\n") {
+        Some(at) => {
+            let (head, body) = message.split_at(at + 4);
+            let mut out = head.to_vec();
+            out.extend(body.iter().copied().filter(|b| *b != b'\r'));
+            out
+        }
+        None => message,
+    }
 }
 
 /// Hands `message` to the Fachdienst MTA named in the user name, authenticated as the user.
@@ -524,7 +545,11 @@ pub(crate) async fn send(
         }
         _ => (inner, None),
     };
-    let message = compose(config, user, &inner, sender, recipients, kas_size).await?;
+    let message = if kas_size.is_some() && config.has(CmFault::ReducedSentPlain) {
+        inner
+    } else {
+        compose(config, user, &inner, sender, recipients, kas_size).await?
+    };
     submit(config, user, password, &sender.address, &rcpt, &message).await
 }
 
@@ -638,6 +663,7 @@ async fn to_kas(
         &expires,
         upload,
         config.backend_timeout,
+        config.has(CmFault::UploadWithoutContentLength),
     )
     .await;
     let shared_link = match uploaded {
