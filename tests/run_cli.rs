@@ -233,6 +233,10 @@ fn cm_cascade(f: CmFault) -> &'static [&'static str] {
             &["KOM-LE-A_2190", "KOM-LE-A_2191"]
         }
         CmFault::SignedRecipientEmailsDiffer => &["KOM-LE-A_2190"],
+        // Without the attribute in SignDocument no signed recipient-emails exist (2127);
+        // without it in EncryptDocument the envelope has no unauthAttrs (2107).
+        CmFault::SignWithoutRecipientEmails => &["KOM-LE-A_2127"],
+        CmFault::EncryptWithoutRecipientEmails => &["KOM-LE-A_2107"],
         // The unprotected list names the sender by subjectKeyIdentifier, the signed one not.
         CmFault::RecipientEmailBySki => &["KOM-LE-A_2127"],
         // What the receiver cannot download, decrypt or check is not reassembled either.
