@@ -1189,6 +1189,19 @@ fn flip_inside(haystack: &mut [u8], needle: &[u8]) -> bool {
     false
 }
 
+/// `bytes` with every bare CR turned into CRLF: the damage a text-mode copy does to a binary
+/// SignedData (seen in gematik's sample; the KOM-LE-A_2103 fault).
+pub fn bare_cr_to_crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    for (i, b) in bytes.iter().enumerate() {
+        out.push(*b);
+        if *b == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
 /// Build a complete KOM-LE message (gemSMIME_KOMLE): inner mail wrapped as message/rfc822,
 /// signed (RSASSA-PSS, signed recipient-emails), wrapped as signed-data entity (binary),
 /// encrypted (AuthEnvelopedData, AES-256-GCM, RSA-OAEP, one RecipientInfo per recipient plus
@@ -1256,14 +1269,7 @@ pub fn build_komle_message(m: &KomLeMessage<'_>) -> Result<Vec<u8>> {
             ));
         }
         if f.crlf_canonicalise_binary_entity {
-            let mut out = Vec::with_capacity(signed.len() + 64);
-            for (i, b) in signed.iter().enumerate() {
-                out.push(*b);
-                if *b == b'\r' && signed.get(i + 1) != Some(&b'\n') {
-                    out.push(b'\n');
-                }
-            }
-            signed = out;
+            signed = bare_cr_to_crlf(&signed);
         }
         komle_signed_entity(&signed)
     };

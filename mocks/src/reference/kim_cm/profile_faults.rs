@@ -89,15 +89,7 @@ pub(crate) fn signed_data(
         signed
     };
     if config.has(CmFault::SignedEntityCrlf) {
-        // The damage of a text-mode copy: every bare CR becomes CRLF.
-        let mut out = Vec::with_capacity(signed.len() + 64);
-        for (i, b) in signed.iter().enumerate() {
-            out.push(*b);
-            if *b == b'\r' && signed.get(i + 1) != Some(&b'\n') {
-                out.push(b'\n');
-            }
-        }
-        signed = out;
+        signed = kvc_smime::message::bare_cr_to_crlf(&signed);
     }
     Ok(signed)
 }
