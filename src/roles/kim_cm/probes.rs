@@ -70,8 +70,7 @@ pub const RECIPIENT_VIEW: &str = "recipient's view";
 
 pub const SMTP_SERVICE: &str = "clientmodul-smtp";
 pub const POP3_SERVICE: &str = "clientmodul-pop3";
-/// maxMailSize of every KIM account (AccountManager.yaml, AccountLimit.yaml: 734003200, A_19355).
-pub const MAX_MAIL_SIZE: usize = 734_003_200;
+use kvc_mocks::kim::MAX_MAIL_SIZE;
 /// The request of the exchange `send_over_max_mail_size` records last: where the mail over
 /// maxMailSize was refused (the reply to MAIL FROM with SIZE, else the one at the end of DATA).
 pub const SIZE_REFUSAL: &str = "refusal of the mail over maxMailSize";

@@ -48,6 +48,20 @@ pub enum PeerDirectory {
     Absent,
 }
 
+impl PeerDirectory {
+    /// The komLeData version of a `listed` state; `None` for the others.
+    pub fn listed_version(self) -> Option<kvc_mocks::kim::vzd::KomLeVersion> {
+        use kvc_mocks::kim::vzd::KomLeVersion;
+        match self {
+            PeerDirectory::Listed => Some(KomLeVersion::V15Plus),
+            PeerDirectory::Listed15 => Some(KomLeVersion::V15),
+            PeerDirectory::Listed10 => Some(KomLeVersion::V10),
+            PeerDirectory::ListedWithoutVersion => Some(KomLeVersion::Missing),
+            _ => None,
+        }
+    }
+}
+
 /// The KAS's scripted answers for one case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,6 +16,7 @@ use kvc_mocks::kim::konnektor::client::KonnektorContext;
 use kvc_mocks::kim::konnektor::{InsertedCard, KnownContext, KonnektorConfig, KonnektorMock};
 use kvc_mocks::kim::practices::{MUSTERFRAU, Practice, ROSENSTRAUCH};
 use kvc_mocks::kim::vzd::{KimVzdMock, KomLeVersion, VZD_BASE_DN, VzdConfig, VzdEntry, VzdState};
+use kvc_mocks::kim::{KAS_THRESHOLD_BYTES, MAX_MAIL_SIZE};
 use kvc_mocks::mail::{Account, MailServer, MailServerConfig};
 use kvc_mocks::probe::ProbeLog;
 use kvc_mocks::reference::kim_cm::kas::KasLink;
@@ -317,19 +318,17 @@ impl KimCmHost {
                 .next()
                 .ok_or_else(|| "no certificate".to_string())
         };
-        let state = match state {
-            PeerDirectory::Listed => VzdState::Listed(KomLeVersion::V15Plus),
-            PeerDirectory::Listed10 => VzdState::Listed(KomLeVersion::V10),
-            PeerDirectory::Listed15 => VzdState::Listed(KomLeVersion::V15),
-            PeerDirectory::ListedWithoutVersion => VzdState::Listed(KomLeVersion::Missing),
-            PeerDirectory::WithoutEncCertificate => VzdState::WithoutEncCertificate,
-            PeerDirectory::ConflictingTelematikIds => VzdState::ConflictingTelematikIds {
+        let state = match (state.listed_version(), state) {
+            (Some(version), _) => VzdState::Listed(version),
+            (None, PeerDirectory::WithoutEncCertificate) => VzdState::WithoutEncCertificate,
+            (None, PeerDirectory::ConflictingTelematikIds) => VzdState::ConflictingTelematikIds {
                 other_certificate: variant_rsa(CardVariant::WrongTelematikId)?,
             },
-            PeerDirectory::ExpiredCertificate => VzdState::ExpiredCertificate {
+            (None, PeerDirectory::ExpiredCertificate) => VzdState::ExpiredCertificate {
                 certificate: variant_rsa(CardVariant::ExpiredEnc)?,
             },
-            PeerDirectory::Absent => VzdState::Absent,
+            // Absent (a listed state always has its version).
+            (None, _) => VzdState::Absent,
         };
         Ok(state.entries(
             self.peer.practice.telematik_id,
@@ -376,13 +375,13 @@ impl KimCmHost {
                 ca_pem: self.tls.ca_pem().to_string(),
                 kom_le_version: "1.0".into(),
                 max_client_mail_bytes: match (kim15, faults.as_slice()) {
-                    (true, _) => 734_003_200,
+                    (true, _) => MAX_MAIL_SIZE,
                     (false, f) if f.contains(&CmFault::LimitTooLow) => 10 * 1024 * 1024,
                     (false, f) if f.contains(&CmFault::NoSizeLimit) => 64 * 1024 * 1024,
-                    (false, _) => 15 * 1024 * 1024,
+                    (false, _) => KAS_THRESHOLD_BYTES,
                 },
                 kas: kim15.then_some(kas),
-                kas_threshold_bytes: 15 * 1024 * 1024,
+                kas_threshold_bytes: KAS_THRESHOLD_BYTES,
                 data_time_to_live_days: 90,
                 backend_timeout: Duration::from_secs(30),
                 idle_timeout: world.idle_timeout,
@@ -434,17 +433,12 @@ impl KimCmHost {
             return Err(format!("making the mock Konnektor unreachable: {e}"));
         }
         mocks.push(Box::new(konnektor))?;
-        let own_version = match setup.me_in_vzd {
-            PeerDirectory::Listed => KomLeVersion::V15Plus,
-            PeerDirectory::Listed15 => KomLeVersion::V15,
-            PeerDirectory::Listed10 => KomLeVersion::V10,
-            PeerDirectory::ListedWithoutVersion => KomLeVersion::Missing,
-            other => {
-                return Err(format!(
-                    "setup.kim.me_in_vzd `{other:?}`: the client system's own entry is listed (listed, listed15, listed10, listed-without-version)"
-                ));
-            }
-        };
+        let own_version = setup.me_in_vzd.listed_version().ok_or_else(|| {
+            format!(
+                "setup.kim.me_in_vzd `{:?}`: the client system's own entry is listed (listed, listed15, listed10, listed-without-version)",
+                setup.me_in_vzd
+            )
+        })?;
         let mut entries = vec![vzd_entry(&self.me, own_version)?];
         entries.extend(self.peer_entries(setup.peer_in_vzd)?);
         let vzd = KimVzdMock::start(
@@ -466,7 +460,7 @@ impl KimCmHost {
                     .map(|a| KasAccount::new(a.practice.mail, &a.password))
                     .collect(),
                 api: KasApi::V2_4,
-                max_attachment_bytes: 734_003_200,
+                max_attachment_bytes: MAX_MAIL_SIZE as u64,
                 faults: setup.kas.faults(),
                 port: world.port("kas"),
                 ..KasConfig::default()

@@ -968,6 +968,49 @@ mod tests {
     use crate::lint::{LintOptions, ProfileChoice, lint_bytes};
     use crate::rules::{KvcRegistry, Severity};
 
+    /// The reference Clientmodul (`kvc_mocks::reference::kim_cm::texts`) writes the fixed texts
+    /// and codes these rules accept: the two copies of each seed text cannot drift apart.
+    #[test]
+    fn the_reference_clientmodul_writes_what_the_rules_accept() {
+        use kvc_mocks::reference::kim_cm::texts as t;
+        let data = super::super::profile::data().expect("profile data");
+        let profile = super::Profile::Kim15;
+        for (usage, text) in [
+            ("integrity-replacement", t::INTEGRITY_REPLACEMENT),
+            ("error-subject", t::SUBJECT_KAS_AMBIGUOUS),
+            ("error-body", t::TEXT_KAS_AMBIGUOUS),
+            ("error-subject", t::SUBJECT_KAS_DOWNLOAD),
+            ("error-subject", t::SUBJECT_KAS_DECRYPT),
+            ("hash-mismatch-replacement", t::HASH_MISMATCH_REPLACEMENT),
+            ("hash-mismatch-vermerk", t::VERMERK_HASH_MISMATCH),
+            ("vermerk-signature-valid", t::VERMERK_SIGNATURE_VALID),
+            ("vermerk-decrypted", t::VERMERK_DECRYPTED),
+        ] {
+            let accepted = super::accepted(data, profile, usage);
+            assert!(
+                super::matches_any(text, &accepted),
+                "`{text}` is not among the {usage} texts: {}",
+                super::shown(&accepted)
+            );
+        }
+        let codes = &super::profile_data(profile)
+            .expect("kim-1.5")
+            .fehlermeldung_codes;
+        for code in [
+            t::FEHLERMELDUNG_UNSUPPORTED_VERSION,
+            t::FEHLERMELDUNG_KAS_DOWNLOAD,
+            t::FEHLERMELDUNG_KAS_DECRYPT,
+            t::FEHLERMELDUNG_KAS_HASH,
+            t::FEHLERMELDUNG_KAS_LIMIT,
+            t::FEHLERMELDUNG_LARGE_NOT_ENABLED,
+        ] {
+            assert!(
+                codes.iter().any(|c| c == code),
+                "{code} not in Tab_Fehlercodes"
+            );
+        }
+    }
+
     fn errors(raw: &[u8], profile: ProfileChoice) -> Vec<&'static str> {
         let opts = LintOptions {
             profile,

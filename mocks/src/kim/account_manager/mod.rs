@@ -92,7 +92,7 @@ impl AmAccount {
             "kimVersion": self.kim_version,
             "regStat": if self.dereg_date.is_some() { "deregistered" } else { "registered" },
             "dataTimeToLive": self.data_time_to_live,
-            "maxMailSize": 734_003_200u64,
+            "maxMailSize": super::MAX_MAIL_SIZE as u64,
             "noVzdMailEntry": self.no_vzd_mail_entry,
         });
         if let Some(d) = self.dereg_date {
@@ -552,7 +552,7 @@ impl Shared {
             };
             let body = json!({
                 "dataTimeToLive": a.data_time_to_live,
-                "maxMailSize": 734_003_200u64,
+                "maxMailSize": super::MAX_MAIL_SIZE as u64,
                 "quota": -1,
                 "remainQuota": -1,
             });
